@@ -1,0 +1,88 @@
+"""Evaluate strategy configs on a scenario's paths: one tidy row per (scenario, config).
+
+``StrategyConfig`` and the weight functions live in :mod:`engine.strategy_config`,
+the portfolio simulation in :mod:`engine.portfolio`; this module is the public entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from engine.metrics import METRICS, summarise
+from engine.objectives import InvestmentObjectives
+from engine.paths import ScenarioPaths
+from engine.portfolio import Market, StrategyRun, run_strategies
+from engine.strategy_config import WEIGHT_FNS, StrategyConfig, WeightFn, target_weights
+
+__all__ = [
+    "WEIGHT_FNS",
+    "StrategyConfig",
+    "WeightFn",
+    "evaluate",
+    "market_from_paths",
+    "metrics_table",
+    "target_weights",
+]
+
+CONFIG_COLUMNS = (
+    "target_vol",
+    "weight_fn",
+    "vol_window_months",
+    "risk_aversion",
+    "tc_bps",
+    "min_allocation",
+    "max_allocation",
+    "no_trade_band",
+)
+
+
+def market_from_paths(paths: ScenarioPaths) -> Market:
+    """The strategy's view of a scenario: equity vs the bond index, rebalanced at every
+    month-end from the end of the warm-up, cash as the risk-free."""
+    return Market(
+        equity=paths.equity,
+        alternative=paths.bond,
+        cash=paths.cash,
+        rebalance_days=paths.month_ends[paths.warmup_months :],
+    )
+
+
+def evaluate(
+    paths: ScenarioPaths,
+    configs: Sequence[StrategyConfig],
+    objectives: InvestmentObjectives | None = None,
+) -> pl.DataFrame:
+    """Metrics of every config on one scenario, one row per config.
+
+    Columns: scenario, config_id, the config's fields, n_paths, then for each metric
+    of :data:`engine.metrics.METRICS` its ``_mean``, ``_median``, ``_p5`` and ``_p95``
+    across paths, then the objectives' pass columns and ``meets_objectives``.
+    """
+    if not configs:
+        raise ValueError("evaluate needs at least one StrategyConfig")
+    run = run_strategies(market_from_paths(paths), configs)
+    return metrics_table(run, scenario=paths.regime.name, objectives=objectives)
+
+
+def metrics_table(
+    run: StrategyRun, *, scenario: str, objectives: InvestmentObjectives | None = None
+) -> pl.DataFrame:
+    """Summarise a :class:`StrategyRun` across paths into the tidy metrics table."""
+    objectives = objectives or InvestmentObjectives()
+    columns: dict[str, object] = {
+        "scenario": [scenario] * len(run.configs),
+        "config_id": [c.config_id for c in run.configs],
+    }
+    for name in CONFIG_COLUMNS:
+        columns[name] = [getattr(c, name) for c in run.configs]
+    columns["n_paths"] = [run.monthly_returns.shape[1]] * len(run.configs)
+    for metric in METRICS:
+        for stat, values in summarise(run.metrics[metric]).items():
+            columns[f"{metric}_{stat}"] = np.asarray(values, dtype=np.float64)
+    table = pl.DataFrame(columns).with_columns(
+        pl.col("vol_window_months").cast(pl.Int64), pl.col("n_paths").cast(pl.Int64)
+    )
+    return table.with_columns(objectives.pass_columns())

@@ -1,0 +1,106 @@
+"""The strategy's hyperparameters and its four weight functions (DESIGN.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import numpy as np
+
+from engine.types import FloatArray
+from engine.validation import ConfigError, check_choice, check_int_range, check_range
+
+WeightFn = Literal["inverse_vol", "inverse_vol_squared", "linear", "sigmoid"]
+WEIGHT_FNS: tuple[str, ...] = get_args(WeightFn)
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyConfig:
+    """One vol-targeting rule. Vols are annualised decimals.
+
+    Parameters
+    ----------
+    target_vol : tv, the volatility the rule aims for, in [0.01, 1].
+    weight_fn : how the trailing realized vol rv maps to the equity weight.
+    vol_window_months : trailing window of 21-day months of daily log returns, in [1, 60].
+    risk_aversion : the k of linear and sigmoid as k = risk_aversion / target_vol, in (0, 50].
+    tc_bps : cost per unit of weight traded, in basis points, in [0, 500].
+    min_allocation, max_allocation : clip range of the equity weight, within [0, 3].
+    no_trade_band : skip a rebalance whose equity-weight change is below this, in [0, 1].
+    """
+
+    target_vol: float
+    weight_fn: WeightFn
+    vol_window_months: int
+    risk_aversion: float = 1.0
+    tc_bps: float = 5.0
+    min_allocation: float = 0.0
+    max_allocation: float = 1.0
+    no_trade_band: float = 0.0
+
+    def __post_init__(self) -> None:
+        owner = "StrategyConfig"
+        set_ = object.__setattr__
+        set_(self, "target_vol", check_range(owner, "target_vol", self.target_vol, 0.01, 1.0))
+        set_(self, "weight_fn", check_choice(owner, "weight_fn", self.weight_fn, WEIGHT_FNS))
+        set_(self, "vol_window_months",
+             check_int_range(owner, "vol_window_months", self.vol_window_months, 1, 60))
+        set_(self, "risk_aversion", check_range(owner, "risk_aversion", self.risk_aversion,
+                                                0.0, 50.0, low_inclusive=False))
+        set_(self, "tc_bps", check_range(owner, "tc_bps", self.tc_bps, 0.0, 500.0))
+        set_(self, "min_allocation",
+             check_range(owner, "min_allocation", self.min_allocation, 0.0, 3.0))
+        set_(self, "max_allocation", check_range(owner, "max_allocation", self.max_allocation,
+                                                 self.min_allocation, 3.0))
+        set_(self, "no_trade_band",
+             check_range(owner, "no_trade_band", self.no_trade_band, 0.0, 1.0))
+
+    @property
+    def config_id(self) -> str:
+        """A 10-hex-digit SHA-256 of the values: the same config always has the same id."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:10]
+
+    @property
+    def window_days(self) -> int:
+        return self.vol_window_months * 21
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> StrategyConfig:
+        """Build from a mapping; unknown keys are an error naming them."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - fields)
+        if unknown:
+            raise ConfigError(f"StrategyConfig: unknown field(s) {', '.join(unknown)}")
+        return cls(**values)
+
+
+def target_weights(realized_vol: FloatArray, config: StrategyConfig) -> FloatArray:
+    """Equity weight from trailing realized vol rv (annualised), clipped to the allocation range.
+
+    Notes
+    -----
+    With tv = target_vol and k = risk_aversion / tv:
+    inverse_vol w = tv / rv; inverse_vol_squared w = (tv / rv)^2;
+    linear w = max(0, 1 - k (rv - tv)); sigmoid w = 1 / (1 + exp(k (rv - tv))).
+    rv = 0 gives the maximum allocation for the inverse rules.
+    """
+    tv, rv = config.target_vol, np.asarray(realized_vol, dtype=np.float64)
+    k = config.risk_aversion / tv
+    with np.errstate(divide="ignore", over="ignore"):
+        match config.weight_fn:
+            case "inverse_vol":
+                w = tv / rv
+            case "inverse_vol_squared":
+                w = (tv / rv) ** 2
+            case "linear":
+                w = np.maximum(0.0, 1.0 - k * (rv - tv))
+            case "sigmoid":
+                w = 1.0 / (1.0 + np.exp(k * (rv - tv)))
+    return np.clip(w, config.min_allocation, config.max_allocation)
