@@ -48,7 +48,10 @@ class Vasicek:
         return (1.0 - math.exp(-self.kappa * tau)) / self.kappa
 
     def log_zero_coupon(self, r: FloatArray, tau: float) -> FloatArray:
-        """ln P(tau, r) = (theta_Q - sigma^2/(2 kappa^2)) (B - tau) - sigma^2 B^2/(4 kappa) - B r."""
+        """Log zero-coupon price under the pricing measure.
+
+        ln P(tau, r) = (theta_Q - sigma^2 / (2 kappa^2)) (B - tau) - sigma^2 B^2 / (4 kappa) - B r.
+        """
         theta_q = self.theta + self.lam * self.sigma / self.kappa
         b = self.b(tau)
         log_a = (theta_q - self.sigma**2 / (2.0 * self.kappa**2)) * (b - tau) - (

@@ -6,6 +6,7 @@ scenarios: one row per (scenario, config)) and a ``metric`` column, Sharpe by de
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,9 +18,13 @@ SENSITIVITY_PARAMETERS = ("target_vol", "weight_fn", "vol_window_months", "risk_
 
 
 def best_per_scenario(evaluations: pl.DataFrame, metric: str = DEFAULT_METRIC) -> pl.DataFrame:
-    """The config with the highest ``metric`` in each scenario (ties: lowest config_id)."""
+    """The config with the highest ``metric`` in each scenario (ties: lowest config_id).
+
+    Rows whose metric is null or NaN are undefined and never best.
+    """
     return (
-        evaluations.sort(["scenario", metric, "config_id"], descending=[False, True, False])
+        evaluations.filter(_defined(metric))
+        .sort(["scenario", metric, "config_id"], descending=[False, True, False])
         .group_by("scenario", maintain_order=True)
         .first()
         .select("scenario", "config_id", pl.col(metric).alias(f"best_{metric}"))
@@ -33,7 +38,8 @@ def normalised_scores(evaluations: pl.DataFrame, metric: str = DEFAULT_METRIC) -
     -----
     s = (m - min_c m) / (max_c m - min_c m) in [0, 1], 1 for the scenario's best config
     and 0 for its worst; defined whatever the sign of the best (the bear regime's best
-    Sharpe may be negative). A scenario whose configs all tie scores 1 everywhere.
+    Sharpe may be negative). A scenario whose configs all tie scores 1 everywhere. A null
+    or NaN metric is undefined: it scores null and takes no part in the min and max.
     """
     lo = pl.col(metric).min().over("scenario")
     hi = pl.col(metric).max().over("scenario")
@@ -42,7 +48,8 @@ def normalised_scores(evaluations: pl.DataFrame, metric: str = DEFAULT_METRIC) -
         "scenario",
         "config_id",
         pl.col(metric),
-        pl.when(spread > 0).then((pl.col(metric) - lo) / spread).otherwise(1.0)
+        pl.when(~_defined(metric)).then(None)
+        .when(spread > 0).then((pl.col(metric) - lo) / spread).otherwise(1.0)
         .alias("normalised_score"),
     )
 
@@ -53,12 +60,14 @@ def robustness_scores(
     """Per config: robustness score = min over scenarios of its normalised score.
 
     Columns: config_id, robustness_score, worst_scenario, n_scenarios, robust
-    (score >= threshold), rank (1 = most robust), sorted by rank.
+    (score >= threshold), rank (1 = most robust), sorted by rank. A config without a
+    defined metric in every scenario of the table is left out.
     """
     normalised = normalised_scores(evaluations, metric)
     n_scenarios = evaluations["scenario"].n_unique()
     return (
-        normalised.sort(["config_id", "normalised_score", "scenario"])
+        normalised.filter(pl.col("normalised_score").is_not_null())
+        .sort(["config_id", "normalised_score", "scenario"])
         .group_by("config_id", maintain_order=True)
         .agg(
             pl.col("normalised_score").first().alias("robustness_score"),
@@ -83,11 +92,15 @@ def parameter_sensitivity(
     the weight function's categories and, for numeric parameters, ``n_bins`` quantile
     bins of the sampled values. For a Latin hypercube the parameters are nearly
     orthogonal, so eta^2 approximates the first-order Sobol index; shares need not sum
-    to 1 (the remainder is interactions and binning error).
+    to 1 (the remainder is interactions and binning error). A scenario whose metric is
+    constant gives every parameter a share of 0.
     """
     rows = []
     for (scenario,), frame in evaluations.group_by("scenario", maintain_order=True):
-        total = frame[metric].var(ddof=0)
+        # A constant metric has no variance to share out; var() of equal floats can
+        # round to ~1e-33 rather than 0, which would make every share 1.
+        constant = frame[metric].max() == frame[metric].min()
+        total = 0.0 if constant else frame[metric].var(ddof=0)
         for parameter in SENSITIVITY_PARAMETERS:
             levels = _levels(frame, parameter, n_bins)
             means = frame.select(levels.alias("level"), pl.col(metric)).group_by("level").agg(
@@ -101,14 +114,16 @@ def parameter_sensitivity(
 
 
 def interaction_table(
-    evaluations: pl.DataFrame, metric: str = DEFAULT_METRIC, window_edges: Sequence[int] = (6, 12, 18, 25)
+    evaluations: pl.DataFrame,
+    metric: str = DEFAULT_METRIC,
+    window_edges: Sequence[int] = (6, 12, 18, 25),
 ) -> pl.DataFrame:
     """Mean metric per scenario x weight_fn x vol-window band ([6, 12), [12, 18), [18, 24]).
 
     Columns: scenario, weight_fn, vol_window_band, mean_<metric>, n_configs.
     """
     edges = list(window_edges)
-    labels = [f"{lo}-{hi - 1}m" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    labels = [f"{lo}-{hi - 1}m" for lo, hi in itertools.pairwise(edges)]
     band = pl.col("vol_window_months").cut(edges[1:-1], labels=labels, left_closed=True)
     return (
         evaluations.with_columns(band.cast(pl.String).alias("vol_window_band"))
@@ -146,6 +161,11 @@ def convergence(
         }
     )
     return table, stop
+
+
+def _defined(metric: str) -> pl.Expr:
+    """True where the metric is neither null nor NaN (polars sorts NaN above every number)."""
+    return pl.col(metric).is_not_null() & ~pl.col(metric).is_nan().fill_null(True)
 
 
 def _levels(frame: pl.DataFrame, parameter: str, n_bins: int) -> pl.Expr:

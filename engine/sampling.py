@@ -60,8 +60,11 @@ def sample_configs(
     Each of the five dimensions is split into n equal strata with exactly one point per
     stratum. A unit coordinate u maps to lo + u (hi - lo) for continuous parameters; to
     the category floor(u m) for the m weight functions and to lo + floor(u (hi - lo + 1))
-    for the integer window, so each category or integer gets a share of the points
-    within one of n / m (stratification carried to the discrete levels).
+    for the m = hi - lo + 1 integer windows. Level c covers u in [c/m, (c+1)/m): it holds
+    the points of the strata inside that interval and possibly those of the two strata
+    cut by its ends, so its count lies in [floor((c+1)n/m) - ceil(cn/m),
+    ceil((c+1)n/m) - floor(cn/m)]: exactly n / m when m divides n, and always less than
+    2 from n / m (stratification carried to the discrete levels).
     """
     count = check_int_range("sample_configs", "n", n, 1, 1_000_000)
     space = space or SearchSpace()

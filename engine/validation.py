@@ -47,7 +47,9 @@ def check_int_range(owner: str, field: str, value: object, low: int, high: int) 
                 f"{owner}.{field} = {value!r} must be an integer in [{low}, {high}]"
             )
     if not low <= value <= high:
-        raise ConfigError(f"{owner}.{field} = {value!r} is outside the allowed range [{low}, {high}]")
+        raise ConfigError(
+            f"{owner}.{field} = {value!r} is outside the allowed range [{low}, {high}]"
+        )
     return value
 
 
