@@ -12,7 +12,8 @@ import polars as pl
 from engine.conventions import TRADING_DAYS_PER_YEAR
 from engine.metrics import METRICS
 from engine.portfolio import Market, run_strategies
-from engine.strategy_config import StrategyConfig
+from engine.rolling import trailing_realized_vol
+from engine.strategy_config import StrategyConfig, target_weights
 from engine.types import FloatArray, IntArray
 
 
@@ -111,3 +112,16 @@ def _month_end_indices(day: pl.Series) -> IntArray:
     month = day.dt.year() * 12 + day.dt.month()
     last = (month != month.shift(-1)).fill_null(True)
     return np.flatnonzero(last.to_numpy()).astype(np.int64)
+
+
+def todays_weight(close: Sequence[float] | np.ndarray | pl.Series, config: StrategyConfig) -> float:
+    """The equity weight the rule sets on the last day of ``close`` (daily closes,
+    oldest first): f(rv) on the trailing ``vol_window_months x 21`` daily log returns."""
+    levels = _as_levels("close", close, len(close))
+    if len(levels) <= config.window_days:
+        raise ValueError(
+            f"todays_weight needs more than {config.window_days} closes; got {len(levels)}"
+        )
+    end = np.array([len(levels) - 1])
+    vol = trailing_realized_vol(levels[None], end, config.window_days)
+    return float(target_weights(vol, config)[0, 0])

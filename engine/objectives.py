@@ -48,14 +48,22 @@ class InvestmentObjectives:
             )
 
     def pass_columns(self) -> list[pl.Expr]:
-        """Boolean columns pass_vol ... pass_cost and meets_objectives for a metrics table."""
+        """Boolean columns pass_vol ... pass_cost and meets_objectives for a metrics table.
+
+        A null or NaN metric (undefined on every path) fails its check: polars orders NaN
+        above every number, so NaN is turned into null before comparing.
+        """
+
+        def col(name: str) -> pl.Expr:
+            return pl.col(name).fill_nan(None)
+
         checks = {
-            "pass_vol": (pl.col("ann_vol_median") - self.target_vol).abs() <= self.vol_tolerance,
-            "pass_sharpe": pl.col("sharpe_median") >= self.min_sharpe,
-            "pass_drawdown": pl.col("max_drawdown_median") <= self.max_drawdown,
-            "pass_var95": pl.col("var95_median") <= self.max_var95,
-            "pass_cvar95": pl.col("cvar95_median") <= self.max_cvar95,
-            "pass_cost": pl.col("cost_drag_median") <= self.max_cost_bps / 1e4,
+            "pass_vol": (col("ann_vol_median") - self.target_vol).abs() <= self.vol_tolerance,
+            "pass_sharpe": col("sharpe_median") >= self.min_sharpe,
+            "pass_drawdown": col("max_drawdown_median") <= self.max_drawdown,
+            "pass_var95": col("var95_median") <= self.max_var95,
+            "pass_cvar95": col("cvar95_median") <= self.max_cvar95,
+            "pass_cost": col("cost_drag_median") <= self.max_cost_bps / 1e4,
         }
         exprs = {name: expr.fill_null(False) for name, expr in checks.items()}
         return [

@@ -84,8 +84,10 @@ def simulate_scenario(
         regime has its own stream), a SeedSequence, a Generator, or None.
     warmup_months : months simulated before the evaluation starts (trailing-vol history).
     horizon_years : evaluation horizon in years of 252 days.
-    measure : "physical" (equity drift = regime.equity_drift) or "risk_neutral"
-        (drift = r_t - q on each path, so S_t / cash_t e^{q t} is a martingale).
+    measure : "physical" (equity drift = regime.equity_drift, short rate reverting to
+        theta) or "risk_neutral" (equity drift = r_t - q on each path, so
+        S_t / cash_t e^{q t} is a martingale; short rate reverting to theta_Q, so the
+        bond index earns r_t in expectation rather than r_t + lambda sigma_r B).
     bond_maturity : maturity in years of the constant-maturity zero-coupon bond index.
     antithetic : pair paths with the negated shocks.
     scheme : Heston discretisation, "qe" (default) or "euler".
@@ -115,6 +117,12 @@ def simulate_scenario(
                            regime.spot_variance_corr, dt, scheme)
     vasicek = Vasicek(regime.rate_mean_reversion, regime.short_rate, regime.rate_vol,
                       regime.rate_risk_premium)
+    # The rate moves with the physical mean theta, or with the pricing measure's theta_Q
+    # under risk_neutral (same bond prices: lam = 0 and theta = theta_Q), so the bond
+    # index, like the equity, earns the short rate in expectation there.
+    rate_dynamics = vasicek if measure == "physical" else Vasicek(
+        vasicek.kappa, vasicek.theta_q, vasicek.sigma, 0.0
+    )
     chol = np.linalg.cholesky(regime.shock_correlation())
     rho_sv = regime.spot_variance_corr
     perp_scale = 1.0 / math.sqrt(1.0 - rho_sv * rho_sv)
@@ -134,7 +142,7 @@ def simulate_scenario(
             variance[:, t], z_v, (z_s - rho_sv * z_v) * perp_scale, drift
         )
         log_equity[:, t + 1] = log_equity[:, t] + log_return
-        r_next = vasicek.step(r_now, z_r, dt)
+        r_next = rate_dynamics.step(r_now, z_r, dt)
         short_rate[:, t + 1] = r_next
         log_bond[:, t + 1] = log_bond[:, t] + vasicek.index_log_return(
             r_now, r_next, bond_maturity, dt

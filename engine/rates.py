@@ -30,6 +30,11 @@ class Vasicek:
     sigma: float
     lam: float = 0.0
 
+    @property
+    def theta_q(self) -> float:
+        """theta_Q = theta + lam sigma / kappa, the mean the rate reverts to under pricing."""
+        return self.theta + self.lam * self.sigma / self.kappa
+
     def mean(self, r0: float, t: float) -> float:
         """E[r_t] = theta + (r0 - theta) e^{-kappa t}."""
         return self.theta + (r0 - self.theta) * math.exp(-self.kappa * t)
@@ -52,7 +57,7 @@ class Vasicek:
 
         ln P(tau, r) = (theta_Q - sigma^2 / (2 kappa^2)) (B - tau) - sigma^2 B^2 / (4 kappa) - B r.
         """
-        theta_q = self.theta + self.lam * self.sigma / self.kappa
+        theta_q = self.theta_q
         b = self.b(tau)
         log_a = (theta_q - self.sigma**2 / (2.0 * self.kappa**2)) * (b - tau) - (
             self.sigma**2 * b * b / (4.0 * self.kappa)
