@@ -82,6 +82,32 @@ def test_risk_neutral_discounted_equity_is_a_martingale(risk_neutral):
     assert risk_neutral.measure == "risk_neutral"
 
 
+def test_risk_neutral_short_rate_reverts_to_theta_q(risk_neutral):
+    # Under the pricing measure the rate reverts to theta_Q = theta + lam sigma / kappa
+    # (engine.rates module docstring); Vasicek mean and variance closed forms, T = 1.
+    model = Vasicek(BASE.rate_mean_reversion, BASE.short_rate, BASE.rate_vol,
+                    BASE.rate_risk_premium)
+    pricing = Vasicek(model.kappa, model.theta_q, model.sigma)
+    r_t = risk_neutral.short_rate[:, -1]
+    mean, se = _mean_se(r_t)
+    np.testing.assert_allclose(mean, pricing.mean(BASE.short_rate, 1.0), rtol=0,
+                               atol=K_SE * se)
+    var_se = pricing.variance(1.0) * math.sqrt(2.0 / (r_t.size - 1))
+    np.testing.assert_allclose(r_t.var(ddof=1), pricing.variance(1.0), rtol=0,
+                               atol=K_SE * var_se)
+
+
+def test_risk_neutral_discounted_bond_is_a_martingale(risk_neutral):
+    # The bond index reprices zeros exactly under the rate's pricing dynamics, so
+    # E[bond_T / cash_T] = 1. Cash accrues the rate fixed at the start of each day, a
+    # discretisation gap of order sigma_r^2 B dt per year (about 1e-6), far below the SE
+    # (about 4e-4 here). Under the physical measure the term premium lam sigma_r B, about
+    # 1.2% a year, would sit some 25 SE away.
+    ratio = risk_neutral.bond[:, -1] / risk_neutral.cash[:, -1]
+    mean, se = _mean_se(ratio)
+    np.testing.assert_allclose(mean, 1.0, rtol=0, atol=K_SE * se)
+
+
 @pytest.mark.parametrize("rho", [-0.6, 0.0, 0.5])
 def test_equity_bond_correlation_matches_regime(rho):
     # With vol_of_vol = 1e-3 the variance stays at theta and daily equity log returns are

@@ -156,6 +156,22 @@ def test_no_trade_band_skips_small_rebalance():
     np.testing.assert_allclose(both.costs[1], run.costs[0], rtol=1e-12, atol=0)
 
 
+def test_drawdown_counts_from_the_initial_nav():
+    # Equity falls 1% (log) every day and the bond is flat: rv = 0, so inverse_vol holds the
+    # maximum weight 1 and NAV_t = E_t / E_21. The NAV never rises above its initial 1, so
+    # the max drawdown is 1 - NAV_63 = 1 - e^{-0.42}.
+    equity = np.exp(-0.01 * np.arange(64.0))[None, :]
+    flat = np.ones((1, 64))
+    market = Market(equity=equity, alternative=flat, cash=flat,
+                    rebalance_days=np.array([21, 42, 63]))
+    config = StrategyConfig(target_vol=0.10, weight_fn="inverse_vol", vol_window_months=1,
+                            tc_bps=0.0)
+    run = run_strategies(market, [config])
+    np.testing.assert_allclose(run.weights, 1.0, rtol=0, atol=0)
+    np.testing.assert_allclose(run.metrics["max_drawdown"], [[1 - math.exp(-0.42)]],
+                               rtol=1e-12, atol=0)
+
+
 def test_first_rebalance_needs_a_full_window():
     market, *_ = _hand_market()
     config = StrategyConfig(target_vol=0.10, weight_fn="inverse_vol", vol_window_months=2)
