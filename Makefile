@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: run test lint bench clean
+.PHONY: run sweep dev test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +14,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/python -m dynalloc_dagster.pipeline
+
+sweep: $(STAMP)
 	$(BIN)/python -m engine
+
+dev: $(STAMP)
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -24,6 +31,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine_sweep.py
+	$(BIN)/python bench/materialize_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""dynalloc's Dagster project: assets, partitions, IO managers, checks, schedules."""

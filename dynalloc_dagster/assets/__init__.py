@@ -1,0 +1,1 @@
+"""Assets by group: ingestion, scenarios, strategies, reports."""

@@ -1,0 +1,41 @@
+"""The project's one Definitions object (``dagster dev`` loads it via workspace.yaml)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dynalloc_dagster.assets.ingestion import calibration, market_data, market_data_sanity
+from dynalloc_dagster.assets.reporting import charts, recommended_allocation, report
+from dynalloc_dagster.assets.reports import build_report_assets
+from dynalloc_dagster.assets.scenarios import market_regimes, scenario_paths
+from dynalloc_dagster.assets.strategies import (
+    evaluation_completeness,
+    strategy_configs,
+    strategy_evaluations,
+)
+from dynalloc_dagster.checks import recommended_objectives_compliance
+from dynalloc_dagster.environment import Environment, current_environment, resources_for
+from dynalloc_dagster.jobs import STAGE_JOBS
+from dynalloc_dagster.schedules import quarterly_reoptimization, weekly_refresh
+from dynalloc_dagster.sensors import pipeline_next_stage
+
+
+def build_definitions(
+    environment: Environment | None = None, *, data_root: str | None = None
+) -> dg.Definitions:
+    """All assets, checks, jobs, schedules and sensors with the environment's resources."""
+    report_assets, report_checks = build_report_assets()
+    return dg.Definitions(
+        assets=[market_data, calibration, market_regimes, scenario_paths, strategy_configs,
+                strategy_evaluations, *report_assets, charts, report, recommended_allocation],
+        asset_checks=[market_data_sanity, evaluation_completeness,
+                      recommended_objectives_compliance, *report_checks],
+        jobs=STAGE_JOBS,
+        schedules=[weekly_refresh, quarterly_reoptimization],
+        sensors=[pipeline_next_stage],
+        resources=resources_for(environment or current_environment(), data_root=data_root),
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

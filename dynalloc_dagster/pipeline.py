@@ -1,0 +1,115 @@
+"""The pipeline's stages and how one stage's success requests the next.
+
+Scenario paths (partitioned by scenario) and evaluations (scenario x config) have
+different partitions, so Dagster cannot run them in one job: the pipeline is four
+jobs chained by a run-status sensor, each stage one run covering all its partitions:
+
+    ingest (market data, calibration, regimes [, configs]) -> scenario_paths (all
+    scenarios) -> strategy_evaluations (all scenario x config keys) -> reports.
+
+Runs carry the tag ``dynalloc/pipeline`` (``weekly``, ``quarterly`` or ``manual``);
+only tagged runs chain. ``python -m dynalloc_dagster.pipeline`` runs the stages in
+order in this process against the instance in ``$DAGSTER_HOME`` (``make run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import dagster as dg
+
+from dynalloc_dagster.partitions import SCENARIOS, config_partitions
+
+PIPELINE_TAG = "dynalloc/pipeline"
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+WEEKLY_INGEST_JOB = "weekly_ingest_job"
+QUARTERLY_INGEST_JOB = "quarterly_ingest_job"
+SCENARIOS_JOB = "scenario_paths_job"
+EVALUATIONS_JOB = "strategy_evaluations_job"
+REPORTS_JOB = "reports_job"
+NEXT_STAGE = {
+    WEEKLY_INGEST_JOB: SCENARIOS_JOB,
+    QUARTERLY_INGEST_JOB: SCENARIOS_JOB,
+    SCENARIOS_JOB: EVALUATIONS_JOB,
+    EVALUATIONS_JOB: REPORTS_JOB,
+}
+
+
+def stage_request(job_name: str, instance: dg.DagsterInstance, *, pipeline: str,
+                  run_key: str | None = None,
+                  run_config: dict | None = None) -> dg.RunRequest:
+    """The run request of one stage: partitioned stages cover every partition in one run."""
+    tags = {PIPELINE_TAG: pipeline}
+    if job_name == SCENARIOS_JOB:
+        tags |= {RANGE_START: SCENARIOS[0], RANGE_END: SCENARIOS[-1]}
+    elif job_name == EVALUATIONS_JOB:
+        config_ids = instance.get_dynamic_partitions(config_partitions.name)
+        if not config_ids:
+            raise ValueError("no strategy configs registered: materialize strategy_configs first")
+        tags |= {
+            RANGE_START: f"{config_ids[0]}|{SCENARIOS[0]}",
+            RANGE_END: f"{config_ids[-1]}|{SCENARIOS[-1]}",
+        }
+    return dg.RunRequest(job_name=job_name, run_key=run_key, tags=tags,
+                         run_config=run_config or {})
+
+
+def next_stage_request(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
+    """The body of the ``pipeline_next_stage`` sensor (dynalloc_dagster.sensors)."""
+    run = context.dagster_run
+    pipeline = run.tags.get(PIPELINE_TAG)
+    next_job = NEXT_STAGE.get(run.job_name)
+    if pipeline is None or next_job is None:
+        return dg.SkipReason(f"run {run.run_id} is not a chained pipeline stage")
+    return stage_request(next_job, context.instance, pipeline=pipeline,
+                         run_key=f"{run.run_id}:{next_job}")
+
+
+def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, *, quarterly: bool,
+                 run_config: dict | None = None) -> list[dg.DagsterRun]:
+    """Run the four stages in order in this process; stop at the first failure."""
+    first = QUARTERLY_INGEST_JOB if quarterly else WEEKLY_INGEST_JOB
+    pipeline = "quarterly" if quarterly else "manual"
+    runs = []
+    job_name: str | None = first
+    while job_name is not None:
+        request = stage_request(job_name, instance, pipeline=pipeline)
+        job = defs.resolve_job_def(job_name)
+        config = _config_for(job, run_config or {})
+        result = job.execute_in_process(instance=instance, tags=request.tags,
+                                        run_config=config, raise_on_error=False)
+        runs.append(result.dagster_run)
+        if not result.success:
+            break
+        job_name = NEXT_STAGE.get(job_name)
+    return runs
+
+
+def _config_for(job: dg.JobDefinition, run_config: dict) -> dict:
+    """The part of a pipeline-wide run config ({"ops": {asset: ...}}) this job uses."""
+    ops = run_config.get("ops", {})
+    names = {node.name for node in job.graph.node_dict.values()}
+    return {"ops": {k: v for k, v in ops.items() if k in names}} if ops else {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dynalloc_dagster.pipeline",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weekly", action="store_true",
+                        help="refresh with the existing configs (default: sample configs too)")
+    args = parser.parse_args(argv)
+    from dynalloc_dagster.definitions import defs
+
+    with dg.DagsterInstance.get() as instance:
+        runs = run_pipeline(defs, instance, quarterly=not args.weekly)
+    for run in runs:
+        print(f"{run.job_name:<28} {run.status.value:<8} {run.run_id}")
+    return 0 if runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
