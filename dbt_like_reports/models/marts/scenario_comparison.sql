@@ -1,0 +1,78 @@
+-- scenario_comparison: one row per scenario, comparing how the sampled configs fare:
+-- the best config (int_scenario_best), the spread of sharpe_mean across configs, the
+-- share of configs meeting all investment objectives and each objective on its own, and
+-- the configs' average risk and cost figures. averages skip undefined (null) metrics;
+-- the median of an even count is the midpoint of the two middle values.
+
+with evaluations as (
+
+    select * from {{ ref('stg_strategy_evaluations') }}
+
+),
+
+scenario_best as (
+
+    select * from {{ ref('int_scenario_best') }}
+
+),
+
+per_scenario as (
+
+    select
+        scenario,
+        count(*) as n_configs,
+        median(sharpe_mean) as median_sharpe_mean,
+        avg(sharpe_mean) as mean_sharpe_mean,
+        avg(ann_return_mean) as mean_ann_return,
+        avg(ann_vol_mean) as mean_ann_vol,
+        avg(max_drawdown_mean) as mean_max_drawdown,
+        max(max_drawdown_mean) as worst_max_drawdown,
+        avg(cvar95_mean) as mean_cvar95,
+        avg(turnover_mean) as mean_turnover,
+        avg(cost_drag_mean) as mean_cost_drag,
+        sum(case when meets_objectives then 1 else 0 end) as n_meeting_objectives,
+        avg(case when meets_objectives then 1.0 else 0.0 end) as share_meeting_objectives,
+        avg(case when pass_vol then 1.0 else 0.0 end) as share_pass_vol,
+        avg(case when pass_sharpe then 1.0 else 0.0 end) as share_pass_sharpe,
+        avg(case when pass_drawdown then 1.0 else 0.0 end) as share_pass_drawdown,
+        avg(case when pass_var95 then 1.0 else 0.0 end) as share_pass_var95,
+        avg(case when pass_cvar95 then 1.0 else 0.0 end) as share_pass_cvar95,
+        avg(case when pass_cost then 1.0 else 0.0 end) as share_pass_cost
+    from evaluations
+    group by scenario
+
+),
+
+final as (
+
+    select
+        per_scenario.scenario,
+        per_scenario.n_configs,
+        scenario_best.config_id as best_config_id,
+        scenario_best.best_sharpe_mean,
+        per_scenario.median_sharpe_mean,
+        per_scenario.mean_sharpe_mean,
+        scenario_best.worst_sharpe_mean,
+        scenario_best.best_sharpe_mean - scenario_best.worst_sharpe_mean as sharpe_mean_spread,
+        cast(per_scenario.n_meeting_objectives as bigint) as n_meeting_objectives,
+        per_scenario.share_meeting_objectives,
+        per_scenario.share_pass_vol,
+        per_scenario.share_pass_sharpe,
+        per_scenario.share_pass_drawdown,
+        per_scenario.share_pass_var95,
+        per_scenario.share_pass_cvar95,
+        per_scenario.share_pass_cost,
+        per_scenario.mean_ann_return,
+        per_scenario.mean_ann_vol,
+        per_scenario.mean_max_drawdown,
+        per_scenario.worst_max_drawdown,
+        per_scenario.mean_cvar95,
+        per_scenario.mean_turnover,
+        per_scenario.mean_cost_drag
+    from per_scenario
+    left join scenario_best on per_scenario.scenario = scenario_best.scenario
+    order by per_scenario.scenario
+
+)
+
+select * from final

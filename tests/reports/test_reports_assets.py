@@ -1,0 +1,304 @@
+"""dynalloc_dagster.assets.reports: the models as assets, the tests as asset checks.
+
+Materializes small graphs in-process with the Parquet IO manager under tmp_path; the
+upstream assets are stand-ins with the real keys returning engine-generated tables.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from dbt_like_reports.loader import MODELS_DIR, UnknownRefError, discover_models
+from dbt_like_reports.schema_tests import SCHEMA_PATH, SchemaError, load_schema
+from dynalloc_dagster.assets.reports import build_report_assets
+from dynalloc_dagster.io_managers import PolarsParquetIOManager
+from dynalloc_dagster.partitions import config_partitions, evaluation_partitions
+
+
+def _stand_ins(evaluations: pl.DataFrame, configs: pl.DataFrame) -> list[dg.AssetsDefinition]:
+    @dg.asset(name="strategy_evaluations")
+    def strategy_evaluations() -> pl.DataFrame:
+        return evaluations
+
+    @dg.asset(name="strategy_configs")
+    def strategy_configs() -> pl.DataFrame:
+        return configs
+
+    return [strategy_evaluations, strategy_configs]
+
+
+def _resources(root: Path) -> dict[str, object]:
+    return {"io_manager": PolarsParquetIOManager(root=str(root))}
+
+
+def _subset(assets, checks, names: set[str]):
+    keep = [a for a in assets if a.key.path[-1] in names]
+    keep_checks = [c for c in checks if {k.asset_key.path[-1] for k in c.check_keys} <= names]
+    return keep, keep_checks
+
+
+@pytest.fixture(scope="module")
+def report_defs():
+    return build_report_assets()
+
+
+# --- definitions --------------------------------------------------------------------------
+
+
+def test_one_asset_per_model_with_its_refs_as_inputs(report_defs):
+    assets, _ = report_defs
+    models = discover_models(MODELS_DIR)
+    schema = load_schema(SCHEMA_PATH)
+    assert sorted(a.key.path[-1] for a in assets) == sorted(models)
+    for asset in assets:
+        name = asset.key.path[-1]
+        spec = next(iter(asset.specs))
+        assert spec.group_name == "reports"
+        assert spec.kinds == {"sql", "polars"}
+        assert list(spec.owners) == ["team:quant-research"]
+        assert spec.code_version == models[name].code_version
+        assert spec.description == schema.models[name].description
+        assert {dep.asset_key.path[-1] for dep in spec.deps} == set(models[name].refs)
+
+
+def test_one_check_per_schema_test_named_test__column(report_defs):
+    _, checks = report_defs
+    schema = load_schema(SCHEMA_PATH)
+    declared = {
+        dg.AssetCheckKey(dg.AssetKey(model.name), test.name)
+        for model in schema.models.values()
+        for test in model.all_tests
+    }
+    built = {key for check in checks for key in check.check_keys}
+    assert built == declared
+    assert dg.AssetCheckKey(dg.AssetKey("stg_strategy_configs"), "unique__config_id") in built
+    blocking = {
+        spec.key: spec.blocking for check in checks for spec in check.check_specs
+    }
+    assert blocking[dg.AssetCheckKey(dg.AssetKey("stg_strategy_configs"),
+                                     "not_null__config_id")]
+    assert not blocking[dg.AssetCheckKey(dg.AssetKey("stg_strategy_evaluations"),
+                                         "accepted_values__scenario")]  # severity: warn
+
+
+def test_the_definitions_validate_with_stand_in_sources(report_defs, sources):
+    assets, checks = report_defs
+    defs = dg.Definitions(
+        assets=[*_stand_ins(sources["strategy_evaluations"], sources["strategy_configs"]),
+                *assets],
+        asset_checks=checks,
+        resources=_resources(Path("unused")),
+    )
+    defs.resolve_asset_graph()
+
+
+# --- materialization ----------------------------------------------------------------------
+
+
+def test_materialize_every_model_and_every_check_passes(tmp_path, report_defs, sources):
+    assets, checks = report_defs
+    result = dg.materialize(
+        [*_stand_ins(sources["strategy_evaluations"], sources["strategy_configs"]),
+         *assets, *checks],
+        resources=_resources(tmp_path),
+    )
+    assert result.success
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == sum(len(c.check_keys) for c in checks)
+    assert [e.check_name for e in evaluations if not e.passed] == []
+    assert all(e.metadata["failing_rows"].value == 0 for e in evaluations)
+
+    board = pl.read_parquet(tmp_path / "robustness_leaderboard.parquet")
+    assert board.height == sources["strategy_configs"].height
+    materialization = result.asset_materializations_for_node("robustness_leaderboard")[0]
+    metadata = materialization.metadata
+    assert metadata["dagster/row_count"].value == board.height
+    assert metadata["sql"].value.startswith("```sql\n")
+    assert "{{" not in metadata["sql"].value
+    assert "from int_config_relative_performance" in metadata["sql"].value
+    assert metadata["preview"].value.startswith("| rank | config_id |")
+    columns = metadata["dagster/column_schema"].value.columns
+    assert columns[0].name == "rank" and columns[0].description
+
+
+def test_a_failing_error_check_reports_rows_and_blocks_downstream(tmp_path, report_defs,
+                                                                   sources):
+    assets, checks = report_defs
+    configs = sources["strategy_configs"]
+    duplicated = pl.concat([configs, configs.head(1)])
+    result = dg.materialize(
+        [*_stand_ins(sources["strategy_evaluations"], duplicated), *assets, *checks],
+        resources=_resources(tmp_path),
+        raise_on_error=False,
+    )
+    assert not result.success
+    failed = {e.check_name: e for e in result.get_asset_check_evaluations() if not e.passed}
+    assert set(failed) == {"unique__config_id", "unique__sample_index"}
+    evaluation = failed["unique__config_id"]
+    assert evaluation.asset_key == dg.AssetKey("stg_strategy_configs")
+    assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert evaluation.metadata["failing_rows"].value == 2
+    assert configs["config_id"][0] in evaluation.metadata["failing_sample"].value
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert "stg_strategy_configs" in materialized
+    assert "robustness_leaderboard" not in materialized
+
+
+def test_a_failing_warn_check_does_not_fail_the_run(tmp_path, report_defs, sources):
+    assets, checks = report_defs
+    evaluations = sources["strategy_evaluations"].with_columns(
+        pl.when(pl.col("scenario") == "bull").then(pl.lit("crash"))
+        .otherwise(pl.col("scenario")).alias("scenario")
+    )
+    staging = {"stg_strategy_evaluations", "stg_strategy_configs"}
+    keep, keep_checks = _subset(assets, checks, staging)
+    result = dg.materialize(
+        [*_stand_ins(evaluations, sources["strategy_configs"]), *keep, *keep_checks],
+        resources=_resources(tmp_path),
+    )
+    assert result.success
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert [(e.check_name, e.severity) for e in failed] == [
+        ("accepted_values__scenario", dg.AssetCheckSeverity.WARN)
+    ]
+    assert failed[0].metadata["failing_rows"].value == 12  # the 12 configs of "crash"
+
+
+def test_partitioned_strategy_evaluations_load_as_one_table(tmp_path, report_defs, sources):
+    """The real upstream layout: one Parquet file per (scenario, config) partition key."""
+    assets, checks = report_defs
+    evaluations = sources["strategy_evaluations"]
+    io_manager = PolarsParquetIOManager(root=str(tmp_path))
+    for (scenario, config_id), row in evaluations.group_by("scenario", "config_id"):
+        path = tmp_path / "strategy_evaluations" / f"config={config_id}"
+        path.mkdir(parents=True, exist_ok=True)
+        row.write_parquet(path / f"scenario={scenario}.parquet")
+    sources["strategy_configs"].write_parquet(tmp_path / "strategy_configs.parquet")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(config_partitions.name,
+                                    sources["strategy_configs"]["config_id"].to_list())
+    upstream = [
+        dg.AssetSpec("strategy_evaluations", partitions_def=evaluation_partitions),
+        dg.AssetSpec("strategy_configs"),
+    ]
+    keep, keep_checks = _subset(assets, checks, {"stg_strategy_evaluations",
+                                                 "stg_strategy_configs",
+                                                 "int_config_relative_performance"})
+    result = dg.materialize([*upstream, *keep, *keep_checks],
+                            resources={"io_manager": io_manager}, instance=instance)
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    staged = pl.read_parquet(tmp_path / "stg_strategy_evaluations.parquet")
+    assert staged.sort("scenario", "config_id").equals(
+        evaluations.sort("scenario", "config_id"))
+
+
+# --- adding a model ---------------------------------------------------------------------
+
+
+NEW_MODEL_SQL = """\
+-- config_count: how many configs were sampled per weight function.
+
+with configs as (
+
+    select * from {{ ref('stg_strategy_configs') }}
+
+),
+
+final as (
+
+    select
+        weight_fn,
+        count(*) as n_configs
+    from configs
+    group by weight_fn
+    order by weight_fn
+
+)
+
+select * from final
+"""
+
+NEW_MODEL_SCHEMA = """
+  - name: config_count
+    description: "Configs sampled per weight function."
+    columns:
+      - name: weight_fn
+        description: "weight function"
+        tests:
+          - not_null
+          - unique
+      - name: n_configs
+        description: "configs using it"
+        tests:
+          - accepted_range: {min_value: 1}
+"""
+
+
+def test_adding_a_sql_file_adds_an_asset_that_materializes(tmp_path, sources):
+    """The issue's requirement: a new model is one .sql file plus its schema entry."""
+    models_dir = tmp_path / "models"
+    shutil.copytree(MODELS_DIR, models_dir)
+    (models_dir / "marts" / "config_count.sql").write_text(NEW_MODEL_SQL, encoding="utf-8")
+    schema_path = tmp_path / "schema.yml"
+    schema_path.write_text(SCHEMA_PATH.read_text(encoding="utf-8") + NEW_MODEL_SCHEMA,
+                           encoding="utf-8")
+
+    before, _ = build_report_assets()
+    assets, checks = build_report_assets(models_dir, schema_path)
+    names = {a.key.path[-1] for a in assets}
+    assert names - {a.key.path[-1] for a in before} == {"config_count"}
+    new = next(a for a in assets if a.key == dg.AssetKey("config_count"))
+    spec = next(iter(new.specs))
+    assert {dep.asset_key for dep in spec.deps} == {dg.AssetKey("stg_strategy_configs")}
+    assert spec.description == "Configs sampled per weight function."
+    new_checks = {key.name for c in checks for key in c.check_keys
+                  if key.asset_key == dg.AssetKey("config_count")}
+    assert new_checks == {"not_null__weight_fn", "unique__weight_fn",
+                          "accepted_range__n_configs"}
+
+    keep, keep_checks = _subset(assets, checks, {"stg_strategy_configs", "config_count"})
+    result = dg.materialize(
+        [*_stand_ins(sources["strategy_evaluations"], sources["strategy_configs"]),
+         *keep, *keep_checks],
+        resources=_resources(tmp_path / "data"),
+    )
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    table = pl.read_parquet(tmp_path / "data" / "config_count.parquet")
+    assert table["n_configs"].sum() == sources["strategy_configs"].height
+
+
+def test_a_model_without_a_schema_entry_is_an_error(tmp_path):
+    models_dir = tmp_path / "models"
+    shutil.copytree(MODELS_DIR, models_dir)
+    (models_dir / "marts" / "config_count.sql").write_text(NEW_MODEL_SQL, encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"models without a schema entry \['config_count'\]"):
+        build_report_assets(models_dir, SCHEMA_PATH)
+
+
+def test_a_model_with_an_unknown_ref_is_an_error(tmp_path):
+    models_dir = tmp_path / "models"
+    shutil.copytree(MODELS_DIR, models_dir)
+    (models_dir / "marts" / "config_count.sql").write_text(
+        NEW_MODEL_SQL.replace("stg_strategy_configs", "stg_configs"), encoding="utf-8")
+    schema_path = tmp_path / "schema.yml"
+    schema_path.write_text(SCHEMA_PATH.read_text(encoding="utf-8") + NEW_MODEL_SCHEMA,
+                           encoding="utf-8")
+    with pytest.raises(UnknownRefError, match=r"model 'config_count'.*'stg_configs'"):
+        build_report_assets(models_dir, schema_path)
+
+
+def test_a_relationships_test_to_an_unknown_table_is_an_error(tmp_path):
+    schema_path = tmp_path / "schema.yml"
+    text = SCHEMA_PATH.read_text(encoding="utf-8")
+    schema_path.write_text(text.replace("to: ref('stg_strategy_configs')",
+                                        "to: ref('configs_table')", 1), encoding="utf-8")
+    with pytest.raises(SchemaError, match="refs unknown table 'configs_table'"):
+        build_report_assets(MODELS_DIR, schema_path)
+
