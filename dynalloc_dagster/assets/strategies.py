@@ -30,19 +30,26 @@ def strategy_configs(
 ) -> dg.MaterializeResult:
     """Latin hypercube sample of the hyperparameter space (DESIGN.md ranges); each config
     id becomes a key of the dynamic partitions ``strategy_configs``. The same seed and
-    count give the same ids, so re-running adds nothing new."""
+    count give the same ids, so re-running adds nothing new. The registered keys are
+    exactly this sample: ids of an earlier sample are removed (their stored evaluations
+    stay on disk), so the evaluation stage and the reports cover the configs in this table."""
     configs = sample_configs(config.count, config.seed)
     table = pl.DataFrame(
         [{"config_id": c.config_id, "sample_index": i, **c.to_dict()}
          for i, c in enumerate(configs)]
     ).with_columns(pl.col("sample_index").cast(pl.Int64),
                    pl.col("vol_window_months").cast(pl.Int64))
-    known = set(context.instance.get_dynamic_partitions(config_partitions.name))
-    new_ids = [c.config_id for c in configs if c.config_id not in known]
+    known = context.instance.get_dynamic_partitions(config_partitions.name)
+    sampled = {c.config_id for c in configs}
+    new_ids = [c.config_id for c in configs if c.config_id not in set(known)]
+    stale_ids = [cid for cid in known if cid not in sampled]
+    for cid in stale_ids:
+        context.instance.delete_dynamic_partition(config_partitions.name, cid)
     if new_ids:
         context.instance.add_dynamic_partitions(config_partitions.name, new_ids)
     return dg.MaterializeResult(value=table, metadata={
-        **table_metadata(table), "new_partitions": len(new_ids), "seed": config.seed,
+        **table_metadata(table), "new_partitions": len(new_ids),
+        "removed_partitions": len(stale_ids), "seed": config.seed,
     })
 
 
