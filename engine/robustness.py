@@ -90,8 +90,8 @@ def parameter_sensitivity(
     -----
     The share is the correlation ratio eta^2 = Var(E[m | level]) / Var(m), levels being
     the weight function's categories and, for numeric parameters, ``n_bins`` quantile
-    bins of the sampled values. For a Latin hypercube the parameters are nearly
-    orthogonal, so eta^2 approximates the first-order Sobol index; shares need not sum
+    bins of the sampled values (right-closed at the sample quantiles). For a Latin
+    hypercube the parameters are nearly orthogonal, so eta^2 approximates the first-order Sobol index; shares need not sum
     to 1 (the remainder is interactions and binning error). A scenario whose metric is
     constant gives every parameter a share of 0.
     """
@@ -124,7 +124,9 @@ def interaction_table(
     """
     edges = list(window_edges)
     labels = [f"{lo}-{hi - 1}m" for lo, hi in itertools.pairwise(edges)]
-    band = pl.col("vol_window_months").cut(edges[1:-1], labels=labels, left_closed=True)
+    band_index = np.searchsorted(edges[1:-1], evaluations["vol_window_months"].to_numpy(),
+                                 side="right")
+    band = pl.Series(np.asarray(labels)[band_index])
     return (
         evaluations.with_columns(band.cast(pl.String).alias("vol_window_band"))
         .group_by("scenario", "weight_fn", "vol_window_band")
@@ -172,4 +174,6 @@ def _levels(frame: pl.DataFrame, parameter: str, n_bins: int) -> pl.Expr:
     column = pl.col(parameter)
     if frame.schema[parameter] == pl.String or frame[parameter].n_unique() <= n_bins:
         return column.cast(pl.String)
-    return column.qcut(n_bins, allow_duplicates=True).cast(pl.String)
+    values = frame[parameter].to_numpy().astype(np.float64)
+    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
+    return pl.lit(pl.Series(np.searchsorted(edges, values, side="left"))).cast(pl.String)
