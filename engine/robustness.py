@@ -91,8 +91,9 @@ def parameter_sensitivity(
     The share is the correlation ratio eta^2 = Var(E[m | level]) / Var(m), levels being
     the weight function's categories and, for numeric parameters, ``n_bins`` quantile
     bins of the sampled values (right-closed at the sample quantiles). For a Latin
-    hypercube the parameters are nearly orthogonal, so eta^2 approximates the first-order Sobol index; shares need not sum
-    to 1 (the remainder is interactions and binning error). A scenario whose metric is
+    hypercube the parameters are nearly orthogonal, so eta^2 approximates the
+    first-order Sobol index; shares need not sum to 1 (the remainder is interactions
+    and binning error). A scenario whose metric is
     constant gives every parameter a share of 0.
     """
     rows = []
