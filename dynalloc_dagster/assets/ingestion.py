@@ -8,7 +8,7 @@ import datetime as dt
 
 import dagster as dg
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.resources import MarketDataSource
@@ -21,6 +21,17 @@ class MarketDataConfig(dg.Config):
     """``as_of``: ISO date the data is taken at (default: today, UTC)."""
 
     as_of: str | None = Field(default=None, description="ISO date, e.g. 2026-11-23")
+
+    @field_validator("as_of")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        # checked when the config is built, so a bad date fails naming the field
+        if value is not None:
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError as error:
+                raise ValueError(f"as_of must be an ISO date (YYYY-MM-DD): {error}") from None
+        return value
 
 
 # Each spec names the IO manager: without one, Dagster types a spec's output as Nothing

@@ -1,0 +1,74 @@
+"""Shared fixtures of the Dagster tests: tmp storage, a tmp instance, small run configs.
+
+Every test stores its files under ``tmp_path`` and its runs in a tmp DagsterInstance; none
+reads or writes ``<project>/data`` or ``$DAGSTER_HOME``. Run configs are small (50 paths,
+one year after a 24-month warm-up, 8 configs) so a full pipeline takes seconds.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster_test_support import N_CONFIGS, Upstream, failure_text, run_job, small_run_config
+
+from dynalloc_dagster.definitions import build_definitions
+from dynalloc_dagster.partitions import config_partitions
+from dynalloc_dagster.pipeline import (
+    QUARTERLY_INGEST_JOB,
+    SCENARIOS_JOB,
+    stage_request,
+)
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    """Where the IO managers store files in this test (created on first write)."""
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """A DagsterInstance with SQLite storage in a tmp folder."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as tmp_instance:
+        yield tmp_instance
+
+
+@pytest.fixture
+def defs(data_root: Path) -> dg.Definitions:
+    """The project's Definitions, storing under this test's data root."""
+    return build_definitions(data_root=str(data_root))
+
+
+@pytest.fixture(scope="session")
+def upstream_template(tmp_path_factory: pytest.TempPathFactory) -> Upstream:
+    """Everything upstream of strategy_evaluations, materialized once per session with
+    the small run config; tests copy it (see ``upstream``) and never modify it."""
+    root = tmp_path_factory.mktemp("upstream") / "data"
+    template_defs = build_definitions(data_root=str(root))
+    config = small_run_config()
+    with dg.instance_for_test() as template_instance:
+        for job_name in (QUARTERLY_INGEST_JOB, SCENARIOS_JOB):
+            tags = stage_request(job_name, template_instance, pipeline="manual").tags
+            result = run_job(template_defs, job_name, template_instance,
+                             run_config=config, tags=tags)
+            assert result.success, failure_text(result)
+        config_ids = template_instance.get_dynamic_partitions(config_partitions.name)
+    assert len(config_ids) == N_CONFIGS
+    return Upstream(root=root, config_ids=list(config_ids))
+
+
+@pytest.fixture
+def upstream(
+    upstream_template: Upstream, data_root: Path, instance: dg.DagsterInstance
+) -> Upstream:
+    """A private copy of the upstream files in ``data_root``, with the config ids
+    registered as dynamic partitions of this test's instance."""
+    shutil.copytree(upstream_template.root, data_root)
+    instance.add_dynamic_partitions(config_partitions.name, upstream_template.config_ids)
+    return Upstream(root=data_root, config_ids=upstream_template.config_ids)

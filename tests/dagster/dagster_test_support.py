@@ -1,0 +1,88 @@
+"""Helpers of the Dagster tests (conftest.py holds the fixtures): small run configs,
+running a job in process, reading failures, snapshotting stored files.
+
+A plain module with a unique name: the test folders are not packages (a
+``tests/dagster/__init__.py`` would make pytest import the tests as ``dagster.*``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+AS_OF = "2026-11-20"
+N_PATHS = 50
+HORIZON_YEARS = 1
+WARMUP_MONTHS = 24  # >= the longest vol window sampled (24 months)
+N_CONFIGS = 8
+
+
+def small_run_config(
+    artifacts_dir: Path | str | None = None, *, n_paths: int = N_PATHS, count: int = N_CONFIGS,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A pipeline-wide run config ({"ops": {asset: {"config": ...}}}) sized for tests."""
+    ops: dict[str, Any] = {
+        "market_data": {"config": {"as_of": AS_OF}},
+        "scenario_paths": {"config": {"n_paths": n_paths, "horizon_years": HORIZON_YEARS,
+                                      "warmup_months": WARMUP_MONTHS, "seed": seed}},
+        "strategy_configs": {"config": {"count": count, "seed": seed}},
+    }
+    if artifacts_dir is not None:
+        for name in ("charts", "report"):
+            ops[name] = {"config": {"directory": str(artifacts_dir)}}
+    return {"ops": ops}
+
+
+def job_config(job: dg.JobDefinition, run_config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a pipeline-wide run config that ``job`` has ops for."""
+    names = {node.name for node in job.graph.node_dict.values()}
+    return {"ops": {k: v for k, v in run_config["ops"].items() if k in names}}
+
+
+def run_job(
+    defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, *,
+    run_config: dict[str, Any] | None = None, tags: dict[str, str] | None = None,
+    partition_key: str | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Execute one of the project's jobs in process; failures are returned, not raised.
+    ``run_config`` may be pipeline-wide: only the job's ops are passed on."""
+    job = defs.resolve_job_def(job_name)
+    return job.execute_in_process(
+        instance=instance, run_config=job_config(job, run_config or {"ops": {}}),
+        tags=tags, partition_key=partition_key, raise_on_error=False,
+    )
+
+
+def failure_text(result: dg.ExecuteInProcessResult) -> str:
+    """Every step failure of a run, causes included, as one string."""
+    return "\n".join(
+        event.step_failure_data.error.to_string()
+        for event in result.all_events
+        if event.is_step_failure
+    )
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, str]]:
+    """{relative path: (mtime_ns, sha256)} of every file under ``root``."""
+    if not root.exists():
+        return {}
+    return {
+        str(path.relative_to(root)): (path.stat().st_mtime_ns,
+                                      hashlib.sha256(path.read_bytes()).hexdigest())
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Materialized inputs of strategy_evaluations: market data, regimes, paths, configs."""
+
+    root: Path
+    config_ids: list[str]

@@ -1,0 +1,413 @@
+"""Assets one by one: direct calls (build_asset_context) and small materializations.
+
+Direct calls check what an asset computes from given inputs; materializations check the
+partitioning, the files written and the asset checks, against tmp storage and a tmp
+instance. Partitioned stages run the way the pipeline runs them (one run per stage,
+partition range tags from ``dynalloc_dagster.pipeline.stage_request``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+from dagster_test_support import (
+    AS_OF,
+    HORIZON_YEARS,
+    N_CONFIGS,
+    WARMUP_MONTHS,
+    Upstream,
+    failure_text,
+    run_job,
+    small_run_config,
+    snapshot,
+)
+
+from dynalloc_dagster.assets import strategies
+from dynalloc_dagster.assets.ingestion import (
+    MarketDataConfig,
+    calibration,
+    market_data,
+    market_data_sanity,
+)
+from dynalloc_dagster.assets.scenarios import MarketRegimesConfig, market_regimes
+from dynalloc_dagster.assets.strategies import StrategyConfigsConfig, strategy_configs
+from dynalloc_dagster.environment import resources_for
+from dynalloc_dagster.io_managers import load_scenario_paths
+from dynalloc_dagster.partitions import SCENARIOS, config_partitions
+from dynalloc_dagster.pipeline import EVALUATIONS_JOB, SCENARIOS_JOB, stage_request
+from dynalloc_dagster.resources import MarketDataSource
+from engine.conventions import TRADING_DAYS_PER_MONTH
+from engine.regimes import REGIMES
+from engine.validation import ConfigError
+
+INGEST_TABLES = ("market_data", "market_vol_surface", "market_yield_curve")
+
+
+@pytest.fixture(scope="module")
+def history() -> pl.DataFrame:
+    """market_data's table for a 3-year synthetic history, from a direct call."""
+    outputs = market_data(MarketDataConfig(as_of=AS_OF), market_source=MarketDataSource(years=3))
+    return {output.output_name: output.value for output in outputs}["market_data"]
+
+
+@pytest.fixture(scope="module")
+def fitted(history: pl.DataFrame) -> pl.DataFrame:
+    return calibration(history).value
+
+
+def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def _evaluation_files(root: Path) -> dict[str, bytes]:
+    folder = root / "strategy_evaluations"
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.parquet"))}
+
+
+def _key(config_id: str, scenario: str) -> str:
+    return str(dg.MultiPartitionKey({"config": config_id, "scenario": scenario}))
+
+
+# --- ingestion ---------------------------------------------------------------------------
+
+
+def test_market_data_materializes_three_tables_and_passes_sanity(
+    data_root: Path, instance: dg.DagsterInstance
+) -> None:
+    result = dg.materialize(
+        [market_data, market_data_sanity], instance=instance,
+        resources=resources_for("local", data_root=str(data_root)),
+        run_config={"ops": {"market_data": {"config": {"as_of": AS_OF}}}},
+    )
+
+    assert result.success
+    assert sorted(p.name for p in data_root.iterdir()) == [f"{t}.parquet" for t in
+                                                          sorted(INGEST_TABLES)]
+    assert _check_results(result) == {"market_data_sanity": True}
+    meta = {event.asset_key.to_user_string(): event.materialization.metadata
+            for event in result.get_asset_materialization_events()}
+    assert set(meta) == set(INGEST_TABLES)
+    assert meta["market_data"]["as_of"].value == AS_OF
+    stored = pl.read_parquet(data_root / "market_data.parquet")
+    assert meta["market_data"]["dagster/row_count"].value == stored.height >= 252
+    assert stored["date"].max() <= dt.date.fromisoformat(AS_OF)
+    assert stored.columns == ["date", "close", "bond_close", "risk_free", "dividend_yield"]
+
+
+def test_market_data_sanity_reports_each_problem(history: pl.DataFrame) -> None:
+    assert market_data_sanity(history).passed
+
+    broken = pl.concat([history, history.tail(1)]).with_columns(
+        pl.when(pl.int_range(pl.len()) == 5).then(-1.0).otherwise(pl.col("close")).alias("close")
+    )
+    result = market_data_sanity(broken)
+    assert not result.passed
+    problems = {k: v.value for k, v in result.metadata.items()}
+    assert problems == {"null_values": 0, "duplicate_dates": 1, "non_increasing_dates": 1,
+                        "non_positive_closes": 1, "short_history": 0}
+
+    short = market_data_sanity(history.head(100))
+    assert not short.passed
+    assert short.metadata["short_history"].value == 1
+
+
+def test_calibration_is_one_row_with_its_figures_as_metadata(history: pl.DataFrame) -> None:
+    result = calibration(history)
+    assert result.value.height == 1
+    row = result.value.row(0, named=True)
+    for name in ("equity_drift", "equity_vol", "heston_kappa", "vol_of_vol",
+                 "spot_variance_corr", "equity_bond_corr", "short_rate", "rate_vol"):
+        assert result.metadata[name] == row[name], name
+    assert 0.0 < row["equity_vol"] < 1.0
+    assert -1.0 <= row["equity_bond_corr"] <= 1.0
+
+
+def test_market_regimes_defaults_match_the_engine(fitted: pl.DataFrame) -> None:
+    table = market_regimes(MarketRegimesConfig(), fitted).value
+    assert table["name"].to_list() == list(SCENARIOS)
+    for row in table.iter_rows(named=True):
+        expected = REGIMES[row["name"]].to_dict()
+        assert {k: row[k] for k in expected} == expected
+
+
+def test_market_regimes_applies_overrides(fitted: pl.DataFrame) -> None:
+    config = MarketRegimesConfig(overrides={"bear": {"equity_vol": 0.4, "short_rate": 0.005}})
+    table = market_regimes(config, fitted).value
+    rows = {row["name"]: row for row in table.iter_rows(named=True)}
+
+    assert rows["bear"]["equity_vol"] == 0.4
+    assert rows["bear"]["short_rate"] == 0.005
+    assert rows["bear"]["equity_drift"] == REGIMES["bear"].equity_drift
+    for name in ("base", "bull", "high_vol", "low_vol"):
+        assert rows[name]["equity_vol"] == REGIMES[name].equity_vol
+
+
+def test_market_regimes_can_take_the_calibrated_dynamics(fitted: pl.DataFrame) -> None:
+    calibrated = fitted.row(0, named=True)
+    table = market_regimes(MarketRegimesConfig(use_calibrated_dynamics=True), fitted).value
+    for row in table.iter_rows(named=True):
+        for name in ("heston_kappa", "vol_of_vol", "spot_variance_corr", "rate_vol"):
+            assert row[name] == calibrated[name]
+        assert row["equity_vol"] == REGIMES[row["name"]].equity_vol
+
+
+def test_market_regimes_rejects_an_unknown_scenario(fitted: pl.DataFrame) -> None:
+    config = MarketRegimesConfig(overrides={"crash": {"equity_vol": 0.5}})
+    with pytest.raises(ConfigError, match=r"unknown scenario\(s\) crash; allowed: base, bull"):
+        market_regimes(config, fitted)
+
+
+def test_market_regimes_rejects_an_out_of_range_override(fitted: pl.DataFrame) -> None:
+    config = MarketRegimesConfig(overrides={"bear": {"equity_vol": -0.4}})
+    with pytest.raises(ConfigError, match="equity_vol"):
+        market_regimes(config, fitted)
+
+
+def test_market_regimes_unknown_scenario_fails_the_run_naming_it(
+    data_root: Path, instance: dg.DagsterInstance
+) -> None:
+    result = dg.materialize(
+        [market_data, calibration, market_regimes], instance=instance,
+        resources=resources_for("local", data_root=str(data_root)),
+        run_config={"ops": {"market_data": {"config": {"as_of": AS_OF}},
+                            "market_regimes": {"config": {"overrides": {"crash": {}}}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert "unknown scenario(s) crash" in failure_text(result)
+    assert not (data_root / "market_regimes.parquet").exists()
+
+
+# --- scenario paths ----------------------------------------------------------------------
+
+
+def _paths_config(n_paths: int, seed: int = 0) -> dict:
+    return small_run_config(n_paths=n_paths, seed=seed)
+
+
+def test_scenario_paths_one_partition(
+    defs: dg.Definitions, upstream: Upstream, instance: dg.DagsterInstance
+) -> None:
+    folder = upstream.root / "scenario_paths"
+    untouched = {p.name: p.read_bytes() for p in folder.iterdir() if p.name != "bear.npz"}
+
+    result = run_job(defs, SCENARIOS_JOB, instance, partition_key="bear",
+                     run_config=_paths_config(30, seed=7))
+
+    assert result.success, failure_text(result)
+    assert [m.partition for m in result.get_asset_materialization_events()] == ["bear"]
+    paths = load_scenario_paths(folder / "bear.npz")
+    n_steps = (WARMUP_MONTHS + 12 * HORIZON_YEARS) * TRADING_DAYS_PER_MONTH
+    assert paths.equity.shape == (30, n_steps + 1)
+    assert paths.regime == REGIMES["bear"]
+    assert paths.warmup_months == WARMUP_MONTHS
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != "bear.npz"} == untouched
+    assert set(_check_results(result)) == {"discounted_martingale", "realized_vol_matches_regime"}
+
+    again = run_job(defs, SCENARIOS_JOB, instance, partition_key="bear",
+                    run_config=_paths_config(30, seed=7))
+    assert again.success
+    repeat = load_scenario_paths(folder / "bear.npz")
+    for name in ("equity", "variance", "short_rate", "bond", "cash"):
+        assert np.array_equal(getattr(repeat, name), getattr(paths, name)), name
+
+
+def test_scenario_paths_range_in_one_run_passes_both_checks(
+    defs: dg.Definitions, data_root: Path, upstream: Upstream, instance: dg.DagsterInstance
+) -> None:
+    tags = stage_request(SCENARIOS_JOB, instance, pipeline="manual").tags
+    result = run_job(defs, SCENARIOS_JOB, instance, tags=tags, run_config=_paths_config(200))
+
+    assert result.success, failure_text(result)
+    assert sorted(m.partition for m in result.get_asset_materialization_events()) == sorted(
+        SCENARIOS)
+    assert _check_results(result) == {"discounted_martingale": True,
+                                      "realized_vol_matches_regime": True}
+    for name in SCENARIOS:
+        paths = load_scenario_paths(data_root / "scenario_paths" / f"{name}.npz")
+        assert paths.n_paths == 200
+        assert paths.regime.name == name
+    # different scenarios draw different numbers (seeded by (seed, scenario name))
+    base = load_scenario_paths(data_root / "scenario_paths" / "base.npz")
+    bull = load_scenario_paths(data_root / "scenario_paths" / "bull.npz")
+    assert not np.array_equal(base.equity, bull.equity)
+
+
+# --- strategy configs --------------------------------------------------------------------
+
+
+def test_strategy_configs_registers_dynamic_partitions(instance: dg.DagsterInstance) -> None:
+    context = dg.build_asset_context(instance=instance)
+    first = strategy_configs(context, StrategyConfigsConfig(count=N_CONFIGS, seed=3))
+
+    ids = first.value["config_id"].to_list()
+    assert len(set(ids)) == N_CONFIGS
+    assert instance.get_dynamic_partitions(config_partitions.name) == ids
+    assert first.metadata["new_partitions"] == N_CONFIGS
+    assert first.value["sample_index"].to_list() == list(range(N_CONFIGS))
+
+    again = strategy_configs(dg.build_asset_context(instance=instance),
+                             StrategyConfigsConfig(count=N_CONFIGS, seed=3))
+    assert again.metadata["new_partitions"] == 0
+    assert again.metadata["removed_partitions"] == 0
+    assert instance.get_dynamic_partitions(config_partitions.name) == ids
+    assert again.value.equals(first.value)
+
+
+def test_strategy_configs_rerun_through_a_run_adds_nothing(
+    data_root: Path, instance: dg.DagsterInstance
+) -> None:
+    resources = resources_for("local", data_root=str(data_root))
+    config = {"ops": {"strategy_configs": {"config": {"count": N_CONFIGS, "seed": 11}}}}
+
+    def materialize() -> dict:
+        result = dg.materialize([strategy_configs], instance=instance, resources=resources,
+                                run_config=config)
+        assert result.success
+        (event,) = result.get_asset_materialization_events()
+        return {k: v.value for k, v in event.materialization.metadata.items()
+                if k in ("new_partitions", "removed_partitions", "seed")}
+
+    assert materialize() == {"new_partitions": N_CONFIGS, "removed_partitions": 0, "seed": 11}
+    registered = instance.get_dynamic_partitions(config_partitions.name)
+    stored = (data_root / "strategy_configs.parquet").read_bytes()
+
+    assert materialize() == {"new_partitions": 0, "removed_partitions": 0, "seed": 11}
+    assert instance.get_dynamic_partitions(config_partitions.name) == registered
+    assert (data_root / "strategy_configs.parquet").read_bytes() == stored
+
+
+def test_strategy_configs_new_sample_replaces_the_registered_ids(
+    instance: dg.DagsterInstance,
+) -> None:
+    old = strategy_configs(dg.build_asset_context(instance=instance),
+                           StrategyConfigsConfig(count=N_CONFIGS, seed=1))
+    new = strategy_configs(dg.build_asset_context(instance=instance),
+                           StrategyConfigsConfig(count=N_CONFIGS, seed=2))
+
+    new_ids = new.value["config_id"].to_list()
+    assert not set(new_ids) & set(old.value["config_id"].to_list())
+    assert new.metadata["new_partitions"] == N_CONFIGS
+    assert new.metadata["removed_partitions"] == N_CONFIGS
+    assert instance.get_dynamic_partitions(config_partitions.name) == new_ids
+
+
+# --- strategy evaluations ----------------------------------------------------------------
+
+
+def test_strategy_evaluations_one_key_alone(
+    defs: dg.Definitions, upstream: Upstream, instance: dg.DagsterInstance
+) -> None:
+    config_id = upstream.config_ids[2]
+    key = _key(config_id, "bear")
+
+    result = run_job(defs, EVALUATIONS_JOB, instance, partition_key=key)
+
+    assert result.success, failure_text(result)
+    assert [m.partition for m in result.get_asset_materialization_events()] == [key]
+    assert list(_evaluation_files(upstream.root)) == [f"config={config_id}/scenario=bear.parquet"]
+    row = pl.read_parquet(upstream.root / "strategy_evaluations" / f"config={config_id}"
+                          / "scenario=bear.parquet")
+    assert row.height == 1
+    assert row["config_id"][0] == config_id
+    assert row["scenario"][0] == "bear"
+    assert row["n_paths"][0] == 50
+
+
+@pytest.fixture
+def evaluated(
+    defs: dg.Definitions, upstream: Upstream, instance: dg.DagsterInstance
+) -> dict[str, bytes]:
+    """Every scenario x config key evaluated in one run; the stored files' bytes."""
+    tags = stage_request(EVALUATIONS_JOB, instance, pipeline="manual").tags
+    result = run_job(defs, EVALUATIONS_JOB, instance, tags=tags)
+    assert result.success, failure_text(result)
+    keys = [m.partition for m in result.get_asset_materialization_events()]
+    assert len(keys) == len(set(keys)) == N_CONFIGS * len(SCENARIOS)
+    (metadata,) = {
+        m.materialization.metadata["keys_in_run"].value
+        for m in result.get_asset_materialization_events()
+    }
+    assert metadata == N_CONFIGS * len(SCENARIOS)
+    return _evaluation_files(upstream.root)
+
+
+def test_strategy_evaluations_many_keys_one_run(
+    evaluated: dict[str, bytes], upstream: Upstream, instance: dg.DagsterInstance
+) -> None:
+    expected = sorted(f"config={cid}/scenario={s}.parquet"
+                      for cid in upstream.config_ids for s in SCENARIOS)
+    assert sorted(evaluated) == expected
+    for name in evaluated:
+        config_part, scenario_part = name.removesuffix(".parquet").split("/")
+        row = pl.read_parquet(upstream.root / "strategy_evaluations" / name)
+        assert row.height == 1
+        assert row["config_id"][0] == config_part.removeprefix("config=")
+        assert row["scenario"][0] == scenario_part.removeprefix("scenario=")
+    assert len(instance.get_runs()) == 1
+    done = instance.get_materialized_partitions(dg.AssetKey("strategy_evaluations"))
+    assert done == {_key(cid, s) for cid in upstream.config_ids for s in SCENARIOS}
+
+
+def test_strategy_evaluations_rerun_is_idempotent(
+    evaluated: dict[str, bytes], defs: dg.Definitions, upstream: Upstream,
+    instance: dg.DagsterInstance,
+) -> None:
+    tags = stage_request(EVALUATIONS_JOB, instance, pipeline="manual").tags
+    result = run_job(defs, EVALUATIONS_JOB, instance, tags=tags)
+    assert result.success, failure_text(result)
+    assert _evaluation_files(upstream.root) == evaluated
+
+
+def test_strategy_evaluations_unknown_config_fails_and_leaves_other_keys(
+    evaluated: dict[str, bytes], defs: dg.Definitions, upstream: Upstream,
+    instance: dg.DagsterInstance,
+) -> None:
+    instance.add_dynamic_partitions(config_partitions.name, ["feedface00"])
+    before = snapshot(upstream.root)
+
+    result = run_job(defs, EVALUATIONS_JOB, instance, partition_key=_key("feedface00", "base"))
+
+    assert not result.success
+    assert "config ids not in strategy_configs" in failure_text(result)
+    assert "feedface00" in failure_text(result)
+    assert snapshot(upstream.root) == before
+
+
+def test_strategy_evaluations_engine_failure_leaves_stored_keys(
+    evaluated: dict[str, bytes], defs: dg.Definitions, upstream: Upstream,
+    instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_evaluate = strategies.evaluate
+
+    def evaluate_failing_in_high_vol(paths, configs, objectives=None):
+        if paths.regime.name == "high_vol":
+            raise FloatingPointError("NaN weights in high_vol")
+        return real_evaluate(paths, configs, objectives)
+
+    monkeypatch.setattr(strategies, "evaluate", evaluate_failing_in_high_vol)
+    before = snapshot(upstream.root)
+    tags = stage_request(EVALUATIONS_JOB, instance, pipeline="manual").tags
+
+    result = run_job(defs, EVALUATIONS_JOB, instance, tags=tags)
+
+    assert not result.success
+    assert "NaN weights in high_vol" in failure_text(result)
+    assert snapshot(upstream.root) == before
+    assert not list(upstream.root.rglob("*.tmp"))
+
+
+def test_strategy_evaluations_missing_paths_fail_naming_them(
+    defs: dg.Definitions, upstream: Upstream, instance: dg.DagsterInstance
+) -> None:
+    (upstream.root / "scenario_paths" / "low_vol.npz").unlink()
+    result = run_job(defs, EVALUATIONS_JOB, instance,
+                     partition_key=_key(upstream.config_ids[0], "low_vol"))
+    assert not result.success
+    assert "scenario_paths: 1 partition(s) not materialized" in failure_text(result)
+    assert not (upstream.root / "strategy_evaluations").exists()

@@ -1,0 +1,227 @@
+"""The full Definitions: loadable in every environment, described, and driven by the CLI.
+
+Also the environment switches: ``DYNALLOC_ENV``, ``DYNALLOC_DATA_ROOT`` and
+``DYNALLOC_EVALUATIONS_PER_RUN``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+from dagster_test_support import AS_OF, REPO_ROOT
+
+from dynalloc_dagster.assets.strategies import (
+    EVALUATIONS_PER_RUN_ENV,
+    evaluation_backfill_policy,
+)
+from dynalloc_dagster.definitions import build_definitions
+from dynalloc_dagster.environment import (
+    ENVIRONMENTS,
+    PROJECT_ROOT,
+    current_environment,
+    resources_for,
+)
+from dynalloc_dagster.io_managers import PolarsParquetIOManager, ScenarioPathsIOManager
+from dynalloc_dagster.jobs import STAGE_JOBS
+
+GROUPS = {"ingestion", "scenarios", "strategies", "reports"}
+INGEST_ASSETS = ["market_data", "market_vol_surface", "market_yield_curve", "calibration",
+                 "market_regimes"]
+LINEAGE = [*INGEST_ASSETS, "scenario_paths", "strategy_configs", "strategy_evaluations",
+           "robustness_leaderboard", "parameter_sensitivity", "scenario_comparison",
+           "constraint_compliance", "charts", "report", "recommended_allocation"]
+
+
+@pytest.fixture(scope="module")
+def full_defs(tmp_path_factory: pytest.TempPathFactory) -> dg.Definitions:
+    return build_definitions("local", data_root=str(tmp_path_factory.mktemp("defs_data")))
+
+
+def _specs(defs: dg.Definitions) -> dict[str, dg.AssetSpec]:
+    return {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_definitions_load_in_every_environment(
+    environment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DYNALLOC_ENV", environment)
+    assert current_environment() == environment
+    defs = build_definitions(data_root=str(tmp_path))
+
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} >= set(LINEAGE)
+    for job in STAGE_JOBS:
+        assert defs.resolve_job_def(job.name).name == job.name
+    assert {s.name for s in defs.schedules} == {"weekly_refresh", "quarterly_reoptimization"}
+    assert {s.name for s in defs.sensors} == {"pipeline_next_stage"}
+    assert set(defs.resources) >= {"io_manager", "paths_io_manager", "market_source"}
+
+
+def test_the_module_level_defs_is_what_dagster_loads() -> None:
+    from dynalloc_dagster import definitions
+
+    assert isinstance(definitions.defs, dg.Definitions)
+    workspace = (REPO_ROOT / "workspace.yaml").read_text()
+    assert "module_name: dynalloc_dagster.definitions" in workspace
+
+
+def test_asset_groups(full_defs: dg.Definitions) -> None:
+    specs = _specs(full_defs)
+    assert {spec.group_name for spec in specs.values()} == GROUPS
+    assert {name for name, spec in specs.items() if spec.group_name == "ingestion"} == {
+        "market_data", "market_vol_surface", "market_yield_curve", "calibration"}
+    assert {name for name, spec in specs.items() if spec.group_name == "scenarios"} == {
+        "market_regimes", "scenario_paths"}
+    assert {name for name, spec in specs.items() if spec.group_name == "strategies"} == {
+        "strategy_configs", "strategy_evaluations"}
+
+
+def test_every_asset_is_described_owned_and_versioned(full_defs: dg.Definitions) -> None:
+    for name, spec in _specs(full_defs).items():
+        assert spec.description and spec.description.strip(), name
+        assert spec.owners, name
+        assert spec.code_version, name
+
+
+def test_every_asset_check_is_described(full_defs: dg.Definitions) -> None:
+    graph = full_defs.resolve_asset_graph()
+    check_keys = graph.asset_check_keys
+    assert len(check_keys) > 10
+    for key in check_keys:
+        assert graph.get_check_spec(key).description, key.to_user_string()
+
+
+def test_lineage(full_defs: dg.Definitions) -> None:
+    graph = full_defs.resolve_asset_graph()
+
+    def parents(name: str) -> set[str]:
+        return {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys}
+
+    assert parents("calibration") == {"market_data"}
+    assert parents("market_regimes") == {"calibration"}
+    assert parents("scenario_paths") == {"market_regimes"}
+    assert parents("strategy_evaluations") == {"scenario_paths", "strategy_configs"}
+    assert "strategy_evaluations" in parents("charts")
+    assert parents("recommended_allocation") >= {"strategy_configs", "market_data"}
+
+
+def test_bogus_environment_is_rejected_naming_the_allowed_values(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DYNALLOC_ENV", "bogus")
+    allowed = ", ".join(ENVIRONMENTS)
+    with pytest.raises(ValueError, match=f"DYNALLOC_ENV = 'bogus' is not one of {allowed}"):
+        current_environment()
+    with pytest.raises(ValueError, match="bogus"):
+        build_definitions(data_root=str(tmp_path))
+
+
+def test_unknown_environment_has_no_resources() -> None:
+    with pytest.raises(ValueError, match="unknown environment 'staging'"):
+        resources_for("staging")  # type: ignore[arg-type]
+
+
+def test_local_is_the_default_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DYNALLOC_ENV", raising=False)
+    assert current_environment() == "local"
+
+
+def test_data_root_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DYNALLOC_DATA_ROOT", raising=False)
+    default = resources_for("local")
+    assert isinstance(default["io_manager"], PolarsParquetIOManager)
+    assert isinstance(default["paths_io_manager"], ScenarioPathsIOManager)
+    assert default["io_manager"].root == str(PROJECT_ROOT / "data")
+
+    monkeypatch.setenv("DYNALLOC_DATA_ROOT", str(tmp_path / "from_env"))
+    from_env = resources_for("local")
+    assert from_env["io_manager"].root == from_env["paths_io_manager"].root == str(
+        tmp_path / "from_env")
+
+    explicit = resources_for("local", data_root=str(tmp_path / "explicit"))
+    assert explicit["io_manager"].root == str(tmp_path / "explicit")
+
+
+def test_evaluations_per_run_unset_is_one_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(EVALUATIONS_PER_RUN_ENV, raising=False)
+    assert evaluation_backfill_policy() == dg.BackfillPolicy.single_run()
+
+
+def test_evaluations_per_run_number_is_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(EVALUATIONS_PER_RUN_ENV, "100")
+    policy = evaluation_backfill_policy()
+    assert policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=100)
+    assert policy.max_partitions_per_run == 100
+
+
+@pytest.mark.parametrize("value", ["x", "0", "-5", "1.5", " 10"])
+def test_evaluations_per_run_must_be_a_positive_integer(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv(EVALUATIONS_PER_RUN_ENV, value)
+    with pytest.raises(ValueError, match=f"{EVALUATIONS_PER_RUN_ENV} = '{value}' must be a"
+                       " positive integer"):
+        evaluation_backfill_policy()
+
+
+def _subprocess_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DYNALLOC_ENV", "DYNALLOC_DATA_ROOT", EVALUATIONS_PER_RUN_ENV,
+                        "DAGSTER_HOME")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env | extra
+
+
+@pytest.mark.slow
+def test_evaluations_per_run_reaches_the_asset_at_import() -> None:
+    probe = (
+        "import json; from dynalloc_dagster.definitions import defs; "
+        "spec = defs.resolve_assets_def('strategy_evaluations').backfill_policy; "
+        "print(json.dumps([spec.policy_type.value, spec.max_partitions_per_run]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+        env=_subprocess_env(**{EVALUATIONS_PER_RUN_ENV: "100"}), cwd=REPO_ROOT, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == ["MULTI_RUN", 100]
+
+
+@pytest.mark.slow
+def test_cli_materializes_the_ingest_assets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    data_root = tmp_path / "data"
+    run_config = {"ops": {"market_data": {"config": {"as_of": AS_OF}}}}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "materialize",
+         "-m", "dynalloc_dagster.definitions", "-d", str(REPO_ROOT),
+         "--select", ",".join(INGEST_ASSETS), "--config-json", json.dumps(run_config)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
+        env=_subprocess_env(DAGSTER_HOME=str(home), DYNALLOC_DATA_ROOT=str(data_root)),
+    )
+
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert sorted(p.name for p in data_root.iterdir()) == sorted(
+        f"{name}.parquet" for name in INGEST_ASSETS)
+    assert pl.read_parquet(data_root / "market_data.parquet")["date"].max().isoformat() <= AS_OF
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        (run,) = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        for name in INGEST_ASSETS:
+            assert instance.get_latest_materialization_event(dg.AssetKey(name)) is not None

@@ -1,0 +1,342 @@
+"""The pipeline end to end, the schedules that start it and the sensor that chains it.
+
+One module-scoped quarterly pipeline (four stage runs, small config) feeds most tests;
+what they inspect is recorded right after it ran, so the later tests that run more
+stages on the same instance cannot change it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+from dagster_test_support import (
+    AS_OF,
+    N_CONFIGS,
+    failure_text,
+    small_run_config,
+)
+
+from dynalloc_dagster.definitions import build_definitions
+from dynalloc_dagster.partitions import SCENARIOS, config_partitions
+from dynalloc_dagster.pipeline import (
+    EVALUATIONS_JOB,
+    NEXT_STAGE,
+    PIPELINE_TAG,
+    QUARTERLY_INGEST_JOB,
+    RANGE_END,
+    RANGE_START,
+    REPORTS_JOB,
+    SCENARIOS_JOB,
+    WEEKLY_INGEST_JOB,
+    run_pipeline,
+    stage_request,
+)
+from dynalloc_dagster.schedules import quarterly_reoptimization, weekly_refresh
+from dynalloc_dagster.sensors import pipeline_next_stage
+
+STAGES = [QUARTERLY_INGEST_JOB, SCENARIOS_JOB, EVALUATIONS_JOB, REPORTS_JOB]
+TICK = dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC)
+WARN_ONLY = "recommended_allocation:recommended_objectives_compliance"
+
+
+@dataclass
+class PipelineRun:
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    data_root: Path
+    artifacts: Path
+    runs: list[dg.DagsterRun]
+    checks: dict[str, dict[str, tuple[bool, dg.AssetCheckSeverity]]]  # job -> check -> result
+    config_ids: list[str]
+    files: dict[str, bytes]  # artifacts by name
+    leaderboard: pl.DataFrame
+    recommended: pl.DataFrame
+
+
+def _check_evaluations(
+    instance: dg.DagsterInstance, run_id: str
+) -> dict[str, tuple[bool, dg.AssetCheckSeverity]]:
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=10_000).records
+    results = {}
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        results[evaluation.asset_check_key.to_user_string()] = (evaluation.passed,
+                                                                evaluation.severity)
+    return results
+
+
+def _step_failures(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    records = instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+    return "\n".join(r.event_log_entry.dagster_event.step_failure_data.error.to_string()
+                     for r in records)
+
+
+def _run_quarter(
+    defs: dg.Definitions, instance: dg.DagsterInstance, data_root: Path, artifacts: Path,
+    seed: int,
+) -> PipelineRun:
+    runs = run_pipeline(defs, instance, quarterly=True,
+                        run_config=small_run_config(artifacts, seed=seed))
+    for run in runs:
+        assert run.status == dg.DagsterRunStatus.SUCCESS, _step_failures(instance, run)
+    return PipelineRun(
+        defs=defs, instance=instance, data_root=data_root, artifacts=artifacts, runs=runs,
+        checks={run.job_name: _check_evaluations(instance, run.run_id) for run in runs},
+        config_ids=list(instance.get_dynamic_partitions(config_partitions.name)),
+        files={p.name: p.read_bytes() for p in sorted(artifacts.iterdir())},
+        leaderboard=pl.read_parquet(data_root / "robustness_leaderboard.parquet"),
+        recommended=pl.read_parquet(data_root / "recommended_allocation.parquet"),
+    )
+
+
+@pytest.fixture(scope="module")
+def pipeline_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dg.DagsterInstance]:
+    home = tmp_path_factory.mktemp("pipeline_home")
+    with dg.instance_for_test(temp_dir=str(home)) as module_instance:
+        yield module_instance
+
+
+@pytest.fixture(scope="module")
+def quarter(
+    tmp_path_factory: pytest.TempPathFactory, pipeline_instance: dg.DagsterInstance
+) -> PipelineRun:
+    """The quarterly pipeline once, as ``run_pipeline`` (``make run``) runs it."""
+    folder = tmp_path_factory.mktemp("pipeline")
+    data_root, artifacts = folder / "data", folder / "artifacts"
+    defs = build_definitions(data_root=str(data_root))
+    return _run_quarter(defs, pipeline_instance, data_root, artifacts, seed=0)
+
+
+# --- the pipeline ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_four_stages_run_in_order_and_succeed(quarter: PipelineRun) -> None:
+    assert [run.job_name for run in quarter.runs] == STAGES
+    assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in quarter.runs)
+    assert all(run.tags[PIPELINE_TAG] == "quarterly" for run in quarter.runs)
+
+
+@pytest.mark.slow
+def test_partitioned_stages_cover_every_key_in_one_run(quarter: PipelineRun) -> None:
+    by_job = {run.job_name: run for run in quarter.runs}
+    ids = quarter.config_ids
+    assert len(ids) == N_CONFIGS
+    assert (by_job[SCENARIOS_JOB].tags[RANGE_START],
+            by_job[SCENARIOS_JOB].tags[RANGE_END]) == (SCENARIOS[0], SCENARIOS[-1])
+    assert (by_job[EVALUATIONS_JOB].tags[RANGE_START],
+            by_job[EVALUATIONS_JOB].tags[RANGE_END]) == (f"{ids[0]}|{SCENARIOS[0]}",
+                                                         f"{ids[-1]}|{SCENARIOS[-1]}")
+    stored = list((quarter.data_root / "strategy_evaluations").rglob("*.parquet"))
+    assert len(stored) == N_CONFIGS * len(SCENARIOS)
+    assert sorted(p.stem for p in (quarter.data_root / "scenario_paths").iterdir()) == sorted(
+        SCENARIOS)
+
+
+@pytest.mark.slow
+def test_every_asset_check_passes_but_the_warning(quarter: PipelineRun) -> None:
+    all_checks = {name: result for checks in quarter.checks.values()
+                  for name, result in checks.items()}
+    assert "market_data:market_data_sanity" in all_checks
+    assert "scenario_paths:discounted_martingale" in all_checks
+    assert "scenario_paths:realized_vol_matches_regime" in all_checks
+    assert "strategy_evaluations:evaluation_completeness" in all_checks
+    assert WARN_ONLY in all_checks
+    assert any(name.startswith("robustness_leaderboard:") for name in all_checks)
+    failed = {name for name, (passed, _) in all_checks.items() if not passed}
+    assert failed <= {WARN_ONLY}
+    assert all_checks[WARN_ONLY][1] == dg.AssetCheckSeverity.WARN
+
+
+@pytest.mark.slow
+def test_report_and_charts_are_written(quarter: PipelineRun) -> None:
+    files = quarter.files
+    assert set(files) == {"report.md", "charts.pdf", "sharpe_by_scenario.png",
+                          "robustness_scores.png", "risk_return.png"}
+    for name, content in files.items():
+        if name.endswith(".png"):
+            assert content.startswith(b"\x89PNG\r\n\x1a\n"), name
+    assert files["charts.pdf"].startswith(b"%PDF")
+    report = files["report.md"].decode("utf-8")
+    best = quarter.leaderboard.sort("rank")["config_id"][0]
+    assert report.startswith("# dynalloc: volatility-targeting review")
+    assert f"Config `{best}`" in report
+    assert f"Configurations evaluated: {N_CONFIGS} across {len(SCENARIOS)} scenarios" in report
+
+
+@pytest.mark.slow
+def test_recommended_allocation_is_the_top_ranked_config(quarter: PipelineRun) -> None:
+    (row,) = quarter.recommended.iter_rows(named=True)
+    assert row["config_id"] == quarter.leaderboard.sort("rank")["config_id"][0]
+    assert row["config_id"] in quarter.config_ids
+    assert 0.0 <= row["equity_weight_today"] <= 1.0
+    assert row["equity_weight_today"] + row["bond_weight_today"] == pytest.approx(1.0, abs=1e-12)
+    assert row["as_of"] <= dt.date.fromisoformat(AS_OF)
+
+
+def test_run_pipeline_stops_at_the_first_failure(data_root: Path,
+                                                 instance: dg.DagsterInstance) -> None:
+    defs = build_definitions(data_root=str(data_root))
+    bad = small_run_config(data_root / "artifacts")
+    bad["ops"]["scenario_paths"]["config"]["n_paths"] = 0
+
+    runs = run_pipeline(defs, instance, quarterly=True, run_config=bad)
+
+    assert [run.job_name for run in runs] == [QUARTERLY_INGEST_JOB, SCENARIOS_JOB]
+    assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS,
+                                            dg.DagsterRunStatus.FAILURE]
+    assert not (data_root / "scenario_paths").exists()
+
+
+def test_evaluation_stage_needs_registered_configs(instance: dg.DagsterInstance) -> None:
+    with pytest.raises(ValueError, match="materialize strategy_configs first"):
+        stage_request(EVALUATIONS_JOB, instance, pipeline="weekly")
+
+
+# --- schedules ---------------------------------------------------------------------------
+
+
+def test_cron_schedules() -> None:
+    assert weekly_refresh.cron_schedule == "0 6 * * 1"  # Mondays 06:00
+    assert quarterly_reoptimization.cron_schedule == "0 6 1 1,4,7,10 *"  # Jan/Apr/Jul/Oct 1st
+    assert weekly_refresh.execution_timezone == "UTC"
+    assert quarterly_reoptimization.execution_timezone == "UTC"
+    assert weekly_refresh.job_name == WEEKLY_INGEST_JOB
+    assert quarterly_reoptimization.job_name == QUARTERLY_INGEST_JOB
+
+
+def test_weekly_refresh_request(instance: dg.DagsterInstance) -> None:
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK)
+    request = weekly_refresh(context)
+
+    assert isinstance(request, dg.RunRequest)
+    assert request.job_name == WEEKLY_INGEST_JOB
+    assert request.run_key == "weekly-2026-11-23"
+    assert request.tags == {PIPELINE_TAG: "weekly"}
+    assert request.run_config == {"ops": {"market_data": {"config": {"as_of": "2026-11-23"}}}}
+
+
+def test_quarterly_reoptimization_request(instance: dg.DagsterInstance) -> None:
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK)
+    request = quarterly_reoptimization(context)
+
+    assert isinstance(request, dg.RunRequest)
+    assert request.job_name == QUARTERLY_INGEST_JOB
+    assert request.run_key == "quarterly-2026-11-23"
+    assert request.tags == {PIPELINE_TAG: "quarterly"}
+    assert request.run_config == {"ops": {
+        "market_data": {"config": {"as_of": "2026-11-23"}},
+        "strategy_configs": {"config": {"seed": 20261123}},
+    }}
+
+
+@pytest.mark.parametrize("schedule", [weekly_refresh, quarterly_reoptimization],
+                         ids=["weekly", "quarterly"])
+def test_scheduled_request_runs(
+    schedule: dg.ScheduleDefinition, data_root: Path, instance: dg.DagsterInstance
+) -> None:
+    """The run a schedule asks for executes as requested (its config is valid for its
+    job), and the run carries the pipeline tag the sensor chains on."""
+    defs = build_definitions(data_root=str(data_root))
+    request = schedule(dg.build_schedule_context(instance=instance,
+                                                 scheduled_execution_time=TICK))
+    result = defs.resolve_job_def(request.job_name).execute_in_process(
+        instance=instance, run_config=request.run_config, tags=request.tags,
+        raise_on_error=False,
+    )
+
+    assert result.success, failure_text(result)
+    assert result.dagster_run.tags[PIPELINE_TAG] == request.tags[PIPELINE_TAG]
+    materialized = {e.asset_key.to_user_string(): e.materialization.metadata
+                    for e in result.get_asset_materialization_events()}
+    assert materialized["market_data"]["as_of"].value == "2026-11-23"
+    if schedule is quarterly_reoptimization:
+        assert materialized["strategy_configs"]["seed"].value == 20261123
+        assert len(instance.get_dynamic_partitions(config_partitions.name)) == 100
+    else:
+        assert "strategy_configs" not in materialized
+
+
+# --- the sensor --------------------------------------------------------------------------
+
+
+def _sensor_context(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.RunStatusSensorContext:
+    (record,) = instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS).records
+    return dg.build_run_status_sensor_context(
+        sensor_name=pipeline_next_stage.name, dagster_event=record.event_log_entry.dagster_event,
+        dagster_instance=instance, dagster_run=run,
+    )
+
+
+@pytest.mark.slow
+def test_sensor_requests_the_next_stage(quarter: PipelineRun) -> None:
+    for run, next_run in zip(quarter.runs, quarter.runs[1:], strict=False):
+        request = pipeline_next_stage(_sensor_context(quarter.instance, run))
+        assert isinstance(request, dg.RunRequest), run.job_name
+        assert request.job_name == NEXT_STAGE[run.job_name] == next_run.job_name
+        assert request.run_key == f"{run.run_id}:{next_run.job_name}"
+        assert request.tags == dict(next_run.tags)
+        assert request.tags[PIPELINE_TAG] == "quarterly"
+
+
+@pytest.mark.slow
+def test_sensor_partition_range_of_the_evaluation_stage(quarter: PipelineRun) -> None:
+    (scenarios_run,) = [r for r in quarter.runs if r.job_name == SCENARIOS_JOB]
+    request = pipeline_next_stage(_sensor_context(quarter.instance, scenarios_run))
+    ids = quarter.instance.get_dynamic_partitions(config_partitions.name)
+    assert request.job_name == EVALUATIONS_JOB
+    assert request.tags[RANGE_START] == f"{ids[0]}|{SCENARIOS[0]}"
+    assert request.tags[RANGE_END] == f"{ids[-1]}|{SCENARIOS[-1]}"
+
+
+@pytest.mark.slow
+def test_sensor_stops_after_the_reports(quarter: PipelineRun) -> None:
+    reports_run = quarter.runs[-1]
+    assert reports_run.job_name == REPORTS_JOB
+    result = pipeline_next_stage(_sensor_context(quarter.instance, reports_run))
+    assert isinstance(result, dg.SkipReason)
+
+
+def test_sensor_skips_runs_without_the_pipeline_tag(
+    data_root: Path, instance: dg.DagsterInstance
+) -> None:
+    defs = build_definitions(data_root=str(data_root))
+    result = defs.resolve_job_def(WEEKLY_INGEST_JOB).execute_in_process(
+        instance=instance, run_config={"ops": {"market_data": {"config": {"as_of": AS_OF}}}},
+    )
+    assert PIPELINE_TAG not in result.dagster_run.tags
+
+    skip = pipeline_next_stage(_sensor_context(instance, result.dagster_run))
+
+    assert isinstance(skip, dg.SkipReason)
+    assert "not a chained pipeline stage" in skip.skip_message
+
+
+# --- a second quarter --------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_next_quarter_with_a_new_seed_replaces_the_configs(quarter: PipelineRun) -> None:
+    """A quarter samples new configs: its evaluation stage and reports cover those and
+    none of the previous quarter's (which stay on disk, out of the partitions)."""
+    next_quarter = _run_quarter(quarter.defs, quarter.instance, quarter.data_root,
+                                quarter.artifacts, seed=20270101)
+
+    new_ids = set(next_quarter.config_ids)
+    assert len(new_ids) == N_CONFIGS
+    assert not new_ids & set(quarter.config_ids)
+    assert set(next_quarter.leaderboard["config_id"]) == new_ids
+    assert next_quarter.recommended["config_id"][0] in new_ids
+    evaluations_run = next_quarter.runs[2]
+    assert evaluations_run.tags[RANGE_START].split("|")[0] in new_ids
+    completeness = next_quarter.checks[EVALUATIONS_JOB]
+    assert completeness["strategy_evaluations:evaluation_completeness"][0]

@@ -1,0 +1,418 @@
+"""The Dagster UI end to end, as a stakeholder and a data engineer meet it.
+
+One ``dagster dev`` (webserver + daemon + code server, what ``make dev`` runs) is started
+on 127.0.0.1 with a temporary DAGSTER_HOME (a copy of dagster_home/dagster.yaml, so the
+queued run coordinator is the real one) and a temporary DYNALLOC_DATA_ROOT. Over real
+HTTP to its GraphQL endpoint the tests read the asset graph and launch runs; headless
+Chromium renders the global asset lineage page to artifacts/ui/lineage.png.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from matplotlib import image
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "artifacts" / "ui"
+BIN = Path(sys.executable).parent
+CHROMIUM = Path("/usr/bin/chromium")
+SCENARIOS = ["base", "bull", "bear", "high_vol", "low_vol"]
+HOST = "127.0.0.1"
+
+pytestmark = pytest.mark.slow
+
+ASSET_GRAPH_QUERY = """
+query AssetGraph {
+  assetNodes {
+    assetKey { path }
+    groupName
+    dependencyKeys { path }
+    isPartitioned
+    partitionDefinition {
+      type
+      dimensionTypes { name type dynamicPartitionsDefinitionName }
+    }
+    partitionKeysByDimension { name type partitionKeys }
+    repository { name location { name } }
+  }
+}
+"""
+
+LAUNCH_RUN_MUTATION = """
+mutation LaunchRun($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId status } }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}
+"""
+
+RUN_QUERY = """
+query RunStatus($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run { status jobName stepStats { stepKey status } }
+    ... on Error { message }
+  }
+}
+"""
+
+LATEST_MATERIALIZATIONS_QUERY = """
+query LatestMaterializations($assetKeys: [AssetKeyInput!]) {
+  assetNodes(assetKeys: $assetKeys) {
+    assetKey { path }
+    assetMaterializations(limit: 1) { runId }
+  }
+}
+"""
+
+EVALUATION_KEYS_QUERY = """
+query EvaluationKeys {
+  assetNodes(assetKeys: [{path: ["strategy_evaluations"]}]) {
+    partitionKeys
+    partitionKeysByDimension { name partitionKeys }
+  }
+}
+"""
+
+DONE = {"SUCCESS", "FAILURE", "CANCELED"}
+ASSET_LABEL = re.compile(r'class="AssetNode_assetName[^"]*">([^<]+)<')
+
+
+# --- the server -------------------------------------------------------------------------
+
+
+@dataclass
+class DagsterDev:
+    url: str
+    log: Path
+    data_root: Path
+
+    def log_tail(self, chars: int = 6000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            payload = json.load(response)
+        assert not payload.get("errors"), payload["errors"]
+        return payload["data"]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_server(proc: subprocess.Popen, url: str, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"dagster dev exited with {proc.returncode}:\n{log.read_text()[-6000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/server_info", timeout=5) as response:
+                if response.status == 200 and "dagster_webserver_version" in json.load(response):
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"dagster dev did not answer /server_info in {timeout:.0f} s:\n"
+                f"{log.read_text()[-6000:]}")
+
+
+def _default_interrupt_handling() -> None:
+    """In the child before exec: a shell's background job inherits SIGINT ignored, and
+    `dagster dev` maps SIGTERM to SIGINT's handler, so it would ignore both."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stop_process_group(proc: subprocess.Popen, grace: float = 20.0) -> None:
+    """SIGTERM the group ``dagster dev`` leads (webserver, daemon, code server, run
+    workers), then SIGKILL whatever is left after ``grace`` seconds."""
+    pgid = proc.pid  # start_new_session=True: the process leads its own group
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        proc.poll()
+        try:
+            os.killpg(pgid, 0)  # anyone left in the group?
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev]:
+    tmp = tmp_path_factory.mktemp("dagster_ui")
+    home = tmp / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    data_root = tmp / "data"
+    data_root.mkdir()
+    port = _free_port()
+    url = f"http://{HOST}:{port}"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DYNALLOC_DATA_ROOT": str(data_root)}
+    log = tmp / "dagster_dev.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"),
+             "-h", HOST, "-p", str(port)],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=_default_interrupt_handling,
+        )
+    try:
+        _wait_for_server(proc, url, log, timeout=90)
+        yield DagsterDev(url=url, log=log, data_root=data_root)
+    finally:
+        _stop_process_group(proc)
+
+
+@pytest.fixture(scope="module")
+def asset_nodes(dagster_dev: DagsterDev) -> dict[str, dict[str, Any]]:
+    """GraphQL's asset nodes by user string (``a/b``)."""
+    nodes = dagster_dev.graphql(ASSET_GRAPH_QUERY)["assetNodes"]
+    return {"/".join(n["assetKey"]["path"]): n for n in nodes}
+
+
+@pytest.fixture(scope="module")
+def definitions():
+    from dynalloc_dagster.definitions import defs
+
+    return defs
+
+
+# --- 1. the asset graph over GraphQL -----------------------------------------------------
+
+
+def test_graphql_lists_every_asset_with_group_and_lineage(definitions, asset_nodes):
+    graph = definitions.resolve_asset_graph()
+    expected = {node.key.to_user_string(): node for node in graph.asset_nodes}
+    assert set(asset_nodes) == set(expected)
+    for key, node in expected.items():
+        served = asset_nodes[key]
+        assert served["groupName"] == node.group_name, key
+        deps = {"/".join(d["path"]) for d in served["dependencyKeys"]}
+        assert deps == {p.to_user_string() for p in node.parent_keys}, key
+
+    edges = {(dep, key) for key, n in asset_nodes.items()
+             for dep in ("/".join(d["path"]) for d in n["dependencyKeys"])}
+    for edge in [
+        ("market_data", "calibration"),
+        ("calibration", "market_regimes"),
+        ("market_regimes", "scenario_paths"),
+        ("scenario_paths", "strategy_evaluations"),
+        ("strategy_configs", "strategy_evaluations"),
+        ("strategy_evaluations", "stg_strategy_evaluations"),
+        ("robustness_leaderboard", "charts"),
+        ("charts", "report"),
+        ("robustness_leaderboard", "recommended_allocation"),
+    ]:
+        assert edge in edges, f"missing lineage edge {edge[0]} -> {edge[1]}"
+    # the SQL report models chain stg_* -> int_* -> robustness_leaderboard
+    assert any(d.startswith("stg_") and k.startswith("int_") for d, k in edges)
+    assert any(d.startswith("int_") and k == "robustness_leaderboard" for d, k in edges)
+
+def test_graphql_partitions_of_scenarios_and_evaluations(asset_nodes):
+    paths = asset_nodes["scenario_paths"]
+    assert paths["isPartitioned"]
+    assert paths["partitionDefinition"]["type"] == "STATIC"
+    [dimension] = paths["partitionKeysByDimension"]
+    assert dimension["partitionKeys"] == SCENARIOS
+
+    evaluations = asset_nodes["strategy_evaluations"]
+    assert evaluations["partitionDefinition"]["type"] == "MULTIPARTITIONED"
+    dimensions = {d["name"]: d for d in evaluations["partitionDefinition"]["dimensionTypes"]}
+    assert set(dimensions) == {"config", "scenario"}
+    assert dimensions["scenario"]["type"] == "STATIC"
+    assert dimensions["config"]["type"] == "DYNAMIC"
+    assert dimensions["config"]["dynamicPartitionsDefinitionName"] == "strategy_configs"
+    keys = {d["name"]: d["partitionKeys"] for d in evaluations["partitionKeysByDimension"]}
+    assert keys["scenario"] == SCENARIOS
+
+    unpartitioned = {k for k, n in asset_nodes.items() if not n["isPartitioned"]}
+    assert {"market_data", "calibration", "market_regimes", "strategy_configs"} <= unpartitioned
+
+
+# --- 2. runs launched through GraphQL, dequeued by the daemon ----------------------------
+
+
+def _launch_and_wait(server: DagsterDev, selector: dict[str, Any], run_config: dict[str, Any],
+                     timeout: float = 90) -> str:
+    """launchRun, then poll runOrError until the run is done; return its id on SUCCESS."""
+    launched = server.graphql(LAUNCH_RUN_MUTATION, {"executionParams": {
+        "selector": selector, "runConfigData": run_config, "mode": "default",
+        "executionMetadata": {"tags": [{"key": "dynalloc/test", "value": "ui"}]},
+    }})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    deadline = time.monotonic() + timeout
+    run: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        run = server.graphql(RUN_QUERY, {"runId": run_id})["runOrError"]
+        assert run["__typename"] == "Run", run
+        if run["status"] in DONE:
+            break
+        time.sleep(0.5)
+    assert run.get("status") == "SUCCESS", (
+        f"run {run_id} is {run.get('status')} after at most {timeout:.0f} s: "
+        f"{run.get('stepStats')}\n{server.log_tail()}"
+    )
+    assert run["jobName"] == selector["jobName"]
+    return run_id
+
+
+def _selector(asset_nodes: dict[str, dict[str, Any]], job_name: str) -> dict[str, Any]:
+    repository = asset_nodes["market_data"]["repository"]
+    return {"repositoryLocationName": repository["location"]["name"],
+            "repositoryName": repository["name"], "jobName": job_name}
+
+
+def test_launch_weekly_ingest_job_through_graphql(dagster_dev, asset_nodes):
+    run_config = {"ops": {"market_data": {"config": {"as_of": "2026-01-02"}}}}
+    run_id = _launch_and_wait(dagster_dev, _selector(asset_nodes, "weekly_ingest_job"),
+                              run_config)
+
+    keys = ["market_data", "market_vol_surface", "market_yield_curve", "calibration",
+            "market_regimes"]
+    nodes = dagster_dev.graphql(LATEST_MATERIALIZATIONS_QUERY,
+                                {"assetKeys": [{"path": [k]} for k in keys]})["assetNodes"]
+    latest = {"/".join(n["assetKey"]["path"]): n["assetMaterializations"] for n in nodes}
+    assert set(latest) == set(keys)
+    for key in keys:
+        assert [m["runId"] for m in latest[key]] == [run_id], key
+    # the run worker wrote into DYNALLOC_DATA_ROOT, not the project's data/
+    written = {p.relative_to(dagster_dev.data_root).as_posix()
+               for p in dagster_dev.data_root.rglob("*") if p.is_file()}
+    assert any(p.startswith("market_data") for p in written), written
+
+
+def test_materialize_selected_asset_like_the_ui_button(dagster_dev, asset_nodes):
+    """The UI's "Materialize" launches the implicit asset job with an asset selection;
+    sampling configs registers them as dynamic partitions of strategy_evaluations."""
+    selector = _selector(asset_nodes, "__ASSET_JOB") | {
+        "assetSelection": [{"path": ["strategy_configs"]}]}
+    run_config = {"ops": {"strategy_configs": {"config": {"count": 6, "seed": 0}}}}
+    run_id = _launch_and_wait(dagster_dev, selector, run_config)
+
+    [node] = dagster_dev.graphql(
+        LATEST_MATERIALIZATIONS_QUERY, {"assetKeys": [{"path": ["strategy_configs"]}]}
+    )["assetNodes"]
+    assert [m["runId"] for m in node["assetMaterializations"]] == [run_id]
+    [evaluations] = dagster_dev.graphql(EVALUATION_KEYS_QUERY)["assetNodes"]
+    keys = {d["name"]: d["partitionKeys"] for d in evaluations["partitionKeysByDimension"]}
+    assert len(keys["config"]) == 6
+    assert keys["scenario"] == SCENARIOS
+    assert len(evaluations["partitionKeys"]) == 6 * len(SCENARIOS)
+
+
+# --- 3. the global asset lineage in a real headless browser ------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium, installed on first use (CI images have the Debian registry)."""
+    if not CHROMIUM.exists():
+        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+            pytest.fail("the UI test needs /usr/bin/chromium: apt-get install -y chromium")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for command in (["apt-get", "update", "-q"],
+                        ["apt-get", "install", "-y", "-q", "chromium"]):
+            subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL,
+                           timeout=900)
+    return CHROMIUM
+
+
+def _headless_chromium(binary: Path, profile: Path, url: str, *args: str) -> str:
+    """Load ``url`` (15 s of virtual time for the React app to render) and return the DOM
+    (``--dump-dom``); extra ``args`` such as ``--screenshot=...`` act on the same load."""
+    proc = subprocess.Popen(
+        [str(binary), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+         "--window-size=1600,1000", "--virtual-time-budget=15000", "--dump-dom", *args, url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=90)
+    finally:  # chromium's helper processes share its group
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == 0, err[-3000:]
+    return out
+
+
+def _rendered_asset_names(dom: str, known: set[str]) -> set[str]:
+    """Asset names on the graph's nodes; long names are shortened to ``head…tail``."""
+    names = set()
+    for label in ASSET_LABEL.findall(dom):
+        head, ellipsis, tail = html.unescape(label).partition("…")
+        matches = ({k for k in known if k.startswith(head) and k.endswith(tail)}
+                   if ellipsis else {head} & known)
+        assert len(matches) == 1, f"node label {label!r} matches {sorted(matches)}"
+        names |= matches
+    return names
+
+
+def test_lineage_page_renders_in_headless_chromium(dagster_dev, asset_nodes, chromium,
+                                                   tmp_path):
+    # a user dismisses the "Join the Dagster community" dialog once (stored in DAGSTER_HOME)
+    assert dagster_dev.graphql("mutation { setNuxSeen }")["setNuxSeen"] is True
+    # the global lineage at /asset-groups, every group expanded: `expanded` takes group
+    # ids, "global@global:<group>" (or "<repo>@<location>:<group>" when the UI groups by
+    # code location; both forms are given)
+    repository = asset_nodes["market_data"]["repository"]
+    groups = sorted({n["groupName"] for n in asset_nodes.values()})
+    expanded = [f"global@global:{g}" for g in groups] + [
+        f"{repository['name']}@{repository['location']['name']}:{g}" for g in groups]
+    url = f"{dagster_dev.url}/asset-groups?expanded={','.join(expanded)}"
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    png = ARTIFACTS / "lineage.png"
+    png.unlink(missing_ok=True)
+    dom = _headless_chromium(chromium, tmp_path / "profile", url, f"--screenshot={png}")
+    (ARTIFACTS / "lineage.html").write_text(dom, encoding="utf-8")
+
+    assert "Global asset lineage" in dom
+    assert "Join the Dagster community" not in dom
+    assert _rendered_asset_names(dom, set(asset_nodes)) == set(asset_nodes)
+
+    assert png.exists() and png.stat().st_size > 20_000
+    pixels = image.imread(png)
+    assert pixels.shape[:2] == (1000, 1600)
+    assert pixels[..., :3].std() > 0.02, "the screenshot is blank"
