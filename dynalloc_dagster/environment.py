@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dynalloc_dagster.io_managers import PolarsParquetIOManager, ScenarioPathsIOManager
-from dynalloc_dagster.resources import MarketDataSource
+from dynalloc_dagster.resources import ArtifactStore, MarketDataSource
 
 Environment = Literal["local"]
 ENVIRONMENTS: tuple[str, ...] = ("local",)
@@ -36,4 +36,5 @@ def resources_for(environment: Environment, *, data_root: str | None = None) -> 
         "io_manager": PolarsParquetIOManager(root=root),
         "paths_io_manager": ScenarioPathsIOManager(root=root),
         "market_source": MarketDataSource(),
+        "artifacts": ArtifactStore(root=str(Path(root) / "artifacts")),
     }

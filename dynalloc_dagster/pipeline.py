@@ -16,10 +16,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import pydantic
+import yaml
 
+from dynalloc_dagster.assets.ingestion import MarketDataConfig
+from dynalloc_dagster.assets.scenarios import MarketRegimesConfig, ScenarioPathsConfig
+from dynalloc_dagster.assets.strategies import EvaluationConfig, StrategyConfigsConfig
 from dynalloc_dagster.partitions import SCENARIOS, config_partitions
+from engine.validation import ConfigError
 
 PIPELINE_TAG = "dynalloc/pipeline"
 RANGE_START = "dagster/asset_partition_range_start"
@@ -38,10 +46,51 @@ NEXT_STAGE = {
 }
 
 
+CONFIG_CLASSES: dict[str, type[dg.Config]] = {
+    "market_data": MarketDataConfig,
+    "market_regimes": MarketRegimesConfig,
+    "scenario_paths": ScenarioPathsConfig,
+    "strategy_configs": StrategyConfigsConfig,
+    "strategy_evaluations": EvaluationConfig,
+}
+
+
+def validate_run_config(run_config: dict[str, Any]) -> None:
+    """Check a pipeline-wide run config ({"ops": {asset: {"config": {...}}}}) against every
+    asset's Config class, ranges included, before any run starts.
+
+    Dagster itself checks only the shape and types when a run is launched; ranges are
+    checked when the owning step starts. Everything this module launches (``make run``,
+    the schedules, the chaining sensor) calls this first, so a bad value fails before
+    any work, with an error naming the asset and the field.
+    """
+    unknown_top = sorted(set(run_config) - {"ops", "loggers"})
+    if unknown_top:
+        raise ConfigError(f"run config: unknown section(s) {', '.join(unknown_top)}")
+    for name, block in (run_config.get("ops") or {}).items():
+        config_class = CONFIG_CLASSES.get(name)
+        if config_class is None:
+            raise ConfigError(
+                f"run config ops.{name}: not a configurable asset; configurable:"
+                f" {', '.join(CONFIG_CLASSES)}"
+            )
+        values = (block or {}).get("config", {})
+        try:
+            config_class(**values)
+        except pydantic.ValidationError as error:
+            details = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+                for e in error.errors()
+            )
+            raise ConfigError(f"run config ops.{name}.config: {details}") from None
+
+
 def stage_request(job_name: str, instance: dg.DagsterInstance, *, pipeline: str,
                   run_key: str | None = None,
                   run_config: dict | None = None) -> dg.RunRequest:
-    """The run request of one stage: partitioned stages cover every partition in one run."""
+    """The run request of one stage: partitioned stages cover every partition in one run.
+    The run config is validated first (:func:`validate_run_config`)."""
+    validate_run_config(run_config or {})
     tags = {PIPELINE_TAG: pipeline}
     if job_name == SCENARIOS_JOB:
         tags |= {RANGE_START: SCENARIOS[0], RANGE_END: SCENARIOS[-1]}
@@ -70,7 +119,10 @@ def next_stage_request(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg
 
 def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, *, quarterly: bool,
                  run_config: dict | None = None) -> list[dg.DagsterRun]:
-    """Run the four stages in order in this process; stop at the first failure."""
+    """Run the four stages in order in this process; stop at the first failure.
+
+    The whole run config is validated before the first stage starts."""
+    validate_run_config(run_config or {})
     first = QUARTERLY_INGEST_JOB if quarterly else WEEKLY_INGEST_JOB
     pipeline = "quarterly" if quarterly else "manual"
     runs = []
@@ -105,11 +157,19 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weekly", action="store_true",
                         help="refresh with the existing configs (default: sample configs too)")
+    parser.add_argument("--config", type=Path, metavar="YAML",
+                        help='run config for the assets: {ops: {asset: {config: {...}}}}')
     args = parser.parse_args(argv)
+    run_config = yaml.safe_load(args.config.read_text()) or {} if args.config else {}
+    try:
+        validate_run_config(run_config)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     from dynalloc_dagster.definitions import defs
 
     with dg.DagsterInstance.get() as instance:
-        runs = run_pipeline(defs, instance, quarterly=not args.weekly)
+        runs = run_pipeline(defs, instance, quarterly=not args.weekly, run_config=run_config)
     for run in runs:
         print(f"{run.job_name:<28} {run.status.value:<8} {run.run_id}")
     return 0 if runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs) else 1

@@ -7,10 +7,10 @@ from pathlib import Path
 import dagster as dg
 import matplotlib
 import polars as pl
-from pydantic import Field
 
 from dynalloc_dagster.io_managers import atomic_write
 from dynalloc_dagster.metadata import table_metadata
+from dynalloc_dagster.resources import ArtifactStore
 from engine.backtest import todays_weight
 from engine.strategy import CONFIG_COLUMNS, StrategyConfig
 
@@ -21,18 +21,13 @@ from matplotlib.backends.backend_pdf import PdfPages
 OWNERS = ["team:quant-research"]
 
 
-class ArtifactsConfig(dg.Config):
-    directory: str = Field(default="data/artifacts", description="where PNG/PDF/MD files go")
-
-
 @dg.asset(group_name="reports", owners=OWNERS, kinds={"matplotlib", "pdf"}, code_version="1")
 def charts(
-    config: ArtifactsConfig, strategy_evaluations: pl.DataFrame,
+    artifacts: ArtifactStore, strategy_evaluations: pl.DataFrame,
     robustness_leaderboard: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """Sharpe by scenario for the top configs, robustness scores, and risk/return per
     scenario; each figure as PNG, all together in one PDF."""
-    out = Path(config.directory)
     top = robustness_leaderboard.sort("rank").head(10)["config_id"].to_list()
     figures = {
         "sharpe_by_scenario": _sharpe_by_scenario(strategy_evaluations, top),
@@ -41,10 +36,10 @@ def charts(
     }
     files = []
     for name, fig in figures.items():
-        path = out / f"{name}.png"
+        path = artifacts.path(f"{name}.png")
         atomic_write(path, lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=110))
         files.append(str(path))
-    pdf_path = out / "charts.pdf"
+    pdf_path = artifacts.path("charts.pdf")
 
     def write_pdf(tmp: Path) -> None:
         with PdfPages(tmp) as pdf:
@@ -104,13 +99,13 @@ def _risk_return(evaluations: pl.DataFrame):
 
 @dg.asset(group_name="reports", owners=OWNERS, kinds={"markdown"}, code_version="1")
 def report(
-    config: ArtifactsConfig, robustness_leaderboard: pl.DataFrame,
+    artifacts: ArtifactStore, robustness_leaderboard: pl.DataFrame,
     strategy_evaluations: pl.DataFrame, charts: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """Markdown executive summary built from the tables (the Bedrock-written version
     replaces the narrative in a later issue)."""
     text = executive_summary(robustness_leaderboard, strategy_evaluations, charts)
-    path = Path(config.directory) / "report.md"
+    path = artifacts.path("report.md")
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     table = pl.DataFrame({"path": [str(path)], "markdown": [text]})
     return dg.MaterializeResult(value=table, metadata={
@@ -161,13 +156,14 @@ def executive_summary(
     return "\n".join(lines) + "\n"
 
 
-@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars"}, code_version="1")
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars"}, code_version="1",
+          deps=[report])
 def recommended_allocation(
     robustness_leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
     market_data: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """The top-ranked config as the allocation rule, with the equity weight it sets
-    today on the latest market data."""
+    today on the latest market data; comes after the report that argues for it."""
     best_id = robustness_leaderboard.sort("rank")["config_id"][0]
     row = strategy_configs.filter(pl.col("config_id") == best_id).row(0, named=True)
     rule = StrategyConfig(**{k: row[k] for k in CONFIG_COLUMNS})

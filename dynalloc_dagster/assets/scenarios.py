@@ -7,7 +7,7 @@ import math
 import dagster as dg
 import numpy as np
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.partitions import SCENARIOS, scenario_partitions
@@ -15,7 +15,6 @@ from engine.calibration import Calibration
 from engine.conventions import TRADING_DAYS_PER_YEAR
 from engine.paths import ScenarioPaths, simulate_scenario
 from engine.regimes import REGIMES, regime_from_mapping
-from engine.validation import ConfigError
 
 OWNERS = ["team:quant-research"]
 
@@ -24,6 +23,19 @@ class MarketRegimesConfig(dg.Config):
     """Overrides of the five regimes' fields, e.g. {"bear": {"equity_vol": 0.4}}."""
 
     overrides: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("overrides")
+    @classmethod
+    def _known_scenarios(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        unknown = sorted(set(value) - set(SCENARIOS))
+        if unknown:
+            raise ValueError(
+                f"unknown scenario(s) {', '.join(unknown)}; allowed: {', '.join(SCENARIOS)}"
+            )
+        for name, fields in value.items():
+            regime_from_mapping(REGIMES[name].to_dict() | fields)
+        return value
+
     use_calibrated_dynamics: bool = Field(
         default=False,
         description="take Heston kappa, vol of vol, spot-variance corr and rate vol from"
@@ -35,12 +47,6 @@ class MarketRegimesConfig(dg.Config):
 def market_regimes(config: MarketRegimesConfig, calibration: pl.DataFrame) -> dg.MaterializeResult:
     """The five named market regimes (DESIGN.md), one row each, with any run-config
     overrides and, optionally, the calibrated dynamics."""
-    unknown = sorted(set(config.overrides) - set(SCENARIOS))
-    if unknown:
-        raise ConfigError(
-            f"market_regimes.overrides: unknown scenario(s) {', '.join(unknown)};"
-            f" allowed: {', '.join(SCENARIOS)}"
-        )
     fitted = Calibration(**calibration.row(0, named=True))
     rows = []
     for name, regime in REGIMES.items():

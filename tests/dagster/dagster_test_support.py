@@ -23,8 +23,7 @@ N_CONFIGS = 8
 
 
 def small_run_config(
-    artifacts_dir: Path | str | None = None, *, n_paths: int = N_PATHS, count: int = N_CONFIGS,
-    seed: int = 0,
+    *, n_paths: int = N_PATHS, count: int = N_CONFIGS, seed: int = 0,
 ) -> dict[str, Any]:
     """A pipeline-wide run config ({"ops": {asset: {"config": ...}}}) sized for tests."""
     ops: dict[str, Any] = {
@@ -33,9 +32,6 @@ def small_run_config(
                                       "warmup_months": WARMUP_MONTHS, "seed": seed}},
         "strategy_configs": {"config": {"count": count, "seed": seed}},
     }
-    if artifacts_dir is not None:
-        for name in ("charts", "report"):
-            ops[name] = {"config": {"directory": str(artifacts_dir)}}
     return {"ops": ops}
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import polars as pl
+import pydantic
 import pytest
 from dagster_test_support import (
     AS_OF,
@@ -43,7 +44,6 @@ from dynalloc_dagster.pipeline import EVALUATIONS_JOB, SCENARIOS_JOB, stage_requ
 from dynalloc_dagster.resources import MarketDataSource
 from engine.conventions import TRADING_DAYS_PER_MONTH
 from engine.regimes import REGIMES
-from engine.validation import ConfigError
 
 INGEST_TABLES = ("market_data", "market_vol_surface", "market_yield_curve")
 
@@ -156,16 +156,15 @@ def test_market_regimes_can_take_the_calibrated_dynamics(fitted: pl.DataFrame) -
         assert row["equity_vol"] == REGIMES[row["name"]].equity_vol
 
 
-def test_market_regimes_rejects_an_unknown_scenario(fitted: pl.DataFrame) -> None:
-    config = MarketRegimesConfig(overrides={"crash": {"equity_vol": 0.5}})
-    with pytest.raises(ConfigError, match=r"unknown scenario\(s\) crash; allowed: base, bull"):
-        market_regimes(config, fitted)
+def test_market_regimes_config_rejects_an_unknown_scenario() -> None:
+    with pytest.raises(pydantic.ValidationError,
+                       match=r"unknown scenario\(s\) crash; allowed: base, bull"):
+        MarketRegimesConfig(overrides={"crash": {"equity_vol": 0.5}})
 
 
-def test_market_regimes_rejects_an_out_of_range_override(fitted: pl.DataFrame) -> None:
-    config = MarketRegimesConfig(overrides={"bear": {"equity_vol": -0.4}})
-    with pytest.raises(ConfigError, match="equity_vol"):
-        market_regimes(config, fitted)
+def test_market_regimes_config_rejects_an_out_of_range_override() -> None:
+    with pytest.raises(pydantic.ValidationError, match=r"equity_vol = -0\.4 is outside"):
+        MarketRegimesConfig(overrides={"bear": {"equity_vol": -0.4}})
 
 
 def test_market_regimes_unknown_scenario_fails_the_run_naming_it(

@@ -2,13 +2,18 @@
 
 Dagster checks a run config's shape (unknown fields, wrong types) before a run exists:
 ``DagsterInvalidConfigError``, no run, no files. Value ranges (pydantic ``ge``/``le`` on
-the Config classes) are checked when the step that owns the config starts, before it
-computes or writes anything: the run fails with the field named, and the stored files
-are as they were.
+the Config classes) are checked up front by everything the project launches (``make
+run``, the schedules, the chaining sensor: ``validate_run_config``), and again, for runs
+launched by hand, when the step that owns the config starts, before it computes or
+writes anything: the run fails with the field named, and the stored files are as they
+were.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -30,8 +35,10 @@ from dynalloc_dagster.pipeline import (
     QUARTERLY_INGEST_JOB,
     SCENARIOS_JOB,
     WEEKLY_INGEST_JOB,
+    run_pipeline,
     stage_request,
 )
+from engine.validation import ConfigError
 
 
 def _ops(asset: str, **config: object) -> dict:
@@ -161,3 +168,46 @@ def test_good_config_of_the_same_shape_runs(
                      run_config=_ops("market_data", as_of=AS_OF))
     assert result.success, failure_text(result)
     assert (data_root / "market_regimes.parquet").exists()
+
+
+# --- checked up front, before any run: make run, the schedules, the chaining sensor ------
+
+
+@pytest.mark.parametrize(
+    ("run_config", "message"),
+    [
+        (_ops("market_regimes", overrides={"crash": {"equity_vol": 0.5}}),
+         r"ops\.market_regimes\.config: overrides: .*unknown scenario\(s\) crash; allowed: base"),
+        (_ops("market_regimes", overrides={"bear": {"equity_vol": -0.1}}),
+         r"equity_vol = -0\.1 is outside the allowed range"),
+        (_ops("strategy_configs", count=0),
+         r"ops\.strategy_configs\.config: count: Input should be greater than or equal to 1"),
+        (_ops("strategy_evaluations", target_vol=2.0),
+         r"ops\.strategy_evaluations\.config: target_vol: .*less than or equal to 1"),
+        (_ops("scenario_paths", n_paths=0), r"ops\.scenario_paths\.config: n_paths"),
+        (_ops("charts", directory="x"), r"ops\.charts: not a configurable asset"),
+    ],
+)
+def test_pipeline_rejects_bad_values_before_any_run(
+    defs: dg.Definitions, data_root: Path, instance: dg.DagsterInstance, run_config: dict,
+    message: str,
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        run_pipeline(defs, instance, quarterly=True, run_config=run_config)
+    assert instance.get_runs() == []
+    assert not data_root.exists()
+
+
+def test_pipeline_cli_rejects_a_bad_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("ops:\n  strategy_configs:\n    config:\n      count: 0\n")
+    env = os.environ | {"DAGSTER_HOME": str(tmp_path / "home"),
+                        "DYNALLOC_DATA_ROOT": str(tmp_path / "data")}
+    (tmp_path / "home").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "dynalloc_dagster.pipeline", "--config", str(config)],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 2
+    assert "ops.strategy_configs.config: count" in done.stderr
+    assert not (tmp_path / "data").exists()

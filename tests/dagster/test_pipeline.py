@@ -39,6 +39,7 @@ from dynalloc_dagster.pipeline import (
 )
 from dynalloc_dagster.schedules import quarterly_reoptimization, weekly_refresh
 from dynalloc_dagster.sensors import pipeline_next_stage
+from engine.validation import ConfigError
 
 STAGES = [QUARTERLY_INGEST_JOB, SCENARIOS_JOB, EVALUATIONS_JOB, REPORTS_JOB]
 TICK = dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC)
@@ -84,7 +85,7 @@ def _run_quarter(
     seed: int,
 ) -> PipelineRun:
     runs = run_pipeline(defs, instance, quarterly=True,
-                        run_config=small_run_config(artifacts, seed=seed))
+                        run_config=small_run_config(seed=seed))
     for run in runs:
         assert run.status == dg.DagsterRunStatus.SUCCESS, _step_failures(instance, run)
     return PipelineRun(
@@ -110,7 +111,8 @@ def quarter(
 ) -> PipelineRun:
     """The quarterly pipeline once, as ``run_pipeline`` (``make run``) runs it."""
     folder = tmp_path_factory.mktemp("pipeline")
-    data_root, artifacts = folder / "data", folder / "artifacts"
+    data_root = folder / "data"
+    artifacts = data_root / "artifacts"
     defs = build_definitions(data_root=str(data_root))
     return _run_quarter(defs, pipeline_instance, data_root, artifacts, seed=0)
 
@@ -182,13 +184,30 @@ def test_recommended_allocation_is_the_top_ranked_config(quarter: PipelineRun) -
     assert row["as_of"] <= dt.date.fromisoformat(AS_OF)
 
 
-def test_run_pipeline_stops_at_the_first_failure(data_root: Path,
-                                                 instance: dg.DagsterInstance) -> None:
+def test_run_pipeline_rejects_a_bad_config_before_any_run(
+    data_root: Path, instance: dg.DagsterInstance
+) -> None:
     defs = build_definitions(data_root=str(data_root))
-    bad = small_run_config(data_root / "artifacts")
+    bad = small_run_config()
     bad["ops"]["scenario_paths"]["config"]["n_paths"] = 0
 
-    runs = run_pipeline(defs, instance, quarterly=True, run_config=bad)
+    with pytest.raises(ConfigError, match=r"ops\.scenario_paths\.config: n_paths"):
+        run_pipeline(defs, instance, quarterly=True, run_config=bad)
+
+    assert instance.get_runs() == []
+    assert not data_root.exists() or not any(data_root.iterdir())
+
+
+def test_run_pipeline_stops_at_the_first_failure(
+    data_root: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated engine failure")
+
+    monkeypatch.setattr("dynalloc_dagster.assets.scenarios.simulate_scenario", fail)
+    defs = build_definitions(data_root=str(data_root))
+
+    runs = run_pipeline(defs, instance, quarterly=True, run_config=small_run_config())
 
     assert [run.job_name for run in runs] == [QUARTERLY_INGEST_JOB, SCENARIOS_JOB]
     assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS,
