@@ -78,11 +78,18 @@ def validate_run_config(run_config: dict[str, Any]) -> None:
         try:
             config_class(**values)
         except pydantic.ValidationError as error:
-            details = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
-                for e in error.errors()
-            )
+            details = "; ".join(_describe(e) for e in error.errors())
             raise ConfigError(f"run config ops.{name}.config: {details}") from None
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as '<field>: <message> (got <value>)', or the message alone
+    for a check of the whole config (whose message names its field)."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    field = ".".join(str(part) for part in error["loc"])
+    return f"{field}: {message} (got {error.get('input')!r})"
 
 
 def stage_request(job_name: str, instance: dg.DagsterInstance, *, pipeline: str,

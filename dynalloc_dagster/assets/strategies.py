@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import dagster as dg
 import polars as pl
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.partitions import config_partitions, evaluation_partitions
@@ -53,16 +53,29 @@ def strategy_configs(
     })
 
 
-class EvaluationConfig(dg.Config):
-    """Investment objectives the pass/fail columns are judged against (DESIGN.md)."""
+_OBJECTIVES = InvestmentObjectives()
 
-    target_vol: float = Field(default=0.10, ge=0.0, le=1.0)
-    vol_tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
-    min_sharpe: float = Field(default=1.5, ge=-5.0, le=10.0)
-    max_drawdown: float = Field(default=0.15, ge=0.0, le=1.0)
-    max_var95: float = Field(default=0.05, ge=0.0, le=1.0)
-    max_cvar95: float = Field(default=0.08, ge=0.0, le=1.0)
-    max_cost_bps: float = Field(default=20.0, ge=0.0, le=1000.0)
+
+class EvaluationConfig(dg.Config):
+    """Investment objectives the pass/fail columns are judged against; defaults and
+    allowed ranges are engine.objectives.InvestmentObjectives' (DESIGN.md)."""
+
+    target_vol: float = _OBJECTIVES.target_vol
+    vol_tolerance: float = _OBJECTIVES.vol_tolerance
+    min_sharpe: float = _OBJECTIVES.min_sharpe
+    max_drawdown: float = _OBJECTIVES.max_drawdown
+    max_var95: float = _OBJECTIVES.max_var95
+    max_cvar95: float = _OBJECTIVES.max_cvar95
+    max_cost_bps: float = _OBJECTIVES.max_cost_bps
+
+    @model_validator(mode="after")
+    def _in_range(self) -> "EvaluationConfig":
+        self.objectives()
+        return self
+
+    def objectives(self) -> InvestmentObjectives:
+        """The engine's objectives; raises ConfigError naming a field out of its range."""
+        return InvestmentObjectives(**self.model_dump())
 
 
 def evaluation_backfill_policy() -> dg.BackfillPolicy:
@@ -93,7 +106,7 @@ def strategy_evaluations(
     """Every (scenario, config) key of the run evaluated vectorised: each scenario's paths
     are loaded once and all its configs evaluated together (engine.strategy.evaluate).
     One row of metrics per key."""
-    objectives = InvestmentObjectives(**config.model_dump())
+    objectives = config.objectives()
     by_id = {row["config_id"]: row for row in strategy_configs.iter_rows(named=True)}
     wanted: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for key in context.partition_keys:

@@ -183,7 +183,8 @@ def test_good_config_of_the_same_shape_runs(
         (_ops("strategy_configs", count=0),
          r"ops\.strategy_configs\.config: count: Input should be greater than or equal to 1"),
         (_ops("strategy_evaluations", target_vol=2.0),
-         r"ops\.strategy_evaluations\.config: target_vol: .*less than or equal to 1"),
+         r"ops\.strategy_evaluations\.config: InvestmentObjectives\.target_vol = 2\.0 is"
+         r" outside the allowed range \[0, 1\]"),
         (_ops("scenario_paths", n_paths=0), r"ops\.scenario_paths\.config: n_paths"),
         (_ops("charts", directory="x"), r"ops\.charts: not a configurable asset"),
     ],
