@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy")
     from dynalloc_dagster.definitions import defs
 
     with dg.DagsterInstance.get() as instance:
