@@ -96,7 +96,51 @@ query EvaluationKeys {
 }
 """
 
+LAUNCH_BACKFILL_MUTATION = """
+mutation LaunchBackfill($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}
+"""
+
+BACKFILL_QUERY = """
+query Backfill($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    __typename
+    ... on PartitionBackfill { status numPartitions error { message stack } }
+    ... on Error { message }
+  }
+}
+"""
+
+RUNS_BY_TAG_QUERY = """
+query RunsByTag($filter: RunsFilter) {
+  runsOrError(filter: $filter) {
+    __typename
+    ... on Runs { results { runId status jobName } }
+    ... on Error { message }
+  }
+}
+"""
+
+EVALUATION_STATS_QUERY = """
+query EvaluationStats {
+  assetNodes(assetKeys: [{path: ["strategy_evaluations"]}]) {
+    partitionKeys
+    partitionStats { numMaterialized numPartitions numFailed numMaterializing }
+    assetMaterializations(limit: 1000) { runId partition }
+  }
+}
+"""
+
 DONE = {"SUCCESS", "FAILURE", "CANCELED"}
+# terminal BulkActionStatus values (asset backfills end COMPLETED_SUCCESS/_FAILED)
+BACKFILL_DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED",
+                 "CANCELED"}
 ASSET_LABEL = re.compile(r'class="AssetNode_assetName[^"]*">([^<]+)<')
 
 
@@ -338,6 +382,74 @@ def test_materialize_selected_asset_like_the_ui_button(dagster_dev, asset_nodes)
     assert len(keys["config"]) == 6
     assert keys["scenario"] == SCENARIOS
     assert len(evaluations["partitionKeys"]) == 6 * len(SCENARIOS)
+
+
+def _backfill_and_wait(server: DagsterDev, asset: str, n_keys: int,
+                       timeout: float = 240) -> list[dict[str, Any]]:
+    """launchPartitionBackfill of all ``n_keys`` partitions of ``asset``, wait for the
+    daemon to finish it, and return the runs it created (tag ``dagster/backfill``). The
+    daemon looks at backfills every 30 s (hard-coded in Dagster), so this takes 30-60 s
+    plus the runs."""
+    launched = server.graphql(LAUNCH_BACKFILL_MUTATION, {"backfillParams": {
+        "assetSelection": [{"path": [asset]}], "allPartitions": True,
+        "tags": [{"key": "dynalloc/test", "value": "ui"}],
+    }})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = launched["backfillId"]
+    deadline = time.monotonic() + timeout
+    backfill: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        backfill = server.graphql(BACKFILL_QUERY, {"backfillId": backfill_id})[
+            "partitionBackfillOrError"]
+        assert backfill["__typename"] == "PartitionBackfill", backfill
+        if backfill["status"] in BACKFILL_DONE:
+            break
+        time.sleep(1)
+    assert backfill.get("status") in {"COMPLETED", "COMPLETED_SUCCESS"}, (
+        f"backfill {backfill_id} of {asset} is {backfill.get('status')} after at most"
+        f" {timeout:.0f} s: {backfill.get('error')}\n{server.log_tail()}"
+    )
+    assert backfill["numPartitions"] == n_keys, backfill
+    runs = server.graphql(RUNS_BY_TAG_QUERY, {"filter": {
+        "tags": [{"key": "dagster/backfill", "value": backfill_id}]}})["runsOrError"]
+    assert runs["__typename"] == "Runs", runs
+    return runs["results"]
+
+
+def test_daemon_backfill_is_not_one_run_per_key(dagster_dev, asset_nodes):
+    """A backfill of every partition from the UI ("Materialize all") goes through the
+    daemon and the assets' backfill policies: scenario_paths (single_run) is one run for
+    its five scenarios; strategy_evaluations (single_run by default) a run per scenario
+    at most, never a run per (scenario, config) key."""
+    # upstream first (independent of test order): regimes, then a small config sample;
+    # strategy_configs registers exactly its sample as the dynamic partitions
+    _launch_and_wait(dagster_dev, _selector(asset_nodes, "weekly_ingest_job"),
+                     {"ops": {"market_data": {"config": {"as_of": "2026-01-02"}}}})
+    n_configs = 6
+    _launch_and_wait(dagster_dev, _selector(asset_nodes, "__ASSET_JOB") | {
+        "assetSelection": [{"path": ["strategy_configs"]}]},
+        {"ops": {"strategy_configs": {"config": {"count": n_configs, "seed": 0}}}})
+
+    path_runs = _backfill_and_wait(dagster_dev, "scenario_paths", len(SCENARIOS))
+    assert len(path_runs) == 1, path_runs
+    assert path_runs[0]["status"] == "SUCCESS", path_runs
+
+    n_keys = len(SCENARIOS) * n_configs
+    [before] = dagster_dev.graphql(EVALUATION_STATS_QUERY)["assetNodes"]
+    assert len(before["partitionKeys"]) == n_keys
+    evaluation_runs = _backfill_and_wait(dagster_dev, "strategy_evaluations", n_keys)
+    assert 1 <= len(evaluation_runs) <= len(SCENARIOS), evaluation_runs
+    assert len(evaluation_runs) < n_keys
+    assert {r["status"] for r in evaluation_runs} == {"SUCCESS"}, evaluation_runs
+
+    [node] = dagster_dev.graphql(EVALUATION_STATS_QUERY)["assetNodes"]
+    assert node["partitionStats"] == {"numMaterialized": n_keys, "numPartitions": n_keys,
+                                      "numFailed": 0, "numMaterializing": 0}
+    # each key's materialization came from one of the backfill's runs
+    run_ids = {r["runId"] for r in evaluation_runs}
+    by_backfill = {m["partition"] for m in node["assetMaterializations"]
+                   if m["runId"] in run_ids}
+    assert by_backfill == set(node["partitionKeys"])
 
 
 # --- 3. the global asset lineage in a real headless browser ------------------------------
