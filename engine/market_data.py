@@ -4,9 +4,9 @@ The default data source of the project (real sources plug in behind the same sha
 The history is one physical-measure path of a regime (base by default) laid on weekday
 dates ending at ``as_of``; the yield curve is the Vasicek zero curve at the last short
 rate; the vol surface is a documented parametric smile (not arbitrage-checked):
-iv(k, T) = a(T) + rho_sv sigma_v / (4 a(T)) g(T) k + 0.5 c k^2, with k = ln(K / F),
+iv(k, T) = a(T) + rho_sv sigma_v / (4 a(T)) g(T) k + 0.5 c(T) k^2, with k = ln(K / F),
 a(T)^2 = theta + (v_0 - theta)(1 - e^{-kappa T}) / (kappa T) the Heston expected
-average variance, g(T) = (1 - e^{-kappa T}) / (kappa T) and c = sigma_v^2 / (8 a^3) (the
+average variance, g(T) = (1 - e^{-kappa T}) / (kappa T) and c(T) = sigma_v^2 g / (8 a^3) (the
 short-maturity Heston smile's leading terms, Gatheral 2006, ch. 3).
 """
 
