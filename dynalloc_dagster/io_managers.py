@@ -91,19 +91,25 @@ class _PartitionedFileIOManager(dg.ConfigurableIOManager):
         return [(self._path(context.asset_key, k, partitions_def), v) for k, v in items]
 
     def _input_paths(self, context: dg.InputContext) -> dict[str, Path]:
-        upstream = context.upstream_output
+        """{partition key: path} of the input ("" for an unpartitioned one); raises
+        FileNotFoundError naming what has not been materialized."""
         asset_key = context.asset_key
         if not context.has_asset_partitions:
-            return {"": self._path(asset_key, None, None)}
+            path = self._path(asset_key, None, None)
+            if not path.exists():
+                raise FileNotFoundError(
+                    f"{asset_key.to_user_string()} has not been materialized ({path})"
+                )
+            return {"": path}
         partitions_def = context.asset_partitions_def
         paths = {
             key: self._path(asset_key, key, partitions_def) for key in context.asset_partition_keys
         }
         missing = sorted(key for key, path in paths.items() if not path.exists())
         if missing:
-            name = (upstream.asset_key if upstream else asset_key).to_user_string()
             raise FileNotFoundError(
-                f"{name}: {len(missing)} partition(s) not materialized, e.g. {missing[:3]}"
+                f"{asset_key.to_user_string()}: {len(missing)} partition(s) not materialized,"
+                f" e.g. {missing[:3]}"
             )
         return paths
 
@@ -122,12 +128,7 @@ class PolarsParquetIOManager(_PartitionedFileIOManager):
             atomic_write(path, lambda tmp, f=frame: f.write_parquet(tmp, compression="zstd"))
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
-        paths = self._input_paths(context)
-        if "" in paths and not paths[""].exists():
-            raise FileNotFoundError(
-                f"{context.asset_key.to_user_string()} has not been materialized ({paths['']})"
-            )
-        frames = [pl.read_parquet(path) for path in paths.values()]
+        frames = [pl.read_parquet(path) for path in self._input_paths(context).values()]
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
 
