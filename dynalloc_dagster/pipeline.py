@@ -138,7 +138,7 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, *, quarterl
     while job_name is not None:
         request = stage_request(job_name, instance, pipeline=pipeline)
         job = defs.resolve_job_def(job_name)
-        config = _config_for(job, run_config or {})
+        config = job_run_config(job, run_config or {})
         result = job.execute_in_process(instance=instance, tags=request.tags,
                                         run_config=config, raise_on_error=False)
         runs.append(result.dagster_run)
@@ -148,7 +148,7 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, *, quarterl
     return runs
 
 
-def _config_for(job: dg.JobDefinition, run_config: dict) -> dict:
+def job_run_config(job: dg.JobDefinition, run_config: dict) -> dict:
     """The part of a pipeline-wide run config ({"ops": {asset: ...}}) this job uses, with
     the console logger at INFO (a 500-key run's per-event DEBUG lines cost seconds)."""
     ops = run_config.get("ops", {})

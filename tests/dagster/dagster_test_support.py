@@ -14,6 +14,8 @@ from typing import Any
 
 import dagster as dg
 
+from dynalloc_dagster.pipeline import job_run_config
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AS_OF = "2026-11-20"
 N_PATHS = 50
@@ -35,12 +37,6 @@ def small_run_config(
     return {"ops": ops}
 
 
-def job_config(job: dg.JobDefinition, run_config: dict[str, Any]) -> dict[str, Any]:
-    """The part of a pipeline-wide run config that ``job`` has ops for."""
-    names = {node.name for node in job.graph.node_dict.values()}
-    return {"ops": {k: v for k, v in run_config["ops"].items() if k in names}}
-
-
 def run_job(
     defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, *,
     run_config: dict[str, Any] | None = None, tags: dict[str, str] | None = None,
@@ -50,7 +46,7 @@ def run_job(
     ``run_config`` may be pipeline-wide: only the job's ops are passed on."""
     job = defs.resolve_job_def(job_name)
     return job.execute_in_process(
-        instance=instance, run_config=job_config(job, run_config or {"ops": {}}),
+        instance=instance, run_config=job_run_config(job, run_config or {}),
         tags=tags, partition_key=partition_key, raise_on_error=False,
     )
 
