@@ -18,13 +18,13 @@ from collections import defaultdict
 import numpy as np
 import polars as pl
 
+from engine.analysis.robustness import robustness_scores
 from engine.conventions import MONTHS_PER_YEAR, TRADING_DAYS_PER_YEAR
-from engine.paths import simulate_scenario
-from engine.portfolio import StrategyRun, path_metrics, rebalance, target_weights_for
-from engine.regimes import REGIMES
-from engine.robustness import robustness_scores
-from engine.sampling import sample_configs
+from engine.market.paths import simulate_scenario
+from engine.market.regimes import REGIMES
+from engine.optimisation.sampling import sample_configs
 from engine.strategy import StrategyConfig, market_from_paths, metrics_table, target_weights
+from engine.strategy.portfolio import StrategyRun, path_metrics, rebalance, target_weights_for
 
 
 def main() -> None:

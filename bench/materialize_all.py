@@ -24,12 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 ENGINE_ONLY = """
 import datetime as dt
 import polars as pl
-from engine.calibration import calibrate
-from engine.market_data import synthetic_market_data
-from engine.paths import simulate_scenario
-from engine.regimes import REGIMES
-from engine.robustness import robustness_scores
-from engine.sampling import sample_configs
+from engine.market.calibration import calibrate
+from engine.market.market_data import synthetic_market_data
+from engine.market.paths import simulate_scenario
+from engine.market.regimes import REGIMES
+from engine.analysis.robustness import robustness_scores
+from engine.optimisation.sampling import sample_configs
 from engine.strategy import evaluate
 market = synthetic_market_data(dt.date.today(), years=10, seed=0)
 calibrate(market.history)

@@ -19,8 +19,8 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from engine.paths import ScenarioPaths
-from engine.regimes import regime_from_mapping
+from engine.market.paths import ScenarioPaths
+from engine.market.regimes import regime_from_mapping
 
 _SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from engine.regimes import REGIMES
+from engine.market.regimes import REGIMES
 
 SCENARIOS: tuple[str, ...] = tuple(REGIMES)
 scenario_partitions = dg.StaticPartitionsDefinition(list(SCENARIOS))

@@ -10,12 +10,12 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from engine.market_data import MarketData, synthetic_market_data
+from engine.market.market_data import MarketData, synthetic_market_data
 
 
 class MarketDataSource(dg.ConfigurableResource):
     """Where market data comes from. ``synthetic`` (the default, offline) generates a
-    seeded market (engine.market_data); real sources arrive behind the same ``fetch``."""
+    seeded market (engine.market.market_data); real sources arrive behind the same ``fetch``."""
 
     kind: Literal["synthetic"] = "synthetic"
     seed: int = 0

@@ -6,11 +6,11 @@ import argparse
 
 import polars as pl
 
-from engine.paths import simulate_scenario
-from engine.regimes import REGIMES
-from engine.robustness import best_per_scenario, robustness_scores
-from engine.sampling import sample_configs
-from engine.strategy import evaluate
+from engine.analysis.robustness import best_per_scenario, robustness_scores
+from engine.market.paths import simulate_scenario
+from engine.market.regimes import REGIMES
+from engine.optimisation.sampling import sample_configs
+from engine.strategy.evaluation import evaluate
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ class InvestmentObjectives:
     sharpe_median >= min_sharpe, max_drawdown_median <= max_drawdown,
     var95_median <= max_var95, cvar95_median <= max_cvar95 and
     cost_drag_median <= max_cost_bps / 1e4. ``robustness_threshold`` is the minimum
-    robustness score (engine.robustness) for a config to count as robust.
+    robustness score (engine.analysis.robustness) for a config to count as robust.
     """
 
     target_vol: float = 0.10

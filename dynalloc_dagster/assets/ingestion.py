@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 
 from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.resources import MarketDataSource
-from engine.calibration import calibrate
+from engine.market.calibration import calibrate
 
 OWNERS = ["team:quant-research"]
 
@@ -84,7 +84,7 @@ def market_data_sanity(market_data: pl.DataFrame) -> dg.AssetCheckResult:
 
 @dg.asset(group_name="ingestion", owners=OWNERS, kinds={"polars", "parquet"}, code_version="1")
 def calibration(market_data: pl.DataFrame) -> dg.MaterializeResult:
-    """Regime dynamics estimated from the history by moment matching (engine.calibration):
+    """Regime dynamics estimated from the history by moment matching (engine.market.calibration):
     equity drift and vol, Heston kappa / vol of vol / spot-variance correlation,
     equity-bond correlation, short rate and rate vol."""
     fitted = calibrate(market_data)

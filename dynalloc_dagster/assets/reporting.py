@@ -11,8 +11,8 @@ import polars as pl
 from dynalloc_dagster.io_managers import atomic_write
 from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.resources import ArtifactStore
-from engine.backtest import todays_weight
 from engine.strategy import CONFIG_COLUMNS, StrategyConfig
+from engine.strategy.backtest import todays_weight
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt

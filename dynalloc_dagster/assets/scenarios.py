@@ -11,10 +11,10 @@ from pydantic import Field, field_validator
 
 from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.partitions import SCENARIOS, scenario_partitions
-from engine.calibration import Calibration
 from engine.conventions import TRADING_DAYS_PER_YEAR
-from engine.paths import ScenarioPaths, simulate_scenario
-from engine.regimes import REGIMES, regime_from_mapping
+from engine.market.calibration import Calibration
+from engine.market.paths import ScenarioPaths, simulate_scenario
+from engine.market.regimes import REGIMES, regime_from_mapping
 
 OWNERS = ["team:quant-research"]
 

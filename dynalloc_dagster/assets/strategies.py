@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.partitions import config_partitions, evaluation_partitions
 from engine.objectives import InvestmentObjectives
-from engine.sampling import sample_configs
+from engine.optimisation.sampling import sample_configs
 from engine.strategy import CONFIG_COLUMNS, StrategyConfig, evaluate
 
 OWNERS = ["team:quant-research"]

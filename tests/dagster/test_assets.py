@@ -43,7 +43,7 @@ from dynalloc_dagster.partitions import SCENARIOS, config_partitions
 from dynalloc_dagster.pipeline import EVALUATIONS_JOB, SCENARIOS_JOB, stage_request
 from dynalloc_dagster.resources import MarketDataSource
 from engine.conventions import TRADING_DAYS_PER_MONTH
-from engine.regimes import REGIMES
+from engine.market.regimes import REGIMES
 
 INGEST_TABLES = ("market_data", "market_vol_surface", "market_yield_curve")
 

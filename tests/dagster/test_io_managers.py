@@ -28,8 +28,8 @@ from dynalloc_dagster.partitions import (
     evaluation_partitions,
     scenario_partitions,
 )
-from engine.paths import ScenarioPaths, simulate_scenario
-from engine.regimes import REGIMES
+from engine.market.paths import ScenarioPaths, simulate_scenario
+from engine.market.regimes import REGIMES
 
 ARRAYS = ("equity", "variance", "short_rate", "bond", "cash")
 

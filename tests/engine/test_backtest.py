@@ -1,7 +1,7 @@
-"""engine.backtest.backtest_history against a plain month-by-month reference.
+"""engine.strategy.backtest.backtest_history against a plain month-by-month reference.
 
 The reference (``_reference_backtest``) follows backtest_history's Notes and
-engine.portfolio.rebalance's Notes step by step with numpy on one path: calendar
+engine.strategy.portfolio.rebalance's Notes step by step with numpy on one path: calendar
 month-ends, a trailing window of vol_window_months x 21 daily log returns ending on
 the month-end (numpy std, ddof=1, x sqrt(252)), the weight held for the next month,
 drift, costs on the traded weight, cash accruing rf / 252 a day.
@@ -17,9 +17,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.backtest import _month_end_indices, backtest_history, todays_weight
-from engine.metrics import METRICS
-from engine.strategy_config import StrategyConfig
+from engine.strategy.backtest import _month_end_indices, backtest_history, todays_weight
+from engine.strategy.config import StrategyConfig
+from engine.strategy.metrics import METRICS
 
 RTOL = 1e-12
 

@@ -1,4 +1,4 @@
-"""engine.calibration: moment estimators against the regime that generated the data."""
+"""engine.market.calibration: moment estimators against the regime that generated the data."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.calibration import calibrate
-from engine.paths import simulate_scenario
-from engine.regimes import REGIMES, Regime
+from engine.market.calibration import calibrate
+from engine.market.paths import simulate_scenario
+from engine.market.regimes import REGIMES, Regime
 
 YEARS = 40
 

@@ -59,11 +59,11 @@ def test_the_probe_imported_every_engine_module(report):
     expected = sorted(m.name for m in pkgutil.walk_packages(engine.__path__, prefix="engine."))
     assert report["imported"] == expected
     for name in (
-        "engine.heston",
-        "engine.paths",
+        "engine.market.heston",
+        "engine.market.paths",
         "engine.strategy",
-        "engine.backtest",
-        "engine.robustness",
-        "engine.sampling",
+        "engine.strategy.backtest",
+        "engine.analysis.robustness",
+        "engine.optimisation.sampling",
     ):
         assert name in report["imported"]

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.heston import (
+from engine.market.heston import (
     HestonStepper,
     draw_normals,
     simulate_heston,

@@ -1,4 +1,4 @@
-"""engine.market_data: the seeded synthetic market."""
+"""engine.market.market_data: the seeded synthetic market."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import math
 import numpy as np
 import polars as pl
 
-from engine.market_data import synthetic_market_data
-from engine.rates import Vasicek
-from engine.regimes import REGIMES
+from engine.market.market_data import synthetic_market_data
+from engine.market.rates import Vasicek
+from engine.market.regimes import REGIMES
 
 AS_OF = dt.date(2026, 11, 20)  # a Friday
 

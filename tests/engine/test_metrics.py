@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.metrics import (
+from engine.strategy.metrics import (
     annualised_return,
     annualised_vol,
     max_drawdown,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from engine.conventions import DT_DAY
-from engine.paths import simulate_scenario
-from engine.rates import Vasicek
-from engine.regimes import REGIMES, Regime
+from engine.market.paths import simulate_scenario
+from engine.market.rates import Vasicek
+from engine.market.regimes import REGIMES, Regime
 
 K_SE = 4.0
 BASE = REGIMES["base"]
@@ -84,7 +84,7 @@ def test_risk_neutral_discounted_equity_is_a_martingale(risk_neutral):
 
 def test_risk_neutral_short_rate_reverts_to_theta_q(risk_neutral):
     # Under the pricing measure the rate reverts to theta_Q = theta + lam sigma / kappa
-    # (engine.rates module docstring); Vasicek mean and variance closed forms, T = 1.
+    # (engine.market.rates module docstring); Vasicek mean and variance closed forms, T = 1.
     model = Vasicek(BASE.rate_mean_reversion, BASE.short_rate, BASE.rate_vol,
                     BASE.rate_risk_premium)
     pricing = Vasicek(model.kappa, model.theta_q, model.sigma)

@@ -8,9 +8,9 @@ import statistics
 import numpy as np
 import pytest
 
-from engine.metrics import METRICS
-from engine.portfolio import Market, run_strategies
-from engine.strategy_config import StrategyConfig
+from engine.strategy.config import StrategyConfig
+from engine.strategy.metrics import METRICS
+from engine.strategy.portfolio import Market, run_strategies
 
 # --------------------------------------------------------------------------------------
 # A two-month example computed by hand

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.rates import Vasicek, cash_log_return
+from engine.market.rates import Vasicek, cash_log_return
 
 K_SE = 4.0
 MODEL = Vasicek(kappa=0.8, theta=0.03, sigma=0.012, lam=0.2)

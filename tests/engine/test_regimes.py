@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.regimes import REGIMES, Regime, regime_from_mapping, regimes_from_mapping
+from engine.market.regimes import REGIMES, Regime, regime_from_mapping, regimes_from_mapping
 from engine.validation import ConfigError
 
 # DESIGN.md "Market regimes": (equity drift, equity vol, short rate, rho(equity, bond));

@@ -1,4 +1,4 @@
-"""engine.robustness on small hand-made evaluation tables.
+"""engine.analysis.robustness on small hand-made evaluation tables.
 
 Every reference value is worked out by hand in the comments from the formulas in the
 module's Notes (min-max normalisation, min over scenarios, eta^2, the stop rule), or
@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.robustness import (
+from engine.analysis.robustness import (
     SENSITIVITY_PARAMETERS,
     best_per_scenario,
     convergence,

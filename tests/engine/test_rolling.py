@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.rolling import trailing_realized_vol
+from engine.strategy.rolling import trailing_realized_vol
 
 
 def _slow_trailing_vol(levels: np.ndarray, ends: list[int], n: int) -> np.ndarray:

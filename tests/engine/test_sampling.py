@@ -1,4 +1,4 @@
-"""engine.sampling: Latin hypercube sampling of StrategyConfig.
+"""engine.optimisation.sampling: Latin hypercube sampling of StrategyConfig.
 
 Reference values come from the LHS construction in sample_configs' Notes: n equal
 strata per dimension with one point each, mapped to continuous values, categories and
@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from scipy.stats import qmc
 
-from engine.sampling import SearchSpace, sample_configs
-from engine.strategy_config import WEIGHT_FNS
+from engine.optimisation.sampling import SearchSpace, sample_configs
+from engine.strategy.config import WEIGHT_FNS
 from engine.validation import ConfigError
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -179,7 +179,7 @@ def test_ids_are_stable_across_processes():
     # config_id is a SHA-256 of the values, so a fresh interpreter (with a different
     # str hash salt) computes the same ids for the same draw.
     code = (
-        "from engine.sampling import sample_configs;"
+        "from engine.optimisation.sampling import sample_configs;"
         "print(','.join(c.config_id for c in sample_configs(20, seed=7)))"
     )
     result = subprocess.run(

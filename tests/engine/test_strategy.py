@@ -6,12 +6,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.metrics import METRICS, STATISTICS, summarise
+from engine.market.paths import simulate_scenario
+from engine.market.regimes import REGIMES
 from engine.objectives import InvestmentObjectives
-from engine.paths import simulate_scenario
-from engine.portfolio import run_strategies
-from engine.regimes import REGIMES
 from engine.strategy import CONFIG_COLUMNS, StrategyConfig, evaluate, market_from_paths
+from engine.strategy.metrics import METRICS, STATISTICS, summarise
+from engine.strategy.portfolio import run_strategies
 
 CONFIGS = (
     StrategyConfig(target_vol=0.10, weight_fn="inverse_vol", vol_window_months=12, tc_bps=2.0),

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from engine.strategy_config import WEIGHT_FNS, StrategyConfig, target_weights
+from engine.strategy.config import WEIGHT_FNS, StrategyConfig, target_weights
 from engine.validation import ConfigError
 
 

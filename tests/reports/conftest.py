@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from dbt_like_reports.loader import run_models
-from engine.paths import simulate_scenario
-from engine.regimes import REGIMES
-from engine.sampling import sample_configs
+from engine.market.paths import simulate_scenario
+from engine.market.regimes import REGIMES
+from engine.optimisation.sampling import sample_configs
 from engine.strategy import evaluate
 
 N_CONFIGS = 12

@@ -1,7 +1,7 @@
-"""The SQL models on engine-generated data: agreement with engine.robustness, plain
+"""The SQL models on engine-generated data: agreement with engine.analysis.robustness, plain
 references for the other marts, and the SQL style rules (STYLE.md item 9).
 
-Reference values come from engine.robustness (normalised_scores, robustness_scores,
+Reference values come from engine.analysis.robustness (normalised_scores, robustness_scores,
 best_per_scenario, parameter_sensitivity for weight_fn) or from plain polars/Python
 re-computations written out in the tests.
 """
@@ -16,14 +16,14 @@ import polars as pl
 import pytest
 
 from dbt_like_reports.loader import MODELS_DIR, discover_models, run_models
-from engine.objectives import InvestmentObjectives
-from engine.robustness import (
+from engine.analysis.robustness import (
     best_per_scenario,
     interaction_table,
     normalised_scores,
     parameter_sensitivity,
     robustness_scores,
 )
+from engine.objectives import InvestmentObjectives
 
 RTOL = 1e-12
 
@@ -39,7 +39,7 @@ def _assert_close(actual: pl.Series, expected: pl.Series) -> None:
 
 
 def _engine_parity(evaluations: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> None:
-    """The SQL models agree with engine.robustness on ``evaluations``."""
+    """The SQL models agree with engine.analysis.robustness on ``evaluations``."""
     engine_norm = normalised_scores(evaluations).sort("scenario", "config_id")
     sql_norm = tables["int_config_relative_performance"].sort("scenario", "config_id")
     assert sql_norm.select("scenario", "config_id").equals(

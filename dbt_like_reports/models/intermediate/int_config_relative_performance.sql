@@ -1,5 +1,5 @@
 -- int_config_relative_performance: per (scenario, config) the min-max normalised
--- sharpe_mean within the scenario, as engine.robustness.normalised_scores:
+-- sharpe_mean within the scenario, as engine.analysis.robustness.normalised_scores:
 --   s = (m - min_c m) / (max_c m - min_c m), 1 for the scenario's best and 0 for its worst;
 --   1.0 everywhere when the scenario's defined configs all tie; null when m is null.
 -- also the config's rank in its scenario (1 = best; ties by lowest config_id).

@@ -1,5 +1,5 @@
 -- int_scenario_best: the best config of each scenario by sharpe_mean (ties: lowest
--- config_id), as engine.robustness.best_per_scenario. configs whose sharpe_mean is null
+-- config_id), as engine.analysis.robustness.best_per_scenario. configs whose sharpe_mean is null
 -- (undefined) are never best; a scenario with no defined config has no row.
 
 with relative_performance as (

@@ -4,7 +4,7 @@
 -- 0 when the scenario's sharpe_mean is constant. levels: weight_fn's categories; fixed
 -- bands of the search space (DESIGN.md) for the numeric parameters, left-closed, values
 -- outside the space falling into the end bands:
---   vol_window_months 6-11m, 12-17m, 18-24m (engine.robustness.interaction_table's bands)
+--   vol_window_months 6-11m, 12-17m, 18-24m (engine.analysis.robustness.interaction_table's bands)
 --   target_vol        5 bands of 0.03 over 0.05-0.20
 --   risk_aversion     5 bands of 0.9 over 0.5-5.0
 --   tc_bps            5 bands of 4 over 0-20

@@ -1,5 +1,5 @@
 -- robustness_leaderboard: one row per config, most robust first, as
--- engine.robustness.robustness_scores:
+-- engine.analysis.robustness.robustness_scores:
 --   robustness_score = min over scenarios of the config's normalised sharpe_mean,
 --   robust = robustness_score >= 0.80 (InvestmentObjectives.robustness_threshold),
 --   rank 1 = highest score (ties: lowest config_id).

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from engine.conventions import TRADING_DAYS_PER_MONTH, TRADING_DAYS_PER_YEAR
-from engine.regimes import Regime
+from engine.market.regimes import Regime
 
 
 @dataclass(frozen=True, slots=True)

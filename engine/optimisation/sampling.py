@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from scipy.stats import qmc
 
 from engine.rng import as_generator
-from engine.strategy_config import WEIGHT_FNS, StrategyConfig
+from engine.strategy.config import WEIGHT_FNS, StrategyConfig
 from engine.types import SeedLike
 from engine.validation import ConfigError, check_int_range, check_range
 

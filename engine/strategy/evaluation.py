@@ -1,7 +1,7 @@
 """Evaluate strategy configs on a scenario's paths: one tidy row per (scenario, config).
 
-``StrategyConfig`` and the weight functions live in :mod:`engine.strategy_config`,
-the portfolio simulation in :mod:`engine.portfolio`; this module is the public entry.
+``StrategyConfig`` and the weight functions live in :mod:`engine.strategy.config`,
+the portfolio simulation in :mod:`engine.strategy.portfolio`; this module is the public entry.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from engine.metrics import METRICS, summarise
+from engine.market.paths import ScenarioPaths
 from engine.objectives import InvestmentObjectives
-from engine.paths import ScenarioPaths
-from engine.portfolio import Market, StrategyRun, run_strategies
-from engine.strategy_config import WEIGHT_FNS, StrategyConfig, WeightFn, target_weights
+from engine.strategy.config import WEIGHT_FNS, StrategyConfig, WeightFn, target_weights
+from engine.strategy.metrics import METRICS, summarise
+from engine.strategy.portfolio import Market, StrategyRun, run_strategies
 
 __all__ = [
     "WEIGHT_FNS",
@@ -58,7 +58,7 @@ def evaluate(
     """Metrics of every config on one scenario, one row per config.
 
     Columns: scenario, config_id, the config's fields, n_paths, then for each metric
-    of :data:`engine.metrics.METRICS` its ``_mean``, ``_median``, ``_p5`` and ``_p95``
+    of :data:`engine.strategy.metrics.METRICS` its ``_mean``, ``_median``, ``_p5`` and ``_p95``
     across paths, then the objectives' pass columns and ``meets_objectives``.
     """
     if not configs:

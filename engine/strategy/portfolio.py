@@ -14,16 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.conventions import MONTHS_PER_YEAR, TRADING_DAYS_PER_YEAR
-from engine.kernels import drifting_nav_max_drawdown, rebalance_months, vol_tracking_error
-from engine.metrics import (
+from engine.strategy.config import StrategyConfig, target_weights
+from engine.strategy.kernels import drifting_nav_max_drawdown, rebalance_months, vol_tracking_error
+from engine.strategy.metrics import (
     annualised_return,
     annualised_vol,
     sharpe_ratio,
     sortino_ratio,
     var_cvar,
 )
-from engine.rolling import cumulative_squared_returns, realized_vol_from_logs
-from engine.strategy_config import StrategyConfig, target_weights
+from engine.strategy.rolling import cumulative_squared_returns, realized_vol_from_logs
 from engine.types import FloatArray, IntArray
 
 
@@ -52,7 +52,7 @@ class StrategyRun:
 
     ``monthly_returns``, ``weights`` (equity weight after each rebalance) and ``costs``
     (fraction of NAV paid at each rebalance) have shape (n_configs, n_paths, n_months);
-    ``metrics`` maps each name of :data:`engine.metrics.METRICS` to (n_configs, n_paths).
+    ``metrics`` maps each name of :data:`engine.strategy.metrics.METRICS` to (n_configs, n_paths).
     """
 
     configs: tuple[StrategyConfig, ...]
@@ -91,7 +91,7 @@ def run_strategies(market: Market, configs: Sequence[StrategyConfig]) -> Strateg
 def target_weights_for(market: Market, configs: Sequence[StrategyConfig]) -> FloatArray:
     """Target weights w*_k = f(rv_k), shape (n_configs, n_paths, n_months).
 
-    rv_k is the trailing realized vol at rebalance day d_k (engine.rolling); configs
+    rv_k is the trailing realized vol at rebalance day d_k (engine.strategy.rolling); configs
     sharing a window share that work.
     """
     configs = tuple(configs)
@@ -139,7 +139,7 @@ def rebalance(
 def path_metrics(
     market: Market, rebalanced: Rebalanced, configs: Sequence[StrategyConfig]
 ) -> dict[str, FloatArray]:
-    """Every metric of engine.metrics.METRICS per config and path, (n_configs, n_paths).
+    """Every metric of engine.strategy.metrics.METRICS per config and path, (n_configs, n_paths).
 
     Turnover = sum_k |w_k - w^d_k| / years and cost drag = sum_k c_k / years over the
     evaluation's n_months / 12 years.

@@ -9,9 +9,9 @@ from typing import Literal
 import numpy as np
 
 from engine.conventions import DT_DAY, MONTHS_PER_YEAR, TRADING_DAYS_PER_MONTH
-from engine.heston import HestonStepper, Scheme, draw_normals
-from engine.rates import Vasicek, cash_log_return
-from engine.regimes import Regime
+from engine.market.heston import HestonStepper, Scheme, draw_normals
+from engine.market.rates import Vasicek, cash_log_return
+from engine.market.regimes import Regime
 from engine.rng import as_generator, seed_sequence_for
 from engine.types import FloatArray, IntArray, SeedLike
 
@@ -98,7 +98,7 @@ def simulate_scenario(
     of ``regime.shock_correlation()`` into (Z_v, Z_S, Z_r), and feeds Z_v and
     Z_perp = (Z_S - rho_sv Z_v) / sqrt(1 - rho_sv^2) to the Heston QE step and Z_r to
     the exact Vasicek step. The bond index return is the exact zero-coupon repricing of
-    :meth:`engine.rates.Vasicek.index_log_return`.
+    :meth:`engine.market.rates.Vasicek.index_log_return`.
     """
     if measure not in ("physical", "risk_neutral"):
         raise ValueError(f"measure = {measure!r} is not one of physical, risk_neutral")

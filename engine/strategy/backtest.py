@@ -10,10 +10,10 @@ import numpy as np
 import polars as pl
 
 from engine.conventions import TRADING_DAYS_PER_YEAR
-from engine.metrics import METRICS
-from engine.portfolio import Market, run_strategies
-from engine.rolling import trailing_realized_vol
-from engine.strategy_config import StrategyConfig, target_weights
+from engine.strategy.config import StrategyConfig, target_weights
+from engine.strategy.metrics import METRICS
+from engine.strategy.portfolio import Market, run_strategies
+from engine.strategy.rolling import trailing_realized_vol
 from engine.types import FloatArray, IntArray
 
 
@@ -21,7 +21,7 @@ from engine.types import FloatArray, IntArray
 class BacktestResult:
     """``monthly_returns``: date (the month-end the return is earned to),
     portfolio_return (net of costs), equity_weight (set at the previous month-end);
-    ``metrics``: each name of engine.metrics.METRICS -> its single-path value."""
+    ``metrics``: each name of engine.strategy.metrics.METRICS -> its single-path value."""
 
     config: StrategyConfig
     monthly_returns: pl.DataFrame

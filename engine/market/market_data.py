@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from engine.paths import simulate_scenario
-from engine.rates import Vasicek
-from engine.regimes import REGIMES, Regime
+from engine.market.paths import simulate_scenario
+from engine.market.rates import Vasicek
+from engine.market.regimes import REGIMES, Regime
 from engine.rng import seed_sequence_for
 
 SURFACE_EXPIRIES = (1 / 12, 0.25, 0.5, 1.0, 2.0)

@@ -81,7 +81,7 @@ def rebalance_months(
     Returns
     -------
     weights, trades, costs, monthly_returns, each (n_configs, n_paths, n_months); see
-    engine.portfolio.rebalance for the formulas.
+    engine.strategy.portfolio.rebalance for the formulas.
     """
     n_configs, n_paths, n_months = targets.shape
     weights = np.empty_like(targets)
@@ -114,7 +114,7 @@ def vol_tracking_error(
 
     ``weights`` is (n_configs, n_paths, n_months); c0, c1, c2 (n_paths, n_months) are the
     month's variance coefficients, ``scale`` (n_months,) turns them into an annualised
-    variance and ``target_vol`` is (n_configs,). See engine.portfolio._vol_tracking_error.
+    variance and ``target_vol`` is (n_configs,). See engine.strategy.portfolio._vol_tracking_error.
     """
     n_configs, n_paths, n_months = weights.shape
     out = np.empty((n_configs, n_paths))

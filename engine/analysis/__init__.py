@@ -1,0 +1,1 @@
+"""Analysis across scenarios: relative performance, robustness and the agent's objective."""

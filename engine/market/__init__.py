@@ -1,0 +1,2 @@
+"""Markets: the regimes, Heston equity, Vasicek rates and bond index, scenario paths,
+synthetic market data and calibration from history."""

@@ -1,0 +1,1 @@
+"""The search over strategy configs: the search space, proposers and the optimisation loop."""
