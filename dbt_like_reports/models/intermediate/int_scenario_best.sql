@@ -1,47 +1,41 @@
 -- int_scenario_best: the best config of each scenario by sharpe_mean (ties: lowest
--- config_id), as engine.analysis.robustness.best_per_scenario. configs whose sharpe_mean is null
--- (undefined) are never best; a scenario with no defined config has no row.
+-- config_id), with the scenario's lowest sharpe_mean and how many configs have one.
+-- configs whose sharpe_mean is null (undefined) are never best; a scenario with no
+-- defined config has no row.
 
-with relative_performance as (
+with evaluations as (
 
-    select * from {{ ref('int_config_relative_performance') }}
-
-),
-
-defined as (
-
-    select
-        scenario,
-        count(*) as n_configs
-    from relative_performance
-    where sharpe_mean is not null
-    group by scenario
+    select * from {{ ref('stg_strategy_evaluations') }}
 
 ),
 
-best as (
+ranked as (
 
     select
         scenario,
         config_id,
-        sharpe_mean as best_sharpe_mean,
-        scenario_min_sharpe_mean as worst_sharpe_mean
-    from relative_performance
-    where rank_in_scenario = 1
+        sharpe_mean,
+        row_number() over (
+            partition by scenario order by sharpe_mean desc, config_id
+        ) as rank_in_scenario,
+        min(sharpe_mean) over (partition by scenario) as worst_sharpe_mean,
+        count(*) over (partition by scenario) as n_configs
+    from evaluations
+    where sharpe_mean is not null
 
 ),
 
 final as (
 
     select
-        best.scenario,
-        best.config_id,
-        best.best_sharpe_mean,
-        best.worst_sharpe_mean,
-        defined.n_configs
-    from best
-    inner join defined on best.scenario = defined.scenario
-    order by best.scenario
+        scenario,
+        config_id,
+        sharpe_mean as best_sharpe_mean,
+        worst_sharpe_mean,
+        n_configs
+    from ranked
+    where rank_in_scenario = 1
+    order by scenario
 
 )
 

@@ -1,5 +1,7 @@
--- stg_strategy_configs: the strategy_configs source, one row per sampled config.
--- staging: select, rename and cast only.
+-- stg_strategy_configs: the strategy_configs source, one row per config the optimisation
+-- loop proposed, with the round and the proposer that produced it.
+-- staging: select, rename and cast only. risk_aversion is null for the inverse rules,
+-- which ignore it (engine.strategy.config.StrategyConfig).
 
 with source as (
 
@@ -11,7 +13,8 @@ final as (
 
     select
         cast(config_id as varchar) as config_id,
-        cast(sample_index as bigint) as sample_index,
+        cast(round as bigint) as round,
+        cast(proposer as varchar) as proposer,
         cast(target_vol as double) as target_vol,
         cast(weight_fn as varchar) as weight_fn,
         cast(vol_window_months as bigint) as vol_window_months,

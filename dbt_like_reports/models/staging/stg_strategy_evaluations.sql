@@ -2,7 +2,7 @@
 -- every scenario x config partition concatenated), one row per (scenario, config).
 -- staging: select, rename and cast only. a nan metric (undefined on every path) is cast
 -- to sql null, so that every later model treats "undefined" the sql way: skipped by
--- min/max/avg and never the best.
+-- min/max/avg and never the best. risk_aversion is null for the inverse rules.
 
 with source as (
 
@@ -94,8 +94,11 @@ final as (
         nullif(cast(avg_equity_weight_p5 as double), cast('nan' as double)) as avg_equity_weight_p5,
         nullif(cast(avg_equity_weight_p95 as double), cast('nan' as double)) as avg_equity_weight_p95,
 
-        -- investment objectives, judged on the median path (engine.objectives)
+        -- investment objectives, judged on the median path (engine.objectives):
+        -- pass_vol against the mandate's target vol, pass_vol_own_target against the
+        -- config's own target_vol; meets_objectives = every mandate check (not the latter)
         cast(pass_vol as boolean) as pass_vol,
+        cast(pass_vol_own_target as boolean) as pass_vol_own_target,
         cast(pass_sharpe as boolean) as pass_sharpe,
         cast(pass_drawdown as boolean) as pass_drawdown,
         cast(pass_var95 as boolean) as pass_var95,
