@@ -1,7 +1,8 @@
 """dynalloc_dagster.assets.reports: the models as assets, the tests as asset checks.
 
 Materializes small graphs in-process with the Parquet IO manager under tmp_path; the
-upstream assets are stand-ins with the real keys returning engine-generated tables.
+upstream assets are stand-ins with the real keys (strategy_evaluations, strategy_configs,
+optimisation_history) returning the conftest tables.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from dynalloc_dagster.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.partitions import config_partitions, evaluation_partitions
 
 
-def _stand_ins(evaluations: pl.DataFrame, configs: pl.DataFrame) -> list[dg.AssetsDefinition]:
+def _stand_ins(evaluations: pl.DataFrame, configs: pl.DataFrame,
+               history: pl.DataFrame) -> list[dg.AssetsDefinition]:
+    """The three sources the models read, as assets with the real keys."""
+
     @dg.asset(name="strategy_evaluations")
     def strategy_evaluations() -> pl.DataFrame:
         return evaluations
@@ -29,7 +33,11 @@ def _stand_ins(evaluations: pl.DataFrame, configs: pl.DataFrame) -> list[dg.Asse
     def strategy_configs() -> pl.DataFrame:
         return configs
 
-    return [strategy_evaluations, strategy_configs]
+    @dg.asset(name="optimisation_history")
+    def optimisation_history() -> pl.DataFrame:
+        return history
+
+    return [strategy_evaluations, strategy_configs, optimisation_history]
 
 
 def _resources(root: Path) -> dict[str, object]:
@@ -89,7 +97,8 @@ def test_one_check_per_schema_test_named_test__column(report_defs):
 def test_the_definitions_validate_with_stand_in_sources(report_defs, sources):
     assets, checks = report_defs
     defs = dg.Definitions(
-        assets=[*_stand_ins(sources["strategy_evaluations"], sources["strategy_configs"]),
+        assets=[*_stand_ins(sources["strategy_evaluations"], sources["strategy_configs"],
+                    sources["optimisation_history"]),
                 *assets],
         asset_checks=checks,
         resources=_resources(Path("unused")),
@@ -103,7 +112,8 @@ def test_the_definitions_validate_with_stand_in_sources(report_defs, sources):
 def test_materialize_every_model_and_every_check_passes(tmp_path, report_defs, sources):
     assets, checks = report_defs
     result = dg.materialize(
-        [*_stand_ins(sources["strategy_evaluations"], sources["strategy_configs"]),
+        [*_stand_ins(sources["strategy_evaluations"], sources["strategy_configs"],
+                    sources["optimisation_history"]),
          *assets, *checks],
         resources=_resources(tmp_path),
     )
@@ -120,7 +130,7 @@ def test_materialize_every_model_and_every_check_passes(tmp_path, report_defs, s
     assert metadata["dagster/row_count"].value == board.height
     assert metadata["sql"].value.startswith("```sql\n")
     assert "{{" not in metadata["sql"].value
-    assert "from int_config_relative_performance" in metadata["sql"].value
+    assert "from stg_optimisation_history" in metadata["sql"].value
     assert metadata["preview"].value.startswith("| rank | config_id |")
     columns = metadata["dagster/column_schema"].value.columns
     assert columns[0].name == "rank" and columns[0].description
@@ -132,13 +142,14 @@ def test_a_failing_error_check_reports_rows_and_blocks_downstream(tmp_path, repo
     configs = sources["strategy_configs"]
     duplicated = pl.concat([configs, configs.head(1)])
     result = dg.materialize(
-        [*_stand_ins(sources["strategy_evaluations"], duplicated), *assets, *checks],
+        [*_stand_ins(sources["strategy_evaluations"], duplicated,
+                    sources["optimisation_history"]), *assets, *checks],
         resources=_resources(tmp_path),
         raise_on_error=False,
     )
     assert not result.success
     failed = {e.check_name: e for e in result.get_asset_check_evaluations() if not e.passed}
-    assert set(failed) == {"unique__config_id", "unique__sample_index"}
+    assert set(failed) == {"unique__config_id"}
     evaluation = failed["unique__config_id"]
     assert evaluation.asset_key == dg.AssetKey("stg_strategy_configs")
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
@@ -151,14 +162,17 @@ def test_a_failing_error_check_reports_rows_and_blocks_downstream(tmp_path, repo
 
 def test_a_failing_warn_check_does_not_fail_the_run(tmp_path, report_defs, sources):
     assets, checks = report_defs
-    evaluations = sources["strategy_evaluations"].with_columns(
-        pl.when(pl.col("scenario") == "bull").then(pl.lit("crash"))
-        .otherwise(pl.col("scenario")).alias("scenario")
-    )
-    staging = {"stg_strategy_evaluations", "stg_strategy_configs"}
+    def rename(column: str) -> pl.Expr:
+        return (pl.when(pl.col(column) == "bull").then(pl.lit("crash"))
+                .otherwise(pl.col(column)).alias(column))
+
+    evaluations = sources["strategy_evaluations"].with_columns(rename("scenario"))
+    history = sources["optimisation_history"].with_columns(rename("worst_scenario"))
+    staging = {"stg_strategy_evaluations", "stg_strategy_configs", "stg_optimisation_history"}
     keep, keep_checks = _subset(assets, checks, staging)
     result = dg.materialize(
-        [*_stand_ins(evaluations, sources["strategy_configs"]), *keep, *keep_checks],
+        [*_stand_ins(evaluations, sources["strategy_configs"], history),
+         *keep, *keep_checks],
         resources=_resources(tmp_path),
     )
     assert result.success
@@ -179,16 +193,20 @@ def test_partitioned_strategy_evaluations_load_as_one_table(tmp_path, report_def
         path.mkdir(parents=True, exist_ok=True)
         row.write_parquet(path / f"scenario={scenario}.parquet")
     sources["strategy_configs"].write_parquet(tmp_path / "strategy_configs.parquet")
+    sources["optimisation_history"].write_parquet(tmp_path / "optimisation_history.parquet")
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(config_partitions.name,
                                     sources["strategy_configs"]["config_id"].to_list())
     upstream = [
         dg.AssetSpec("strategy_evaluations", partitions_def=evaluation_partitions),
         dg.AssetSpec("strategy_configs"),
+        dg.AssetSpec("optimisation_history"),
     ]
     keep, keep_checks = _subset(assets, checks, {"stg_strategy_evaluations",
                                                  "stg_strategy_configs",
-                                                 "int_config_relative_performance"})
+                                                 "stg_optimisation_history",
+                                                 "int_config_parameter_bands",
+                                                 "robustness_leaderboard"})
     result = dg.materialize([*upstream, *keep, *keep_checks],
                             resources={"io_manager": io_manager}, instance=instance)
     assert result.success
@@ -264,7 +282,8 @@ def test_adding_a_sql_file_adds_an_asset_that_materializes(tmp_path, sources):
 
     keep, keep_checks = _subset(assets, checks, {"stg_strategy_configs", "config_count"})
     result = dg.materialize(
-        [*_stand_ins(sources["strategy_evaluations"], sources["strategy_configs"]),
+        [*_stand_ins(sources["strategy_evaluations"], sources["strategy_configs"],
+                    sources["optimisation_history"]),
          *keep, *keep_checks],
         resources=_resources(tmp_path / "data"),
     )

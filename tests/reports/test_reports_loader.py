@@ -140,7 +140,8 @@ def test_topological_order_puts_every_model_after_its_refs():
 
 def test_topological_order_of_the_project_reads_layer_by_layer():
     models = discover_models(MODELS_DIR)
-    order = topological_order(models, ["strategy_evaluations", "strategy_configs"])
+    order = topological_order(
+        models, ["strategy_evaluations", "strategy_configs", "optimisation_history"])
     layers = [models[name].layer for name in order]
     assert layers == sorted(layers, key=["staging", "intermediate", "marts"].index)
     for position, name in enumerate(order):

@@ -247,7 +247,8 @@ def test_every_known_test_is_documented_in_the_module():
 def test_the_project_schema_describes_exactly_the_models():
     schema = load_schema(SCHEMA_PATH)
     assert set(schema.models) == set(discover_models(MODELS_DIR))
-    assert set(schema.sources) == {"strategy_evaluations", "strategy_configs"}
+    assert set(schema.sources) == {"strategy_evaluations", "strategy_configs",
+                                   "optimisation_history"}
     for model in schema.models.values():
         assert model.description
         assert model.columns, model.name
