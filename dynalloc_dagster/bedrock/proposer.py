@@ -1,0 +1,136 @@
+"""The ``bedrock`` proposer of the optimisation loop: Claude reads the history and proposes
+the next batch through a Converse tool call whose input schema is the search space."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from dynalloc_dagster.bedrock.client import BedrockClient, ConverseReply
+from dynalloc_dagster.bedrock.markdown import markdown_table
+from engine.strategy.config import StrategyConfig
+from engine.validation import ConfigError
+
+if TYPE_CHECKING:
+    from engine.optimisation.search_space import SearchSpace
+
+TOOL_NAME = "propose_configs"
+_HISTORY_COLUMNS = (
+    "evaluation_index", "round", "proposer", "weight_fn", "target_vol", "vol_window_months",
+    "risk_aversion", "robustness", "penalty", "objective", "feasible",
+)
+SYSTEM_PROMPT = (
+    "You are a quantitative researcher tuning a volatility-targeted equity/bond allocation"
+    " rule. Each evaluated config has an objective to maximise: its robustness (worst-regime"
+    " mean Sharpe relative to the best config in that regime) minus penalties for violating"
+    " the investment objectives. Propose new configs that are likely to beat the best so"
+    " far, balancing refinement near the best configs with exploration of untried regions."
+    " Answer only by calling the tool."
+)
+
+
+class ProposalError(ValueError):
+    """The model's proposals do not fit the request or the search space."""
+
+
+class BedrockProposer:
+    """Proposes configs with a Bedrock model (engine Proposer protocol).
+
+    Parameters
+    ----------
+    client : the Converse client (model, region, retries, price).
+    space : the search space; its ``json_schema()`` is the schema of one proposal and
+        ``make_config`` validates each.
+    tc_bps : the cost assumption every proposed config carries.
+
+    Attributes
+    ----------
+    replies : every Converse reply so far (tokens, latency, cost), for run metadata.
+    """
+
+    name = "bedrock"
+
+    def __init__(self, client: BedrockClient, space: SearchSpace, tc_bps: float) -> None:
+        self.client = client
+        self.space = space
+        self.tc_bps = tc_bps
+        self.replies: list[ConverseReply] = []
+
+    def tool_config(self, n: int) -> dict[str, Any]:
+        """Converse ``toolConfig``: one tool taking exactly ``n`` proposals, forced."""
+        schema = {
+            "type": "object",
+            "properties": {
+                "configs": {
+                    "type": "array",
+                    "items": self.space.json_schema(),
+                    "minItems": n,
+                    "maxItems": n,
+                }
+            },
+            "required": ["configs"],
+        }
+        return {
+            "tools": [{"toolSpec": {
+                "name": TOOL_NAME,
+                "description": f"Submit exactly {n} new strategy configs to evaluate next.",
+                "inputSchema": {"json": schema},
+            }}],
+            "toolChoice": {"tool": {"name": TOOL_NAME}},
+        }
+
+    def prompt(self, history: pl.DataFrame, n: int, *, round_index: int) -> str:
+        """The user message: the space, the history table and the request."""
+        shown = history.sort("evaluation_index")
+        table = markdown_table(shown, _HISTORY_COLUMNS)
+        return (
+            f"Optimisation round {round_index}. The search space of one config (JSON"
+            f" schema):\n{json.dumps(self.space.json_schema(), indent=1)}\n\n"
+            f"Configs evaluated so far ({shown.height}), objective to maximise:\n{table}\n\n"
+            f"Call {TOOL_NAME} with exactly {n} new configs, none equal to a config above"
+            " or to another in the batch."
+        )
+
+    def propose(
+        self, history: pl.DataFrame, n: int, *, round_index: int, seed: int
+    ) -> list[StrategyConfig]:
+        """The next ``n`` configs; raises ProposalError or a BedrockError when the model's
+        answer is unusable (the loop then falls back to tpe for the round).
+
+        ``seed`` is part of the protocol but Bedrock cannot be seeded: temperature 0 makes
+        the proposals nearly, not exactly, reproducible.
+        """
+        reply = self.client.converse(
+            self.prompt(history, n, round_index=round_index),
+            system=SYSTEM_PROMPT,
+            tool_config=self.tool_config(n),
+        )
+        self.replies.append(reply)
+        proposals = reply.tool_input(TOOL_NAME).get("configs")
+        if not isinstance(proposals, list) or len(proposals) != n:
+            count = len(proposals) if isinstance(proposals, list) else "no list of"
+            raise ProposalError(f"{TOOL_NAME}: asked for {n} configs, got {count}")
+        seen = set(history["config_id"].to_list()) if "config_id" in history.columns else set()
+        configs = []
+        for index, values in enumerate(proposals, start=1):
+            config = self._config(index, n, values)
+            if config.config_id in seen:
+                raise ProposalError(
+                    f"{TOOL_NAME}: proposal {index} of {n} repeats config {config.config_id}"
+                )
+            seen.add(config.config_id)
+            configs.append(config)
+        return configs
+
+    def _config(self, index: int, n: int, values: Any) -> StrategyConfig:
+        if not isinstance(values, Mapping):
+            raise ProposalError(
+                f"{TOOL_NAME}: proposal {index} of {n} is {type(values).__name__}, not an object"
+            )
+        try:
+            return self.space.make_config(values, self.tc_bps)
+        except (ConfigError, TypeError) as error:
+            raise ProposalError(f"{TOOL_NAME}: proposal {index} of {n}: {error}") from error
