@@ -31,7 +31,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine_sweep.py
-	$(BIN)/python bench/materialize_all.py
+	$(BIN)/python bench/optimise.py
+	$(BIN)/python bench/proposers.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

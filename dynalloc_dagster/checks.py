@@ -5,8 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-PASS_COLUMNS = ("pass_vol", "pass_sharpe", "pass_drawdown", "pass_var95", "pass_cvar95",
-                "pass_cost")
+from engine.objectives import OBJECTIVE_CHECKS
 
 
 @dg.asset_check(
@@ -22,7 +21,7 @@ def recommended_objectives_compliance(
     rows = strategy_evaluations.filter(pl.col("config_id") == config_id)
     failures = {
         column: ", ".join(rows.filter(~pl.col(column))["scenario"].sort().to_list())
-        for column in PASS_COLUMNS
+        for column in OBJECTIVE_CHECKS
     }
     failed = {k: v for k, v in failures.items() if v}
     return dg.AssetCheckResult(

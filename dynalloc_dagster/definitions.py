@@ -5,11 +5,18 @@ from __future__ import annotations
 import dagster as dg
 
 from dynalloc_dagster.assets.ingestion import calibration, market_data, market_data_sanity
-from dynalloc_dagster.assets.reporting import charts, recommended_allocation, report
+from dynalloc_dagster.assets.reporting import (
+    bedrock_report,
+    charts,
+    cost_sensitivity,
+    recommended_allocation,
+    report,
+)
 from dynalloc_dagster.assets.reports import build_report_assets
 from dynalloc_dagster.assets.scenarios import market_regimes, scenario_paths
 from dynalloc_dagster.assets.strategies import (
     evaluation_completeness,
+    optimisation_history,
     strategy_configs,
     strategy_evaluations,
 )
@@ -27,7 +34,8 @@ def build_definitions(
     report_assets, report_checks = build_report_assets()
     return dg.Definitions(
         assets=[market_data, calibration, market_regimes, scenario_paths, strategy_configs,
-                strategy_evaluations, *report_assets, charts, report, recommended_allocation],
+                strategy_evaluations, optimisation_history, *report_assets, cost_sensitivity,
+                recommended_allocation, charts, bedrock_report, report],
         asset_checks=[market_data_sanity, evaluation_completeness,
                       recommended_objectives_compliance, *report_checks],
         jobs=STAGE_JOBS,

@@ -10,8 +10,14 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from dynalloc_dagster.bedrock.resource import BedrockResource
 from dynalloc_dagster.io_managers import PolarsParquetIOManager, ScenarioPathsIOManager
-from dynalloc_dagster.resources import ArtifactStore, MarketDataSource
+from dynalloc_dagster.resources import (
+    ArtifactStore,
+    MarketDataSource,
+    ObjectivesResource,
+    OptimisationAgent,
+)
 
 Environment = Literal["local"]
 ENVIRONMENTS: tuple[str, ...] = ("local",)
@@ -37,4 +43,7 @@ def resources_for(environment: Environment, *, data_root: str | None = None) -> 
         "paths_io_manager": ScenarioPathsIOManager(root=root),
         "market_source": MarketDataSource(),
         "artifacts": ArtifactStore(root=str(Path(root) / "artifacts")),
+        "objectives": ObjectivesResource(),
+        "agent": OptimisationAgent(),
+        "bedrock": BedrockResource(),
     }

@@ -131,6 +131,15 @@ class PolarsParquetIOManager(_PartitionedFileIOManager):
         frames = [pl.read_parquet(path) for path in self._input_paths(context).values()]
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
+    def load_stored(self, asset_name: str) -> pl.DataFrame | None:
+        """The stored table of an unpartitioned asset, or None if it was never materialized.
+
+        For an asset that reads an earlier materialization outside the asset graph: the
+        optimisation agent's next round reads the previous round's history this way
+        (a declared dependency would close a cycle)."""
+        path = self._path(dg.AssetKey(asset_name), None, None)
+        return pl.read_parquet(path) if path.exists() else None
+
 
 class ScenarioPathsIOManager(_PartitionedFileIOManager):
     """ScenarioPaths as uncompressed npz (float64 arrays plus the regime as JSON).

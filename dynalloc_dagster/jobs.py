@@ -1,43 +1,48 @@
-"""The pipeline's stage jobs (see dynalloc_dagster.pipeline for how they chain)."""
+"""The pipeline's stage jobs (dynalloc_dagster.stages says how they chain)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from dynalloc_dagster.pipeline import (
+from dynalloc_dagster.stages import (
     EVALUATIONS_JOB,
-    QUARTERLY_INGEST_JOB,
+    HISTORY_JOB,
+    INGEST_JOB,
     REPORTS_JOB,
+    ROUND_JOB,
     SCENARIOS_JOB,
-    WEEKLY_INGEST_JOB,
 )
 
-_INGEST = dg.AssetSelection.assets(
-    "market_data", "market_vol_surface", "market_yield_curve", "calibration", "market_regimes"
-)
-
-weekly_ingest_job = dg.define_asset_job(
-    WEEKLY_INGEST_JOB, selection=_INGEST,
-    description="Market data, calibration and regimes; the configs stay as they are.",
-)
-quarterly_ingest_job = dg.define_asset_job(
-    QUARTERLY_INGEST_JOB, selection=_INGEST | dg.AssetSelection.assets("strategy_configs"),
-    description="Market data, calibration, regimes and a fresh sample of configs.",
+ingest_job = dg.define_asset_job(
+    INGEST_JOB,
+    selection=dg.AssetSelection.assets("market_data", "market_vol_surface", "market_yield_curve",
+                                       "calibration", "market_regimes"),
+    description="Market data, calibration and the regimes.",
 )
 scenario_paths_job = dg.define_asset_job(
     SCENARIOS_JOB, selection=dg.AssetSelection.assets("scenario_paths"),
     description="Scenario paths for the scenarios in the run's partition range.",
 )
+optimisation_round_job = dg.define_asset_job(
+    ROUND_JOB, selection=dg.AssetSelection.assets("strategy_configs"),
+    description="One round of the optimisation agent: round 0 a Latin hypercube batch,"
+    " later rounds proposed from the optimisation history.",
+)
 strategy_evaluations_job = dg.define_asset_job(
     EVALUATIONS_JOB, selection=dg.AssetSelection.assets("strategy_evaluations"),
     description="Evaluations of every scenario x config key in the run's range, vectorised.",
 )
-reports_job = dg.define_asset_job(
-    REPORTS_JOB,
-    selection=dg.AssetSelection.groups("reports")
+optimisation_history_job = dg.define_asset_job(
+    HISTORY_JOB,
+    selection=dg.AssetSelection.assets("optimisation_history")
     | dg.AssetSelection.checks_for_assets("strategy_evaluations"),
-    description="SQL report models, charts, the report and the recommended allocation.",
+    description="Every config evaluated so far scored, and whether the agent stops.",
+)
+reports_job = dg.define_asset_job(
+    REPORTS_JOB, selection=dg.AssetSelection.groups("reports"),
+    description="SQL report models, cost sensitivity, charts, the Bedrock narrative, the"
+    " report and the recommended allocation.",
 )
 
-STAGE_JOBS = [weekly_ingest_job, quarterly_ingest_job, scenario_paths_job,
-              strategy_evaluations_job, reports_job]
+STAGE_JOBS = [ingest_job, scenario_paths_job, optimisation_round_job, strategy_evaluations_job,
+              optimisation_history_job, reports_job]

@@ -1,16 +1,27 @@
-"""Resources: the market data source (one method, swappable for real sources) and the
-folder report artifacts (charts, the markdown report) are written to."""
+"""Resources: the market data source, the investment objectives, the optimisation agent's
+settings and the folder report artifacts (charts, the report) are written to.
+
+Every resource here takes run-config overrides (``{"resources": {"objectives": {"config":
+{...}}}}``), so one pipeline run carries one set of objectives and agent settings into
+every stage it chains.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Literal
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from engine.market.market_data import MarketData, synthetic_market_data
+from engine.objectives import InvestmentObjectives
+from engine.optimisation.loop import AgentSettings
+
+_OBJECTIVES = InvestmentObjectives()
+_AGENT = AgentSettings()
 
 
 class MarketDataSource(dg.ConfigurableResource):
@@ -24,6 +35,62 @@ class MarketDataSource(dg.ConfigurableResource):
     def fetch(self, as_of: dt.date) -> MarketData:
         """The market as of ``as_of``: history, vol surface, yield curve, dividend yield."""
         return synthetic_market_data(as_of, years=self.years, seed=self.seed)
+
+
+class ObjectivesResource(dg.ConfigurableResource):
+    """The investment objectives every stage judges configs by: the mandate's vol target,
+    Sharpe, drawdown, VaR, CVaR and cost limits, the robustness threshold, the one
+    transaction-cost assumption configs are ranked at and the penalty weight of the
+    agent's objective. Defaults and allowed ranges are
+    ``engine.objectives.InvestmentObjectives``' (docs/optimisation.md)."""
+
+    target_vol: float = _OBJECTIVES.target_vol
+    vol_tolerance: float = _OBJECTIVES.vol_tolerance
+    min_sharpe: float = _OBJECTIVES.min_sharpe
+    max_drawdown: float = _OBJECTIVES.max_drawdown
+    max_var95: float = _OBJECTIVES.max_var95
+    max_cvar95: float = _OBJECTIVES.max_cvar95
+    max_cost_bps: float = _OBJECTIVES.max_cost_bps
+    robustness_threshold: float = _OBJECTIVES.robustness_threshold
+    assumed_tc_bps: float = _OBJECTIVES.assumed_tc_bps
+    penalty_weight: float = _OBJECTIVES.penalty_weight
+
+    @model_validator(mode="after")
+    def _in_range(self) -> ObjectivesResource:
+        self.objectives()
+        return self
+
+    def objectives(self) -> InvestmentObjectives:
+        """The engine's objectives; raises ConfigError naming a field out of its range."""
+        names = [f.name for f in dataclasses.fields(InvestmentObjectives)]
+        return InvestmentObjectives(**{name: getattr(self, name) for name in names})
+
+
+class OptimisationAgent(dg.ConfigurableResource):
+    """How the optimisation agent searches: the proposer of rounds after the first
+    (``tpe``, ``lhs`` or ``bedrock``), the batch sizes, and the stop rule (best objective
+    improving by less than ``tolerance`` over ``window`` configs, ``max_configs``, or
+    ``time_budget_s`` of wall time). Defaults and ranges are
+    ``engine.optimisation.loop.AgentSettings``'."""
+
+    proposer: Literal["tpe", "lhs", "bedrock"] = _AGENT.proposer  # type: ignore[assignment]
+    initial_batch: int = _AGENT.initial_batch
+    batch_size: int = _AGENT.batch_size
+    max_configs: int = _AGENT.max_configs
+    window: int = _AGENT.window
+    tolerance: float = _AGENT.tolerance
+    time_budget_s: float = _AGENT.time_budget_s
+    seed: int = _AGENT.seed
+
+    @model_validator(mode="after")
+    def _in_range(self) -> OptimisationAgent:
+        self.settings()
+        return self
+
+    def settings(self) -> AgentSettings:
+        """The engine's settings; raises ConfigError naming a field out of its range."""
+        names = [f.name for f in dataclasses.fields(AgentSettings)]
+        return AgentSettings(**{name: getattr(self, name) for name in names})
 
 
 class ArtifactStore(dg.ConfigurableResource):

@@ -1,177 +1,217 @@
-"""Charts, the executive report and the recommended allocation rule.
+"""The business outputs: the recommended allocation, cost sensitivity, charts, the
+narrative (Bedrock or offline) with its grounding check, and the markdown report.
 
-No `from __future__ import annotations`: Dagster reads Config annotations at runtime."""
+No `from __future__ import annotations`: Dagster reads resource annotations at runtime."""
 
 from pathlib import Path
 
 import dagster as dg
-import matplotlib
 import polars as pl
+from matplotlib.backends.backend_pdf import PdfPages
 
+from dynalloc_dagster import plots
+from dynalloc_dagster.bedrock.grounding import check_grounding
+from dynalloc_dagster.bedrock.narrative import ReportTables
+from dynalloc_dagster.bedrock.resource import BedrockResource
 from dynalloc_dagster.io_managers import atomic_write
 from dynalloc_dagster.metadata import table_metadata
-from dynalloc_dagster.resources import ArtifactStore
+from dynalloc_dagster.report_text import report_markdown
+from dynalloc_dagster.resources import ArtifactStore, ObjectivesResource
+from engine.analysis.costs import DEFAULT_COSTS_BPS
+from engine.analysis.costs import cost_sensitivity as evaluate_costs
+from engine.analysis.scoring import unmet_objectives
 from engine.strategy import CONFIG_COLUMNS, StrategyConfig
 from engine.strategy.backtest import todays_weight
 
-matplotlib.use("Agg")
-from matplotlib import pyplot as plt
-from matplotlib.backends.backend_pdf import PdfPages
-
 OWNERS = ["team:quant-research"]
+COST_SENSITIVITY_TOP = 5
 
 
-@dg.asset(group_name="reports", owners=OWNERS, kinds={"matplotlib", "pdf"}, code_version="1")
-def charts(
-    artifacts: ArtifactStore, strategy_evaluations: pl.DataFrame,
-    robustness_leaderboard: pl.DataFrame,
+def _rule(row: dict) -> StrategyConfig:
+    return StrategyConfig(**{k: row[k] for k in CONFIG_COLUMNS})
+
+
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars"}, code_version="2",
+          tags={"dynalloc/output": "business"})
+def recommended_allocation(
+    robustness_leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
+    market_data: pl.DataFrame,
 ) -> dg.MaterializeResult:
-    """Sharpe by scenario for the top configs, robustness scores, and risk/return per
-    scenario; each figure as PNG, all together in one PDF."""
-    top = robustness_leaderboard.sort("rank").head(10)["config_id"].to_list()
+    """The recommended allocation rule (the top of the leaderboard, by objective) and the
+    equity and bond weights it sets today on the latest market data."""
+    best_id = robustness_leaderboard.sort("rank")["config_id"][0]
+    row = strategy_configs.filter(pl.col("config_id") == best_id).row(0, named=True)
+    weight = todays_weight(market_data["close"], _rule(row))
+    as_of = market_data["date"][-1]
+    table = pl.DataFrame([{**row, "as_of": as_of, "equity_weight_today": weight,
+                           "bond_weight_today": 1.0 - weight}])
+    return dg.MaterializeResult(value=table, metadata={
+        **table_metadata(table), "config_id": best_id, "rule": plots.rule_label(row),
+        "equity_weight_today": dg.MetadataValue.float(round(weight, 4)),
+        "bond_weight_today": dg.MetadataValue.float(round(1.0 - weight, 4)),
+        "as_of": str(as_of),
+    })
+
+
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars", "parquet"}, code_version="1")
+def cost_sensitivity(
+    objectives: ObjectivesResource, robustness_leaderboard: pl.DataFrame,
+    strategy_configs: pl.DataFrame, scenario_paths: dict,
+) -> dg.MaterializeResult:
+    """The top configs (ranked at the objectives' one cost assumption) re-evaluated at
+    0, 5, 10, 15 and 20 bp per unit traded in every scenario: how much of a ranking is
+    owed to the cost assumption."""
+    top = robustness_leaderboard.sort("rank").head(COST_SENSITIVITY_TOP)["config_id"].to_list()
+    rows = {r["config_id"]: r for r in strategy_configs.iter_rows(named=True)}
+    table = evaluate_costs(scenario_paths, [_rule(rows[cid]) for cid in top], DEFAULT_COSTS_BPS,
+                           objectives.objectives())
+    worst = table.group_by("config_id", "tc_bps").agg(pl.col("worst_sharpe_mean").first())
+    return dg.MaterializeResult(value=table, metadata={
+        **table_metadata(worst.sort("config_id", "tc_bps"), preview_rows=25),
+        "dagster/row_count": table.height, "configs": len(top),
+        "costs_bps": ", ".join(f"{c:g}" for c in DEFAULT_COSTS_BPS),
+    })
+
+
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"matplotlib", "pdf"}, code_version="2")
+def charts(
+    artifacts: ArtifactStore, objectives: ObjectivesResource,
+    strategy_evaluations: pl.DataFrame, robustness_leaderboard: pl.DataFrame,
+    optimisation_history: pl.DataFrame, cost_sensitivity: pl.DataFrame,
+) -> dg.MaterializeResult:
+    """The report's charts, each as PNG and all together in one PDF: Sharpe of the top
+    configs by scenario, robustness by rank, risk and return, optimisation convergence
+    and cost sensitivity."""
+    judged_by = objectives.objectives()
+    ids = set(optimisation_history["config_id"])
+    evaluations = strategy_evaluations.filter(pl.col("config_id").is_in(ids))
+    recommended_id = robustness_leaderboard.sort("rank")["config_id"][0]
     figures = {
-        "sharpe_by_scenario": _sharpe_by_scenario(strategy_evaluations, top),
-        "robustness_scores": _robustness_scores(robustness_leaderboard),
-        "risk_return": _risk_return(strategy_evaluations),
+        "sharpe_by_scenario": plots.sharpe_by_scenario(evaluations, robustness_leaderboard),
+        "robustness_ranking": plots.robustness_ranking(robustness_leaderboard,
+                                                       judged_by.robustness_threshold),
+        "risk_return": plots.risk_return(evaluations, recommended_id),
+        "optimisation_convergence": plots.optimisation_convergence(optimisation_history),
+        "cost_sensitivity": plots.cost_sensitivity(cost_sensitivity, robustness_leaderboard,
+                                                   judged_by.assumed_tc_bps),
     }
     files = []
     for name, fig in figures.items():
         path = artifacts.path(f"{name}.png")
         atomic_write(path, lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=110))
-        files.append(str(path))
+        files.append(path.name)
     pdf_path = artifacts.path("charts.pdf")
 
     def write_pdf(tmp: Path) -> None:
-        with PdfPages(tmp) as pdf:
+        with PdfPages(tmp, metadata={"CreationDate": None}) as pdf:
             for fig in figures.values():
                 pdf.savefig(fig)
 
     atomic_write(pdf_path, write_pdf)
-    for fig in figures.values():
-        plt.close(fig)
-    table = pl.DataFrame({"chart": [*figures, "all"], "path": [*files, str(pdf_path)]})
+    plots.close(figures)
+    table = pl.DataFrame({"chart": [*figures, "all"], "file": [*files, pdf_path.name]})
     return dg.MaterializeResult(value=table, metadata={
         **table_metadata(table), "pdf": dg.MetadataValue.path(str(pdf_path)),
     })
 
 
-def _sharpe_by_scenario(evaluations: pl.DataFrame, config_ids: list[str]):
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    scenarios = sorted(evaluations["scenario"].unique())
-    width = 0.8 / max(len(config_ids), 1)
-    for i, cid in enumerate(config_ids):
-        rows = evaluations.filter(pl.col("config_id") == cid).sort("scenario")
-        xs = [scenarios.index(s) + i * width for s in rows["scenario"]]
-        ax.bar(xs, rows["sharpe_mean"].to_list(), width=width, label=cid)
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(scenarios))], scenarios)
-    ax.set_ylabel("mean Sharpe across paths")
-    ax.set_title("Top robust configs: Sharpe in every scenario")
-    ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    return fig
+def report_tables(
+    objectives: ObjectivesResource, robustness_leaderboard: pl.DataFrame,
+    scenario_comparison: pl.DataFrame, parameter_sensitivity: pl.DataFrame,
+    optimisation_history: pl.DataFrame, constraint_compliance: pl.DataFrame,
+    strategy_evaluations: pl.DataFrame, recommended_allocation: pl.DataFrame,
+) -> ReportTables:
+    """What the narrative is written from and checked against."""
+    judged_by = objectives.objectives()
+    ids = set(optimisation_history["config_id"])
+    recommended = recommended_allocation.row(0, named=True)
+    return ReportTables(
+        leaderboard=robustness_leaderboard.sort("rank"),
+        scenario_comparison=scenario_comparison,
+        parameter_sensitivity=parameter_sensitivity,
+        optimisation_history=optimisation_history,
+        constraint_compliance=constraint_compliance.filter(pl.col("config_id").is_in(ids)),
+        objectives=judged_by.to_dict(),
+        unmet_objectives=unmet_objectives(
+            strategy_evaluations.filter(pl.col("config_id").is_in(ids)), judged_by),
+        recommended={
+            **{k: recommended[k] for k in ("config_id", "weight_fn", "target_vol",
+                                           "vol_window_months", "risk_aversion")},
+            "equity_weight": recommended["equity_weight_today"],
+            "as_of": str(recommended["as_of"]),
+        },
+    )
 
 
-def _robustness_scores(leaderboard: pl.DataFrame):
-    fig, ax = plt.subplots(figsize=(9, 4))
-    ordered = leaderboard.sort("rank")
-    ax.plot(ordered["rank"].to_list(), ordered["robustness_score"].to_list(), marker=".")
-    ax.axhline(0.8, color="grey", linestyle="--", label="robust threshold 0.80")
-    ax.set_xlabel("rank")
-    ax.set_ylabel("robustness score (min over scenarios)")
-    ax.set_title("Robustness leaderboard")
-    ax.legend()
-    fig.tight_layout()
-    return fig
+@dg.asset(
+    group_name="reports", owners=OWNERS, kinds={"bedrock", "markdown"}, code_version="1",
+    tags={"dynalloc/output": "business"},
+    check_specs=[dg.AssetCheckSpec(
+        "narrative_grounding", asset="bedrock_report",
+        description="Every number in the narrative is found in the tables it was written from"
+        " (within the rounding shown); a number that is not is listed (a warning).")],
+)
+def bedrock_report(
+    bedrock: BedrockResource, objectives: ObjectivesResource,
+    robustness_leaderboard: pl.DataFrame, scenario_comparison: pl.DataFrame,
+    parameter_sensitivity: pl.DataFrame, optimisation_history: pl.DataFrame,
+    constraint_compliance: pl.DataFrame, strategy_evaluations: pl.DataFrame,
+    recommended_allocation: pl.DataFrame,
+):
+    """The investment-committee narrative: an executive summary, the recommended rule and
+    why each parameter makes sense, regime notes, risks and limits. Written by Amazon
+    Bedrock (Converse, a Claude model) in the aws setting, or deterministically from the
+    same tables offline (labelled as such); its numbers are checked against the tables."""
+    tables = report_tables(objectives, robustness_leaderboard, scenario_comparison,
+                           parameter_sensitivity, optimisation_history, constraint_compliance,
+                           strategy_evaluations, recommended_allocation)
+    narrative = bedrock.write_narrative(tables)
+    grounding = check_grounding(narrative.text, tables)
+    table = pl.DataFrame([{
+        "narrative": narrative.text, "written_by": narrative.written_by,
+        "model_id": narrative.model_id, "input_tokens": narrative.input_tokens,
+        "output_tokens": narrative.output_tokens, "latency_ms": narrative.latency_ms,
+        "cost_usd": narrative.cost_usd,
+    }])
+    yield dg.Output(table, metadata={
+        "narrative": dg.MetadataValue.md(narrative.text),
+        "written_by": narrative.written_by,
+        "model_id": narrative.model_id or "",
+        "input_tokens": narrative.input_tokens,
+        "output_tokens": narrative.output_tokens,
+        "latency_ms": dg.MetadataValue.float(float(narrative.latency_ms)),
+        "estimated_cost_usd": dg.MetadataValue.float(float(narrative.cost_usd)),
+    })
+    yield dg.AssetCheckResult(
+        check_name="narrative_grounding",
+        passed=not grounding.unmatched,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"numbers_checked": grounding.numbers_checked,
+                  "unmatched": len(grounding.unmatched),
+                  "unmatched_numbers": ", ".join(grounding.unmatched[:50])},
+    )
 
 
-def _risk_return(evaluations: pl.DataFrame):
-    fig, ax = plt.subplots(figsize=(9, 5))
-    for (scenario,), rows in evaluations.group_by("scenario", maintain_order=True):
-        ax.scatter(rows["ann_vol_mean"].to_list(), rows["ann_return_mean"].to_list(), s=10,
-                   label=scenario)
-    ax.set_xlabel("annualised vol (mean across paths)")
-    ax.set_ylabel("annualised return (mean across paths)")
-    ax.set_title("Risk and return of every config, by scenario")
-    ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-@dg.asset(group_name="reports", owners=OWNERS, kinds={"markdown"}, code_version="1")
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"markdown"}, code_version="2",
+          tags={"dynalloc/output": "business"})
 def report(
-    artifacts: ArtifactStore, robustness_leaderboard: pl.DataFrame,
-    strategy_evaluations: pl.DataFrame, charts: pl.DataFrame,
+    artifacts: ArtifactStore, objectives: ObjectivesResource,
+    bedrock_report: pl.DataFrame, recommended_allocation: pl.DataFrame,
+    robustness_leaderboard: pl.DataFrame, strategy_evaluations: pl.DataFrame,
+    optimisation_history: pl.DataFrame, cost_sensitivity: pl.DataFrame, charts: pl.DataFrame,
 ) -> dg.MaterializeResult:
-    """Markdown executive summary built from the tables (the Bedrock-written version
-    replaces the narrative in a later issue)."""
-    text = executive_summary(robustness_leaderboard, strategy_evaluations, charts)
+    """The investment-committee report in markdown: the decision, the narrative, the
+    leaderboard, the recommended rule in every scenario, the optimisation and the cost
+    sensitivity, with the charts beside it."""
+    text = report_markdown(
+        objectives=objectives.objectives(), narrative=bedrock_report.row(0, named=True),
+        recommended=recommended_allocation.row(0, named=True),
+        leaderboard=robustness_leaderboard, evaluations=strategy_evaluations,
+        history=optimisation_history, costs=cost_sensitivity, charts=charts,
+    )
     path = artifacts.path("report.md")
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    table = pl.DataFrame({"path": [str(path)], "markdown": [text]})
+    table = pl.DataFrame({"file": [path.name], "markdown": [text]})
     return dg.MaterializeResult(value=table, metadata={
         "report": dg.MetadataValue.md(text), "path": dg.MetadataValue.path(str(path)),
-    })
-
-
-def executive_summary(
-    leaderboard: pl.DataFrame, evaluations: pl.DataFrame, charts: pl.DataFrame
-) -> str:
-    """The report's markdown: the recommendation, the leaderboard, the scenarios."""
-    ranked = leaderboard.sort("rank")
-    best = ranked.row(0, named=True)
-    params = evaluations.filter(pl.col("config_id") == best["config_id"]).sort("scenario")
-    first = params.row(0, named=True)
-    n_robust = int(ranked["robust"].sum())
-    lines = [
-        "# dynalloc: volatility-targeting review",
-        "",
-        f"Configurations evaluated: {ranked.height} across"
-        f" {evaluations['scenario'].n_unique()} scenarios; robust (>= 80% of the best Sharpe"
-        f" in every scenario): {n_robust}.",
-        "",
-        "## Recommendation",
-        "",
-        f"Config `{best['config_id']}`: {first['weight_fn']}, target vol"
-        f" {first['target_vol']:.1%}, {first['vol_window_months']}-month window, risk"
-        f" aversion {first['risk_aversion']:.2f}, {first['tc_bps']:.1f} bp costs;"
-        f" robustness score {best['robustness_score']:.2f} (worst scenario:"
-        f" {best['worst_scenario']}).",
-        "",
-        "| scenario | Sharpe | ann. return | ann. vol | max drawdown (median) | meets objectives |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in params.iter_rows(named=True):
-        lines.append(
-            f"| {row['scenario']} | {row['sharpe_mean']:.2f} | {row['ann_return_mean']:.1%} |"
-            f" {row['ann_vol_mean']:.1%} | {row['max_drawdown_median']:.1%} |"
-            f" {'yes' if row['meets_objectives'] else 'no'} |"
-        )
-    lines += ["", "## Leaderboard (top 5)", "", "| rank | config | score | worst scenario |",
-              "|---|---|---|---|"]
-    for row in ranked.head(5).iter_rows(named=True):
-        lines.append(f"| {row['rank']} | {row['config_id']} | {row['robustness_score']:.2f} |"
-                     f" {row['worst_scenario']} |")
-    lines += ["", "## Charts", ""]
-    lines += [f"- {row['chart']}: `{row['path']}`" for row in charts.iter_rows(named=True)]
-    return "\n".join(lines) + "\n"
-
-
-@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars"}, code_version="1",
-          deps=[report])
-def recommended_allocation(
-    robustness_leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
-    market_data: pl.DataFrame,
-) -> dg.MaterializeResult:
-    """The top-ranked config as the allocation rule, with the equity weight it sets
-    today on the latest market data; comes after the report that argues for it."""
-    best_id = robustness_leaderboard.sort("rank")["config_id"][0]
-    row = strategy_configs.filter(pl.col("config_id") == best_id).row(0, named=True)
-    rule = StrategyConfig(**{k: row[k] for k in CONFIG_COLUMNS})
-    weight = todays_weight(market_data["close"], rule)
-    as_of = market_data["date"][-1]
-    table = pl.DataFrame([{**row, "as_of": as_of, "equity_weight_today": weight,
-                           "bond_weight_today": 1.0 - weight}])
-    return dg.MaterializeResult(value=table, metadata={
-        **table_metadata(table), "config_id": best_id, "equity_weight_today": weight,
-        "as_of": str(as_of),
     })

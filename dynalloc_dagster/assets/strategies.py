@@ -1,81 +1,157 @@
-"""Strategies: sampled configs (each a dynamic partition) and their evaluations.
+"""Strategies: the agent's configs (each a dynamic partition), their evaluations, and the
+optimisation history that scores them and decides whether the agent goes on.
 
 No `from __future__ import annotations`: Dagster reads Config annotations at runtime."""
 
 import os
+import time
 from collections import defaultdict
 
 import dagster as dg
 import polars as pl
-from pydantic import Field, model_validator
+from pydantic import Field
 
+from dynalloc_dagster.bedrock.resource import BedrockResource
+from dynalloc_dagster.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.partitions import config_partitions, evaluation_partitions
-from engine.objectives import InvestmentObjectives
-from engine.optimisation.sampling import sample_configs
+from dynalloc_dagster.resources import ObjectivesResource, OptimisationAgent
+from engine.optimisation.loop import optimisation_history as score_history
+from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_round
+from engine.optimisation.search_space import SearchSpace
 from engine.strategy import CONFIG_COLUMNS, StrategyConfig, evaluate
 
 OWNERS = ["team:quant-research"]
 EVALUATIONS_PER_RUN_ENV = "DYNALLOC_EVALUATIONS_PER_RUN"
+LOOP_STARTED_AT = "loop_started_at"
+FIRST_NEW_CONFIG = "first_new_config_id"
+LAST_NEW_CONFIG = "last_new_config_id"
+STOP_REASON = "stop_reason"
+CONTINUE = "continue"
+CONFIG_TABLE_COLUMNS = ("config_id", "round", "proposer", *CONFIG_COLUMNS)
 
 
 class StrategyConfigsConfig(dg.Config):
-    count: int = Field(default=100, ge=1, le=10_000, description="configs to sample")
-    seed: int = Field(default=0, ge=0, description="Latin hypercube seed")
+    """``round``: 0 starts a new optimisation loop (a Latin hypercube batch replaces the
+    registered configs); r > 0 proposes the next batch from round r-1's history. The
+    pipeline's chain sets it; the agent's settings are the ``agent`` resource's."""
+
+    round: int = Field(default=0, ge=0, le=10_000, description="optimisation round")
 
 
-@dg.asset(group_name="strategies", owners=OWNERS, kinds={"polars", "parquet"}, code_version="1")
+def _proposer(agent: OptimisationAgent, bedrock: BedrockResource, space: SearchSpace,
+              tc_bps: float) -> Proposer:
+    match agent.proposer:
+        case "lhs":
+            return LhsProposer(space, tc_bps)
+        case "bedrock":
+            return bedrock.proposer(space, tc_bps)
+        case _:
+            return TpeProposer(space, tc_bps)
+
+
+def _config_rows(configs: list[StrategyConfig], round_index: int, proposer: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"config_id": c.config_id, "round": round_index, "proposer": proposer, **c.to_dict()}
+         for c in configs],
+        schema_overrides={"round": pl.Int64, "vol_window_months": pl.Int64,
+                          "risk_aversion": pl.Float64},
+    ).select(CONFIG_TABLE_COLUMNS)
+
+
+def _previous_loop_start(context: dg.AssetExecutionContext) -> float:
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("strategy_configs"))
+    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    if LOOP_STARTED_AT not in metadata:
+        raise ValueError("strategy_configs has no earlier round of this loop: start at round 0")
+    return float(metadata[LOOP_STARTED_AT].value)
+
+
+@dg.asset(group_name="strategies", owners=OWNERS, kinds={"polars", "parquet"}, code_version="2")
 def strategy_configs(
-    context: dg.AssetExecutionContext, config: StrategyConfigsConfig
+    context: dg.AssetExecutionContext,
+    config: StrategyConfigsConfig,
+    agent: OptimisationAgent,
+    objectives: ObjectivesResource,
+    bedrock: BedrockResource,
+    io_manager: dg.ResourceParam[PolarsParquetIOManager],
 ) -> dg.MaterializeResult:
-    """Latin hypercube sample of the hyperparameter space (DESIGN.md ranges); each config
-    id becomes a key of the dynamic partitions ``strategy_configs``. The same seed and
-    count give the same ids, so re-running adds nothing new. The registered keys are
-    exactly this sample: ids of an earlier sample are removed (their stored evaluations
-    stay on disk), so the evaluation stage and the reports cover the configs in this table."""
-    configs = sample_configs(config.count, config.seed)
-    table = pl.DataFrame(
-        [{"config_id": c.config_id, "sample_index": i, **c.to_dict()}
-         for i, c in enumerate(configs)]
-    ).with_columns(pl.col("sample_index").cast(pl.Int64),
-                   pl.col("vol_window_months").cast(pl.Int64))
-    known = context.instance.get_dynamic_partitions(config_partitions.name)
-    sampled = {c.config_id for c in configs}
-    new_ids = [c.config_id for c in configs if c.config_id not in set(known)]
-    stale_ids = [cid for cid in known if cid not in sampled]
-    for cid in stale_ids:
-        context.instance.delete_dynamic_partition(config_partitions.name, cid)
-    if new_ids:
-        context.instance.add_dynamic_partitions(config_partitions.name, new_ids)
+    """The optimisation agent's configs, one row per config in the order they were
+    proposed (round, proposer). Round 0 is a Latin hypercube batch that replaces the
+    registered config partitions; each later round appends a batch proposed from the
+    previous round's ``optimisation_history`` (read from storage: the agent's feedback
+    edge, which the asset graph cannot show without a cycle). Each new config id becomes
+    a key of the dynamic partitions ``strategy_configs``. Every config is ranked at the
+    objectives' one transaction-cost assumption."""
+    settings = agent.settings()
+    tc_bps = objectives.objectives().assumed_tc_bps
+    space = SearchSpace()
+    round_index = config.round
+    if round_index == 0:
+        proposed = LhsProposer(space, tc_bps).propose(
+            pl.DataFrame(), settings.initial_batch, round_index=0, seed=settings.seed)
+        used, fallback_reason = "lhs", None
+        previous = None
+        loop_started_at = time.time()
+    else:
+        previous = io_manager.load_stored("strategy_configs")
+        history = io_manager.load_stored("optimisation_history")
+        _check_round(round_index, previous, history)
+        remaining = settings.max_configs - previous.height
+        if remaining <= 0:
+            raise ValueError(f"round {round_index}: the loop already has {previous.height}"
+                             f" configs, the maximum is {settings.max_configs}")
+        proposed, used, fallback_reason = propose_round(
+            _proposer(agent, bedrock, space, tc_bps), TpeProposer(space, tc_bps), history,
+            min(settings.batch_size, remaining), round_index=round_index, seed=settings.seed,
+            space=space,
+        )
+        loop_started_at = _previous_loop_start(context)
+    if fallback_reason:
+        context.log.warning(f"round {round_index}: {agent.proposer} failed ({fallback_reason});"
+                            f" the round was proposed by {used}")
+    new = _config_rows(proposed, round_index, used)
+    table = new if previous is None else pl.concat([previous, new])
+    _register(context.instance, new["config_id"].to_list(), replace=round_index == 0)
     return dg.MaterializeResult(value=table, metadata={
-        **table_metadata(table), "new_partitions": len(new_ids),
-        "removed_partitions": len(stale_ids), "seed": config.seed,
+        **table_metadata(new, preview_rows=new.height),
+        "dagster/row_count": table.height,
+        "round": round_index,
+        "proposer": used,
+        "fallback_reason": fallback_reason or "",
+        "new_configs": new.height,
+        FIRST_NEW_CONFIG: new["config_id"][0],
+        LAST_NEW_CONFIG: new["config_id"][-1],
+        LOOP_STARTED_AT: loop_started_at,
     })
 
 
-_OBJECTIVES = InvestmentObjectives()
+def _check_round(round_index: int, previous: pl.DataFrame | None,
+                 history: pl.DataFrame | None) -> None:
+    if previous is None or history is None:
+        raise ValueError(f"round {round_index} needs the configs and the optimisation history"
+                         " of the round before it: start the loop at round 0")
+    last = int(history["round"].max())
+    if last != round_index - 1 or int(previous["round"].max()) != round_index - 1:
+        raise ValueError(f"round {round_index} follows round {round_index - 1}, but the stored"
+                         f" history ends at round {last}")
+    reason = history[STOP_REASON][0]
+    if reason is not None:
+        raise ValueError(f"the loop stopped at round {last} ({reason}): start a new loop at"
+                         " round 0")
 
 
-class EvaluationConfig(dg.Config):
-    """Investment objectives the pass/fail columns are judged against; defaults and
-    allowed ranges are engine.objectives.InvestmentObjectives' (DESIGN.md)."""
-
-    target_vol: float = _OBJECTIVES.target_vol
-    vol_tolerance: float = _OBJECTIVES.vol_tolerance
-    min_sharpe: float = _OBJECTIVES.min_sharpe
-    max_drawdown: float = _OBJECTIVES.max_drawdown
-    max_var95: float = _OBJECTIVES.max_var95
-    max_cvar95: float = _OBJECTIVES.max_cvar95
-    max_cost_bps: float = _OBJECTIVES.max_cost_bps
-
-    @model_validator(mode="after")
-    def _in_range(self) -> "EvaluationConfig":
-        self.objectives()
-        return self
-
-    def objectives(self) -> InvestmentObjectives:
-        """The engine's objectives; raises ConfigError naming a field out of its range."""
-        return InvestmentObjectives(**self.model_dump())
+def _register(instance: dg.DagsterInstance, new_ids: list[str], *, replace: bool) -> None:
+    """Add the round's ids as dynamic partitions, in proposal order (so a round's keys
+    form one contiguous range); round 0 first removes every id outside its batch."""
+    known = instance.get_dynamic_partitions(config_partitions.name)
+    if replace:
+        for cid in set(known) - set(new_ids):
+            instance.delete_dynamic_partition(config_partitions.name, cid)
+        known = instance.get_dynamic_partitions(config_partitions.name)
+    fresh = [cid for cid in new_ids if cid not in set(known)]
+    if fresh:
+        instance.add_dynamic_partitions(config_partitions.name, fresh)
 
 
 def evaluation_backfill_policy() -> dg.BackfillPolicy:
@@ -93,20 +169,20 @@ def evaluation_backfill_policy() -> dg.BackfillPolicy:
     group_name="strategies",
     owners=OWNERS,
     kinds={"polars", "parquet"},
-    code_version="1",
+    code_version="2",
     partitions_def=evaluation_partitions,
     backfill_policy=evaluation_backfill_policy(),
 )
 def strategy_evaluations(
     context: dg.AssetExecutionContext,
-    config: EvaluationConfig,
+    objectives: ObjectivesResource,
     scenario_paths: dict,
     strategy_configs: pl.DataFrame,
 ):
     """Every (scenario, config) key of the run evaluated vectorised: each scenario's paths
     are loaded once and all its configs evaluated together (engine.strategy.evaluate).
-    One row of metrics per key."""
-    objectives = config.objectives()
+    One row of metrics per key, with the objectives' pass/fail columns."""
+    judged_by = objectives.objectives()
     by_id = {row["config_id"]: row for row in strategy_configs.iter_rows(named=True)}
     wanted: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for key in context.partition_keys:
@@ -122,7 +198,7 @@ def strategy_evaluations(
     for scenario, keys in wanted.items():
         configs = [StrategyConfig(**{k: by_id[cid][k] for k in CONFIG_COLUMNS})
                    for cid, _ in keys]
-        table = evaluate(scenario_paths[scenario], configs, objectives)
+        table = evaluate(scenario_paths[scenario], configs, judged_by)
         for (_, key), row in zip(keys, table.iter_slices(1), strict=True):
             outputs[key] = row
         best[scenario] = float(table["sharpe_mean"].max())
@@ -142,11 +218,11 @@ def strategy_evaluations(
                 " is part-way through).")
 def evaluation_completeness(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     instance = context.instance
-    config_ids = instance.get_dynamic_partitions(config_partitions.name)
+    config_ids = set(instance.get_dynamic_partitions(config_partitions.name))
     expected = {
         key
         for key in evaluation_partitions.get_partition_keys(dynamic_partitions_store=instance)
-        if key.keys_by_dimension["config"] in set(config_ids)
+        if key.keys_by_dimension["config"] in config_ids
     }
     done = instance.get_materialized_partitions(dg.AssetKey("strategy_evaluations"))
     missing = sorted(expected - set(done))
@@ -156,3 +232,39 @@ def evaluation_completeness(context: dg.AssetCheckExecutionContext) -> dg.AssetC
         metadata={"expected": len(expected), "missing": len(missing),
                   "missing_sample": ", ".join(missing[:10])},
     )
+
+
+@dg.asset(group_name="strategies", owners=OWNERS, kinds={"polars", "parquet"}, code_version="1")
+def optimisation_history(
+    context: dg.AssetExecutionContext,
+    agent: OptimisationAgent,
+    objectives: ObjectivesResource,
+    strategy_configs: pl.DataFrame,
+    strategy_evaluations: pl.DataFrame,
+) -> dg.MaterializeResult:
+    """The optimisation history: every config evaluated so far, in evaluation order, with
+    its round, proposer, robustness (worst-scenario share of the best Sharpe), penalties,
+    objective and the best objective so far; rescored each round against the best
+    configs found so far (engine.optimisation.loop). ``stop_reason`` says whether the
+    agent stops (converged, max_configs, time_budget); the pipeline then runs the
+    reports, and otherwise another round."""
+    ids = set(strategy_configs["config_id"])
+    evaluations = strategy_evaluations.filter(pl.col("config_id").is_in(ids))
+    elapsed_s = time.time() - _previous_loop_start(context)
+    history, stop_reason = score_history(
+        strategy_configs, evaluations, objectives.objectives(), agent.settings(),
+        elapsed_s=elapsed_s,
+    )
+    last_round = int(history["round"].max())
+    best = history.sort("objective", descending=True).row(0, named=True)
+    context.log.info(f"round {last_round}: {history.height} configs, best objective"
+                     f" {best['objective']:.4f}, {stop_reason or 'continuing'}")
+    return dg.MaterializeResult(value=history, metadata={
+        **table_metadata(history.sort("objective", descending=True)),
+        "round": last_round,
+        "configs_evaluated": history.height,
+        "best_objective": float(best["objective"]),
+        "best_config_id": best["config_id"],
+        STOP_REASON: stop_reason or CONTINUE,
+        "elapsed_s": round(elapsed_s, 1),
+    })

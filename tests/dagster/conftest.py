@@ -17,11 +17,7 @@ from dagster_test_support import N_CONFIGS, Upstream, failure_text, run_job, sma
 
 from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.partitions import config_partitions
-from dynalloc_dagster.pipeline import (
-    QUARTERLY_INGEST_JOB,
-    SCENARIOS_JOB,
-    stage_request,
-)
+from dynalloc_dagster.stages import INGEST_JOB, ROUND_JOB, SCENARIOS_JOB, stage_request
 
 
 @pytest.fixture
@@ -47,16 +43,18 @@ def defs(data_root: Path) -> dg.Definitions:
 
 @pytest.fixture(scope="session")
 def upstream_template(tmp_path_factory: pytest.TempPathFactory) -> Upstream:
-    """Everything upstream of strategy_evaluations, materialized once per session with
-    the small run config; tests copy it (see ``upstream``) and never modify it."""
+    """Everything upstream of strategy_evaluations (ingest, scenario paths, round 0 of the
+    optimisation), materialized once per session with the small run config; tests copy it
+    (see ``upstream``) and never modify it."""
     root = tmp_path_factory.mktemp("upstream") / "data"
     template_defs = build_definitions(data_root=str(root))
     config = small_run_config()
     with dg.instance_for_test() as template_instance:
-        for job_name in (QUARTERLY_INGEST_JOB, SCENARIOS_JOB):
-            tags = stage_request(job_name, template_instance, pipeline="manual").tags
+        for job_name in (INGEST_JOB, SCENARIOS_JOB, ROUND_JOB):
+            request = stage_request(job_name, template_instance, pipeline="manual",
+                                    run_config=config, round_index=0)
             result = run_job(template_defs, job_name, template_instance,
-                             run_config=config, tags=tags)
+                             run_config=request.run_config, tags=request.tags)
             assert result.success, failure_text(result)
         config_ids = template_instance.get_dynamic_partitions(config_partitions.name)
     assert len(config_ids) == N_CONFIGS

@@ -21,20 +21,28 @@ AS_OF = "2026-11-20"
 N_PATHS = 50
 HORIZON_YEARS = 1
 WARMUP_MONTHS = 24  # >= the longest vol window sampled (24 months)
-N_CONFIGS = 8
+N_CONFIGS = 8  # round 0's Latin hypercube batch
+BATCH_SIZE = 4
+MAX_CONFIGS = 16  # so the loop stops at max_configs after rounds 0, 1 and 2
 
 
 def small_run_config(
-    *, n_paths: int = N_PATHS, count: int = N_CONFIGS, seed: int = 0,
+    *, n_paths: int = N_PATHS, seed: int = 0, initial_batch: int = N_CONFIGS,
+    batch_size: int = BATCH_SIZE, max_configs: int = MAX_CONFIGS, proposer: str = "tpe",
 ) -> dict[str, Any]:
-    """A pipeline-wide run config ({"ops": {asset: {"config": ...}}}) sized for tests."""
-    ops: dict[str, Any] = {
-        "market_data": {"config": {"as_of": AS_OF}},
-        "scenario_paths": {"config": {"n_paths": n_paths, "horizon_years": HORIZON_YEARS,
-                                      "warmup_months": WARMUP_MONTHS, "seed": seed}},
-        "strategy_configs": {"config": {"count": count, "seed": seed}},
+    """A pipeline-wide run config ({"ops": ..., "resources": ...}) sized for tests."""
+    return {
+        "ops": {
+            "market_data": {"config": {"as_of": AS_OF}},
+            "scenario_paths": {"config": {"n_paths": n_paths, "horizon_years": HORIZON_YEARS,
+                                          "warmup_months": WARMUP_MONTHS, "seed": seed}},
+        },
+        "resources": {
+            "agent": {"config": {"initial_batch": initial_batch, "batch_size": batch_size,
+                                 "max_configs": max_configs, "seed": seed,
+                                 "proposer": proposer}},
+        },
     }
-    return {"ops": ops}
 
 
 def run_job(

@@ -3,7 +3,7 @@
 Direct calls check what an asset computes from given inputs; materializations check the
 partitioning, the files written and the asset checks, against tmp storage and a tmp
 instance. Partitioned stages run the way the pipeline runs them (one run per stage,
-partition range tags from ``dynalloc_dagster.pipeline.stage_request``).
+partition range tags from ``dynalloc_dagster.stages``).
 """
 
 from __future__ import annotations
@@ -40,8 +40,15 @@ from dynalloc_dagster.assets.strategies import StrategyConfigsConfig, strategy_c
 from dynalloc_dagster.environment import resources_for
 from dynalloc_dagster.io_managers import load_scenario_paths
 from dynalloc_dagster.partitions import SCENARIOS, config_partitions
-from dynalloc_dagster.pipeline import EVALUATIONS_JOB, SCENARIOS_JOB, stage_request
-from dynalloc_dagster.resources import MarketDataSource
+from dynalloc_dagster.bedrock.resource import BedrockResource
+from dynalloc_dagster.io_managers import PolarsParquetIOManager
+from dynalloc_dagster.resources import MarketDataSource, ObjectivesResource, OptimisationAgent
+from dynalloc_dagster.stages import (
+    EVALUATIONS_JOB,
+    SCENARIOS_JOB,
+    evaluation_range_tags,
+    stage_request,
+)
 from engine.conventions import TRADING_DAYS_PER_MONTH
 from engine.market.regimes import REGIMES
 
@@ -237,63 +244,102 @@ def test_scenario_paths_range_in_one_run_passes_both_checks(
     assert not np.array_equal(base.equity, bull.equity)
 
 
-# --- strategy configs --------------------------------------------------------------------
+# --- strategy configs: the agent's rounds ----------------------------------------------
 
 
-def test_strategy_configs_registers_dynamic_partitions(instance: dg.DagsterInstance) -> None:
-    context = dg.build_asset_context(instance=instance)
-    first = strategy_configs(context, StrategyConfigsConfig(count=N_CONFIGS, seed=3))
+def _round(instance: dg.DagsterInstance, data_root: Path, round_index: int, *,
+           seed: int = 3, proposer: str = "tpe") -> dg.MaterializeResult:
+    """One direct call of strategy_configs, storing its table like the IO manager does."""
+    io_manager = PolarsParquetIOManager(root=str(data_root))
+    result = strategy_configs(
+        dg.build_asset_context(instance=instance), StrategyConfigsConfig(round=round_index),
+        agent=OptimisationAgent(initial_batch=N_CONFIGS, batch_size=4, max_configs=16,
+                                seed=seed, proposer=proposer),
+        objectives=ObjectivesResource(), bedrock=BedrockResource(), io_manager=io_manager,
+    )
+    data_root.mkdir(parents=True, exist_ok=True)
+    result.value.write_parquet(data_root / "strategy_configs.parquet")
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        "strategy_configs", metadata=result.metadata))
+    return result
 
-    ids = first.value["config_id"].to_list()
+
+def test_round_zero_is_a_latin_hypercube_batch_registered_as_partitions(
+    instance: dg.DagsterInstance, data_root: Path,
+) -> None:
+    first = _round(instance, data_root, 0)
+
+    table = first.value
+    ids = table["config_id"].to_list()
     assert len(set(ids)) == N_CONFIGS
+    assert table["round"].to_list() == [0] * N_CONFIGS
+    assert set(table["proposer"]) == {"lhs"}
+    assert set(table["tc_bps"]) == {ObjectivesResource().assumed_tc_bps}
     assert instance.get_dynamic_partitions(config_partitions.name) == ids
-    assert first.metadata["new_partitions"] == N_CONFIGS
-    assert first.value["sample_index"].to_list() == list(range(N_CONFIGS))
+    assert (first.metadata["first_new_config_id"], first.metadata["last_new_config_id"]) == (
+        ids[0], ids[-1])
+    inverse = table.filter(pl.col("weight_fn").str.starts_with("inverse"))
+    assert inverse["risk_aversion"].is_null().all()
 
-    again = strategy_configs(dg.build_asset_context(instance=instance),
-                             StrategyConfigsConfig(count=N_CONFIGS, seed=3))
-    assert again.metadata["new_partitions"] == 0
-    assert again.metadata["removed_partitions"] == 0
+    again = _round(instance, data_root, 0)
+    assert again.value.equals(table)
     assert instance.get_dynamic_partitions(config_partitions.name) == ids
-    assert again.value.equals(first.value)
 
 
-def test_strategy_configs_rerun_through_a_run_adds_nothing(
-    data_root: Path, instance: dg.DagsterInstance
+def test_a_new_loop_with_another_seed_replaces_the_registered_ids(
+    instance: dg.DagsterInstance, data_root: Path,
 ) -> None:
-    resources = resources_for("local", data_root=str(data_root))
-    config = {"ops": {"strategy_configs": {"config": {"count": N_CONFIGS, "seed": 11}}}}
-
-    def materialize() -> dict:
-        result = dg.materialize([strategy_configs], instance=instance, resources=resources,
-                                run_config=config)
-        assert result.success
-        (event,) = result.get_asset_materialization_events()
-        return {k: v.value for k, v in event.materialization.metadata.items()
-                if k in ("new_partitions", "removed_partitions", "seed")}
-
-    assert materialize() == {"new_partitions": N_CONFIGS, "removed_partitions": 0, "seed": 11}
-    registered = instance.get_dynamic_partitions(config_partitions.name)
-    stored = (data_root / "strategy_configs.parquet").read_bytes()
-
-    assert materialize() == {"new_partitions": 0, "removed_partitions": 0, "seed": 11}
-    assert instance.get_dynamic_partitions(config_partitions.name) == registered
-    assert (data_root / "strategy_configs.parquet").read_bytes() == stored
-
-
-def test_strategy_configs_new_sample_replaces_the_registered_ids(
-    instance: dg.DagsterInstance,
-) -> None:
-    old = strategy_configs(dg.build_asset_context(instance=instance),
-                           StrategyConfigsConfig(count=N_CONFIGS, seed=1))
-    new = strategy_configs(dg.build_asset_context(instance=instance),
-                           StrategyConfigsConfig(count=N_CONFIGS, seed=2))
+    old = _round(instance, data_root, 0, seed=1)
+    new = _round(instance, data_root, 0, seed=2)
 
     new_ids = new.value["config_id"].to_list()
-    assert not set(new_ids) & set(old.value["config_id"].to_list())
-    assert new.metadata["new_partitions"] == N_CONFIGS
-    assert new.metadata["removed_partitions"] == N_CONFIGS
+    assert not set(new_ids) & set(old.value["config_id"])
     assert instance.get_dynamic_partitions(config_partitions.name) == new_ids
+
+
+def test_a_later_round_needs_the_history_of_the_round_before(
+    instance: dg.DagsterInstance, data_root: Path,
+) -> None:
+    _round(instance, data_root, 0)
+    with pytest.raises(ValueError, match="needs the configs and the optimisation history"):
+        _round(instance, data_root, 1)
+
+
+def _fake_history(configs: pl.DataFrame, stop_reason: str | None = None) -> pl.DataFrame:
+    return configs.with_columns(
+        pl.int_range(1, pl.len() + 1).alias("evaluation_index"),
+        (pl.int_range(pl.len()) / 10.0).alias("objective"),
+        pl.lit(stop_reason, dtype=pl.String).alias("stop_reason"),
+    )
+
+
+@pytest.mark.parametrize("proposer", ["tpe", "lhs"])
+def test_a_later_round_appends_a_batch_proposed_from_the_history(
+    instance: dg.DagsterInstance, data_root: Path, proposer: str,
+) -> None:
+    first = _round(instance, data_root, 0)
+    _fake_history(first.value).write_parquet(data_root / "optimisation_history.parquet")
+
+    second = _round(instance, data_root, 1, proposer=proposer)
+
+    table = second.value
+    assert table.head(N_CONFIGS).equals(first.value)
+    new = table.filter(pl.col("round") == 1)
+    assert new.height == 4
+    assert set(new["proposer"]) == {proposer}
+    assert table["config_id"].n_unique() == N_CONFIGS + 4
+    assert instance.get_dynamic_partitions(config_partitions.name) == table["config_id"].to_list()
+    assert second.metadata["loop_started_at"] == first.metadata["loop_started_at"]
+
+
+def test_a_stopped_loop_takes_no_further_round(
+    instance: dg.DagsterInstance, data_root: Path,
+) -> None:
+    first = _round(instance, data_root, 0)
+    _fake_history(first.value, "converged").write_parquet(
+        data_root / "optimisation_history.parquet")
+    with pytest.raises(ValueError, match=r"the loop stopped at round 0 \(converged\)"):
+        _round(instance, data_root, 1)
 
 
 # --- strategy evaluations ----------------------------------------------------------------
@@ -323,7 +369,7 @@ def evaluated(
     defs: dg.Definitions, upstream: Upstream, instance: dg.DagsterInstance
 ) -> dict[str, bytes]:
     """Every scenario x config key evaluated in one run; the stored files' bytes."""
-    tags = stage_request(EVALUATIONS_JOB, instance, pipeline="manual").tags
+    tags = evaluation_range_tags(upstream.config_ids[0], upstream.config_ids[-1])
     result = run_job(defs, EVALUATIONS_JOB, instance, tags=tags)
     assert result.success, failure_text(result)
     keys = [m.partition for m in result.get_asset_materialization_events()]
@@ -357,7 +403,7 @@ def test_strategy_evaluations_rerun_is_idempotent(
     evaluated: dict[str, bytes], defs: dg.Definitions, upstream: Upstream,
     instance: dg.DagsterInstance,
 ) -> None:
-    tags = stage_request(EVALUATIONS_JOB, instance, pipeline="manual").tags
+    tags = evaluation_range_tags(upstream.config_ids[0], upstream.config_ids[-1])
     result = run_job(defs, EVALUATIONS_JOB, instance, tags=tags)
     assert result.success, failure_text(result)
     assert _evaluation_files(upstream.root) == evaluated
@@ -391,7 +437,7 @@ def test_strategy_evaluations_engine_failure_leaves_stored_keys(
 
     monkeypatch.setattr(strategies, "evaluate", evaluate_failing_in_high_vol)
     before = snapshot(upstream.root)
-    tags = stage_request(EVALUATIONS_JOB, instance, pipeline="manual").tags
+    tags = evaluation_range_tags(upstream.config_ids[0], upstream.config_ids[-1])
 
     result = run_job(defs, EVALUATIONS_JOB, instance, tags=tags)
 

@@ -1,0 +1,145 @@
+"""The pipeline's stages, their names, and which stage follows which.
+
+Scenario paths (partitioned by scenario), evaluations (scenario x config) and the
+unpartitioned assets cannot share a job, so the pipeline is a chain of stage runs:
+
+    ingest -> scenario_paths -> [optimisation round r -> evaluations of round r ->
+    optimisation history]  (r = 0, 1, ... until the agent stops) -> reports
+
+Round 0 samples a Latin hypercube batch; every later round is proposed from the history.
+After each history run the chain reads the stop reason that run recorded: none means
+another round, a reason (converged, max_configs, time_budget) means the reports.
+
+Runs carry tags: ``dynalloc/pipeline`` (weekly, quarterly or manual; only tagged runs
+chain), ``dynalloc/run_config`` (the pipeline-wide run config as JSON, so every stage of
+one pipeline uses the same config) and ``dynalloc/round``. The chaining sensor and
+``make run`` both take the next stage from :func:`next_stage_request`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import dagster as dg
+
+from dynalloc_dagster.assets.strategies import (
+    CONTINUE,
+    FIRST_NEW_CONFIG,
+    LAST_NEW_CONFIG,
+    STOP_REASON,
+)
+from dynalloc_dagster.partitions import SCENARIOS
+from dynalloc_dagster.run_config import validate_run_config
+
+PIPELINE_TAG = "dynalloc/pipeline"
+RUN_CONFIG_TAG = "dynalloc/run_config"
+ROUND_TAG = "dynalloc/round"
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+INGEST_JOB = "ingest_job"
+SCENARIOS_JOB = "scenario_paths_job"
+ROUND_JOB = "optimisation_round_job"
+EVALUATIONS_JOB = "strategy_evaluations_job"
+HISTORY_JOB = "optimisation_history_job"
+REPORTS_JOB = "reports_job"
+STAGES = (INGEST_JOB, SCENARIOS_JOB, ROUND_JOB, EVALUATIONS_JOB, HISTORY_JOB, REPORTS_JOB)
+
+STRATEGY_CONFIGS = dg.AssetKey("strategy_configs")
+OPTIMISATION_HISTORY = dg.AssetKey("optimisation_history")
+
+
+def with_round(run_config: dict[str, Any], round_index: int) -> dict[str, Any]:
+    """The pipeline-wide run config with ``strategy_configs``' round set."""
+    ops = dict(run_config.get("ops") or {})
+    block = dict(ops.get("strategy_configs") or {})
+    block["config"] = {**(block.get("config") or {}), "round": round_index}
+    ops["strategy_configs"] = block
+    return {**run_config, "ops": ops}
+
+
+def stage_request(
+    job_name: str, instance: dg.DagsterInstance, *, pipeline: str,
+    run_config: dict[str, Any] | None = None, round_index: int | None = None,
+    run_key: str | None = None,
+) -> dg.RunRequest:
+    """The run request of one stage. ``run_config`` is pipeline-wide and validated first
+    (:func:`dynalloc_dagster.run_config.validate_run_config`); partitioned stages cover
+    their partitions in one run: every scenario, or every scenario x config of the round
+    that the latest ``strategy_configs`` materialization proposed."""
+    run_config = run_config or {}
+    validate_run_config(run_config)
+    tags = {PIPELINE_TAG: pipeline, RUN_CONFIG_TAG: json.dumps(run_config, sort_keys=True)}
+    if round_index is not None:
+        tags[ROUND_TAG] = str(round_index)
+    if job_name == SCENARIOS_JOB:
+        tags |= {RANGE_START: SCENARIOS[0], RANGE_END: SCENARIOS[-1]}
+    elif job_name == ROUND_JOB:
+        run_config = with_round(run_config, round_index or 0)
+    elif job_name == EVALUATIONS_JOB:
+        tags |= evaluation_range_tags(*_round_config_range(instance, round_index))
+    return dg.RunRequest(job_name=job_name, run_key=run_key, tags=tags, run_config=run_config)
+
+
+def evaluation_range_tags(first_config_id: str, last_config_id: str) -> dict[str, str]:
+    """Range tags of one run over every scenario x config from ``first_config_id`` to
+    ``last_config_id`` in the order the configs were registered (a round's configs are
+    registered together, so they form one such range)."""
+    return {RANGE_START: f"{first_config_id}|{SCENARIOS[0]}",
+            RANGE_END: f"{last_config_id}|{SCENARIOS[-1]}"}
+
+
+def next_stage_request(
+    run: dg.DagsterRun, instance: dg.DagsterInstance
+) -> dg.RunRequest | dg.SkipReason:
+    """The stage after a successful run of the chain, or why there is none."""
+    pipeline = run.tags.get(PIPELINE_TAG)
+    if pipeline is None or run.job_name not in STAGES:
+        return dg.SkipReason(f"run {run.run_id} is not a chained pipeline stage")
+    run_config = json.loads(run.tags.get(RUN_CONFIG_TAG, "{}"))
+    round_index = int(run.tags.get(ROUND_TAG, "0"))
+    match run.job_name:
+        case "ingest_job":
+            job_name, next_round = SCENARIOS_JOB, None
+        case "scenario_paths_job":
+            job_name, next_round = ROUND_JOB, 0
+        case "optimisation_round_job":
+            job_name, next_round = EVALUATIONS_JOB, round_index
+        case "strategy_evaluations_job":
+            job_name, next_round = HISTORY_JOB, round_index
+        case "optimisation_history_job":
+            stopped = _stop_reason(instance, run) != CONTINUE
+            job_name, next_round = (REPORTS_JOB, None) if stopped else (ROUND_JOB, round_index + 1)
+        case _:
+            return dg.SkipReason(f"{run.job_name} is the last stage")
+    return stage_request(job_name, instance, pipeline=pipeline, run_config=run_config,
+                         round_index=next_round, run_key=f"{run.run_id}:{job_name}")
+
+
+def _materialization_metadata(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, run_id: str | None = None
+) -> dict[str, Any]:
+    event = instance.get_latest_materialization_event(asset_key)
+    if event is None or event.asset_materialization is None:
+        raise ValueError(f"{asset_key.to_user_string()} has not been materialized")
+    if run_id is not None and event.run_id != run_id:
+        raise ValueError(
+            f"the latest {asset_key.to_user_string()} materialization comes from run"
+            f" {event.run_id}, not from run {run_id}: another pipeline ran in between"
+        )
+    return {key: value.value for key, value in event.asset_materialization.metadata.items()}
+
+
+def _round_config_range(instance: dg.DagsterInstance, round_index: int | None) -> tuple[str, str]:
+    metadata = _materialization_metadata(instance, STRATEGY_CONFIGS)
+    if round_index is not None and metadata.get("round") != round_index:
+        raise ValueError(
+            f"strategy_configs' latest materialization is round {metadata.get('round')},"
+            f" not round {round_index}: run the optimisation round first"
+        )
+    return metadata[FIRST_NEW_CONFIG], metadata[LAST_NEW_CONFIG]
+
+
+def _stop_reason(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    return str(_materialization_metadata(instance, OPTIMISATION_HISTORY, run.run_id)[STOP_REASON])
