@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 
 from dbt_like_reports.loader import MODELS_DIR, discover_models, run_models
+from dbt_like_reports.schema_tests import SCHEMA_PATH, load_schema, run_test
 
 MARTS = {"robustness_leaderboard", "parameter_sensitivity", "weight_window_interaction",
          "scenario_comparison", "constraint_compliance"}
@@ -375,6 +376,30 @@ def test_leaderboard_order_is_the_history_ordered_by_objective():
                                    nulls_last=True)
     assert board["config_id"].to_list() == expected["config_id"].to_list()
     assert board["rank"].to_list() == list(range(1, board.height + 1))
+
+
+def test_an_unscored_config_ranks_last_and_the_schema_tests_pass():
+    # c5 has no defined sharpe_mean in bear: the engine leaves it unscored (every score
+    # null). It ranks last; the schema tests (nullable scores, null risk_aversion for the
+    # inverse rule c2) pass on these tables.
+    table = evaluations([
+        *LEADERBOARD_EVALUATIONS,
+        {"scenario": "base", "config_id": "c5", "sharpe_mean": 0.2},
+        {"scenario": "bear", "config_id": "c5", "sharpe_mean": math.nan},
+    ])
+    unscored = {"config_id": "c5", "round": 1, "proposer": "tpe", "objective": None,
+                "robustness": None, "robust": None, "penalty": None, "feasible": None,
+                "worst_scenario": None}
+    tables = run(table, [*LEADERBOARD_HISTORY, unscored])
+    board = tables["robustness_leaderboard"]
+    assert board["config_id"].to_list() == ["c2", "c1", "c3", "c4", "c5"]
+    assert board.row(4, named=True)["worst_sharpe_mean"] == 0.2
+    schema = load_schema(SCHEMA_PATH)
+    failures = {
+        (name, test.name): run_test(test, tables[name], tables).failing_rows
+        for name, model in schema.models.items() for test in model.all_tests
+    }
+    assert {key: n for key, n in failures.items() if n} == {}
 
 
 def test_no_model_holds_a_robustness_threshold_or_recomputes_the_score():
