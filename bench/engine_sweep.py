@@ -22,6 +22,7 @@ from engine.analysis.robustness import robustness_scores
 from engine.conventions import MONTHS_PER_YEAR, TRADING_DAYS_PER_YEAR
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
+from engine.objectives import InvestmentObjectives
 from engine.optimisation.sampling import sample_configs
 from engine.strategy import StrategyConfig, market_from_paths, metrics_table, target_weights
 from engine.strategy.portfolio import StrategyRun, path_metrics, rebalance, target_weights_for
@@ -65,7 +66,7 @@ def main() -> None:
         del market, targets, rebalanced, run
     tick = time.perf_counter()
     evaluations = pl.concat(tables)
-    leaderboard = robustness_scores(evaluations)
+    leaderboard = robustness_scores(evaluations, InvestmentObjectives().robustness_threshold)
     split["metrics"] += time.perf_counter() - tick
     sweep_s = time.perf_counter() - start
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -83,7 +84,7 @@ def main() -> None:
         print(f"  {stage:<22} {seconds:7.2f} s  ({100 * seconds / sweep_s:4.1f}%)")
     print(f"evaluation rows        {evaluations.height}")
     print(f"robust configs         {int(leaderboard['robust'].sum())}"
-          f" (best score {leaderboard['robustness_score'][0]:.3f})")
+          f" (best robustness {leaderboard['robustness'][0]:.3f})")
 
     naive_configs = configs[:2]
     naive_paths = min(args.naive_paths, args.paths)

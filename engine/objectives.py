@@ -1,24 +1,59 @@
-"""Investment objectives (DESIGN.md defaults) and the pass/fail test of a config."""
+"""Investment objectives (DESIGN.md defaults), the pass/fail checks and their labels."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 import polars as pl
 
 from engine.validation import check_range
 
+OBJECTIVE_CHECKS: Final[Mapping[str, str]] = {
+    "pass_vol": "annualised vol within the tolerance of the mandate's target vol",
+    "pass_vol_own_target": "annualised vol within the tolerance of the config's own target vol",
+    "pass_sharpe": "Sharpe at least the minimum",
+    "pass_drawdown": "max drawdown within the tolerance",
+    "pass_var95": "monthly VaR95 within the limit",
+    "pass_cvar95": "monthly CVaR95 within the limit",
+    "pass_cost": "cost drag within the annual cost budget",
+}
+"""Every pass column of :meth:`InvestmentObjectives.pass_columns`, in table order, and its
+label: the one list reports, SQL docs and checks take the columns from."""
+
+MANDATE_CHECKS: Final[tuple[str, ...]] = (
+    "pass_vol", "pass_sharpe", "pass_drawdown", "pass_var95", "pass_cvar95", "pass_cost",
+)
+"""The mandate's checks: ``meets_objectives`` is their conjunction. pass_vol_own_target
+(the rule's accuracy at its own target) is reported but is not part of the mandate."""
+
 
 @dataclass(frozen=True, slots=True)
 class InvestmentObjectives:
-    """Thresholds a config must meet, judged on the median path of a scenario.
+    """The mandate a config is judged by, on the median path of each scenario.
 
-    A config passes when |ann_vol_median - target_vol| <= vol_tolerance,
-    sharpe_median >= min_sharpe, max_drawdown_median <= max_drawdown,
-    var95_median <= max_var95, cvar95_median <= max_cvar95 and
-    cost_drag_median <= max_cost_bps / 1e4. ``robustness_threshold`` is the minimum
-    robustness score (engine.analysis.robustness) for a config to count as robust.
+    Parameters
+    ----------
+    target_vol : the MANDATE's annualised vol target, in [0, 1] (0.10).
+    vol_tolerance : allowed |ann_vol_median - target| for both vol checks, in (0, 1] (0.02).
+    min_sharpe : minimum median Sharpe, in [-5, 10] (1.5).
+    max_drawdown : maximum median max drawdown, a positive fraction, in (0, 1] (0.15).
+    max_var95, max_cvar95 : maximum median monthly VaR95 / CVaR95 (positive losses), in
+        (0, 1] (0.05, 0.08).
+    max_cost_bps : annual cost budget in basis points of NAV, in (0, 1000] (20).
+    robustness_threshold : the robustness (engine.analysis.robustness) a config needs to
+        count as robust, in [0, 1] (0.80).
+    assumed_tc_bps : the one transaction-cost assumption every config is ranked at, in
+        basis points per unit of weight traded, in [0, 500] (10).
+    penalty_weight : lambda of the agent's objective (engine.analysis.scoring), in
+        [0, 100] (1).
+
+    Notes
+    -----
+    The limits that scale a penalty (vol_tolerance, max_drawdown, max_var95, max_cvar95,
+    max_cost_bps) must be positive: a violation is measured as a fraction of its limit.
     """
 
     target_vol: float = 0.10
@@ -29,46 +64,56 @@ class InvestmentObjectives:
     max_cvar95: float = 0.08
     max_cost_bps: float = 20.0
     robustness_threshold: float = 0.80
+    assumed_tc_bps: float = 10.0
+    penalty_weight: float = 1.0
 
     def __post_init__(self) -> None:
         owner = "InvestmentObjectives"
+        # field: (low, high, low inclusive)
         ranges = {
-            "target_vol": (0.0, 1.0),
-            "vol_tolerance": (0.0, 1.0),
-            "min_sharpe": (-5.0, 10.0),
-            "max_drawdown": (0.0, 1.0),
-            "max_var95": (0.0, 1.0),
-            "max_cvar95": (0.0, 1.0),
-            "max_cost_bps": (0.0, 1000.0),
-            "robustness_threshold": (0.0, 1.0),
+            "target_vol": (0.0, 1.0, True),
+            "vol_tolerance": (0.0, 1.0, False),
+            "min_sharpe": (-5.0, 10.0, True),
+            "max_drawdown": (0.0, 1.0, False),
+            "max_var95": (0.0, 1.0, False),
+            "max_cvar95": (0.0, 1.0, False),
+            "max_cost_bps": (0.0, 1000.0, False),
+            "robustness_threshold": (0.0, 1.0, True),
+            "assumed_tc_bps": (0.0, 500.0, True),
+            "penalty_weight": (0.0, 100.0, True),
         }
-        for field, (low, high) in ranges.items():
-            object.__setattr__(
-                self, field, check_range(owner, field, getattr(self, field), low, high)
-            )
+        for field, (low, high, low_inclusive) in ranges.items():
+            value = check_range(owner, field, getattr(self, field), low, high,
+                                low_inclusive=low_inclusive)
+            object.__setattr__(self, field, value)
 
     def pass_columns(self) -> list[pl.Expr]:
-        """Boolean columns pass_vol ... pass_cost and meets_objectives for a metrics table.
+        """The boolean columns of :data:`OBJECTIVE_CHECKS` and ``meets_objectives``.
 
-        A null or NaN metric (undefined on every path) fails its check: polars orders NaN
-        above every number, so NaN is turned into null before comparing.
+        Needs the median metrics and the config's own ``target_vol`` column (an evaluate
+        table has both). pass_vol compares the vol with the mandate's target_vol,
+        pass_vol_own_target with the config's; meets_objectives is all of
+        :data:`MANDATE_CHECKS`. A null or NaN metric (undefined on every path) fails its
+        check: polars orders NaN above every number, so NaN becomes null before comparing.
         """
 
         def col(name: str) -> pl.Expr:
             return pl.col(name).fill_nan(None)
 
+        vol = col("ann_vol_median")
         checks = {
-            "pass_vol": (col("ann_vol_median") - self.target_vol).abs() <= self.vol_tolerance,
+            "pass_vol": (vol - self.target_vol).abs() <= self.vol_tolerance,
+            "pass_vol_own_target": (vol - pl.col("target_vol")).abs() <= self.vol_tolerance,
             "pass_sharpe": col("sharpe_median") >= self.min_sharpe,
             "pass_drawdown": col("max_drawdown_median") <= self.max_drawdown,
             "pass_var95": col("var95_median") <= self.max_var95,
             "pass_cvar95": col("cvar95_median") <= self.max_cvar95,
             "pass_cost": col("cost_drag_median") <= self.max_cost_bps / 1e4,
         }
-        exprs = {name: expr.fill_null(False) for name, expr in checks.items()}
+        exprs = {name: checks[name].fill_null(False) for name in OBJECTIVE_CHECKS}
         return [
             *(expr.alias(name) for name, expr in exprs.items()),
-            pl.all_horizontal(*exprs.values()).alias("meets_objectives"),
+            pl.all_horizontal(*(exprs[name] for name in MANDATE_CHECKS)).alias("meets_objectives"),
         ]
 
     def to_dict(self) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Robustness across scenarios: best configs, robustness scores, sensitivity, convergence.
+"""Robustness across scenarios: the best config per scenario, relative scores, robustness.
 
 Every function takes the stacked evaluation table (engine.strategy.evaluate over all
 scenarios: one row per (scenario, config)) and a ``metric`` column, Sharpe by default.
@@ -6,15 +6,11 @@ scenarios: one row per (scenario, config)) and a ``metric`` column, Sharpe by de
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
-
-import numpy as np
 import polars as pl
 
 DEFAULT_METRIC = "sharpe_mean"
-SENSITIVITY_PARAMETERS = ("target_vol", "weight_fn", "vol_window_months", "risk_aversion",
-                          "tc_bps")
+BEST_FLOOR = 1e-12
+"""Floor of |best_s| in the relative score's denominator; it only matters when best_s = 0."""
 
 
 def best_per_scenario(evaluations: pl.DataFrame, metric: str = DEFAULT_METRIC) -> pl.DataFrame:
@@ -31,150 +27,95 @@ def best_per_scenario(evaluations: pl.DataFrame, metric: str = DEFAULT_METRIC) -
     )
 
 
-def normalised_scores(evaluations: pl.DataFrame, metric: str = DEFAULT_METRIC) -> pl.DataFrame:
-    """Each (scenario, config)'s min-max normalised metric within its scenario.
+def relative_scores(evaluations: pl.DataFrame, metric: str = DEFAULT_METRIC) -> pl.DataFrame:
+    """Each (scenario, config)'s metric relative to the best config of its scenario.
+
+    Parameters
+    ----------
+    evaluations : one row per (scenario, config) with columns scenario, config_id, ``metric``.
+    metric : the column compared, ``sharpe_mean`` (mean Sharpe across paths) by default.
+
+    Returns
+    -------
+    Columns scenario, config_id, ``metric``, ``best_<metric>``, relative_score, in the
+    order of ``evaluations``.
 
     Notes
     -----
-    s = (m - min_c m) / (max_c m - min_c m) in [0, 1], 1 for the scenario's best config
-    and 0 for its worst; defined whatever the sign of the best (the bear regime's best
-    Sharpe may be negative). A scenario whose configs all tie scores 1 everywhere. A null
-    or NaN metric is undefined: it scores null and takes no part in the min and max.
+    With m the config's metric and best_s the highest m in scenario s among the configs
+    of the table (the configs evaluated so far)::
+
+        r = 1 - (best_s - m) / max(|best_s|, BEST_FLOOR)
+
+    r is 1 for the best config and 1 - (the shortfall as a fraction of |best_s|) for the
+    others: r = m / best_s when best_s > 0, so r >= 0.8 reads "keeps at least 80% of the
+    best". When every metric of s is negative, r still falls with the distance from the
+    best: best -0.2, m -0.3 gives r = 1 - 0.1 / 0.2 = 0.5. r has no lower bound.
+
+    best_s = 0 (a scale-free best) is the one case the literal formula divides by zero;
+    the floor BEST_FLOOR = 1e-12 keeps r = 1 for the best configs and a finite, ordered,
+    very negative r for the others (any shortfall from a zero best counts as huge). The
+    floor changes nothing else: |best_s| < 1e-12 does not occur with Monte Carlo Sharpes.
+
+    A null or NaN metric is undefined: it is never best and scores null.
     """
-    lo = pl.col(metric).min().over("scenario")
-    hi = pl.col(metric).max().over("scenario")
-    spread = hi - lo
+    best = pl.when(_defined(metric)).then(pl.col(metric)).max().over("scenario")
+    scale = pl.max_horizontal(best.abs(), pl.lit(BEST_FLOOR))
     return evaluations.select(
         "scenario",
         "config_id",
         pl.col(metric),
-        pl.when(~_defined(metric)).then(None)
-        .when(spread > 0).then((pl.col(metric) - lo) / spread).otherwise(1.0)
-        .alias("normalised_score"),
+        best.alias(f"best_{metric}"),
+        pl.when(_defined(metric))
+        .then(1.0 - (best - pl.col(metric)) / scale)
+        .otherwise(None)
+        .alias("relative_score"),
     )
 
 
 def robustness_scores(
-    evaluations: pl.DataFrame, metric: str = DEFAULT_METRIC, threshold: float = 0.80
+    evaluations: pl.DataFrame, threshold: float, metric: str = DEFAULT_METRIC
 ) -> pl.DataFrame:
-    """Per config: robustness score = min over scenarios of its normalised score.
+    """Per config: robustness = min over scenarios of its relative score.
 
-    Columns: config_id, robustness_score, worst_scenario, n_scenarios, robust
-    (score >= threshold), rank (1 = most robust), sorted by rank. A config without a
-    defined metric in every scenario of the table is left out.
+    Parameters
+    ----------
+    evaluations : one row per (scenario, config), as for :func:`relative_scores`.
+    threshold : the robustness a config needs to count as robust
+        (``InvestmentObjectives.robustness_threshold``).
+    metric : the column compared.
+
+    Returns
+    -------
+    Columns config_id, robustness, worst_scenario (where the min is reached; ties: first
+    scenario name), n_scenarios, robust (robustness >= threshold), rank (1 = most robust,
+    ties by config_id), sorted by rank. A config without a defined metric in every
+    scenario of the table is left out.
+
+    Notes
+    -----
+    robustness = min_s r_s with r_s of :func:`relative_scores`: a config with robustness
+    0.8 keeps at least 80% of the best config's metric in every scenario (where that best
+    is positive).
     """
-    normalised = normalised_scores(evaluations, metric)
+    relative = relative_scores(evaluations, metric)
     n_scenarios = evaluations["scenario"].n_unique()
     return (
-        normalised.filter(pl.col("normalised_score").is_not_null())
-        .sort(["config_id", "normalised_score", "scenario"])
+        relative.filter(pl.col("relative_score").is_not_null())
+        .sort(["config_id", "relative_score", "scenario"])
         .group_by("config_id", maintain_order=True)
         .agg(
-            pl.col("normalised_score").first().alias("robustness_score"),
+            pl.col("relative_score").first().alias("robustness"),
             pl.col("scenario").first().alias("worst_scenario"),
             pl.len().alias("n_scenarios"),
         )
         .filter(pl.col("n_scenarios") == n_scenarios)
-        .with_columns((pl.col("robustness_score") >= threshold).alias("robust"))
-        .sort(["robustness_score", "config_id"], descending=[True, False])
+        .with_columns((pl.col("robustness") >= threshold).alias("robust"))
+        .sort(["robustness", "config_id"], descending=[True, False])
         .with_columns(pl.int_range(1, pl.len() + 1).alias("rank"))
     )
-
-
-def parameter_sensitivity(
-    evaluations: pl.DataFrame, metric: str = DEFAULT_METRIC, n_bins: int = 5
-) -> pl.DataFrame:
-    """Each parameter's main-effect share of the metric's variance, per scenario.
-
-    Notes
-    -----
-    The share is the correlation ratio eta^2 = Var(E[m | level]) / Var(m), levels being
-    the weight function's categories and, for numeric parameters, ``n_bins`` quantile
-    bins of the sampled values (right-closed at the sample quantiles). For a Latin
-    hypercube the parameters are nearly orthogonal, so eta^2 approximates the
-    first-order Sobol index; shares need not sum to 1 (the remainder is interactions
-    and binning error). A scenario whose metric is
-    constant gives every parameter a share of 0.
-    """
-    rows = []
-    for (scenario,), frame in evaluations.group_by("scenario", maintain_order=True):
-        # A constant metric has no variance to share out; var() of equal floats can
-        # round to ~1e-33 rather than 0, which would make every share 1.
-        constant = frame[metric].max() == frame[metric].min()
-        total = 0.0 if constant else frame[metric].var(ddof=0)
-        for parameter in SENSITIVITY_PARAMETERS:
-            levels = _levels(frame, parameter, n_bins)
-            means = frame.select(levels.alias("level"), pl.col(metric)).group_by("level").agg(
-                pl.col(metric).mean().alias("m"), pl.len().alias("n")
-            )
-            grand = frame[metric].mean()
-            between = float(((means["m"] - grand) ** 2 * means["n"]).sum()) / frame.height
-            share = between / total if total and total > 0 else 0.0
-            rows.append({"scenario": scenario, "parameter": parameter, "main_effect_share": share})
-    return pl.DataFrame(rows).sort(["scenario", "main_effect_share"], descending=[False, True])
-
-
-def interaction_table(
-    evaluations: pl.DataFrame,
-    metric: str = DEFAULT_METRIC,
-    window_edges: Sequence[int] = (6, 12, 18, 25),
-) -> pl.DataFrame:
-    """Mean metric per scenario x weight_fn x vol-window band ([6, 12), [12, 18), [18, 24]).
-
-    Columns: scenario, weight_fn, vol_window_band, mean_<metric>, n_configs.
-    """
-    edges = list(window_edges)
-    labels = [f"{lo}-{hi - 1}m" for lo, hi in itertools.pairwise(edges)]
-    band_index = np.searchsorted(edges[1:-1], evaluations["vol_window_months"].to_numpy(),
-                                 side="right")
-    band = pl.Series(np.asarray(labels)[band_index])
-    return (
-        evaluations.with_columns(band.cast(pl.String).alias("vol_window_band"))
-        .group_by("scenario", "weight_fn", "vol_window_band")
-        .agg(pl.col(metric).mean().alias(f"mean_{metric}"), pl.len().alias("n_configs"))
-        .sort("scenario", "weight_fn", "vol_window_band")
-    )
-
-
-def convergence(
-    scores_in_sample_order: Sequence[float] | np.ndarray, window: int = 20, tolerance: float = 0.01
-) -> tuple[pl.DataFrame, int | None]:
-    """Best score so far in sampling order, and the iteration where sampling may stop.
-
-    Notes
-    -----
-    best_i = max_{j<=i} score_j. The stop rule fires at the first i >= window with
-    best_i - best_{i-window} < tolerance |best_{i-window}| (less than 1% improvement over
-    the last ``window`` configs). Returns the table (iteration from 1, score, best_score,
-    converged) and the 1-based stop iteration, or None if the rule never fires.
-    """
-    scores = np.asarray(scores_in_sample_order, dtype=np.float64)
-    best = np.maximum.accumulate(scores)
-    converged = np.zeros(len(best), dtype=bool)
-    if len(best) > window:
-        past = best[:-window]
-        converged[window:] = best[window:] - past < tolerance * np.abs(past)
-    stop = int(np.argmax(converged)) + 1 if converged.any() else None
-    table = pl.DataFrame(
-        {
-            "iteration": np.arange(1, len(best) + 1),
-            "score": scores,
-            "best_score": best,
-            "converged": converged,
-        }
-    )
-    return table, stop
 
 
 def _defined(metric: str) -> pl.Expr:
     """True where the metric is neither null nor NaN (polars sorts NaN above every number)."""
     return pl.col(metric).is_not_null() & ~pl.col(metric).is_nan().fill_null(True)
-
-
-def _levels(frame: pl.DataFrame, parameter: str, n_bins: int) -> pl.Expr:
-    column = pl.col(parameter)
-    if frame.schema[parameter] == pl.String or frame[parameter].n_unique() <= n_bins:
-        return column.cast(pl.String)
-    values = frame[parameter].to_numpy().astype(np.float64)
-    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
-    return pl.lit(pl.Series(np.searchsorted(edges, values, side="left"))).cast(pl.String)

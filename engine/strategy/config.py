@@ -15,6 +15,9 @@ from engine.validation import ConfigError, check_choice, check_int_range, check_
 
 WeightFn = Literal["inverse_vol", "inverse_vol_squared", "linear", "sigmoid"]
 WEIGHT_FNS: tuple[str, ...] = get_args(WeightFn)
+RISK_AVERSION_FNS: tuple[str, ...] = ("linear", "sigmoid")
+"""The weight functions that use risk_aversion; the inverse rules ignore it."""
+DEFAULT_RISK_AVERSION = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +29,10 @@ class StrategyConfig:
     target_vol : tv, the volatility the rule aims for, in [0.01, 1].
     weight_fn : how the trailing realized vol rv maps to the equity weight.
     vol_window_months : trailing window of 21-day months of daily log returns, in [1, 60].
-    risk_aversion : the k of linear and sigmoid as k = risk_aversion / target_vol, in (0, 50].
+    risk_aversion : the k of linear and sigmoid as k = risk_aversion / target_vol, in (0, 50];
+        None means 1.0 for them. The inverse rules ignore it, so it is normalised to None
+        for inverse_vol and inverse_vol_squared whatever is passed: rules that behave the
+        same share one config and one config_id.
     tc_bps : cost per unit of weight traded, in basis points, in [0, 500].
     min_allocation, max_allocation : clip range of the equity weight, within [0, 3].
     no_trade_band : skip a rebalance whose equity-weight change is below this, in [0, 1].
@@ -35,7 +41,7 @@ class StrategyConfig:
     target_vol: float
     weight_fn: WeightFn
     vol_window_months: int
-    risk_aversion: float = 1.0
+    risk_aversion: float | None = None
     tc_bps: float = 5.0
     min_allocation: float = 0.0
     max_allocation: float = 1.0
@@ -48,8 +54,12 @@ class StrategyConfig:
         set_(self, "weight_fn", check_choice(owner, "weight_fn", self.weight_fn, WEIGHT_FNS))
         set_(self, "vol_window_months",
              check_int_range(owner, "vol_window_months", self.vol_window_months, 1, 60))
-        set_(self, "risk_aversion", check_range(owner, "risk_aversion", self.risk_aversion,
-                                                0.0, 50.0, low_inclusive=False))
+        if self.weight_fn not in RISK_AVERSION_FNS:
+            set_(self, "risk_aversion", None)
+        else:
+            value = DEFAULT_RISK_AVERSION if self.risk_aversion is None else self.risk_aversion
+            set_(self, "risk_aversion", check_range(owner, "risk_aversion", value, 0.0, 50.0,
+                                                    low_inclusive=False))
         set_(self, "tc_bps", check_range(owner, "tc_bps", self.tc_bps, 0.0, 500.0))
         set_(self, "min_allocation",
              check_range(owner, "min_allocation", self.min_allocation, 0.0, 3.0))
@@ -92,7 +102,6 @@ def target_weights(realized_vol: FloatArray, config: StrategyConfig) -> FloatArr
     rv = 0 gives the maximum allocation for the inverse rules.
     """
     tv, rv = config.target_vol, np.asarray(realized_vol, dtype=np.float64)
-    k = config.risk_aversion / tv
     with np.errstate(divide="ignore", over="ignore"):
         match config.weight_fn:
             case "inverse_vol":
@@ -100,7 +109,13 @@ def target_weights(realized_vol: FloatArray, config: StrategyConfig) -> FloatArr
             case "inverse_vol_squared":
                 w = (tv / rv) ** 2
             case "linear":
-                w = np.maximum(0.0, 1.0 - k * (rv - tv))
+                w = np.maximum(0.0, 1.0 - _slope(config) * (rv - tv))
             case "sigmoid":
-                w = 1.0 / (1.0 + np.exp(k * (rv - tv)))
+                w = 1.0 / (1.0 + np.exp(_slope(config) * (rv - tv)))
     return np.clip(w, config.min_allocation, config.max_allocation)
+
+
+def _slope(config: StrategyConfig) -> float:
+    """k = risk_aversion / target_vol of the linear and sigmoid rules (1 / annual vol)."""
+    assert config.risk_aversion is not None  # set for every rule in RISK_AVERSION_FNS
+    return config.risk_aversion / config.target_vol

@@ -57,9 +57,10 @@ def evaluate(
 ) -> pl.DataFrame:
     """Metrics of every config on one scenario, one row per config.
 
-    Columns: scenario, config_id, the config's fields, n_paths, then for each metric
-    of :data:`engine.strategy.metrics.METRICS` its ``_mean``, ``_median``, ``_p5`` and ``_p95``
-    across paths, then the objectives' pass columns and ``meets_objectives``.
+    Columns: scenario, config_id, the config's fields (risk_aversion null for the inverse
+    rules), n_paths, then for each metric of :data:`engine.strategy.metrics.METRICS` its
+    ``_mean``, ``_median``, ``_p5`` and ``_p95`` across paths, then the objectives' pass
+    columns (:data:`engine.objectives.OBJECTIVE_CHECKS`) and ``meets_objectives``.
     """
     if not configs:
         raise ValueError("evaluate needs at least one StrategyConfig")
@@ -82,7 +83,10 @@ def metrics_table(
     for metric in METRICS:
         for stat, values in summarise(run.metrics[metric]).items():
             columns[f"{metric}_{stat}"] = np.asarray(values, dtype=np.float64)
+    # risk_aversion is null for the inverse rules: cast so an all-inverse table keeps Float64.
     table = pl.DataFrame(columns).with_columns(
-        pl.col("vol_window_months").cast(pl.Int64), pl.col("n_paths").cast(pl.Int64)
+        pl.col("vol_window_months").cast(pl.Int64),
+        pl.col("risk_aversion").cast(pl.Float64),
+        pl.col("n_paths").cast(pl.Int64),
     )
     return table.with_columns(objectives.pass_columns())

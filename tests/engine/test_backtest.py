@@ -49,15 +49,17 @@ def _calendar_month_ends(dates: list[dt.date]) -> list[int]:
 
 
 def _weight_rule(rv: float, config: StrategyConfig) -> float:
-    """DESIGN.md's weight functions with k = risk_aversion / target_vol (before clipping)."""
+    """DESIGN.md's weight functions with k = risk_aversion / target_vol (before clipping);
+    risk_aversion is None for the inverse rules, which do not use it."""
     tv = config.target_vol
+    if config.weight_fn == "inverse_vol":
+        return tv / rv
+    if config.weight_fn == "inverse_vol_squared":
+        return (tv / rv) ** 2
     k = config.risk_aversion / tv
-    return {
-        "inverse_vol": tv / rv,
-        "inverse_vol_squared": (tv / rv) ** 2,
-        "linear": max(0.0, 1.0 - k * (rv - tv)),
-        "sigmoid": 1.0 / (1.0 + math.exp(k * (rv - tv))),
-    }[config.weight_fn]
+    if config.weight_fn == "linear":
+        return max(0.0, 1.0 - k * (rv - tv))
+    return 1.0 / (1.0 + math.exp(k * (rv - tv)))
 
 
 def _reference_backtest(dates, equity, rate, config, bond=None):

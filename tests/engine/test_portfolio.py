@@ -185,16 +185,17 @@ def test_first_rebalance_needs_a_full_window():
 
 
 def _reference_weight(rv: float, c: StrategyConfig) -> float:
-    """DESIGN.md weight functions, k = risk_aversion / target_vol, clipped."""
-    tv, k = c.target_vol, c.risk_aversion / c.target_vol
+    """DESIGN.md weight functions, k = risk_aversion / target_vol, clipped (risk_aversion
+    is None for the inverse rules, which do not use it)."""
+    tv = c.target_vol
     if c.weight_fn == "inverse_vol":
         w = tv / rv
     elif c.weight_fn == "inverse_vol_squared":
         w = (tv / rv) ** 2
     elif c.weight_fn == "linear":
-        w = max(0.0, 1.0 - k * (rv - tv))
+        w = max(0.0, 1.0 - c.risk_aversion / tv * (rv - tv))
     else:
-        w = 1.0 / (1.0 + math.exp(k * (rv - tv)))
+        w = 1.0 / (1.0 + math.exp(c.risk_aversion / tv * (rv - tv)))
     return min(max(w, c.min_allocation), c.max_allocation)
 
 

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 from scipy.stats import qmc
 
-from engine.optimisation.sampling import SearchSpace, sample_configs
+from engine.optimisation.sampling import sample_configs
+from engine.optimisation.search_space import SearchSpace
 from engine.strategy.config import WEIGHT_FNS
 from engine.validation import ConfigError
 
@@ -31,7 +32,6 @@ SEEDS = (0, 1, 2, 3, 4)
 CONTINUOUS = (
     ("target_vol", (0.05, 0.20), 4),
     ("risk_aversion", (0.5, 5.0), 3),
-    ("tc_bps", (0.0, 20.0), 2),
 )
 
 
@@ -68,7 +68,10 @@ def test_continuous_dimension_has_one_point_per_stratum(field, bounds, decimals,
     # value. One point per stratum means the i-th smallest unrounded value is in stratum
     # i, so stratum(x_i - h) <= i <= stratum(x_i + h) for the sorted rounded values.
     lo, hi = bounds
-    values = np.sort([getattr(c, field) for c in sample_configs(n, seed)])
+    # risk_aversion is kept only for linear and sigmoid: search those two alone, so
+    # every point shows its draw.
+    space = SearchSpace(weight_fns=("linear", "sigmoid"))
+    values = np.sort([getattr(c, field) for c in sample_configs(n, seed, space)])
     half_unit = 0.5 * 10.0 ** (-decimals) * (1.0 + 1e-9)
 
     def stratum(x):
@@ -84,16 +87,28 @@ def test_continuous_dimension_has_one_point_per_stratum(field, bounds, decimals,
 @pytest.mark.parametrize("seed", SEEDS)
 def test_configs_are_the_documented_map_of_scipys_unit_hypercube(seed):
     # Reference: scipy's LatinHypercube on the same Generator seed, mapped as the Notes
-    # say (columns: target_vol, weight_fn, window, risk_aversion, tc_bps).
+    # say (columns: target_vol, weight_fn, window, risk_aversion); risk_aversion is None
+    # for the inverse rules; tc_bps is the fixed assumption, 10 bp by default.
     n = 25
-    unit = qmc.LatinHypercube(d=5, rng=np.random.default_rng(seed)).random(n)
+    unit = qmc.LatinHypercube(d=4, rng=np.random.default_rng(seed)).random(n)
     configs = sample_configs(n, seed)
-    for (u_tv, u_fn, u_win, u_ra, u_tc), config in zip(unit, configs, strict=True):
+    for (u_tv, u_fn, u_win, u_ra), config in zip(unit, configs, strict=True):
         assert config.target_vol == round(0.05 + u_tv * 0.15, 4)
         assert config.weight_fn == WEIGHT_FNS[math.floor(u_fn * 4)]
         assert config.vol_window_months == 6 + math.floor(u_win * 19)
-        assert config.risk_aversion == round(0.5 + u_ra * 4.5, 3)
-        assert config.tc_bps == round(u_tc * 20.0, 2)
+        if config.weight_fn in ("linear", "sigmoid"):
+            assert config.risk_aversion == round(0.5 + u_ra * 4.5, 3)
+        else:
+            assert config.risk_aversion is None
+        assert config.tc_bps == 10.0
+
+
+@pytest.mark.parametrize("tc_bps", [0.0, 7.5, 20.0])
+def test_costs_are_the_fixed_assumption_not_sampled(tc_bps):
+    configs = sample_configs(40, 3, tc_bps=tc_bps)
+    assert {c.tc_bps for c in configs} == {tc_bps}
+    # The other coordinates do not depend on the assumption.
+    assert [c.target_vol for c in configs] == [c.target_vol for c in sample_configs(40, 3)]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -116,7 +131,7 @@ def test_weight_fn_levels_follow_the_search_space_order(seed):
     # Two categories: floor(u * 2) -> space.weight_fns[0] for u < 1/2, [1] otherwise.
     space = SearchSpace(weight_fns=("sigmoid", "linear"))
     configs = sample_configs(11, seed, space)
-    unit = qmc.LatinHypercube(d=5, rng=np.random.default_rng(seed)).random(11)
+    unit = qmc.LatinHypercube(d=4, rng=np.random.default_rng(seed)).random(11)
     expected = ["sigmoid" if u < 0.5 else "linear" for u in unit[:, 1]]
     assert [c.weight_fn for c in configs] == expected
     counts = collections.Counter(expected)
@@ -204,14 +219,10 @@ def test_space_allocation_fields_are_copied_into_every_config():
 
 
 def test_custom_ranges_are_respected():
-    space = SearchSpace(target_vol=(0.08, 0.12), risk_aversion=(1.0, 2.0), tc_bps=(5.0, 6.0))
+    space = SearchSpace(target_vol=(0.08, 0.12), risk_aversion=(1.0, 2.0))
     configs = sample_configs(50, 2, space)
-    for field, (lo, hi) in (
-        ("target_vol", (0.08, 0.12)),
-        ("risk_aversion", (1.0, 2.0)),
-        ("tc_bps", (5.0, 6.0)),
-    ):
-        values = [getattr(c, field) for c in configs]
+    for field, (lo, hi) in (("target_vol", (0.08, 0.12)), ("risk_aversion", (1.0, 2.0))):
+        values = [getattr(c, field) for c in configs if getattr(c, field) is not None]
         assert lo <= min(values) and max(values) <= hi
 
 
@@ -221,7 +232,9 @@ def test_custom_ranges_are_respected():
         ({"target_vol": (0.2, 0.1)}, "SearchSpace.target_vol[1]"),
         ({"target_vol": (0.0, 0.1)}, "SearchSpace.target_vol[0]"),
         ({"risk_aversion": (0.0, 1.0)}, "SearchSpace.risk_aversion[0]"),
-        ({"tc_bps": (0.0, 600.0)}, "SearchSpace.tc_bps[1]"),
+        ({"max_allocation": 3.5}, "SearchSpace.max_allocation"),
+        ({"min_allocation": 0.5, "max_allocation": 0.4}, "SearchSpace.max_allocation"),
+        ({"no_trade_band": -0.1}, "SearchSpace.no_trade_band"),
         ({"vol_window_months": (0, 24)}, "SearchSpace.vol_window_months[0]"),
         ({"vol_window_months": (12, 6)}, "SearchSpace.vol_window_months[1]"),
         ({"vol_window_months": (6, 24.5)}, "SearchSpace.vol_window_months[1]"),

@@ -67,6 +67,7 @@ def test_zero_realized_vol_gives_max_allocation(weight_fn):
 
 
 def test_defaults():
+    # risk_aversion: None means the default 1.0 for the rules that use it.
     config = StrategyConfig(target_vol=0.1, weight_fn="linear", vol_window_months=6)
     assert (config.risk_aversion, config.tc_bps, config.min_allocation, config.max_allocation,
             config.no_trade_band) == (1.0, 5.0, 0.0, 1.0, 0.0)
@@ -114,8 +115,11 @@ def test_max_allocation_below_min_allocation():
 
 def test_config_id_is_stable():
     config = StrategyConfig(target_vol=0.1, weight_fn="inverse_vol", vol_window_months=12)
-    # Regression value: computed once from the canonical JSON of the defaults above.
-    assert config.config_id == "8b3a8f509f"
+    # The first 10 hex digits of SHA-256 of the canonical JSON
+    # {"max_allocation":1.0,"min_allocation":0.0,"no_trade_band":0.0,"risk_aversion":null,
+    #  "target_vol":0.1,"tc_bps":5.0,"vol_window_months":12,"weight_fn":"inverse_vol"}
+    # (risk_aversion null: the inverse rules do not use it).
+    assert config.config_id == "715e7c9fac"
     assert re.fullmatch(r"[0-9a-f]{10}", config.config_id)
     same = StrategyConfig(target_vol=0.1, weight_fn="inverse_vol", vol_window_months=12.0,
                           tc_bps=5)
@@ -138,3 +142,53 @@ def test_config_is_frozen():
     config = _config("linear")
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.target_vol = 0.2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("weight_fn", ["inverse_vol", "inverse_vol_squared"])
+def test_inverse_rules_drop_risk_aversion_so_equivalent_rules_share_an_id(weight_fn):
+    # The inverse rules ignore risk_aversion: whatever is passed becomes None.
+    configs = [_config(weight_fn, risk_aversion=value) for value in (None, 0.7, 4.0, -3.0)]
+    assert {c.risk_aversion for c in configs} == {None}
+    assert len({c.config_id for c in configs}) == 1
+    assert configs[0].to_dict()["risk_aversion"] is None
+
+
+@pytest.mark.parametrize("weight_fn", ["linear", "sigmoid"])
+def test_rules_using_risk_aversion_default_it_to_one(weight_fn):
+    implicit, explicit = _config(weight_fn), _config(weight_fn, risk_aversion=1.0)
+    assert implicit.risk_aversion == 1.0
+    assert implicit == explicit and implicit.config_id == explicit.config_id
+    assert _config(weight_fn, risk_aversion=2.0).config_id != implicit.config_id
+    with pytest.raises(ConfigError, match=r"StrategyConfig\.risk_aversion = 0\.0 .*\(0, 50\]"):
+        _config(weight_fn, risk_aversion=0.0)
+
+
+def test_numpy_scalars_are_accepted_and_stored_as_python_numbers():
+    # A numpy int64 or float64 is a number like any other (a search hands them over).
+    config = StrategyConfig(target_vol=np.float64(0.12), weight_fn=np.str_("sigmoid"),
+                            vol_window_months=np.int64(9), risk_aversion=np.int64(2),
+                            tc_bps=np.int32(10), max_allocation=np.float32(1.0))
+    plain = StrategyConfig(target_vol=0.12, weight_fn="sigmoid", vol_window_months=9,
+                           risk_aversion=2.0, tc_bps=10.0)
+    assert config == plain and config.config_id == plain.config_id
+    assert type(config.vol_window_months) is int
+    assert type(config.risk_aversion) is float
+    assert type(config.weight_fn) is str
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("vol_window_months", np.int64(70), "StrategyConfig.vol_window_months = 70 is outside"),
+        ("vol_window_months", np.float64(6.5), "must be an integer in [1, 60]"),
+        ("target_vol", np.float64(2.0), "StrategyConfig.target_vol = 2.0 is outside"),
+        ("tc_bps", np.int64(600), "StrategyConfig.tc_bps = 600 is outside the allowed range"),
+        ("target_vol", np.bool_(True), "must be a number"),
+        ("vol_window_months", True, "must be an integer"),
+    ],
+)
+def test_numpy_scalars_out_of_range_name_the_plain_value(field, value, message):
+    values = {"target_vol": 0.1, "weight_fn": "linear", "vol_window_months": 12, field: value}
+    with pytest.raises(ConfigError) as info:
+        StrategyConfig(**values)
+    assert message in str(info.value)

@@ -1,0 +1,256 @@
+"""The optimisation loop: round 0 by Latin hypercube, then proposed batches until a stop.
+
+The same steps the Dagster assets run, without Dagster: propose a round, evaluate it in
+every scenario, rescore everything evaluated so far, apply the stop rule.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import numpy as np
+import polars as pl
+
+from engine.analysis.scoring import score_configs
+from engine.market.paths import ScenarioPaths
+from engine.objectives import InvestmentObjectives
+from engine.optimisation.convergence import convergence
+from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_round
+from engine.optimisation.search_space import SearchSpace
+from engine.strategy.config import StrategyConfig
+from engine.strategy.evaluation import CONFIG_COLUMNS, evaluate
+from engine.validation import ConfigError, check_choice, check_int_range, check_range
+
+ProposerName = Literal["tpe", "lhs", "bedrock"]
+PROPOSERS: tuple[str, ...] = get_args(ProposerName)
+StopReason = Literal["converged", "max_configs", "time_budget"]
+STOP_REASONS: tuple[str, ...] = get_args(StopReason)
+
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "evaluation_index", "round", "config_id", "proposer", "weight_fn", "target_vol",
+    "vol_window_months", "risk_aversion", "tc_bps", "robustness", "worst_scenario", "robust",
+    "penalty", "objective", "feasible", "best_objective_so_far", "stop_reason",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    """How the agent searches and when it stops.
+
+    Parameters
+    ----------
+    proposer : who proposes rounds 1, 2, ...: "tpe" (default), "lhs" or "bedrock" (an
+        LLM; the engine has none, the caller passes it to :func:`run_optimisation`).
+        Round 0 is always a Latin hypercube.
+    initial_batch : configs of round 0, in [1, 10_000] (32).
+    batch_size : configs of every later round, in [1, 10_000] (8).
+    max_configs : stop once this many configs are evaluated, in [1, 100_000] (100).
+    window, tolerance : stop when the best objective so far improved by less than
+        ``tolerance`` (relative, in [0, 1]; 0.01) over ``window`` consecutive configs
+        (in [1, 10_000]; 20).
+    time_budget_s : stop once this much wall time has passed, seconds, in (0, 604800]
+        (1800).
+    seed : the run seed every proposer's stream derives from, in [0, 2^32 - 1] (0).
+    """
+
+    proposer: ProposerName = "tpe"
+    initial_batch: int = 32
+    batch_size: int = 8
+    max_configs: int = 100
+    window: int = 20
+    tolerance: float = 0.01
+    time_budget_s: float = 1800.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        owner = "AgentSettings"
+        set_ = object.__setattr__
+        set_(self, "proposer", check_choice(owner, "proposer", self.proposer, PROPOSERS))
+        for field, high in (("initial_batch", 10_000), ("batch_size", 10_000),
+                            ("max_configs", 100_000), ("window", 10_000)):
+            set_(self, field, check_int_range(owner, field, getattr(self, field), 1, high))
+        set_(self, "tolerance", check_range(owner, "tolerance", self.tolerance, 0.0, 1.0))
+        set_(self, "time_budget_s", check_range(owner, "time_budget_s", self.time_budget_s,
+                                                0.0, 604_800.0, low_inclusive=False))
+        set_(self, "seed", check_int_range(owner, "seed", self.seed, 0, 2**32 - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class OptimisationResult:
+    """What :func:`run_optimisation` returns.
+
+    history : the final :func:`optimisation_history` table.
+    evaluations : the stacked evaluate() table of every config in every scenario.
+    stop_reason : why the loop stopped.
+    fallbacks : (round, reason) of every round whose proposer failed and TPE stood in.
+    """
+
+    history: pl.DataFrame
+    evaluations: pl.DataFrame
+    stop_reason: StopReason
+    fallbacks: tuple[tuple[int, str], ...] = ()
+
+
+def config_rows(
+    configs: Sequence[StrategyConfig], *, round_index: int, proposer: str
+) -> pl.DataFrame:
+    """The ``configs`` input of :func:`optimisation_history` for one round: columns round,
+    config_id, proposer and the StrategyConfig fields (risk_aversion null when unused)."""
+    return pl.DataFrame(
+        {
+            "round": [round_index] * len(configs),
+            "config_id": [c.config_id for c in configs],
+            "proposer": [proposer] * len(configs),
+            **{name: [getattr(c, name) for c in configs] for name in CONFIG_COLUMNS},
+        },
+        schema_overrides={"round": pl.Int64, "vol_window_months": pl.Int64,
+                          "risk_aversion": pl.Float64, "proposer": pl.String},
+    )
+
+
+def optimisation_history(
+    configs: pl.DataFrame,
+    evaluations: pl.DataFrame,
+    objectives: InvestmentObjectives,
+    settings: AgentSettings,
+    *,
+    elapsed_s: float,
+) -> tuple[pl.DataFrame, StopReason | None]:
+    """Score every config evaluated so far and apply the stop rule.
+
+    Parameters
+    ----------
+    configs : one row per config in evaluation order: round, config_id, proposer and the
+        StrategyConfig fields (:func:`config_rows`, stacked over rounds).
+    evaluations : the stacked evaluate() table of those configs in every scenario.
+    objectives : limits, robustness threshold and penalty weight
+        (:func:`engine.analysis.scoring.score_configs`).
+    settings : the stop rule's window, tolerance, max_configs and time budget.
+    elapsed_s : wall time since the loop started, seconds.
+
+    Returns
+    -------
+    The history, one row per config in evaluation order, with columns
+    :data:`HISTORY_COLUMNS` (evaluation_index from 1; stop_reason the same on every row,
+    null while the loop goes on), and the stop reason or None.
+
+    Notes
+    -----
+    Every objective is recomputed against the whole current set (best_s of the relative
+    score is the best among all configs evaluated so far), so earlier objectives can
+    fall as better configs appear; best_objective_so_far is the running max of that
+    rescored sequence (a config without an objective never counts). The loop stops, in
+    this order of precedence:
+
+    - "converged": :func:`~engine.optimisation.convergence.convergence` fires on the
+      rescored sequence, best_i - best_{i-window} < tolerance |best_{i-window}|, at an i
+      after round 0 (the order inside the Latin-hypercube round is arbitrary, so a flat
+      stretch there says nothing about the search);
+    - "max_configs": at least ``max_configs`` configs are evaluated;
+    - "time_budget": ``elapsed_s >= time_budget_s``.
+    """
+    scores = score_configs(evaluations, objectives).select(
+        "config_id", "robustness", "worst_scenario", "robust", "penalty", "objective",
+        "feasible",
+    )
+    history = (
+        configs.with_row_index("evaluation_index", offset=1)
+        .with_columns(pl.col("evaluation_index").cast(pl.Int64))
+        .join(scores, on="config_id", how="left")
+        .sort("evaluation_index")
+    )
+    objective = history["objective"].fill_null(-np.inf).to_numpy()
+    best = np.maximum.accumulate(objective) if objective.size else objective
+    n_initial = int((history["round"] == 0).sum())
+    _, converged_at = convergence(objective, settings.window, settings.tolerance,
+                                  min_iteration=n_initial + 1)
+    reason: StopReason | None = None
+    if converged_at is not None:
+        reason = "converged"
+    elif history.height >= settings.max_configs:
+        reason = "max_configs"
+    elif elapsed_s >= settings.time_budget_s:
+        reason = "time_budget"
+    history = history.with_columns(
+        pl.Series("best_objective_so_far", best, dtype=pl.Float64).replace(-np.inf, None),
+        pl.lit(reason, dtype=pl.String).alias("stop_reason"),
+    )
+    return history.select(HISTORY_COLUMNS), reason
+
+
+def run_optimisation(
+    paths: Mapping[str, ScenarioPaths],
+    objectives: InvestmentObjectives,
+    settings: AgentSettings,
+    proposer: Proposer | None = None,
+    *,
+    space: SearchSpace | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> OptimisationResult:
+    """Run the whole loop in this process: rounds until the stop rule fires.
+
+    Parameters
+    ----------
+    paths : scenario name -> its simulated paths; every config is evaluated in each.
+    objectives : the mandate, the robustness threshold, the penalty weight and the one
+        transaction-cost assumption (assumed_tc_bps) every config carries.
+    settings : batch sizes, stop rule, seed and the proposer's name.
+    proposer : the proposer of rounds 1, 2, ...; None builds the one ``settings.proposer``
+        names ("tpe" or "lhs"; "bedrock" must be passed in). TPE stands in for any round
+        it fails (:func:`~engine.optimisation.proposers.propose_round`).
+    space : the search space (default ``SearchSpace()``).
+    clock : seconds, monotonic; injectable for tests.
+
+    Notes
+    -----
+    Round 0 is ``min(initial_batch, max_configs)`` Latin-hypercube configs; round r >= 1
+    has ``min(batch_size, max_configs - evaluated)``. After each round the history is
+    rescored and :func:`optimisation_history`'s stop rule decides. The same
+    (paths, objectives, settings, space) give the same history: every proposer stream
+    derives from ``settings.seed`` and the round index.
+    """
+    started = clock()
+    space = space or SearchSpace()
+    tc_bps = objectives.assumed_tc_bps
+    fallback = TpeProposer(space, tc_bps)
+    proposer = proposer or _named_proposer(settings.proposer, space, tc_bps)
+    rounds: list[pl.DataFrame] = []
+    tables: list[pl.DataFrame] = []
+    fallbacks: list[tuple[int, str]] = []
+    history = pl.DataFrame()
+    round_index = 0
+    while True:
+        if round_index == 0:
+            n = min(settings.initial_batch, settings.max_configs)
+            batch = LhsProposer(space, tc_bps).propose(history, n, round_index=0,
+                                                       seed=settings.seed)
+            used = "lhs"
+        else:
+            n = min(settings.batch_size, settings.max_configs - history.height)
+            batch, used, reason = propose_round(proposer, fallback, history, n,
+                                                round_index=round_index, seed=settings.seed,
+                                                space=space)
+            if reason is not None:
+                fallbacks.append((round_index, reason))
+        rounds.append(config_rows(batch, round_index=round_index, proposer=used))
+        tables.extend(evaluate(scenario, batch, objectives) for scenario in paths.values())
+        evaluations = pl.concat(tables)
+        history, stop = optimisation_history(pl.concat(rounds), evaluations, objectives,
+                                             settings, elapsed_s=clock() - started)
+        if stop is not None:
+            return OptimisationResult(history, evaluations, stop, tuple(fallbacks))
+        round_index += 1
+
+
+def _named_proposer(name: str, space: SearchSpace, tc_bps: float) -> Proposer:
+    if name == "tpe":
+        return TpeProposer(space, tc_bps)
+    if name == "lhs":
+        return LhsProposer(space, tc_bps)
+    raise ConfigError(
+        f"AgentSettings.proposer = {name!r} has no engine implementation; pass the"
+        " proposer to run_optimisation (the Bedrock proposer lives in dynalloc_dagster)"
+    )
