@@ -1,5 +1,5 @@
-"""dbt_like_reports is pure Python: importing it never pulls in Dagster (DESIGN.md:
-dynalloc_dagster -> dbt_like_reports, never the reverse). A fresh process is needed
+"""dbt_like_reports is pure Python: importing it never pulls in Dagster (the dependency
+runs dynalloc_dagster -> dbt_like_reports, never the reverse). A fresh process is needed
 because this test session imports Dagster elsewhere."""
 
 from __future__ import annotations

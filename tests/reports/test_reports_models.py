@@ -1,5 +1,5 @@
 """The SQL models on small hand-computed tables, on engine-evaluated data, and the SQL
-style rules (STYLE.md item 9).
+style rules (dbt's conventions, docs/reports.md).
 
 Hand-computed tests build literal source tables with :func:`evaluations` /
 :func:`configs` / :func:`history` and write the expected values out, each with a comment
@@ -547,7 +547,7 @@ def test_a_scenario_with_a_constant_metric_has_zero_sensitivity(sources):
     assert (bull["main_effect_share"] == 0.0).all()
 
 
-# --- SQL style (STYLE.md item 9) --------------------------------------------------------
+# --- SQL style (dbt conventions, docs/reports.md) -----------------------------------------
 
 MODELS = discover_models(MODELS_DIR)
 SOURCES = ("strategy_evaluations", "strategy_configs", "optimisation_history")
