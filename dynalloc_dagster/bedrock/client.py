@@ -10,6 +10,7 @@ from typing import Any, Literal
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+from botocore.parsers import ResponseParserError
 
 RetryMode = Literal["legacy", "standard", "adaptive"]
 
@@ -129,8 +130,10 @@ class BedrockClient:
     region : AWS region of the Bedrock Runtime endpoint.
     price : the model's token price, for ``ConverseReply.cost_usd``.
     max_tokens, temperature : Converse ``inferenceConfig``.
-    retry_mode, max_attempts : botocore retries (throttling, 5xx and connection errors
-        retried with exponential backoff; ``adaptive`` also rate-limits the client).
+    retry_mode, max_attempts : botocore retries: throttling, 5xx and connection errors are
+        retried with exponential backoff up to ``max_attempts`` calls in all, the first
+        included (botocore's ``total_max_attempts``); ``adaptive`` also rate-limits the
+        client after throttling.
     read_timeout_s : seconds to wait for the model's reply.
     runtime : an existing ``bedrock-runtime`` client (e.g. under botocore's Stubber);
         by default one is built from the default credential chain. The endpoint is
@@ -160,7 +163,7 @@ class BedrockClient:
             "bedrock-runtime",
             region_name=region,
             config=Config(
-                retries={"mode": retry_mode, "max_attempts": max_attempts},
+                retries={"mode": retry_mode, "total_max_attempts": max_attempts},
                 read_timeout=read_timeout_s,
             ),
         )
@@ -187,6 +190,10 @@ class BedrockClient:
             raise BedrockCredentialsError(self._no_credentials(str(error))) from error
         except ClientError as error:
             raise self._client_error(error) from error
+        except ResponseParserError as error:
+            raise BedrockReplyError(
+                f"Bedrock model {self.model_id} sent a malformed response: {error}"
+            ) from error
         return self._reply(response)
 
     def _reply(self, response: Mapping[str, Any]) -> ConverseReply:

@@ -78,22 +78,23 @@ def check_grounding(text: str, tables: ReportTables) -> GroundingResult:
     A number shown with d decimals matches a table value v when |shown - v s| <= 0.5 10^-d,
     where s = 1 for plain numbers, s = 100 for percentages (12.3% matches 0.1234) and
     s in {1, 1e4} for basis points (10 bps matches tc_bps = 10 or a cost of 0.001). Signs
-    must agree. Table values are every numeric cell, the objectives, the recommended rule,
-    numbers inside text cells (band labels such as ``6-11m``) and inside column names
-    (``var95``). A non-negative integer shown plainly is also grounded when it is a count
-    the tables imply: any rank 1..n (n the configs), a table's row count, a column's
-    distinct values (not for float columns), a boolean column's true values, the number
-    of unmet objectives. Not checked: ISO dates, list markers and section numbers at the
-    start of a line, config ids, digits inside words (``v1``, ``3f9c...``).
+    must agree. Table values are every numeric cell, the objectives and the recommended
+    rule. Numbers inside text cells (band labels such as ``6-11m``) and names (``var95``)
+    match as shown, whatever the unit. A non-negative integer shown plainly is also
+    grounded when it is a count the tables imply: any rank 1..n (n the configs), a
+    table's row count, a column's distinct values (not for float columns), a boolean
+    column's true values, the number of unmet objectives. Not checked: ISO dates, list
+    markers and section numbers at the start of a line, config ids, digits inside words
+    (``v1``, ``3f9c...``).
     """
-    values = _table_values(tables)
+    values, labels = _table_values(tables)
     counts = _counts(tables)
     cleaned = _strip_unchecked(text.replace("\u2212", "-"), tables)
     checked = 0
     unmatched: list[str] = []
     for number in extract_numbers(cleaned):
         checked += 1
-        if not _matches(number, values, counts) and number.text not in unmatched:
+        if not _matches(number, values, labels, counts) and number.text not in unmatched:
             unmatched.append(number.text)
     return GroundingResult(numbers_checked=checked, unmatched=unmatched)
 
@@ -135,8 +136,12 @@ def _unit(suffix: str) -> Unit:
     return "percent"
 
 
-def _matches(number: NumberShown, values: np.ndarray, counts: set[int]) -> bool:
+def _matches(
+    number: NumberShown, values: np.ndarray, labels: np.ndarray, counts: set[int]
+) -> bool:
     if number.unit == "plain" and number.decimals == 0 and number.value in counts:
+        return True
+    if np.any(np.abs(labels - number.value) <= number.tolerance):
         return True
     scales = {"plain": (1.0,), "percent": (100.0,), "bps": (1.0, 1e4)}[number.unit]
     return any(
@@ -161,23 +166,27 @@ def _config_ids(tables: ReportTables) -> set[str]:
     return ids
 
 
-def _table_values(tables: ReportTables) -> np.ndarray:
+def _table_values(tables: ReportTables) -> tuple[np.ndarray, np.ndarray]:
+    """The numeric values, and the numbers written inside labels (matched as shown,
+    whatever the unit: ``95%`` matches the 95 of ``var95``)."""
     numbers: list[float] = []
+    labels: list[float] = []
     for frame in tables.frames().values():
         for column in frame.columns:
-            numbers += _embedded(column)
+            labels += _embedded(column)
             series = frame[column]
             if series.dtype.is_numeric():
                 numbers += series.drop_nulls().cast(pl.Float64).to_list()
             elif series.dtype == pl.String and not column.endswith("config_id"):
                 for cell in series.drop_nulls().unique():
-                    numbers += _embedded(cell)
+                    labels += _embedded(cell)
     for mapping in (tables.objectives, tables.recommended):
         for key, value in mapping.items():
-            numbers += _embedded(key)
+            labels += _embedded(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 numbers.append(float(value))
-    return np.array([v for v in numbers if math.isfinite(v)], dtype=np.float64)
+    finite = [v for v in numbers if math.isfinite(v)]
+    return np.array(finite, dtype=np.float64), np.array(labels, dtype=np.float64)
 
 
 def _embedded(text: str) -> list[float]:

@@ -54,7 +54,9 @@ class BedrockResource(dg.ConfigurableResource):
     region: str = "us-east-1"
     retry_mode: RetryMode = Field(default="adaptive",
                                   description="botocore retry mode (throttling backoff)")
-    max_attempts: int = Field(default=5, description="botocore attempts per call, in [1, 20]")
+    max_attempts: int = Field(
+        default=5, description="calls in all per request, first included, in [1, 20]"
+    )
     max_tokens: int = Field(default=4096, description="reply length cap, in [256, 64000]")
     temperature: float = Field(default=0.0, description="sampling temperature, in [0, 1]")
     read_timeout_s: float = Field(default=300.0, description="seconds, in [1, 3600]")
