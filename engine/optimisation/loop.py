@@ -212,6 +212,8 @@ def run_optimisation(
     (paths, objectives, settings, space) give the same history: every proposer stream
     derives from ``settings.seed`` and the round index.
     """
+    if not paths:
+        raise ValueError("run_optimisation needs the paths of at least one scenario")
     started = clock()
     space = space or SearchSpace()
     tc_bps = objectives.assumed_tc_bps

@@ -258,6 +258,11 @@ def test_bedrock_needs_a_proposer_passed_in(paths):
         run_optimisation(paths, OBJECTIVES, dataclasses.replace(SMALL, proposer="bedrock"))
 
 
+def test_no_scenarios_is_an_error():
+    with pytest.raises(ValueError, match="at least one scenario"):
+        run_optimisation({}, OBJECTIVES, SMALL)
+
+
 def test_lhs_proposer_and_a_custom_space(paths):
     space = SearchSpace(weight_fns=("linear", "sigmoid"), target_vol=(0.08, 0.12))
     settings = dataclasses.replace(SMALL, proposer="lhs", max_configs=20, tolerance=0.0)
