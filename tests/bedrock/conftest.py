@@ -25,6 +25,19 @@ IDS = ["a3f9c01b2e", "0123456789", "7e2d4c9f10", "c4b1e0d3a8"]
 SCENARIOS = ["base", "bear", "bull"]
 
 
+def converse_response(content: list[dict], *, stop_reason: str = "end_turn",
+                      input_tokens: int = 1500, output_tokens: int = 600,
+                      latency_ms: int = 2345) -> dict:
+    """A Converse response as boto3 returns it (and the Stubber checks it)."""
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": stop_reason,
+        "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens,
+                  "totalTokens": input_tokens + output_tokens},
+        "metrics": {"latencyMs": latency_ms},
+    }
+
+
 @pytest.fixture
 def tables() -> ReportTables:
     """Four configs over two rounds and three scenarios; ``IDS[0]`` is recommended.

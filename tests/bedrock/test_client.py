@@ -7,7 +7,7 @@ import os
 
 import pytest
 from botocore.stub import ANY, Stubber
-from conftest import MODEL_ID
+from conftest import MODEL_ID, converse_response
 
 from dynalloc_dagster.bedrock.client import (
     BedrockClient,
@@ -19,18 +19,6 @@ from dynalloc_dagster.bedrock.client import (
     TokenPrice,
 )
 from dynalloc_dagster.bedrock.narrative import SYSTEM_PROMPT, ReportTables, write_narrative
-
-
-def converse_response(content: list[dict], *, stop_reason: str = "end_turn",
-                      input_tokens: int = 1500, output_tokens: int = 600,
-                      latency_ms: int = 2345) -> dict:
-    return {
-        "output": {"message": {"role": "assistant", "content": content}},
-        "stopReason": stop_reason,
-        "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens,
-                  "totalTokens": input_tokens + output_tokens},
-        "metrics": {"latencyMs": latency_ms},
-    }
 
 
 def test_narrative_reply_gives_tokens_latency_and_cost(

@@ -5,8 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 from botocore.stub import Stubber
-from conftest import MODEL_ID
-from test_client import converse_response
+from conftest import MODEL_ID, converse_response
 
 from dynalloc_dagster.bedrock.client import BedrockClient, BedrockReplyError
 from dynalloc_dagster.bedrock.proposer import (
