@@ -1,12 +1,17 @@
 """Bad run config: the error names the field and nothing is stored.
 
-Dagster checks a run config's shape (unknown fields, wrong types) before a run exists:
-``DagsterInvalidConfigError``, no run, no files. Value ranges (pydantic ``ge``/``le`` on
-the Config classes) are checked up front by everything the project launches (``make
-run``, the schedules, the chaining sensor: ``validate_run_config``), and again, for runs
-launched by hand, when the step that owns the config starts, before it computes or
-writes anything: the run fails with the field named, and the stored files are as they
-were.
+A pipeline-wide run config has two sections: ``ops`` (the assets' Config classes) and
+``resources`` (the objectives, the optimisation agent's settings, Bedrock). Everything the
+project launches (``make run`` / ``run_pipeline``, the schedules, the chaining sensor:
+``validate_run_config``) checks the whole config first, so a bad value, an unknown field
+or an unreadable file fails before any run, naming the section, the asset or resource,
+the field and its range.
+
+For runs launched by hand Dagster's own checks still apply: the shape (unknown fields,
+wrong types, enum values) before a run exists (``DagsterInvalidConfigError``: no run, no
+files); value ranges when the owning step starts (asset config) or when the run
+initialises its resources (objectives, agent), before anything is computed or written:
+the run fails with the field named, and the stored files are as they were.
 """
 
 from __future__ import annotations
@@ -30,12 +35,14 @@ from dagster_test_support import (
 from dynalloc_dagster.assets.strategies import strategy_configs
 from dynalloc_dagster.environment import resources_for
 from dynalloc_dagster.partitions import config_partitions
-from dynalloc_dagster.pipeline import (
+from dynalloc_dagster.pipeline import run_pipeline
+from dynalloc_dagster.stages import (
     EVALUATIONS_JOB,
-    QUARTERLY_INGEST_JOB,
+    INGEST_JOB,
+    REPORTS_JOB,
+    ROUND_JOB,
     SCENARIOS_JOB,
-    WEEKLY_INGEST_JOB,
-    run_pipeline,
+    evaluation_range_tags,
     stage_request,
 )
 from engine.validation import ConfigError
@@ -45,15 +52,33 @@ def _ops(asset: str, **config: object) -> dict:
     return {"ops": {asset: {"config": config}}}
 
 
+def _resources(resource: str, **config: object) -> dict:
+    return {"resources": {resource: {"config": config}}}
+
+
+def _run_failure_text(result: dg.ExecuteInProcessResult) -> str:
+    """Every error of a run, step failures and resource initialisation failures alike."""
+    errors = [getattr(event.event_specific_data, "error", None) for event in result.all_events]
+    return "\n".join(error.to_string() for error in errors if error is not None)
+
+
+# --- Dagster's own checks at launch: shape, types, enum values --------------------------
+
+
 @pytest.mark.parametrize(
     ("job_name", "run_config", "field"),
     [
         (SCENARIOS_JOB, _ops("scenario_paths", n_path=100), "n_path"),
         (SCENARIOS_JOB, _ops("scenario_paths", n_paths="many"), "n_paths"),
-        (QUARTERLY_INGEST_JOB, _ops("strategy_configs", count="eight"), "count"),
-        (EVALUATIONS_JOB, _ops("strategy_evaluations", target_volatility=0.1),
+        (ROUND_JOB, _ops("strategy_configs", count=8), "count"),
+        (ROUND_JOB, _ops("strategy_configs", round="first"), "round"),
+        (ROUND_JOB, _resources("agent", max_config=3), "max_config"),
+        (ROUND_JOB, _resources("agent", proposer="gpt"), "proposer"),
+        (EVALUATIONS_JOB, _resources("objectives", target_volatility=0.1),
          "target_volatility"),
-        (WEEKLY_INGEST_JOB, _ops("market_data", as_of=20261120), "as_of"),
+        (EVALUATIONS_JOB, _resources("objectives", max_drawdown="big"), "max_drawdown"),
+        (REPORTS_JOB, _resources("bedrock", mode="cloud"), "mode"),
+        (INGEST_JOB, _ops("market_data", as_of=20261120), "as_of"),
     ],
 )
 def test_malformed_config_is_rejected_before_the_run(
@@ -67,35 +92,52 @@ def test_malformed_config_is_rejected_before_the_run(
     assert not data_root.exists()
 
 
-def test_strategy_configs_count_zero_names_the_field(
+# --- ranges when the step (asset config) or the run's resources start --------------------
+
+
+def test_strategy_configs_round_out_of_range_names_the_field(
     data_root: Path, instance: dg.DagsterInstance
 ) -> None:
     result = dg.materialize(
         [strategy_configs], instance=instance,
         resources=resources_for("local", data_root=str(data_root)),
-        run_config=_ops("strategy_configs", count=0), raise_on_error=False,
+        run_config=_ops("strategy_configs", round=-1), raise_on_error=False,
     )
     assert not result.success
     text = failure_text(result)
     assert "StrategyConfigsConfig" in text
-    assert "count" in text
-    assert "greater than or equal to 1" in text
+    assert "round" in text
+    assert "greater than or equal to 0" in text
     assert not data_root.exists()
     assert instance.get_dynamic_partitions(config_partitions.name) == []
 
 
-def test_strategy_configs_count_zero_in_the_quarterly_job_registers_nothing(
-    defs: dg.Definitions, data_root: Path, instance: dg.DagsterInstance
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("max_configs", 0, "AgentSettings.max_configs = 0 is outside the allowed range"
+         " [1, 100000]"),
+        ("batch_size", 0, "AgentSettings.batch_size = 0 is outside the allowed range"),
+        ("tolerance", -1.0, "AgentSettings.tolerance = -1.0 is outside the allowed range"
+         " [0, 1]"),
+    ],
+)
+def test_agent_out_of_range_fails_the_round_and_registers_nothing(
+    defs: dg.Definitions, data_root: Path, instance: dg.DagsterInstance, field: str,
+    value: float, message: str,
 ) -> None:
-    """In a multi-asset job only the step owning the bad value stops; the steps before
-    it (market data here) run, as Dagster checks value ranges at step start."""
+    """The agent resource is initialised when the round's run starts: the run fails
+    before strategy_configs proposes, stores or registers anything."""
     run_config = small_run_config()
-    run_config["ops"]["strategy_configs"]["config"]["count"] = 0
-    result = run_job(defs, QUARTERLY_INGEST_JOB, instance, run_config=run_config)
+    run_config["resources"]["agent"]["config"][field] = value
+    result = run_job(defs, ROUND_JOB, instance, run_config=run_config)
 
     assert not result.success
-    assert "count" in failure_text(result)
-    assert not (data_root / "strategy_configs.parquet").exists()
+    text = _run_failure_text(result)
+    assert "OptimisationAgent" in text
+    assert message in text
+    assert result.get_asset_materialization_events() == []
+    assert not data_root.exists()
     assert instance.get_dynamic_partitions(config_partitions.name) == []
 
 
@@ -112,6 +154,8 @@ def test_scenario_paths_out_of_range_names_the_field(
     defs: dg.Definitions, upstream: Upstream, instance: dg.DagsterInstance, field: str,
     value: int, message: str,
 ) -> None:
+    """In its own stage job the step fails at start; the paths stored by earlier runs
+    are untouched."""
     before = snapshot(upstream.root)
     tags = stage_request(SCENARIOS_JOB, instance, pipeline="manual").tags
     result = run_job(defs, SCENARIOS_JOB, instance, tags=tags,
@@ -127,22 +171,26 @@ def test_scenario_paths_out_of_range_names_the_field(
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
-    [("target_vol", 2.0), ("target_vol", -0.1), ("max_drawdown", 1.5), ("min_sharpe", 11.0)],
+    ("field", "value", "allowed"),
+    [("target_vol", 2.0, "[0, 1]"), ("target_vol", -0.1, "[0, 1]"),
+     ("max_drawdown", 1.5, "(0, 1]"), ("assumed_tc_bps", 600.0, "[0, 500]")],
 )
-def test_evaluation_objectives_out_of_range_name_the_field(
+def test_objectives_out_of_range_fail_the_evaluations_run(
     defs: dg.Definitions, upstream: Upstream, instance: dg.DagsterInstance, field: str,
-    value: float,
+    value: float, allowed: str,
 ) -> None:
+    """The objectives resource is initialised when the evaluations' run starts: nothing
+    is evaluated or stored."""
     before = snapshot(upstream.root)
-    tags = stage_request(EVALUATIONS_JOB, instance, pipeline="manual").tags
+    tags = evaluation_range_tags(upstream.config_ids[0], upstream.config_ids[-1])
     result = run_job(defs, EVALUATIONS_JOB, instance, tags=tags,
-                     run_config=_ops("strategy_evaluations", **{field: value}))
+                     run_config=_resources("objectives", **{field: value}))
 
     assert not result.success
-    text = failure_text(result)
-    assert "EvaluationConfig" in text
-    assert field in text
+    text = _run_failure_text(result)
+    assert "ObjectivesResource" in text
+    assert f"InvestmentObjectives.{field} = {value} is outside the allowed range {allowed}" in text
+    assert result.get_asset_materialization_events() == []
     assert snapshot(upstream.root) == before
     assert not (upstream.root / "strategy_evaluations").exists()
 
@@ -150,7 +198,7 @@ def test_evaluation_objectives_out_of_range_name_the_field(
 def test_unparseable_as_of_fails_before_anything_is_written(
     defs: dg.Definitions, data_root: Path, instance: dg.DagsterInstance
 ) -> None:
-    result = run_job(defs, WEEKLY_INGEST_JOB, instance,
+    result = run_job(defs, INGEST_JOB, instance,
                      run_config=_ops("market_data", as_of="2026-13-01"))
     assert not result.success
     text = failure_text(result)
@@ -163,52 +211,107 @@ def test_unparseable_as_of_fails_before_anything_is_written(
 def test_good_config_of_the_same_shape_runs(
     defs: dg.Definitions, data_root: Path, instance: dg.DagsterInstance
 ) -> None:
-    """The control for the tests above: the same job with valid values succeeds."""
-    result = run_job(defs, WEEKLY_INGEST_JOB, instance,
-                     run_config=_ops("market_data", as_of=AS_OF))
+    """The control for the tests above: the same jobs with valid values succeed."""
+    result = run_job(defs, INGEST_JOB, instance, run_config=_ops("market_data", as_of=AS_OF))
     assert result.success, failure_text(result)
     assert (data_root / "market_regimes.parquet").exists()
+
+    result = run_job(defs, ROUND_JOB, instance, run_config=small_run_config())
+    assert result.success, _run_failure_text(result)
+    assert (data_root / "strategy_configs.parquet").exists()
+    assert len(instance.get_dynamic_partitions(config_partitions.name)) > 0
 
 
 # --- checked up front, before any run: make run, the schedules, the chaining sensor ------
 
 
-@pytest.mark.parametrize(
-    ("run_config", "message"),
-    [
-        (_ops("market_regimes", overrides={"crash": {"equity_vol": 0.5}}),
-         r"ops\.market_regimes\.config: overrides: .*unknown scenario\(s\) crash; allowed: base"),
-        (_ops("market_regimes", overrides={"bear": {"equity_vol": -0.1}}),
-         r"equity_vol = -0\.1 is outside the allowed range"),
-        (_ops("strategy_configs", count=0),
-         r"ops\.strategy_configs\.config: count: Input should be greater than or equal to 1"),
-        (_ops("strategy_evaluations", target_vol=2.0),
-         r"ops\.strategy_evaluations\.config: InvestmentObjectives\.target_vol = 2\.0 is"
-         r" outside the allowed range \[0, 1\]"),
-        (_ops("scenario_paths", n_paths=0), r"ops\.scenario_paths\.config: n_paths"),
-        (_ops("charts", directory="x"), r"ops\.charts: not a configurable asset"),
-    ],
-)
+BAD_PIPELINE_CONFIGS = [
+    (_resources("agent", max_configs=0),
+     r"resources\.agent\.config: AgentSettings\.max_configs = 0 is outside the allowed"
+     r" range \[1, 100000\]"),
+    (_resources("agent", proposer="gpt"),
+     r"resources\.agent\.config: proposer: Input should be 'tpe', 'lhs' or 'bedrock'"),
+    (_resources("agent", max_config=3),
+     r"resources\.agent\.config: unknown field\(s\) max_config; allowed: .*max_configs"),
+    (_resources("objectives", max_drawdown=2),
+     r"resources\.objectives\.config: InvestmentObjectives\.max_drawdown = 2\.0 is outside"
+     r" the allowed range \(0, 1\]"),
+    (_resources("objectives", target_vol=2.0),
+     r"resources\.objectives\.config: InvestmentObjectives\.target_vol = 2\.0 is outside"
+     r" the allowed range \[0, 1\]"),
+    (_resources("bedrock", mode="cloud"),
+     r"resources\.bedrock\.config: mode: Input should be 'offline' or 'bedrock'"),
+    (_resources("io_manager", root="/elsewhere"),
+     r"resources\.io_manager: not configurable; configurable: objectives, agent, bedrock"),
+    (_ops("scenario_paths", n_path=100),
+     r"ops\.scenario_paths\.config: unknown field\(s\) n_path; allowed: .*n_paths"),
+    (_ops("scenario_paths", n_paths=0),
+     r"ops\.scenario_paths\.config: n_paths: Input should be greater than or equal to 2"),
+    (_ops("strategy_configs", count=8),
+     r"ops\.strategy_configs\.config: unknown field\(s\) count; allowed: round"),
+    (_ops("market_regimes", overrides={"crash": {"equity_vol": 0.5}}),
+     r"ops\.market_regimes\.config: overrides: .*unknown scenario\(s\) crash; allowed: base"),
+    (_ops("market_regimes", overrides={"bear": {"equity_vol": -0.1}}),
+     r"equity_vol = -0\.1 is outside the allowed range"),
+    (_ops("charts", directory="x"), r"ops\.charts: not configurable"),
+    ({"jobs": {}}, r"unknown section\(s\) jobs; allowed: ops, resources"),
+]
+
+
+@pytest.mark.parametrize(("run_config", "message"), BAD_PIPELINE_CONFIGS)
 def test_pipeline_rejects_bad_values_before_any_run(
     defs: dg.Definitions, data_root: Path, instance: dg.DagsterInstance, run_config: dict,
     message: str,
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        run_pipeline(defs, instance, quarterly=True, run_config=run_config)
+        run_pipeline(defs, instance, run_config=run_config)
     assert instance.get_runs() == []
     assert not data_root.exists()
 
 
-def test_pipeline_cli_rejects_a_bad_config_file(tmp_path: Path) -> None:
-    config = tmp_path / "bad.yaml"
-    config.write_text("ops:\n  strategy_configs:\n    config:\n      count: 0\n")
-    env = os.environ | {"DAGSTER_HOME": str(tmp_path / "home"),
-                        "DYNALLOC_DATA_ROOT": str(tmp_path / "data")}
-    (tmp_path / "home").mkdir()
-    done = subprocess.run(
+@pytest.mark.parametrize(("run_config", "message"), BAD_PIPELINE_CONFIGS[:4])
+def test_stage_requests_refuse_bad_values(
+    instance: dg.DagsterInstance, run_config: dict, message: str
+) -> None:
+    """What the schedules and the chaining sensor build runs with refuses them too."""
+    with pytest.raises(ConfigError, match=message):
+        stage_request(INGEST_JOB, instance, pipeline="weekly", run_config=run_config)
+
+
+def _run_cli(tmp_path: Path, config: Path) -> subprocess.CompletedProcess[str]:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = os.environ | {"DAGSTER_HOME": str(home), "DYNALLOC_DATA_ROOT": str(tmp_path / "data")}
+    return subprocess.run(
         [sys.executable, "-m", "dynalloc_dagster.pipeline", "--config", str(config)],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )
-    assert done.returncode == 2
-    assert "ops.strategy_configs.config: count" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("resources:\n  agent:\n    config:\n      max_configs: 0\n",
+         "error: run config resources.agent.config: AgentSettings.max_configs = 0 is outside"
+         " the allowed range [1, 100000]"),
+        ("resources:\n  objectives:\n    config:\n      max_drawdown: 2\n",
+         "error: run config resources.objectives.config: InvestmentObjectives.max_drawdown ="
+         " 2.0 is outside the allowed range (0, 1]"),
+        ("ops:\n  scenario_paths:\n    config:\n      n_path: 100\n",
+         "error: run config ops.scenario_paths.config: unknown field(s) n_path"),
+        ("ops:\n  scenario_paths: {config: {n_paths: 10}\n", "error: {path}: not valid YAML"),
+        ("- ops\n- resources\n",
+         "error: {path}: the run config must be a mapping, got list"),
+    ],
+    ids=["agent_range", "objectives_range", "unknown_field", "malformed_yaml", "not_a_mapping"],
+)
+def test_pipeline_cli_rejects_a_bad_config_file(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text(text, encoding="utf-8")
+    done = _run_cli(tmp_path, config)
+
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert message.format(path=config) in done.stderr
+    assert "Traceback" not in done.stderr
     assert not (tmp_path / "data").exists()
+    assert not any((tmp_path / "home").iterdir())  # no run was stored

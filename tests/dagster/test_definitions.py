@@ -22,6 +22,7 @@ from dynalloc_dagster.assets.strategies import (
     EVALUATIONS_PER_RUN_ENV,
     evaluation_backfill_policy,
 )
+from dynalloc_dagster.bedrock.resource import BedrockResource
 from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.environment import (
     ENVIRONMENTS,
@@ -31,13 +32,42 @@ from dynalloc_dagster.environment import (
 )
 from dynalloc_dagster.io_managers import PolarsParquetIOManager, ScenarioPathsIOManager
 from dynalloc_dagster.jobs import STAGE_JOBS
+from dynalloc_dagster.resources import ObjectivesResource, OptimisationAgent
+from dynalloc_dagster.stages import (
+    EVALUATIONS_JOB,
+    HISTORY_JOB,
+    INGEST_JOB,
+    REPORTS_JOB,
+    ROUND_JOB,
+    SCENARIOS_JOB,
+    STAGES,
+)
+from engine.objectives import InvestmentObjectives
+from engine.optimisation.loop import AgentSettings
 
 GROUPS = {"ingestion", "scenarios", "strategies", "reports"}
 INGEST_ASSETS = ["market_data", "market_vol_surface", "market_yield_curve", "calibration",
                  "market_regimes"]
+STRATEGY_ASSETS = {"strategy_configs", "strategy_evaluations", "optimisation_history"}
+SQL_MODELS = {"stg_strategy_evaluations", "stg_strategy_configs", "stg_optimisation_history",
+              "int_scenario_best", "int_config_parameter_bands", "robustness_leaderboard",
+              "parameter_sensitivity", "scenario_comparison", "constraint_compliance",
+              "weight_window_interaction"}
+REPORT_ASSETS = SQL_MODELS | {"cost_sensitivity", "charts", "bedrock_report", "report",
+                              "recommended_allocation"}
 LINEAGE = [*INGEST_ASSETS, "scenario_paths", "strategy_configs", "strategy_evaluations",
-           "robustness_leaderboard", "parameter_sensitivity", "scenario_comparison",
-           "constraint_compliance", "charts", "report", "recommended_allocation"]
+           "optimisation_history", "robustness_leaderboard", "parameter_sensitivity",
+           "scenario_comparison", "constraint_compliance", "weight_window_interaction",
+           "cost_sensitivity", "charts", "bedrock_report", "report", "recommended_allocation"]
+# what each stage job materializes (dynalloc_dagster.stages chains them in this order)
+STAGE_ASSETS = {
+    INGEST_JOB: set(INGEST_ASSETS),
+    SCENARIOS_JOB: {"scenario_paths"},
+    ROUND_JOB: {"strategy_configs"},
+    EVALUATIONS_JOB: {"strategy_evaluations"},
+    HISTORY_JOB: {"optimisation_history"},
+    REPORTS_JOB: REPORT_ASSETS,
+}
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +90,13 @@ def test_definitions_load_in_every_environment(
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} >= set(LINEAGE)
-    for job in STAGE_JOBS:
-        assert defs.resolve_job_def(job.name).name == job.name
+    assert [job.name for job in STAGE_JOBS] == list(STAGES)
+    for name in STAGES:
+        assert defs.resolve_job_def(name).name == name
     assert {s.name for s in defs.schedules} == {"weekly_refresh", "quarterly_reoptimization"}
     assert {s.name for s in defs.sensors} == {"pipeline_next_stage"}
-    assert set(defs.resources) >= {"io_manager", "paths_io_manager", "market_source"}
+    assert set(defs.resources) >= {"io_manager", "paths_io_manager", "market_source",
+                                   "artifacts", "objectives", "agent", "bedrock"}
 
 
 def test_the_module_level_defs_is_what_dagster_loads() -> None:
@@ -78,12 +110,15 @@ def test_the_module_level_defs_is_what_dagster_loads() -> None:
 def test_asset_groups(full_defs: dg.Definitions) -> None:
     specs = _specs(full_defs)
     assert {spec.group_name for spec in specs.values()} == GROUPS
-    assert {name for name, spec in specs.items() if spec.group_name == "ingestion"} == {
-        "market_data", "market_vol_surface", "market_yield_curve", "calibration"}
-    assert {name for name, spec in specs.items() if spec.group_name == "scenarios"} == {
-        "market_regimes", "scenario_paths"}
-    assert {name for name, spec in specs.items() if spec.group_name == "strategies"} == {
-        "strategy_configs", "strategy_evaluations"}
+
+    def group(name: str) -> set[str]:
+        return {asset for asset, spec in specs.items() if spec.group_name == name}
+
+    assert group("ingestion") == {"market_data", "market_vol_surface", "market_yield_curve",
+                                  "calibration"}
+    assert group("scenarios") == {"market_regimes", "scenario_paths"}
+    assert group("strategies") == STRATEGY_ASSETS
+    assert group("reports") == REPORT_ASSETS
 
 
 def test_every_asset_is_described_owned_and_versioned(full_defs: dg.Definitions) -> None:
@@ -99,6 +134,10 @@ def test_every_asset_check_is_described(full_defs: dg.Definitions) -> None:
     assert len(check_keys) > 10
     for key in check_keys:
         assert graph.get_check_spec(key).description, key.to_user_string()
+    names = {key.to_user_string() for key in check_keys}
+    assert {"bedrock_report:narrative_grounding", "strategy_evaluations:evaluation_completeness",
+            "recommended_allocation:recommended_objectives_compliance",
+            "market_data:market_data_sanity"} <= names
 
 
 def test_lineage(full_defs: dg.Definitions) -> None:
@@ -107,12 +146,64 @@ def test_lineage(full_defs: dg.Definitions) -> None:
     def parents(name: str) -> set[str]:
         return {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys}
 
+    def ancestors(name: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            for parent in parents(todo.pop()) - seen:
+                seen.add(parent)
+                todo.append(parent)
+        return seen
+
     assert parents("calibration") == {"market_data"}
     assert parents("market_regimes") == {"calibration"}
     assert parents("scenario_paths") == {"market_regimes"}
+    # the agent's round has no graph parent: it reads the previous history from storage
+    assert parents("strategy_configs") == set()
     assert parents("strategy_evaluations") == {"scenario_paths", "strategy_configs"}
-    assert "strategy_evaluations" in parents("charts")
-    assert parents("recommended_allocation") >= {"strategy_configs", "market_data"}
+    assert parents("optimisation_history") == {"strategy_configs", "strategy_evaluations"}
+    assert parents("stg_optimisation_history") == {"optimisation_history"}
+    assert "optimisation_history" in ancestors("robustness_leaderboard")
+    for sql_model in ("parameter_sensitivity", "scenario_comparison", "constraint_compliance",
+                      "weight_window_interaction"):
+        assert "strategy_evaluations" in ancestors(sql_model), sql_model
+    assert parents("cost_sensitivity") >= {"robustness_leaderboard", "scenario_paths"}
+    assert parents("recommended_allocation") >= {"robustness_leaderboard", "market_data"}
+    assert parents("charts") >= {"robustness_leaderboard", "optimisation_history",
+                                 "cost_sensitivity"}
+    assert parents("bedrock_report") >= {"robustness_leaderboard", "scenario_comparison",
+                                         "parameter_sensitivity", "constraint_compliance",
+                                         "optimisation_history", "recommended_allocation"}
+    assert parents("report") >= {"charts", "bedrock_report", "recommended_allocation"}
+    # the whole chain, end to end (the vol surface, the yield curve and the
+    # weight x window mart are leaves the report does not read)
+    assert set(LINEAGE) - {"report", "market_vol_surface", "market_yield_curve",
+                           "weight_window_interaction"} <= ancestors("report")
+
+
+def test_stage_jobs_select_their_stage(full_defs: dg.Definitions) -> None:
+    for name, assets in STAGE_ASSETS.items():
+        selected = full_defs.resolve_job_def(name).asset_layer.selected_asset_keys
+        assert {key.to_user_string() for key in selected} == assets, name
+        assert full_defs.resolve_job_def(name).description, name
+
+
+def test_schedules_start_the_chain_at_ingest(full_defs: dg.Definitions) -> None:
+    assert {s.name: s.job_name for s in full_defs.schedules} == {
+        "weekly_refresh": INGEST_JOB, "quarterly_reoptimization": INGEST_JOB}
+    [sensor] = full_defs.sensors
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_resources_default_to_the_engines_settings(tmp_path: Path) -> None:
+    resources = resources_for("local", data_root=str(tmp_path))
+    assert isinstance(resources["objectives"], ObjectivesResource)
+    assert resources["objectives"].objectives() == InvestmentObjectives()
+    assert isinstance(resources["agent"], OptimisationAgent)
+    assert resources["agent"].settings() == AgentSettings()
+    assert isinstance(resources["bedrock"], BedrockResource)
+    assert resources["bedrock"].mode == "offline"  # no AWS unless asked for
+    assert resources["artifacts"].root == str(tmp_path / "artifacts")
 
 
 def test_bogus_environment_is_rejected_naming_the_allowed_values(
