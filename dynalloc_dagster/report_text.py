@@ -52,7 +52,8 @@ def report_markdown(
     unmet = unmet_objectives(
         evaluations.filter(pl.col("config_id").is_in(set(history["config_id"]))), objectives)
     if unmet:
-        lines += [f"**Objectives no config meets in every scenario:** {', '.join(_LABELS[c] for c in unmet)}.", ""]
+        labels = ", ".join(_LABELS[column] for column in unmet)
+        lines += [f"**Objectives no config meets in every scenario:** {labels}.", ""]
     lines += ["## Narrative", "", f"*Written by {narrative['written_by']}.*", "",
               narrative["narrative"].strip(), "", "## Leaderboard (top 10)", ""]
     lines += _table(

@@ -62,12 +62,12 @@ def with_round(run_config: dict[str, Any], round_index: int) -> dict[str, Any]:
 def stage_request(
     job_name: str, instance: dg.DagsterInstance, *, pipeline: str,
     run_config: dict[str, Any] | None = None, round_index: int | None = None,
-    run_key: str | None = None,
+    config_range: tuple[str, str] | None = None, run_key: str | None = None,
 ) -> dg.RunRequest:
     """The run request of one stage. ``run_config`` is pipeline-wide and validated first
     (:func:`dynalloc_dagster.run_config.validate_run_config`); partitioned stages cover
-    their partitions in one run: every scenario, or every scenario x config of the round
-    that the latest ``strategy_configs`` materialization proposed."""
+    their partitions in one run: every scenario, or every scenario x config from the
+    first to the last config id of ``config_range`` (a round's new configs)."""
     run_config = run_config or {}
     validate_run_config(run_config)
     tags = {PIPELINE_TAG: pipeline, RUN_CONFIG_TAG: json.dumps(run_config, sort_keys=True)}
@@ -78,7 +78,9 @@ def stage_request(
     elif job_name == ROUND_JOB:
         run_config = with_round(run_config, round_index or 0)
     elif job_name == EVALUATIONS_JOB:
-        tags |= evaluation_range_tags(*_round_config_range(instance, round_index))
+        if config_range is None:
+            raise ValueError("the evaluation stage needs the range of configs to evaluate")
+        tags |= evaluation_range_tags(*config_range)
     return dg.RunRequest(job_name=job_name, run_key=run_key, tags=tags, run_config=run_config)
 
 
@@ -99,6 +101,7 @@ def next_stage_request(
         return dg.SkipReason(f"run {run.run_id} is not a chained pipeline stage")
     run_config = json.loads(run.tags.get(RUN_CONFIG_TAG, "{}"))
     round_index = int(run.tags.get(ROUND_TAG, "0"))
+    config_range = None
     match run.job_name:
         case "ingest_job":
             job_name, next_round = SCENARIOS_JOB, None
@@ -106,40 +109,31 @@ def next_stage_request(
             job_name, next_round = ROUND_JOB, 0
         case "optimisation_round_job":
             job_name, next_round = EVALUATIONS_JOB, round_index
+            metadata = _run_materialization(instance, run, STRATEGY_CONFIGS)
+            config_range = (metadata[FIRST_NEW_CONFIG], metadata[LAST_NEW_CONFIG])
         case "strategy_evaluations_job":
             job_name, next_round = HISTORY_JOB, round_index
         case "optimisation_history_job":
-            stopped = _stop_reason(instance, run) != CONTINUE
+            stopped = _run_materialization(instance, run, OPTIMISATION_HISTORY)[
+                STOP_REASON] != CONTINUE
             job_name, next_round = (REPORTS_JOB, None) if stopped else (ROUND_JOB, round_index + 1)
         case _:
             return dg.SkipReason(f"{run.job_name} is the last stage")
     return stage_request(job_name, instance, pipeline=pipeline, run_config=run_config,
-                         round_index=next_round, run_key=f"{run.run_id}:{job_name}")
+                         round_index=next_round, config_range=config_range,
+                         run_key=f"{run.run_id}:{job_name}")
 
 
-def _materialization_metadata(
-    instance: dg.DagsterInstance, asset_key: dg.AssetKey, run_id: str | None = None
+def _run_materialization(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, asset_key: dg.AssetKey
 ) -> dict[str, Any]:
-    event = instance.get_latest_materialization_event(asset_key)
-    if event is None or event.asset_materialization is None:
-        raise ValueError(f"{asset_key.to_user_string()} has not been materialized")
-    if run_id is not None and event.run_id != run_id:
-        raise ValueError(
-            f"the latest {asset_key.to_user_string()} materialization comes from run"
-            f" {event.run_id}, not from run {run_id}: another pipeline ran in between"
-        )
-    return {key: value.value for key, value in event.asset_materialization.metadata.items()}
-
-
-def _round_config_range(instance: dg.DagsterInstance, round_index: int | None) -> tuple[str, str]:
-    metadata = _materialization_metadata(instance, STRATEGY_CONFIGS)
-    if round_index is not None and metadata.get("round") != round_index:
-        raise ValueError(
-            f"strategy_configs' latest materialization is round {metadata.get('round')},"
-            f" not round {round_index}: run the optimisation round first"
-        )
-    return metadata[FIRST_NEW_CONFIG], metadata[LAST_NEW_CONFIG]
-
-
-def _stop_reason(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
-    return str(_materialization_metadata(instance, OPTIMISATION_HISTORY, run.run_id)[STOP_REASON])
+    """The metadata of ``asset_key``'s materialization in ``run``: what this run decided,
+    whatever other runs materialized since."""
+    records = instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=10_000).records
+    for record in records:
+        materialization = record.event_log_entry.asset_materialization
+        if materialization is not None and materialization.asset_key == asset_key:
+            return {key: value.value for key, value in materialization.metadata.items()}
+    raise ValueError(f"run {run.run_id} ({run.job_name}) did not materialize"
+                     f" {asset_key.to_user_string()}")

@@ -20,6 +20,7 @@ from dynalloc_dagster.resources import ArtifactStore, ObjectivesResource
 from engine.analysis.costs import DEFAULT_COSTS_BPS
 from engine.analysis.costs import cost_sensitivity as evaluate_costs
 from engine.analysis.scoring import unmet_objectives
+from engine.objectives import OBJECTIVE_CHECKS
 from engine.strategy import CONFIG_COLUMNS, StrategyConfig
 from engine.strategy.backtest import todays_weight
 
@@ -132,8 +133,8 @@ def report_tables(
         optimisation_history=optimisation_history,
         constraint_compliance=constraint_compliance.filter(pl.col("config_id").is_in(ids)),
         objectives=judged_by.to_dict(),
-        unmet_objectives=unmet_objectives(
-            strategy_evaluations.filter(pl.col("config_id").is_in(ids)), judged_by),
+        unmet_objectives=[OBJECTIVE_CHECKS[column] for column in unmet_objectives(
+            strategy_evaluations.filter(pl.col("config_id").is_in(ids)), judged_by)],
         recommended={
             **{k: recommended[k] for k in ("config_id", "weight_fn", "target_vol",
                                            "vol_window_months", "risk_aversion")},

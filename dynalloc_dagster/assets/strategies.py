@@ -89,7 +89,8 @@ def strategy_configs(
     round_index = config.round
     if round_index == 0:
         proposed = LhsProposer(space, tc_bps).propose(
-            pl.DataFrame(), settings.initial_batch, round_index=0, seed=settings.seed)
+            pl.DataFrame(), min(settings.initial_batch, settings.max_configs), round_index=0,
+            seed=settings.seed)
         used, fallback_reason = "lhs", None
         previous = None
         loop_started_at = time.time()
@@ -256,14 +257,15 @@ def optimisation_history(
         elapsed_s=elapsed_s,
     )
     last_round = int(history["round"].max())
-    best = history.sort("objective", descending=True).row(0, named=True)
+    ranked = history.sort("objective", descending=True, nulls_last=True)
+    best = ranked.row(0, named=True)
     context.log.info(f"round {last_round}: {history.height} configs, best objective"
-                     f" {best['objective']:.4f}, {stop_reason or 'continuing'}")
+                     f" {best['objective']}, {stop_reason or 'continuing'}")
     return dg.MaterializeResult(value=history, metadata={
-        **table_metadata(history.sort("objective", descending=True)),
+        **table_metadata(ranked),
         "round": last_round,
         "configs_evaluated": history.height,
-        "best_objective": float(best["objective"]),
+        "best_objective": dg.MetadataValue.float(best["objective"]),
         "best_config_id": best["config_id"],
         STOP_REASON: stop_reason or CONTINUE,
         "elapsed_s": round(elapsed_s, 1),

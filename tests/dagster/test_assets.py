@@ -37,11 +37,10 @@ from dynalloc_dagster.assets.ingestion import (
 )
 from dynalloc_dagster.assets.scenarios import MarketRegimesConfig, market_regimes
 from dynalloc_dagster.assets.strategies import StrategyConfigsConfig, strategy_configs
-from dynalloc_dagster.environment import resources_for
-from dynalloc_dagster.io_managers import load_scenario_paths
-from dynalloc_dagster.partitions import SCENARIOS, config_partitions
 from dynalloc_dagster.bedrock.resource import BedrockResource
-from dynalloc_dagster.io_managers import PolarsParquetIOManager
+from dynalloc_dagster.environment import resources_for
+from dynalloc_dagster.io_managers import PolarsParquetIOManager, load_scenario_paths
+from dynalloc_dagster.partitions import SCENARIOS, config_partitions
 from dynalloc_dagster.resources import MarketDataSource, ObjectivesResource, OptimisationAgent
 from dynalloc_dagster.stages import (
     EVALUATIONS_JOB,

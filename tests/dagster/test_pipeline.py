@@ -258,8 +258,8 @@ def test_run_pipeline_stops_at_the_first_failure(
     assert not (data_root / "scenario_paths").exists()
 
 
-def test_evaluation_stage_needs_a_proposed_round(instance: dg.DagsterInstance) -> None:
-    with pytest.raises(ValueError, match="strategy_configs has not been materialized"):
+def test_evaluation_stage_needs_the_round_configs(instance: dg.DagsterInstance) -> None:
+    with pytest.raises(ValueError, match="needs the range of configs to evaluate"):
         stage_request(EVALUATIONS_JOB, instance, pipeline="weekly", round_index=0)
 
 
