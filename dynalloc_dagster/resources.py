@@ -16,6 +16,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field, model_validator
 
+from dynalloc_dagster.io_managers import atomic_write, safe_component
 from engine.market.market_data import MarketData, synthetic_market_data
 from engine.objectives import InvestmentObjectives
 from engine.optimisation.loop import AgentSettings
@@ -94,11 +95,14 @@ class OptimisationAgent(dg.ConfigurableResource):
 
 
 class ArtifactStore(dg.ConfigurableResource):
-    """The folder of human-facing files (PNG, PDF, markdown); ``<data root>/artifacts``
-    by default, so it moves with ``DYNALLOC_DATA_ROOT``."""
+    """Where human-facing files (PNG, PDF, markdown) are stored: ``<data root>/artifacts``
+    by default, so it moves with ``DYNALLOC_DATA_ROOT``. Assets hand it bytes; it writes
+    them whole (a reader never sees a partial file) and returns where they are."""
 
     root: str
 
-    def path(self, name: str) -> Path:
-        """``<root>/<name>``; ``name`` is a plain file name chosen by the code."""
-        return Path(self.root) / name
+    def write(self, name: str, data: bytes) -> str:
+        """Store ``data`` as ``name`` (a plain file name) and return its URI."""
+        path = Path(self.root) / safe_component(name)
+        atomic_write(path, lambda tmp: tmp.write_bytes(data))
+        return path.resolve().as_uri()

@@ -3,17 +3,18 @@ narrative (Bedrock or offline) with its grounding check, and the markdown report
 
 No `from __future__ import annotations`: Dagster reads resource annotations at runtime."""
 
-from pathlib import Path
+import io
+from collections.abc import Iterable
 
 import dagster as dg
 import polars as pl
 from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
 
 from dynalloc_dagster import plots
 from dynalloc_dagster.bedrock.grounding import check_grounding
 from dynalloc_dagster.bedrock.narrative import ReportTables
 from dynalloc_dagster.bedrock.resource import BedrockResource
-from dynalloc_dagster.io_managers import atomic_write
 from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.report_text import report_markdown
 from dynalloc_dagster.resources import ArtifactStore, ObjectivesResource
@@ -96,24 +97,30 @@ def charts(
         "cost_sensitivity": plots.cost_sensitivity(cost_sensitivity, robustness_leaderboard,
                                                    judged_by.assumed_tc_bps),
     }
-    files = []
-    for name, fig in figures.items():
-        path = artifacts.path(f"{name}.png")
-        atomic_write(path, lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=110))
-        files.append(path.name)
-    pdf_path = artifacts.path("charts.pdf")
-
-    def write_pdf(tmp: Path) -> None:
-        with PdfPages(tmp, metadata={"CreationDate": None}) as pdf:
-            for fig in figures.values():
-                pdf.savefig(fig)
-
-    atomic_write(pdf_path, write_pdf)
+    uris = {f"{name}.png": artifacts.write(f"{name}.png", _png(fig))
+            for name, fig in figures.items()}
+    uris["charts.pdf"] = artifacts.write("charts.pdf", _pdf(figures.values()))
     plots.close(figures)
-    table = pl.DataFrame({"chart": [*figures, "all"], "file": [*files, pdf_path.name]})
+    table = pl.DataFrame({"chart": [*figures, "all"], "file": list(uris),
+                          "uri": list(uris.values())})
     return dg.MaterializeResult(value=table, metadata={
-        **table_metadata(table), "pdf": dg.MetadataValue.path(str(pdf_path)),
+        **table_metadata(table), "pdf": dg.MetadataValue.url(uris["charts.pdf"]),
     })
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _pdf(figures: Iterable[Figure]) -> bytes:
+    buffer = io.BytesIO()
+    with PdfPages(buffer, metadata={"CreationDate": None, "Creator": None,
+                                    "Producer": None}) as pdf:
+        for fig in figures:
+            pdf.savefig(fig)
+    return buffer.getvalue()
 
 
 def report_tables(
@@ -210,9 +217,8 @@ def report(
         leaderboard=robustness_leaderboard, evaluations=strategy_evaluations,
         history=optimisation_history, costs=cost_sensitivity, charts=charts,
     )
-    path = artifacts.path("report.md")
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    table = pl.DataFrame({"file": [path.name], "markdown": [text]})
+    uri = artifacts.write("report.md", text.encode("utf-8"))
+    table = pl.DataFrame({"file": ["report.md"], "uri": [uri], "markdown": [text]})
     return dg.MaterializeResult(value=table, metadata={
-        "report": dg.MetadataValue.md(text), "path": dg.MetadataValue.path(str(path)),
+        "report": dg.MetadataValue.md(text), "uri": dg.MetadataValue.url(uri),
     })
