@@ -30,6 +30,8 @@ from typing import Any
 import pytest
 from matplotlib import image
 
+from dynalloc_dagster.stages import INGEST_JOB, ROUND_JOB
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "ui"
 BIN = Path(sys.executable).parent
@@ -281,15 +283,23 @@ def test_graphql_lists_every_asset_with_group_and_lineage(definitions, asset_nod
         ("market_regimes", "scenario_paths"),
         ("scenario_paths", "strategy_evaluations"),
         ("strategy_configs", "strategy_evaluations"),
+        ("strategy_configs", "optimisation_history"),
+        ("strategy_evaluations", "optimisation_history"),
         ("strategy_evaluations", "stg_strategy_evaluations"),
+        ("optimisation_history", "stg_optimisation_history"),
+        ("stg_optimisation_history", "robustness_leaderboard"),
+        ("robustness_leaderboard", "cost_sensitivity"),
         ("robustness_leaderboard", "charts"),
-        ("charts", "report"),
+        ("robustness_leaderboard", "bedrock_report"),
         ("robustness_leaderboard", "recommended_allocation"),
+        ("charts", "report"),
+        ("bedrock_report", "report"),
     ]:
         assert edge in edges, f"missing lineage edge {edge[0]} -> {edge[1]}"
-    # the SQL report models chain stg_* -> int_* -> robustness_leaderboard
+    # the SQL report models chain stg_* -> int_* -> marts
     assert any(d.startswith("stg_") and k.startswith("int_") for d, k in edges)
-    assert any(d.startswith("int_") and k == "robustness_leaderboard" for d, k in edges)
+    assert any(d.startswith("int_") and k == "parameter_sensitivity" for d, k in edges)
+
 
 def test_graphql_partitions_of_scenarios_and_evaluations(asset_nodes):
     paths = asset_nodes["scenario_paths"]
@@ -309,7 +319,8 @@ def test_graphql_partitions_of_scenarios_and_evaluations(asset_nodes):
     assert keys["scenario"] == SCENARIOS
 
     unpartitioned = {k for k, n in asset_nodes.items() if not n["isPartitioned"]}
-    assert {"market_data", "calibration", "market_regimes", "strategy_configs"} <= unpartitioned
+    assert {"market_data", "calibration", "market_regimes", "strategy_configs",
+            "optimisation_history"} <= unpartitioned
 
 
 # --- 2. runs launched through GraphQL, dequeued by the daemon ----------------------------
@@ -346,10 +357,17 @@ def _selector(asset_nodes: dict[str, dict[str, Any]], job_name: str) -> dict[str
             "repositoryName": repository["name"], "jobName": job_name}
 
 
-def test_launch_weekly_ingest_job_through_graphql(dagster_dev, asset_nodes):
+def _round_zero_config(n_configs: int) -> dict[str, Any]:
+    """Round 0 of the optimisation agent with a Latin hypercube batch of ``n_configs``:
+    the new run config shape, the round in ``ops`` and the agent's settings in
+    ``resources``."""
+    return {"ops": {"strategy_configs": {"config": {"round": 0}}},
+            "resources": {"agent": {"config": {"initial_batch": n_configs, "seed": 0}}}}
+
+
+def test_launch_ingest_stage_job_through_graphql(dagster_dev, asset_nodes):
     run_config = {"ops": {"market_data": {"config": {"as_of": "2026-01-02"}}}}
-    run_id = _launch_and_wait(dagster_dev, _selector(asset_nodes, "weekly_ingest_job"),
-                              run_config)
+    run_id = _launch_and_wait(dagster_dev, _selector(asset_nodes, INGEST_JOB), run_config)
 
     keys = ["market_data", "market_vol_surface", "market_yield_curve", "calibration",
             "market_regimes"]
@@ -367,11 +385,11 @@ def test_launch_weekly_ingest_job_through_graphql(dagster_dev, asset_nodes):
 
 def test_materialize_selected_asset_like_the_ui_button(dagster_dev, asset_nodes):
     """The UI's "Materialize" launches the implicit asset job with an asset selection;
-    sampling configs registers them as dynamic partitions of strategy_evaluations."""
+    round 0 of the agent registers its batch as dynamic partitions of
+    strategy_evaluations. The agent's settings come from the ``agent`` resource's config."""
     selector = _selector(asset_nodes, "__ASSET_JOB") | {
         "assetSelection": [{"path": ["strategy_configs"]}]}
-    run_config = {"ops": {"strategy_configs": {"config": {"count": 6, "seed": 0}}}}
-    run_id = _launch_and_wait(dagster_dev, selector, run_config)
+    run_id = _launch_and_wait(dagster_dev, selector, _round_zero_config(6))
 
     [node] = dagster_dev.graphql(
         LATEST_MATERIALIZATIONS_QUERY, {"assetKeys": [{"path": ["strategy_configs"]}]}
@@ -421,14 +439,12 @@ def test_daemon_backfill_is_not_one_run_per_key(dagster_dev, asset_nodes):
     daemon and the assets' backfill policies: scenario_paths (single_run) is one run for
     its five scenarios; strategy_evaluations (single_run by default) a run per scenario
     at most, never a run per (scenario, config) key."""
-    # upstream first (independent of test order): regimes, then a small config sample;
-    # strategy_configs registers exactly its sample as the dynamic partitions
-    _launch_and_wait(dagster_dev, _selector(asset_nodes, "weekly_ingest_job"),
+    # upstream first (independent of test order): regimes, then round 0 of the agent
+    # through its stage job; round 0 registers exactly its batch as the dynamic partitions
+    _launch_and_wait(dagster_dev, _selector(asset_nodes, INGEST_JOB),
                      {"ops": {"market_data": {"config": {"as_of": "2026-01-02"}}}})
     n_configs = 6
-    _launch_and_wait(dagster_dev, _selector(asset_nodes, "__ASSET_JOB") | {
-        "assetSelection": [{"path": ["strategy_configs"]}]},
-        {"ops": {"strategy_configs": {"config": {"count": n_configs, "seed": 0}}}})
+    _launch_and_wait(dagster_dev, _selector(asset_nodes, ROUND_JOB), _round_zero_config(n_configs))
 
     path_runs = _backfill_and_wait(dagster_dev, "scenario_paths", len(SCENARIOS))
     assert len(path_runs) == 1, path_runs
