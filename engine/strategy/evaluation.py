@@ -50,10 +50,29 @@ def market_from_paths(paths: ScenarioPaths) -> Market:
     )
 
 
+CHUNK_BYTES = 512 * 2**20
+"""Working memory one chunk of configs may take (about 10 arrays of configs x paths x
+months float64 live at once while a chunk is simulated)."""
+
+
+def configs_per_chunk(paths: ScenarioPaths, *, chunk_bytes: int = CHUNK_BYTES) -> int:
+    """How many configs :func:`evaluate` simulates at once on these paths.
+
+    Notes
+    -----
+    A chunk of c configs holds about 10 float64 arrays of c x n_paths x n_months;
+    c = max(1, floor(chunk_bytes / (10 x 8 x n_paths x n_months))).
+    """
+    months = len(paths.month_ends) - paths.warmup_months
+    return max(1, chunk_bytes // (10 * 8 * paths.n_paths * max(months, 1)))
+
+
 def evaluate(
     paths: ScenarioPaths,
     configs: Sequence[StrategyConfig],
     objectives: InvestmentObjectives | None = None,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> pl.DataFrame:
     """Metrics of every config on one scenario, one row per config.
 
@@ -61,11 +80,21 @@ def evaluate(
     rules), n_paths, then for each metric of :data:`engine.strategy.metrics.METRICS` its
     ``_mean``, ``_median``, ``_p5`` and ``_p95`` across paths, then the objectives' pass
     columns (:data:`engine.objectives.OBJECTIVE_CHECKS`) and ``meets_objectives``.
+
+    Configs are simulated in chunks of :func:`configs_per_chunk` so the working memory
+    stays near ``chunk_bytes`` however many configs are asked for; the rows do not depend
+    on the chunking (each config's simulation is independent of the others').
     """
     if not configs:
         raise ValueError("evaluate needs at least one StrategyConfig")
-    run = run_strategies(market_from_paths(paths), configs)
-    return metrics_table(run, scenario=paths.regime.name, objectives=objectives)
+    market = market_from_paths(paths)
+    step = configs_per_chunk(paths, chunk_bytes=chunk_bytes)
+    tables = [
+        metrics_table(run_strategies(market, configs[start:start + step]),
+                      scenario=paths.regime.name, objectives=objectives)
+        for start in range(0, len(configs), step)
+    ]
+    return tables[0] if len(tables) == 1 else pl.concat(tables)
 
 
 def metrics_table(

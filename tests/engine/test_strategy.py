@@ -10,6 +10,7 @@ from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
 from engine.objectives import InvestmentObjectives
 from engine.strategy import CONFIG_COLUMNS, StrategyConfig, evaluate, market_from_paths
+from engine.strategy.evaluation import configs_per_chunk
 from engine.strategy.metrics import METRICS, STATISTICS, summarise
 from engine.strategy.portfolio import run_strategies
 
@@ -142,3 +143,16 @@ def test_risk_aversion_is_a_nullable_float_column(paths):
     inverse_only = evaluate(paths, [CONFIGS[0]])
     assert inverse_only.schema["risk_aversion"] == pl.Float64
     assert inverse_only["risk_aversion"].to_list() == [None]
+
+
+def test_chunked_evaluation_equals_one_chunk(paths) -> None:
+    whole = evaluate(paths, CONFIGS)
+    one_at_a_time = evaluate(paths, CONFIGS, chunk_bytes=1)
+    assert one_at_a_time.equals(whole)
+
+
+def test_chunk_size_follows_the_memory_budget(paths) -> None:
+    months = len(paths.month_ends) - paths.warmup_months
+    per_config = 10 * 8 * paths.n_paths * months
+    assert configs_per_chunk(paths, chunk_bytes=per_config * 7 + 5) == 7
+    assert configs_per_chunk(paths, chunk_bytes=1) == 1
