@@ -1,0 +1,306 @@
+"""The EC2 run launcher: one EC2 instance per Dagster run (docs/aws.md).
+
+Modelled on dagster-aws's ``EcsRunLauncher``: ``launch_run`` starts an instance whose user
+data runs ``dagster api execute_run`` (``ExecuteRunArgs(...).get_command_args()``) and
+powers the instance off when the run ends; the instance is started with
+``InstanceInitiatedShutdownBehavior=terminate``, so it terminates. The instance id goes
+into the run's tags (``dynalloc/ec2_instance_id``) and an engine event. ``terminate`` ends
+the instance; ``check_run_worker_health`` reads the instance's state, so Dagster's run
+monitoring marks a run failed when its instance dies under it.
+
+The run args carry no instance ref: the worker builds its instance from the
+``dagster.yaml`` in its own ``DAGSTER_HOME`` (the image's copy of deployment/aws), so the
+PostgreSQL URL never travels in user data. No credentials do either: the worker signs
+with its instance profile, and secrets (the PostgreSQL URL) are read at boot from Secrets
+Manager (:mod:`dynalloc_dagster.aws.user_data`).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import boto3
+import dagster._check as check
+from botocore.exceptions import ClientError
+from dagster import Array, Field, Map, Noneable, StringSource
+from dagster._core.events import EngineEventData
+from dagster._core.launcher.base import (
+    CheckRunHealthResult,
+    LaunchRunContext,
+    RunLauncher,
+    WorkerStatus,
+)
+from dagster._core.storage.dagster_run import DagsterRun
+from dagster._core.storage.tags import RUN_WORKER_ID_TAG
+from dagster._grpc.types import ExecuteRunArgs
+from dagster._serdes import ConfigurableClass
+from dagster._serdes.config_class import ConfigurableClassData
+
+from dynalloc_dagster.aws.user_data import build_user_data, refuse_credentials
+
+INSTANCE_ID_TAG = "dynalloc/ec2_instance_id"
+"""Run tag holding the id of the run's EC2 instance."""
+DEPLOYMENT_TAG = "dynalloc/deployment"
+"""EC2 tag on every instance the launcher starts; the launcher's IAM policy allows
+RunInstances and TerminateInstances only with this tag (dynalloc_dagster.aws.iam)."""
+RUN_ID_TAG = "dagster/run_id"
+JOB_TAG = "dagster/job_name"
+PARTITION_TAGS = ("dagster/partition", "dagster/asset_partition_range_start",
+                  "dagster/asset_partition_range_end")
+PROPAGATED_RUN_TAGS = (*PARTITION_TAGS, "dynalloc/pipeline", "dynalloc/round")
+"""Run tags copied onto the instance (besides run id and job) so the console shows what
+each instance computes."""
+MAX_TAG_VALUE = 256  # EC2's limit on a tag value
+
+LIVE_STATES = {"pending", "running"}
+DEAD_STATES = {"shutting-down", "terminated", "stopping", "stopped"}
+
+
+class Ec2RunLauncher(RunLauncher, ConfigurableClass):
+    """Launches each run on its own EC2 instance (config in deployment/aws/dagster.yaml).
+
+    Parameters
+    ----------
+    image_id
+        AMI with the project installed at ``working_directory``.
+    instance_type
+        EC2 instance type of every run, e.g. ``c7i.2xlarge``.
+    subnet_id, security_group_ids
+        Where the instance runs; it needs outbound HTTPS (S3, KMS, Secrets Manager) and
+        PostgreSQL (the instance storage).
+    instance_profile_arn
+        The worker's instance profile (dynalloc_dagster.aws.iam's worker policy).
+    spot
+        Request a one-time spot instance (terminated on interruption: the run fails and
+        run monitoring reports it).
+    deployment
+        Value of the ``dynalloc/deployment`` tag (the IAM policy's condition).
+    python_executable, working_directory, dagster_home
+        On the image: the project's Python, its folder, and the folder holding the
+        worker's dagster.yaml.
+    env_vars
+        Names of the launcher's environment variables copied into the user data (their
+        values read at launch), or ``NAME=value``. Never credentials.
+    secrets
+        ``{variable: Secrets Manager secret ARN}`` read on the instance at boot.
+    root_volume_gb
+        Size of the root volume (gp3; encrypted by the account's EBS default encryption).
+    region
+        AWS region (default: boto3's, from ``AWS_REGION``/``AWS_DEFAULT_REGION``).
+    extra_tags
+        More EC2 tags on every instance (cost allocation).
+    """
+
+    def __init__(
+        self, *, image_id: str, instance_type: str, subnet_id: str,
+        instance_profile_arn: str, security_group_ids: Sequence[str] = (),
+        spot: bool = False, deployment: str = "dynalloc", python_executable: str | None = None,
+        working_directory: str = "/opt/dynalloc",
+        dagster_home: str = "/opt/dynalloc/deployment/aws",
+        env_vars: Sequence[str] = (), secrets: Mapping[str, str] | None = None,
+        root_volume_gb: int | None = None, region: str | None = None,
+        extra_tags: Mapping[str, str] | None = None,
+        inst_data: ConfigurableClassData | None = None,
+    ) -> None:
+        self._inst_data = check.opt_inst_param(inst_data, "inst_data", ConfigurableClassData)
+        self.image_id = image_id
+        self.instance_type = instance_type
+        self.subnet_id = subnet_id
+        self.instance_profile_arn = instance_profile_arn
+        self.security_group_ids = list(security_group_ids)
+        self.spot = spot
+        self.deployment = deployment
+        self.python_executable = python_executable
+        self.working_directory = working_directory
+        self.dagster_home = dagster_home
+        self.env_vars = list(env_vars)
+        self.secrets = dict(secrets or {})
+        self.root_volume_gb = root_volume_gb
+        self.extra_tags = dict(extra_tags or {})
+        refuse_credentials([v.split("=", 1)[0] for v in self.env_vars],
+                           where="run_launcher.config.env_vars")
+        refuse_credentials(list(self.secrets), where="run_launcher.config.secrets")
+        self.ec2 = boto3.client("ec2", region_name=region)
+        super().__init__()
+
+    # -- ConfigurableClass -------------------------------------------------------------
+
+    @property
+    def inst_data(self) -> ConfigurableClassData | None:
+        return self._inst_data
+
+    @classmethod
+    def config_type(cls) -> dict[str, Field]:
+        return {
+            "image_id": Field(StringSource, description="AMI with the project installed"),
+            "instance_type": Field(StringSource, is_required=False, default_value="c7i.2xlarge"),
+            "subnet_id": Field(StringSource),
+            "security_group_ids": Field(Array(StringSource), is_required=False, default_value=[]),
+            "instance_profile_arn": Field(StringSource, description="the worker's profile"),
+            "spot": Field(bool, is_required=False, default_value=False),
+            "deployment": Field(StringSource, is_required=False, default_value="dynalloc"),
+            "python_executable": Field(Noneable(StringSource), is_required=False,
+                                       default_value=None),
+            "working_directory": Field(StringSource, is_required=False,
+                                       default_value="/opt/dynalloc"),
+            "dagster_home": Field(StringSource, is_required=False,
+                                  default_value="/opt/dynalloc/deployment/aws"),
+            "env_vars": Field(Array(str), is_required=False, default_value=[]),
+            "secrets": Field(Map(str, StringSource), is_required=False, default_value={}),
+            "root_volume_gb": Field(Noneable(int), is_required=False, default_value=None),
+            "region": Field(Noneable(StringSource), is_required=False, default_value=None),
+            "extra_tags": Field(Map(str, str), is_required=False, default_value={}),
+        }
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]
+    ) -> Ec2RunLauncher:
+        return cls(inst_data=inst_data, **config_value)
+
+    # -- launch ---------------------------------------------------------------------------
+
+    def launch_run(self, context: LaunchRunContext) -> None:
+        run = context.dagster_run
+        job_origin = check.not_none(context.job_code_origin,
+                                    "the run has no code origin to execute")
+        repository_origin = job_origin.repository_origin._replace(container_context={})
+        if self.python_executable:
+            repository_origin = repository_origin._replace(
+                executable_path=self.python_executable)
+        job_origin = job_origin._replace(repository_origin=repository_origin)
+        args = ExecuteRunArgs(job_origin=job_origin, run_id=run.run_id, instance_ref=None)
+        user_data = self.user_data(run, args.get_command_args(),
+                                   repository_origin.executable_path)
+        response = self.ec2.run_instances(**self.run_instances_kwargs(run, user_data))
+        instance_id = response["Instances"][0]["InstanceId"]
+        self._instance.add_run_tags(run.run_id, {INSTANCE_ID_TAG: instance_id,
+                                                 RUN_WORKER_ID_TAG: instance_id})
+        self._instance.report_engine_event(
+            message=f"Launching run on EC2 instance {instance_id}",
+            dagster_run=run,
+            engine_event_data=EngineEventData({
+                "EC2 instance id": instance_id, "Instance type": self.instance_type,
+                "Spot": str(self.spot), "Run ID": run.run_id}),
+            cls=self.__class__,
+        )
+
+    def user_data(self, run: DagsterRun, command: Sequence[str], python: str) -> str:
+        """The run's user data (:func:`dynalloc_dagster.aws.user_data.build_user_data`)."""
+        environment = {"DAGSTER_HOME": self.dagster_home}
+        region = self.ec2.meta.region_name
+        if region:
+            environment["AWS_DEFAULT_REGION"] = region
+        for entry in self.env_vars:
+            name, sep, value = entry.partition("=")
+            if not sep:
+                if name not in os.environ:
+                    raise ValueError(f"run_launcher.config.env_vars: {name} is not set in the"
+                                     " launcher's environment")
+                value = os.environ[name]
+            environment[name] = value
+        return build_user_data(
+            command=command, environment=environment, secrets=self.secrets,
+            python_executable=python, working_directory=self.working_directory,
+            header=f"dynalloc run {run.run_id} ({run.job_name})")
+
+    def instance_tags(self, run: DagsterRun) -> dict[str, str]:
+        """EC2 tags of the run's instance: deployment, run id, job, partitions, pipeline."""
+        tags = {**self.extra_tags, "Name": f"dagster-{run.job_name}-{run.run_id[:8]}",
+                DEPLOYMENT_TAG: self.deployment, RUN_ID_TAG: run.run_id, JOB_TAG: run.job_name}
+        tags |= {key: run.tags[key] for key in PROPAGATED_RUN_TAGS if key in run.tags}
+        return {key: value[:MAX_TAG_VALUE] for key, value in tags.items()}
+
+    def run_instances_kwargs(self, run: DagsterRun, user_data: str) -> dict[str, Any]:
+        """The ``ec2.run_instances`` request of a run."""
+        tag_list = [{"Key": k, "Value": v} for k, v in self.instance_tags(run).items()]
+        kwargs: dict[str, Any] = {
+            "ImageId": self.image_id, "InstanceType": self.instance_type,
+            "MinCount": 1, "MaxCount": 1, "SubnetId": self.subnet_id,
+            "IamInstanceProfile": {"Arn": self.instance_profile_arn},
+            "InstanceInitiatedShutdownBehavior": "terminate",
+            "UserData": user_data,
+            "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+            "TagSpecifications": [{"ResourceType": "instance", "Tags": tag_list},
+                                  {"ResourceType": "volume", "Tags": tag_list}],
+        }
+        if self.security_group_ids:
+            kwargs["SecurityGroupIds"] = self.security_group_ids
+        if self.spot:
+            kwargs["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
+                "SpotInstanceType": "one-time",
+                "InstanceInterruptionBehavior": "terminate"}}
+        if self.root_volume_gb:
+            kwargs["BlockDeviceMappings"] = [{"DeviceName": "/dev/xvda", "Ebs": {
+                "VolumeSize": self.root_volume_gb, "VolumeType": "gp3",
+                "DeleteOnTermination": True, "Encrypted": True}}]
+        return kwargs
+
+    # -- terminate and health ------------------------------------------------------------
+
+    def terminate(self, run_id: str) -> bool:
+        run = self._instance.get_run_by_id(run_id)
+        if not run or run.is_finished:
+            return False
+        self._instance.report_run_canceling(run)
+        instance_id = run.tags.get(INSTANCE_ID_TAG)
+        if not instance_id:
+            return False
+        state = self._instance_state(instance_id)
+        if state is None or state[0] in DEAD_STATES:
+            return False
+        self.ec2.terminate_instances(InstanceIds=[instance_id])
+        self._instance.report_engine_event(
+            message=f"Terminated EC2 instance {instance_id}", dagster_run=run,
+            engine_event_data=EngineEventData({"EC2 instance id": instance_id}),
+            cls=self.__class__)
+        return True
+
+    @property
+    def supports_check_run_worker_health(self) -> bool:
+        return True
+
+    def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
+        """RUNNING while the instance is pending or running; FAILED once it is shutting
+        down, stopped, terminated or gone while the run is unfinished; SUCCESS if the run
+        finished; UNKNOWN without an instance id."""
+        instance_id = run.tags.get(INSTANCE_ID_TAG)
+        if not instance_id:
+            return CheckRunHealthResult(WorkerStatus.UNKNOWN, "the run has no EC2 instance id")
+        state = self._instance_state(instance_id)
+        current = self._instance.get_run_by_id(run.run_id)
+        if current is not None and current.is_finished:
+            return CheckRunHealthResult(WorkerStatus.SUCCESS, run_worker_id=instance_id)
+        if state is None:
+            return CheckRunHealthResult(
+                WorkerStatus.FAILED, f"EC2 instance {instance_id} no longer exists",
+                run_worker_id=instance_id)
+        name, reason = state
+        if name in LIVE_STATES:
+            return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=instance_id)
+        return CheckRunHealthResult(
+            WorkerStatus.FAILED,
+            f"EC2 instance {instance_id} is {name} before the run finished"
+            + (f" ({reason})" if reason else ""), run_worker_id=instance_id)
+
+    def _instance_state(self, instance_id: str) -> tuple[str, str] | None:
+        """(state name, state reason) of an instance, or None if EC2 does not know it."""
+        try:
+            reservations = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "InvalidInstanceID.NotFound":
+                return None
+            raise
+        instances = [i for r in reservations for i in r["Instances"]]
+        if not instances:
+            return None
+        found = instances[0]
+        return found["State"]["Name"], found.get("StateReason", {}).get("Message", "")
+
+
+def decode_user_data(value: str) -> str:
+    """The script from ``describe_instance_attribute(Attribute="userData")`` (base64)."""
+    return base64.b64decode(value).decode("utf-8")

@@ -1,0 +1,114 @@
+"""Real local servers for the AWS tests: moto's standalone server and a throwaway
+PostgreSQL cluster, each started on 127.0.0.1 with a free port and stopped after.
+
+A plain module with a unique name (the test folders are not packages); conftest.py turns
+these into fixtures.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from moto.server import ThreadedMotoServer
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIAMOTOTESTKEY00001",
+                    "AWS_SECRET_ACCESS_KEY": "moto-test-secret-access-key-do-not-leak",
+                    "AWS_SESSION_TOKEN": "moto-test-session-token-do-not-leak"}
+"""What the launcher's process signs with against moto; the tests assert none of these
+reach user data."""
+
+NO_DEFAULT_AMIS = "MOTO_EC2_LOAD_DEFAULT_AMIS"
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's ThreadedMotoServer on 127.0.0.1, a free port; yields its endpoint URL.
+
+    moto's stock AMIs are not loaded (3 s per reset); tests register the images they use."""
+    previous = os.environ.get(NO_DEFAULT_AMIS)
+    os.environ[NO_DEFAULT_AMIS] = "false"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        if previous is None:
+            os.environ.pop(NO_DEFAULT_AMIS, None)
+        else:
+            os.environ[NO_DEFAULT_AMIS] = previous
+
+
+def aws_environment(endpoint: str) -> dict[str, str]:
+    """Variables pointing boto3 (in this process and in subprocesses) at moto."""
+    return {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_S3": endpoint,
+            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def postgres_bin() -> Path | None:
+    """The newest Debian PostgreSQL server binaries, or None if none is installed."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda p: int(Path(p).parts[-3]))
+    return Path(found[-1]).parent if found else None
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """A running throwaway cluster."""
+
+    port: int
+    data_dir: Path
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL; ``+psycopg2`` because SQLAlchemy 2.1 maps ``postgresql://`` to
+        psycopg 3, which dagster-postgres does not use."""
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+
+
+@contextmanager
+def postgres_cluster(bindir: Path) -> Iterator[Postgres]:
+    """initdb + pg_ctl start on 127.0.0.1 with a free port, in a temp dir; as the
+    ``postgres`` user when root (root cannot run initdb); trust auth, stopped after."""
+    root = Path(tempfile.mkdtemp(prefix="dynalloc-pg-"))
+    data_dir = root / "data"
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chown(root, user.pw_uid, user.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+
+    def run(*argv: str) -> None:
+        subprocess.run([*as_user, *argv], check=True, capture_output=True, cwd=root)
+
+    try:
+        run(str(bindir / "initdb"), "-D", str(data_dir), "-A", "trust", "-U", "postgres",
+            "--no-sync")
+        run(str(bindir / "pg_ctl"), "-D", str(data_dir), "-l", str(root / "log"), "-w",
+            "-o", f"-h 127.0.0.1 -p {port} -k {root} -F", "start")
+        try:
+            yield Postgres(port=port, data_dir=data_dir)
+        finally:
+            run(str(bindir / "pg_ctl"), "-D", str(data_dir), "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
