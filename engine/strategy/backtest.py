@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from engine.conventions import TRADING_DAYS_PER_YEAR
+from engine.market.validation import MAX_ABS_RATE
 from engine.strategy.config import StrategyConfig, target_weights
 from engine.strategy.metrics import METRICS
 from engine.strategy.portfolio import Market, run_strategies
@@ -53,10 +54,18 @@ def backtest_history(
     month-end with a full window. Cash accrues cash_t = cash_{t-1} (1 + rf_{t-1} / 252).
     """
     day = _as_dates(dates)
-    equity = _as_levels("close", close, len(day))
-    rate = _as_array("risk_free", risk_free, len(day))
+    equity = _as_levels("close", close, len(day), day)
+    rate = _as_array("risk_free", risk_free, len(day), day)
+    absurd = np.flatnonzero(np.abs(rate) > MAX_ABS_RATE)
+    if absurd.size:
+        i = int(absurd[0])
+        raise ValueError(
+            f"risk_free = {float(rate[i])!r} on {day[i]} (row {i}) is above {MAX_ABS_RATE:g} in"
+            f" absolute value: rates are annualised decimals (0.03 = 3%), not percent"
+        )
     cash = np.concatenate([[1.0], np.cumprod(1.0 + rate[:-1] / TRADING_DAYS_PER_YEAR)])
-    alternative = cash if bond_close is None else _as_levels("bond_close", bond_close, len(day))
+    alternative = cash if bond_close is None else _as_levels("bond_close", bond_close,
+                                                                    len(day), day)
 
     month_ends = _month_end_indices(day)
     usable = month_ends[month_ends >= config.window_days]
@@ -90,20 +99,41 @@ def _as_dates(dates: Sequence[Any] | pl.Series | np.ndarray) -> pl.Series:
     return series
 
 
-def _as_array(name: str, values: Any, n: int) -> FloatArray:
+def _at(day: pl.Series | None, i: int) -> str:
+    return f" on {day[i]} (row {i})" if day is not None else f" at row {i}"
+
+
+def _as_array(name: str, values: Any, n: int, day: pl.Series | None = None) -> FloatArray:
     array = np.asarray(values.to_numpy() if isinstance(values, pl.Series) else values,
                        dtype=np.float64)
     if array.shape != (n,):
         raise ValueError(f"{name} has shape {array.shape}; expected ({n},) like dates")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        raise ValueError(f"{name} contains NaN or infinite values: {float(array[bad[0]])!r}"
+                         f"{_at(day, int(bad[0]))}")
     return array
 
 
-def _as_levels(name: str, values: Any, n: int) -> FloatArray:
-    array = _as_array(name, values, n)
-    if (array <= 0).any():
-        raise ValueError(f"{name} must be positive")
+def _as_levels(name: str, values: Any, n: int, day: pl.Series | None = None) -> FloatArray:
+    """Finite positive levels whose daily ratios are finite and positive (a price scale
+    that under- or overflows in the ratios is refused)."""
+    array = _as_array(name, values, n, day)
+    bad = np.flatnonzero(array <= 0)
+    if bad.size:
+        raise ValueError(f"{name} must be positive: {float(array[bad[0]])!r}"
+                         f"{_at(day, int(bad[0]))}")
+    bad = np.flatnonzero(array < np.finfo(np.float64).tiny)
+    if bad.size:
+        raise ValueError(f"{name}: {float(array[bad[0]])!r}{_at(day, int(bad[0]))} is below"
+                         f" the smallest normal float; rescale the prices")
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        ratio = array[1:] / array[:-1]
+    bad = np.flatnonzero(~(np.isfinite(ratio) & (ratio > 0)))
+    if bad.size:
+        i = int(bad[0]) + 1
+        raise ValueError(f"{name}: the price scale gives no finite daily return"
+                         f"{_at(day, i)} ({float(array[i - 1])!r} -> {float(array[i])!r})")
     return array
 
 
