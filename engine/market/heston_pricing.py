@@ -26,6 +26,9 @@ OptionType = Literal["call", "put"]
 _PANEL_NODES = 32
 _NODES_PER_PERIOD = 12
 _DECAY_LOG = 34.0
+_NEAR_ZERO_EDGES = np.array([0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
+"""Extra panel edges near 0: the integrand has poles at u = +-i/2, so panels there must
+be short for Gauss-Legendre to converge fast."""
 _X, _W = np.polynomial.legendre.leggauss(_PANEL_NODES)  # nodes on (-1, 1)
 
 
@@ -150,7 +153,8 @@ def heston_price(
 
 def _lewis_integral(x: FloatArray, expiry: float, params: HestonParams) -> FloatArray:
     """int_0^u_max Re(e^{i u x} phi(u - i/2)) / (u^2 + 1/4) du for log-forward-moneyness x
-    at one expiry, on composite Gauss-Legendre panels (``_PANEL_NODES`` nodes each).
+    at one expiry, on composite Gauss-Legendre panels (``_PANEL_NODES`` nodes each):
+    n equal panels of (0, u_max), further split at ``_NEAR_ZERO_EDGES``.
 
     The panel count n* is real-valued; the integral is the blend (1 - f) I_n + f I_{n+1}
     with n = floor(n*), f = n* - n, so the price is continuous in the parameters (an
@@ -167,7 +171,8 @@ def _lewis_integral(x: FloatArray, expiry: float, params: HestonParams) -> Float
 
 def _panels(x: FloatArray, expiry: float, params: HestonParams, u_max: float,
             n_panels: int) -> FloatArray:
-    edges = np.linspace(0.0, u_max, n_panels + 1)
+    edges = np.union1d(np.linspace(0.0, u_max, n_panels + 1),
+                       _NEAR_ZERO_EDGES[_NEAR_ZERO_EDGES < u_max])
     half = 0.5 * (edges[1:] - edges[:-1])
     u = ((edges[:-1] + half)[:, None] + half[:, None] * _X).ravel()
     w = (half[:, None] * _W).ravel()
