@@ -1,79 +1,89 @@
-"""IO managers: Parquet tables and npz scenario paths, one file per partition key.
+"""IO managers: Parquet tables and npz scenario paths, one object per partition key.
 
-Writes are atomic (a temporary file in the same folder, then ``os.replace``): a failed
-run never leaves a half-written file where a good one was. Partition keys become path
-components only after validation (letters, digits, ``_ - .``; no ``..``, no separators).
+Layout ``<root>/<asset key>/<partition>.<ext>`` (a multi-dimensional key becomes nested
+``<dimension>=<value>`` folders); the objects live in an :class:`ObjectStorage` (a local
+folder by default, S3 in the aws environment). Partition keys become key components only
+after validation (letters, digits, ``_ - .``; no ``..``, no separators). An output is
+serialized whole before anything is written, and all its objects are written together
+(docs/storage.md). Every object's sha256 is recorded by the storage and in the
+materialization's metadata, and checked when the object is loaded: a flipped byte, a
+truncated or unreadable file fails naming the asset, the partition and the path.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import re
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import dagster as dg
 import numpy as np
 import polars as pl
+from pydantic import Field
 
+from dynalloc_dagster.storage import (
+    CorruptObjectError,
+    LocalStorage,
+    ObjectStorage,
+    StorageError,
+    safe_component,
+    sha256_hex,
+)
 from engine.market.paths import ScenarioPaths
 from engine.market.regimes import regime_from_mapping
 
-_SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+__all__ = [
+    "PolarsParquetIOManager",
+    "ScenarioPathsIOManager",
+    "load_scenario_paths",
+    "safe_component",
+]
 
 
-def safe_component(value: str) -> str:
-    """Return ``value`` if it is safe as one path component, else raise ValueError."""
-    if not _SAFE_COMPONENT.fullmatch(value) or ".." in value:
-        raise ValueError(
-            f"partition key component {value!r} is not a safe file name: use letters, digits,"
-            " '_', '-' and '.', with no '..' and no path separators"
-        )
-    return value
+class _PartitionedIOManager(dg.ConfigurableIOManager):
+    """Shared layout, checksums and error messages of the two managers."""
 
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-class _PartitionedFileIOManager(dg.ConfigurableIOManager):
-    """Shared layout: ``<root>/<asset key>/<partition>.<ext>``; multi-dimensional keys
-    become nested ``<dimension>=<value>`` folders."""
-
-    root: str = "data"
+    root: str = Field(default="data", description="local folder of the objects; ignored"
+                      " when ``storage`` is given")
+    storage: ObjectStorage | None = Field(
+        default=None, description="where objects are stored (default: LocalStorage(root))")
 
     extension: ClassVar[str] = ""
 
-    def _path(self, asset_key: dg.AssetKey, partition_key: str | None,
-              partitions_def: dg.PartitionsDefinition | None) -> Path:
-        base = Path(self.root).joinpath(*(safe_component(p) for p in asset_key.path))
+    def object_storage(self) -> ObjectStorage:
+        """The configured storage, or a local folder at ``root``."""
+        return self.storage if self.storage is not None else LocalStorage(root=self.root)
+
+    def object_key(self, asset_key: dg.AssetKey, partition_key: str | None = None,
+                   partitions_def: dg.PartitionsDefinition | None = None) -> str:
+        """The storage key of an asset's partition (``None``: unpartitioned)."""
+        base = [safe_component(p) for p in asset_key.path]
         if partition_key is None:
-            return base.with_name(base.name + self.extension)
+            return "/".join(base) + self.extension
         if isinstance(partitions_def, dg.MultiPartitionsDefinition):
             by_dimension = partitions_def.get_partition_key_from_str(partition_key)
             parts = [
                 f"{safe_component(dim)}={safe_component(value)}"
                 for dim, value in sorted(by_dimension.keys_by_dimension.items())
             ]
-            return base.joinpath(*parts[:-1], parts[-1] + self.extension)
-        return base / (safe_component(partition_key) + self.extension)
+        else:
+            parts = [safe_component(partition_key)]
+        return "/".join([*base, *parts]) + self.extension
 
-    def _output_items(self, context: dg.OutputContext, obj: Any) -> list[tuple[Path, Any]]:
+    # --- writing -----------------------------------------------------------------------
+
+    def encode(self, value: Any, key: str) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> Any:
+        raise NotImplementedError
+
+    def _output_items(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:
+        """{storage key: value} of an output."""
         if not context.has_asset_partitions:
-            return [(self._path(context.asset_key, None, None), obj)]
+            return {self.object_key(context.asset_key): obj}
         keys = list(context.asset_partition_keys)
         partitions_def = context.asset_partitions_def
         if isinstance(obj, Mapping) and not isinstance(obj, ScenarioPaths):
@@ -88,47 +98,104 @@ class _PartitionedFileIOManager(dg.ConfigurableIOManager):
                 f"{context.asset_key.to_user_string()} covers {len(keys)} partitions; return"
                 " a mapping {partition_key: value}"
             )
-        return [(self._path(context.asset_key, k, partitions_def), v) for k, v in items]
+        return {self.object_key(context.asset_key, k, partitions_def): v for k, v in items}
 
-    def _input_paths(self, context: dg.InputContext) -> dict[str, Path]:
-        """{partition key: path} of the input ("" for an unpartitioned one); raises
+    def _store(self, context: dg.OutputContext, obj: Any) -> None:
+        """Encode every object of the output, then write them together and record their
+        checksums in the output's metadata."""
+        blobs = {key: self.encode(value, key) for key, value in
+                 self._output_items(context, obj).items()}
+        storage = self.object_storage()
+        sums = storage.put_many(blobs)
+        size = sum(len(b) for b in blobs.values())
+        if len(sums) == 1:
+            [(key, digest)] = sums.items()
+            metadata: dict[str, Any] = {
+                "stored_uri": dg.MetadataValue.path(storage.uri(key)),
+                "stored_sha256": digest, "stored_bytes": size,
+            }
+        else:
+            # Dagster 1.13 has no per-partition metadata for IO managers (docs/storage.md):
+            # the catalog gets a digest of the {key: sha256} list, the storage each sha256
+            metadata = {
+                "stored_objects": len(sums), "stored_bytes": size,
+                "stored_sha256_digest": sha256_hex(
+                    "".join(f"{k} {d}\n" for k, d in sorted(sums.items())).encode()),
+            }
+        context.add_output_metadata(metadata)
+
+    # --- reading -----------------------------------------------------------------------
+
+    def _input_keys(self, context: dg.InputContext) -> dict[str, str]:
+        """{partition key: storage key} of the input ("" for an unpartitioned one); raises
         FileNotFoundError naming what has not been materialized."""
         asset_key = context.asset_key
+        storage = self.object_storage()
         if not context.has_asset_partitions:
-            path = self._path(asset_key, None, None)
-            if not path.exists():
+            key = self.object_key(asset_key)
+            if storage.missing([key]):
                 raise FileNotFoundError(
-                    f"{asset_key.to_user_string()} has not been materialized ({path})"
+                    f"{asset_key.to_user_string()} has not been materialized"
+                    f" ({storage.uri(key)})"
                 )
-            return {"": path}
+            return {"": key}
         partitions_def = context.asset_partitions_def
-        paths = {
-            key: self._path(asset_key, key, partitions_def) for key in context.asset_partition_keys
+        keys = {
+            partition: self.object_key(asset_key, partition, partitions_def)
+            for partition in context.asset_partition_keys
         }
-        missing = sorted(key for key, path in paths.items() if not path.exists())
+        absent = set(storage.missing(keys.values()))
+        missing = sorted(partition for partition, key in keys.items() if key in absent)
         if missing:
             raise FileNotFoundError(
                 f"{asset_key.to_user_string()}: {len(missing)} partition(s) not materialized,"
                 f" e.g. {missing[:3]}"
             )
-        return paths
+        return keys
+
+    def _load(self, asset_key: dg.AssetKey, partition: str, key: str) -> Any:
+        """Read, verify and decode one object; errors name asset, partition and path."""
+        storage = self.object_storage()
+        where = asset_key.to_user_string() + (f" partition {partition!r}" if partition else "")
+        try:
+            data = storage.get(key)
+        except StorageError as exc:
+            raise type(exc)(f"{where}: {exc}") from exc
+        try:
+            return self.decode(data)
+        except Exception as exc:
+            raise CorruptObjectError(
+                f"{where}: {storage.uri(key)} is unreadable although its checksum matches"
+                f" ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    def _load_all(self, context: dg.InputContext) -> dict[str, Any]:
+        return {partition: self._load(context.asset_key, partition, key)
+                for partition, key in self._input_keys(context).items()}
 
 
-class PolarsParquetIOManager(_PartitionedFileIOManager):
+class PolarsParquetIOManager(_PartitionedIOManager):
     """Polars DataFrames as Parquet (zstd). Loading many partitions concatenates them."""
 
     extension: ClassVar[str] = ".parquet"
 
+    def encode(self, value: Any, key: str) -> bytes:
+        if not isinstance(value, pl.DataFrame):
+            raise TypeError(f"expected a polars DataFrame for {key}, got {type(value)}")
+        buffer = io.BytesIO()
+        value.write_parquet(buffer, compression="zstd")
+        return buffer.getvalue()
+
+    def decode(self, data: bytes) -> pl.DataFrame:
+        return pl.read_parquet(io.BytesIO(data))
+
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | None) -> None:
         if obj is None:
             return
-        for path, frame in self._output_items(context, obj):
-            if not isinstance(frame, pl.DataFrame):
-                raise TypeError(f"expected a polars DataFrame for {path}, got {type(frame)}")
-            atomic_write(path, lambda tmp, f=frame: f.write_parquet(tmp, compression="zstd"))
+        self._store(context, obj)
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
-        frames = [pl.read_parquet(path) for path in self._input_paths(context).values()]
+        frames = list(self._load_all(context).values())
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
     def load_stored(self, asset_name: str) -> pl.DataFrame | None:
@@ -136,12 +203,15 @@ class PolarsParquetIOManager(_PartitionedFileIOManager):
 
         For an asset that reads an earlier materialization outside the asset graph: the
         optimisation agent's next round reads the previous round's history this way
-        (a declared dependency would close a cycle)."""
-        path = self._path(dg.AssetKey(asset_name), None, None)
-        return pl.read_parquet(path) if path.exists() else None
+        (a declared dependency would close a cycle). Verified like any load."""
+        asset_key = dg.AssetKey(asset_name)
+        key = self.object_key(asset_key)
+        if self.object_storage().missing([key]):
+            return None
+        return self._load(asset_key, "", key)
 
 
-class ScenarioPathsIOManager(_PartitionedFileIOManager):
+class ScenarioPathsIOManager(_PartitionedIOManager):
     """ScenarioPaths as uncompressed npz (float64 arrays plus the regime as JSON).
 
     Loading always gives {partition_key: ScenarioPaths} for the partitions asked for.
@@ -149,34 +219,41 @@ class ScenarioPathsIOManager(_PartitionedFileIOManager):
 
     extension: ClassVar[str] = ".npz"
 
+    def encode(self, value: Any, key: str) -> bytes:
+        if not isinstance(value, ScenarioPaths):
+            raise TypeError(f"expected ScenarioPaths for {key}, got {type(value)}")
+        return _encode_paths(value)
+
+    def decode(self, data: bytes) -> ScenarioPaths:
+        return _decode_paths(data)
+
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
-        for path, paths in self._output_items(context, obj):
-            atomic_write(path, lambda tmp, p=paths: _save_paths(tmp, p))
+        self._store(context, obj)
 
     def load_input(self, context: dg.InputContext) -> dict[str, ScenarioPaths]:
-        return {key: load_scenario_paths(path) for key, path in self._input_paths(context).items()}
+        return self._load_all(context)
 
 
 _ARRAYS = ("equity", "variance", "short_rate", "bond", "cash")
 
 
-def _save_paths(tmp: Path, paths: ScenarioPaths) -> None:
+def _encode_paths(paths: ScenarioPaths) -> bytes:
     meta = {
         "regime": paths.regime.to_dict(),
         "warmup_months": paths.warmup_months,
         "measure": paths.measure,
         "bond_maturity": paths.bond_maturity,
     }
-    with open(tmp, "wb") as handle:
-        np.savez(handle, meta=np.array(json.dumps(meta)),
-                 **{name: getattr(paths, name) for name in _ARRAYS})
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.array(json.dumps(meta)),
+             **{name: getattr(paths, name) for name in _ARRAYS})
+    return buffer.getvalue()
 
 
-def load_scenario_paths(path: Path) -> ScenarioPaths:
-    """Read a ScenarioPaths written by :class:`ScenarioPathsIOManager`."""
-    with np.load(path) as data:
-        meta = json.loads(str(data["meta"]))
-        arrays = {name: data[name] for name in _ARRAYS}
+def _decode_paths(data: bytes) -> ScenarioPaths:
+    with np.load(io.BytesIO(data)) as npz:
+        meta = json.loads(str(npz["meta"]))
+        arrays = {name: npz[name] for name in _ARRAYS}
     return ScenarioPaths(
         regime=regime_from_mapping(meta["regime"]),
         warmup_months=meta["warmup_months"],
@@ -184,3 +261,9 @@ def load_scenario_paths(path: Path) -> ScenarioPaths:
         bond_maturity=meta["bond_maturity"],
         **arrays,
     )
+
+
+def load_scenario_paths(path: Path | str) -> ScenarioPaths:
+    """Read a ScenarioPaths file written by :class:`ScenarioPathsIOManager` (no checksum
+    check: for inspecting files by hand; the IO manager's loads verify)."""
+    return _decode_paths(Path(path).read_bytes())

@@ -1,4 +1,5 @@
-"""IO managers: file layout, round trips, path validation, atomic writes, missing inputs.
+"""IO managers: file layout, round trips, path validation, atomic writes, missing inputs,
+on both storage backends (a local folder, and S3 on a moto server on 127.0.0.1).
 
 The managers are driven with contexts from ``dg.build_output_context`` /
 ``dg.build_input_context``, the way Dagster calls them in a run.
@@ -6,28 +7,35 @@ The managers are driven with contexts from ``dg.build_output_context`` /
 
 from __future__ import annotations
 
+import hashlib
+import io
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
+from dagster_aws.s3 import S3Resource
+from moto.server import ThreadedMotoServer
 from polars.testing import assert_frame_equal
 
 from dynalloc_dagster import io_managers
 from dynalloc_dagster.io_managers import (
     PolarsParquetIOManager,
     ScenarioPathsIOManager,
-    atomic_write,
     load_scenario_paths,
     safe_component,
 )
 from dynalloc_dagster.partitions import (
     SCENARIOS,
-    config_partitions,
+    batch_partitions,
     evaluation_partitions,
     scenario_partitions,
 )
+from dynalloc_dagster.storage import LocalStorage, ObjectStorage, S3Storage
 from engine.market.paths import ScenarioPaths, simulate_scenario
 from engine.market.regimes import REGIMES
 
@@ -42,8 +50,58 @@ def _frame(tag: str, rows: int = 3) -> pl.DataFrame:
     })
 
 
-def _files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+@dataclass
+class Backend:
+    """One storage backend under test and how to look at what it stored."""
+
+    name: str
+    storage: ObjectStorage
+    root: Path  # the local folder (used by the local backend only)
+
+    def keys(self) -> list[str]:
+        """Every stored object's key (checksum records excluded)."""
+        if isinstance(self.storage, S3Storage):
+            return sorted(self.storage.list_keys())
+        if not self.root.exists():
+            return []
+        return sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("*")
+                      if p.is_file() and ".checksums" not in p.relative_to(self.root).parts)
+
+    def raw(self, key: str) -> bytes:
+        """The stored bytes of ``key``, unverified."""
+        if isinstance(self.storage, S3Storage):
+            client = self.storage.client()
+            return client.get_object(Bucket=self.storage.bucket,
+                                     Key=self.storage.object_key(key))["Body"].read()
+        return (self.root / key).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def moto_s3() -> Iterator[dict[str, str]]:
+    """A moto server on 127.0.0.1 (port 0) with a bucket and a KMS key."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    settings = {"endpoint_url": f"http://{host}:{port}", "region_name": "us-east-1",
+                "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    s3 = S3Resource(**settings)
+    s3.get_client().create_bucket(Bucket="io-test")
+    import boto3
+
+    key_id = boto3.client("kms", **settings).create_key()["KeyMetadata"]["KeyId"]
+    yield {**settings, "bucket": "io-test", "kms_key_id": key_id}
+    server.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+def backend(request: pytest.FixtureRequest, data_root: Path) -> Backend:
+    if request.param == "local":
+        return Backend("local", LocalStorage(root=str(data_root)), data_root)
+    moto = request.getfixturevalue("moto_s3")
+    settings = {k: v for k, v in moto.items() if k not in ("bucket", "kms_key_id")}
+    storage = S3Storage(bucket=moto["bucket"], prefix=f"t-{uuid.uuid4().hex[:8]}/data",
+                        kms_key_id=moto["kms_key_id"], s3=S3Resource(**settings))
+    return Backend("s3", storage, data_root)
 
 
 def _leftover_temp_files(root: Path) -> list[str]:
@@ -51,13 +109,17 @@ def _leftover_temp_files(root: Path) -> list[str]:
 
 
 @pytest.fixture
-def parquet(data_root: Path) -> PolarsParquetIOManager:
-    return PolarsParquetIOManager(root=str(data_root))
+def parquet(backend: Backend) -> PolarsParquetIOManager:
+    if backend.name == "local":  # the plain ``root=`` form the definitions use locally
+        return PolarsParquetIOManager(root=str(backend.root))
+    return PolarsParquetIOManager(storage=backend.storage)
 
 
 @pytest.fixture
-def npz(data_root: Path) -> ScenarioPathsIOManager:
-    return ScenarioPathsIOManager(root=str(data_root))
+def npz(backend: Backend) -> ScenarioPathsIOManager:
+    if backend.name == "local":
+        return ScenarioPathsIOManager(root=str(backend.root))
+    return ScenarioPathsIOManager(storage=backend.storage)
 
 
 @pytest.fixture(scope="module")
@@ -68,23 +130,28 @@ def bear_paths() -> ScenarioPaths:
 # --- Parquet -----------------------------------------------------------------------------
 
 
-def test_unpartitioned_round_trip(parquet: PolarsParquetIOManager, data_root: Path) -> None:
+def test_unpartitioned_round_trip(parquet: PolarsParquetIOManager, backend: Backend) -> None:
     frame = _frame("all")
     out = dg.build_output_context(asset_key="market_data")
     parquet.handle_output(out, frame)
 
-    assert _files(data_root) == ["market_data.parquet"]
+    assert backend.keys() == ["market_data.parquet"]
     loaded = parquet.load_input(dg.build_input_context(asset_key="market_data",
                                                       upstream_output=out))
     assert_frame_equal(loaded, frame)
+    metadata = out.get_logged_metadata()
+    stored = backend.raw("market_data.parquet")
+    assert metadata["stored_sha256"].value == hashlib.sha256(stored).hexdigest()
+    assert metadata["stored_bytes"].value == len(stored)
+    assert metadata["stored_uri"].value == backend.storage.uri("market_data.parquet")
 
 
-def test_none_output_writes_nothing(parquet: PolarsParquetIOManager, data_root: Path) -> None:
+def test_none_output_writes_nothing(parquet: PolarsParquetIOManager, backend: Backend) -> None:
     parquet.handle_output(dg.build_output_context(asset_key="nothing"), None)
-    assert not data_root.exists()
+    assert backend.keys() == []
 
 
-def test_single_partition_round_trip(parquet: PolarsParquetIOManager, data_root: Path) -> None:
+def test_single_partition_round_trip(parquet: PolarsParquetIOManager, backend: Backend) -> None:
     frame = _frame("bear")
     parquet.handle_output(
         dg.build_output_context(asset_key="per_scenario", partition_key="bear",
@@ -92,59 +159,66 @@ def test_single_partition_round_trip(parquet: PolarsParquetIOManager, data_root:
         frame,
     )
 
-    assert _files(data_root) == ["per_scenario/bear.parquet"]
+    assert backend.keys() == ["per_scenario/bear.parquet"]
     loaded = parquet.load_input(dg.build_input_context(
         asset_key="per_scenario", partition_key="bear", asset_partitions_def=scenario_partitions,
     ))
     assert_frame_equal(loaded, frame)
 
 
-def test_many_partitions_from_a_mapping(parquet: PolarsParquetIOManager, data_root: Path) -> None:
+def test_many_partitions_from_a_mapping(parquet: PolarsParquetIOManager, backend: Backend) -> None:
     everything = dg.PartitionKeyRange(SCENARIOS[0], SCENARIOS[-1])
     frames = {name: _frame(name, rows=i + 1) for i, name in enumerate(SCENARIOS)}
-    parquet.handle_output(
-        dg.build_output_context(asset_key="per_scenario", asset_partition_key_range=everything,
-                                asset_partitions_def=scenario_partitions),
-        frames,
-    )
+    out = dg.build_output_context(asset_key="per_scenario", asset_partition_key_range=everything,
+                                  asset_partitions_def=scenario_partitions)
+    parquet.handle_output(out, frames)
 
-    assert _files(data_root) == sorted(f"per_scenario/{name}.parquet" for name in SCENARIOS)
+    assert backend.keys() == sorted(f"per_scenario/{name}.parquet" for name in SCENARIOS)
     for name, frame in frames.items():
-        assert_frame_equal(pl.read_parquet(data_root / "per_scenario" / f"{name}.parquet"), frame)
+        assert_frame_equal(pl.read_parquet(io.BytesIO(backend.raw(
+            f"per_scenario/{name}.parquet"))), frame)
     loaded = parquet.load_input(dg.build_input_context(
         asset_key="per_scenario", asset_partition_key_range=everything,
         asset_partitions_def=scenario_partitions,
     ))
     assert_frame_equal(loaded.sort("key", "count"),
                        pl.concat(frames.values()).sort("key", "count"))
+    # the catalog pins the generation: a digest of every object's sha256
+    lines = "".join(
+        f"per_scenario/{name}.parquet "
+        f"{hashlib.sha256(backend.raw(f'per_scenario/{name}.parquet')).hexdigest()}\n"
+        for name in sorted(SCENARIOS))
+    metadata = out.get_logged_metadata()
+    assert metadata["stored_objects"].value == len(SCENARIOS)
+    assert metadata["stored_sha256_digest"].value == hashlib.sha256(lines.encode()).hexdigest()
 
 
-def test_many_partitions_need_a_mapping(parquet: PolarsParquetIOManager, data_root: Path) -> None:
+def test_many_partitions_need_a_mapping(parquet: PolarsParquetIOManager, backend: Backend) -> None:
     context = dg.build_output_context(
         asset_key="per_scenario", asset_partition_key_range=dg.PartitionKeyRange("base", "bear"),
         asset_partitions_def=scenario_partitions,
     )
     with pytest.raises(TypeError, match="covers 3 partitions"):
         parquet.handle_output(context, _frame("one"))
-    assert not data_root.exists()
+    assert backend.keys() == []
 
 
 def test_mapping_with_keys_outside_the_run_is_rejected(
-    parquet: PolarsParquetIOManager, data_root: Path
+    parquet: PolarsParquetIOManager, backend: Backend
 ) -> None:
     context = dg.build_output_context(
         asset_key="per_scenario", partition_key="bear", asset_partitions_def=scenario_partitions,
     )
     with pytest.raises(ValueError, match=r"outside this run.*bull"):
         parquet.handle_output(context, {"bear": _frame("bear"), "bull": _frame("bull")})
-    assert not data_root.exists()
+    assert backend.keys() == []
 
 
 def test_multi_partition_key_is_a_nested_path(
-    parquet: PolarsParquetIOManager, data_root: Path, instance: dg.DagsterInstance
+    parquet: PolarsParquetIOManager, backend: Backend, instance: dg.DagsterInstance
 ) -> None:
-    instance.add_dynamic_partitions(config_partitions.name, ["0a1b2c3d4e", "ffffffffff"])
-    key = dg.MultiPartitionKey({"config": "0a1b2c3d4e", "scenario": "high_vol"})
+    instance.add_dynamic_partitions(batch_partitions.name, ["r000-0a1b2c3d", "r001-ffffffff"])
+    key = dg.MultiPartitionKey({"batch": "r000-0a1b2c3d", "scenario": "high_vol"})
     frame = _frame("high_vol")
     parquet.handle_output(
         dg.build_output_context(asset_key="strategy_evaluations", partition_key=str(key),
@@ -152,8 +226,8 @@ def test_multi_partition_key_is_a_nested_path(
         frame,
     )
 
-    assert _files(data_root) == [
-        "strategy_evaluations/config=0a1b2c3d4e/scenario=high_vol.parquet"
+    assert backend.keys() == [
+        "strategy_evaluations/batch=r000-0a1b2c3d/scenario=high_vol.parquet"
     ]
     loaded = parquet.load_input(dg.build_input_context(
         asset_key="strategy_evaluations", partition_key=str(key),
@@ -175,14 +249,15 @@ def test_safe_component_accepts_plain_names(good: str) -> None:
 
 @pytest.mark.parametrize("bad_key", ["../escape", "nested/key", "..", "/etc"])
 def test_unsafe_partition_key_writes_nothing(
-    parquet: PolarsParquetIOManager, tmp_path: Path, data_root: Path, bad_key: str
+    parquet: PolarsParquetIOManager, tmp_path: Path, backend: Backend, bad_key: str
 ) -> None:
     partitions = dg.StaticPartitionsDefinition([bad_key])
     context = dg.build_output_context(asset_key="table", partition_key=bad_key,
                                       asset_partitions_def=partitions)
     with pytest.raises(ValueError, match="not a safe file name"):
         parquet.handle_output(context, _frame("x"))
-    assert _files(tmp_path) == []
+    assert backend.keys() == []
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
 
 
 def test_unsafe_asset_key_component_is_rejected(parquet: PolarsParquetIOManager) -> None:
@@ -192,49 +267,31 @@ def test_unsafe_asset_key_component_is_rejected(parquet: PolarsParquetIOManager)
 
 
 def test_failed_write_keeps_the_previous_file(
-    parquet: PolarsParquetIOManager, data_root: Path, monkeypatch: pytest.MonkeyPatch
+    parquet: PolarsParquetIOManager, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     context = dg.build_output_context(asset_key="per_scenario", partition_key="bear",
                                       asset_partitions_def=scenario_partitions)
     good = _frame("good")
     parquet.handle_output(context, good)
-    path = data_root / "per_scenario" / "bear.parquet"
-    before = path.read_bytes()
+    before = backend.raw("per_scenario/bear.parquet")
 
-    def half_written(self: pl.DataFrame, file: Path, **kwargs: object) -> None:
-        Path(file).write_bytes(b"PAR1 truncated")
+    def half_written(self: pl.DataFrame, file: io.BytesIO, **kwargs: object) -> None:
+        file.write(b"PAR1 truncated")
         raise OSError("disk full")
 
     monkeypatch.setattr(pl.DataFrame, "write_parquet", half_written)
     with pytest.raises(OSError, match="disk full"):
         parquet.handle_output(context, _frame("bad", rows=10))
+    monkeypatch.undo()
 
-    assert path.read_bytes() == before
-    assert _leftover_temp_files(data_root) == []
-    assert_frame_equal(pl.read_parquet(path), good)
-
-
-def test_atomic_write_replaces_only_on_success(tmp_path: Path) -> None:
-    target = tmp_path / "out" / "file.txt"
-    atomic_write(target, lambda tmp: tmp.write_text("first"))
-    assert target.read_text() == "first"
-
-    class Interrupted(BaseException):
-        """Not an Exception: a KeyboardInterrupt-like abort must clean up too."""
-
-    def abort(tmp: Path) -> None:
-        tmp.write_text("partial")
-        raise Interrupted
-
-    with pytest.raises(Interrupted):
-        atomic_write(target, abort)
-    assert target.read_text() == "first"
-    assert sorted(p.name for p in target.parent.iterdir()) == ["file.txt"]
+    assert backend.raw("per_scenario/bear.parquet") == before
+    assert _leftover_temp_files(backend.root) == []
+    assert_frame_equal(parquet.load_input(dg.build_input_context(
+        asset_key="per_scenario", partition_key="bear", asset_partitions_def=scenario_partitions,
+    )), good)
 
 
-def test_missing_partitions_are_named(
-    parquet: PolarsParquetIOManager, data_root: Path
-) -> None:
+def test_missing_partitions_are_named(parquet: PolarsParquetIOManager) -> None:
     parquet.handle_output(
         dg.build_output_context(asset_key="per_scenario", partition_key="base",
                                 asset_partitions_def=scenario_partitions),
@@ -257,12 +314,21 @@ def test_missing_unpartitioned_asset_is_named(parquet: PolarsParquetIOManager) -
         parquet.load_input(context)
 
 
+def test_load_stored_is_none_until_materialized_then_verified(
+    parquet: PolarsParquetIOManager
+) -> None:
+    assert parquet.load_stored("optimisation_history") is None
+    frame = _frame("history")
+    parquet.handle_output(dg.build_output_context(asset_key="optimisation_history"), frame)
+    assert_frame_equal(parquet.load_stored("optimisation_history"), frame)
+
+
 def test_non_dataframe_output_is_rejected(
-    parquet: PolarsParquetIOManager, data_root: Path
+    parquet: PolarsParquetIOManager, backend: Backend
 ) -> None:
     with pytest.raises(TypeError, match="expected a polars DataFrame"):
         parquet.handle_output(dg.build_output_context(asset_key="table"), {"a": [1]})
-    assert _files(data_root) == []
+    assert backend.keys() == []
 
 
 # --- ScenarioPaths npz -------------------------------------------------------------------
@@ -282,7 +348,7 @@ def _bitwise_equal(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def test_scenario_paths_round_trip_is_bitwise(
-    npz: ScenarioPathsIOManager, data_root: Path, bear_paths: ScenarioPaths
+    npz: ScenarioPathsIOManager, backend: Backend, bear_paths: ScenarioPaths, tmp_path: Path
 ) -> None:
     npz.handle_output(
         dg.build_output_context(asset_key="scenario_paths", partition_key="bear",
@@ -290,17 +356,19 @@ def test_scenario_paths_round_trip_is_bitwise(
         bear_paths,
     )
 
-    assert _files(data_root) == ["scenario_paths/bear.npz"]
+    assert backend.keys() == ["scenario_paths/bear.npz"]
     loaded = npz.load_input(dg.build_input_context(
         asset_key="scenario_paths", partition_key="bear", asset_partitions_def=scenario_partitions,
     ))
     assert list(loaded) == ["bear"]
     _assert_same_paths(loaded["bear"], bear_paths)
-    _assert_same_paths(load_scenario_paths(data_root / "scenario_paths" / "bear.npz"), bear_paths)
+    copy = tmp_path / "bear-copy.npz"
+    copy.write_bytes(backend.raw("scenario_paths/bear.npz"))
+    _assert_same_paths(load_scenario_paths(copy), bear_paths)
 
 
 def test_scenario_paths_many_partitions(
-    npz: ScenarioPathsIOManager, data_root: Path, bear_paths: ScenarioPaths
+    npz: ScenarioPathsIOManager, bear_paths: ScenarioPaths
 ) -> None:
     bull = simulate_scenario(REGIMES["bull"], 10, 4, warmup_months=0, horizon_years=1)
     key_range = dg.PartitionKeyRange("bull", "bear")
@@ -320,14 +388,13 @@ def test_scenario_paths_many_partitions(
 
 
 def test_scenario_paths_failed_write_keeps_the_previous_file(
-    npz: ScenarioPathsIOManager, data_root: Path, bear_paths: ScenarioPaths,
+    npz: ScenarioPathsIOManager, backend: Backend, bear_paths: ScenarioPaths,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     context = dg.build_output_context(asset_key="scenario_paths", partition_key="bear",
                                       asset_partitions_def=scenario_partitions)
     npz.handle_output(context, bear_paths)
-    path = data_root / "scenario_paths" / "bear.npz"
-    before = path.read_bytes()
+    before = backend.raw("scenario_paths/bear.npz")
 
     def broken_savez(file: object, **arrays: object) -> None:
         file.write(b"PK\x03\x04 truncated")  # type: ignore[attr-defined]
@@ -338,8 +405,8 @@ def test_scenario_paths_failed_write_keeps_the_previous_file(
         npz.handle_output(context, simulate_scenario(REGIMES["bear"], 5, 99, warmup_months=0,
                                                      horizon_years=1))
 
-    assert path.read_bytes() == before
-    assert _leftover_temp_files(data_root) == []
+    assert backend.raw("scenario_paths/bear.npz") == before
+    assert _leftover_temp_files(backend.root) == []
 
 
 def test_missing_scenario_paths_are_named(npz: ScenarioPathsIOManager) -> None:

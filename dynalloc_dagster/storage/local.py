@@ -1,0 +1,147 @@
+"""Objects as files in a local folder: ``<root>/<key>``, checksums in ``<root>/.checksums``.
+
+A write goes to a temporary sibling ``.<name>.<random>.tmp`` created with the permissions
+``0666 & ~umask``, and is renamed over the target only once every object of the call is
+written; a failure removes the temporaries and leaves every target as it was. Temporaries
+left by a killed process are removed by the next write into their folder once older than
+``stale_temp_age_s``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from pydantic import Field
+
+from dynalloc_dagster.storage.base import (
+    CorruptObjectError,
+    ObjectNotFoundError,
+    ObjectStorage,
+    StorageError,
+    check_key,
+    sha256_hex,
+)
+
+CHECKSUM_FOLDER = ".checksums"
+CHECKSUM_SUFFIX = ".sha256"
+TEMP_SUFFIX = ".tmp"
+
+
+def current_umask() -> int:
+    """The process umask, read from /proc where there is one (no race with other threads),
+    else by setting and restoring it."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+class LocalStorage(ObjectStorage):
+    """Objects as files under ``root``; see the module docstring for the guarantees."""
+
+    root: str = Field(description="folder the objects are stored in")
+    stale_temp_age_s: float = Field(
+        default=3600.0, gt=0,
+        description="temporary files older than this (seconds) are removed before a write"
+        " into their folder: a write in progress is never that old",
+    )
+
+    @property
+    def location(self) -> str:
+        return self.root
+
+    def path(self, key: str) -> Path:
+        """The file of ``key``."""
+        return Path(self.root, *check_key(key).split("/"))
+
+    def _checksum_path(self, key: str) -> Path:
+        return Path(self.root, CHECKSUM_FOLDER, *check_key(key).split("/")).with_name(
+            key.rsplit("/", 1)[-1] + CHECKSUM_SUFFIX)
+
+    def uri(self, key: str) -> str:
+        return self.path(key).resolve().as_uri()
+
+    def put_many(self, objects: Mapping[str, bytes]) -> dict[str, str]:
+        sums = {check_key(key): sha256_hex(data) for key, data in objects.items()}
+        mode = 0o666 & ~current_umask()
+        targets = [(self.path(k), objects[k]) for k in sums] + [
+            (self._checksum_path(k), f"{s}\n".encode()) for k, s in sums.items()]
+        for folder in sorted({path.parent for path, _ in targets}):
+            folder.mkdir(parents=True, exist_ok=True)
+            self.remove_stale_temps(folder)
+        staged: list[tuple[Path, Path]] = []
+        try:
+            for path, data in targets:
+                staged.append((_write_temp(path, data, mode), path))
+            # data files first, then their checksums: a process killed between the two
+            # leaves a file whose checksum does not match, which a read reports
+            while staged:
+                tmp, path = staged[0]
+                os.replace(tmp, path)
+                staged.pop(0)
+        except BaseException:
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+            raise
+        return sums
+
+    def get(self, key: str) -> bytes:
+        path = self.path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"{path} does not exist") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc}") from exc
+        try:
+            recorded = self._checksum_path(key).read_text().strip()
+        except FileNotFoundError:
+            raise CorruptObjectError(
+                f"{path} has no recorded checksum ({self._checksum_path(key)} is missing):"
+                " written before checksums or by hand; re-materialize it") from None
+        actual = sha256_hex(data)
+        if actual != recorded:
+            raise CorruptObjectError(
+                f"{path} is corrupted: sha256 {actual} ({len(data)} bytes) does not match the"
+                f" {recorded} recorded when it was written; re-materialize it")
+        return data
+
+    def missing(self, keys: Iterable[str]) -> list[str]:
+        return [key for key in keys if not self.path(key).is_file()]
+
+    def remove_stale_temps(self, folder: Path) -> list[Path]:
+        """Remove ``.*.tmp`` files in ``folder`` older than ``stale_temp_age_s``; return them."""
+        cutoff = time.time() - self.stale_temp_age_s
+        removed = []
+        for tmp in folder.glob(f".*{TEMP_SUFFIX}"):
+            try:
+                if tmp.is_file() and tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed.append(tmp)
+            except FileNotFoundError:  # removed meanwhile by another writer
+                continue
+        return removed
+
+
+def _write_temp(path: Path, data: bytes, mode: int) -> Path:
+    """Write ``data`` to a new temporary sibling of ``path`` with permissions ``mode``."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, mode)  # mkstemp creates 0600 whatever the umask
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp

@@ -1,0 +1,201 @@
+"""Objects in an S3 bucket: ``s3://<bucket>/<prefix>/<key>``, encrypted with SSE-KMS.
+
+Every object is one whole-object ``put_object`` (S3 makes it visible only once complete,
+so a reader never sees part of one), with ``ServerSideEncryption="aws:kms"``, the
+configured ``SSEKMSKeyId`` and the sha256 of its bytes as object metadata (checked by
+``get``). Before the first write the bucket (``head_bucket``) and the KMS key
+(``kms:DescribeKey``, enabled) are checked, so a wrong bucket or key fails naming it before
+anything is written. The client is dagster-aws's ``S3Resource``; with no endpoint configured
+boto3 takes ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (and ``AWS_ENDPOINT_URL_KMS``)
+from the environment.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import boto3
+import dagster as dg
+from botocore.exceptions import BotoCoreError, ClientError
+from dagster_aws.s3 import S3Resource
+from pydantic import Field, PrivateAttr
+
+from dynalloc_dagster.storage.base import (
+    CorruptObjectError,
+    ObjectNotFoundError,
+    ObjectStorage,
+    StorageConfigError,
+    StorageError,
+    check_key,
+    sha256_hex,
+)
+
+CHECKSUM_METADATA = "sha256"
+# above this many keys, ``missing`` lists the common prefix instead of one HEAD per key
+_LIST_ABOVE = 20
+
+
+class S3Storage(ObjectStorage):
+    """Objects in ``s3://bucket/prefix``; see the module docstring for the guarantees."""
+
+    bucket: str = Field(description="S3 bucket name")
+    prefix: str = Field(default="", description="key prefix inside the bucket, no slashes at"
+                        " either end needed")
+    kms_key_id: str = Field(description="KMS key id, ARN or alias every object is encrypted"
+                            " with (SSE-KMS)")
+    s3: S3Resource = Field(default_factory=S3Resource,
+                           description="the S3 client's settings (region, endpoint, retries)")
+    list_page_size: int = Field(default=1000, ge=1, le=1000,
+                                description="keys per ListObjectsV2 page")
+
+    _client: Any = PrivateAttr(default=None)
+    _verified: bool = PrivateAttr(default=False)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Check the bucket and the KMS key when a run starts, before any asset runs."""
+        self.verify()
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self._prefix()}".rstrip("/")
+
+    def _prefix(self) -> str:
+        return self.prefix.strip("/")
+
+    def object_key(self, key: str) -> str:
+        """The S3 key of ``key`` (prefix included)."""
+        prefix = self._prefix()
+        return f"{prefix}/{check_key(key)}" if prefix else check_key(key)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.object_key(key)}"
+
+    def client(self) -> Any:
+        """The boto3 S3 client (built once from ``s3``)."""
+        if self._client is None:
+            self._client = self.s3.get_client()
+        return self._client
+
+    def _kms_client(self) -> Any:
+        s3 = self.s3
+        session = boto3.session.Session(profile_name=s3.profile_name)
+        return session.client(
+            "kms", region_name=self.client().meta.region_name,
+            endpoint_url=s3.endpoint_url,  # None: boto3 reads AWS_ENDPOINT_URL(_KMS)
+            use_ssl=s3.use_ssl, verify=s3.verify,
+            aws_access_key_id=s3.aws_access_key_id,
+            aws_secret_access_key=s3.aws_secret_access_key,
+            aws_session_token=s3.aws_session_token,
+        )
+
+    def verify(self) -> None:
+        """Raise StorageConfigError unless the bucket is reachable and the KMS key exists
+        and is enabled. Runs once per instance (again after a failure)."""
+        if self._verified:
+            return
+        try:
+            self.client().head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageConfigError(
+                f"S3 bucket {self.bucket!r} is not usable ({_reason(exc)}): check the"
+                " bucket name (DYNALLOC_S3_BUCKET), region, endpoint and permissions") from exc
+        try:
+            meta = self._kms_client().describe_key(KeyId=self.kms_key_id)["KeyMetadata"]
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageConfigError(
+                f"KMS key {self.kms_key_id!r} for bucket {self.bucket!r} is not usable"
+                f" ({_reason(exc)}): check DYNALLOC_KMS_KEY_ID and kms:DescribeKey") from exc
+        if meta.get("KeyState") != "Enabled":
+            raise StorageConfigError(
+                f"KMS key {self.kms_key_id!r} is {meta.get('KeyState')}, not Enabled:"
+                " objects cannot be encrypted with it")
+        self._verified = True
+
+    def put_many(self, objects: Mapping[str, bytes]) -> dict[str, str]:
+        sums = {check_key(key): sha256_hex(data) for key, data in objects.items()}
+        self.verify()
+        client = self.client()
+        written: list[str] = []
+        for key, digest in sums.items():
+            try:
+                client.put_object(
+                    Bucket=self.bucket, Key=self.object_key(key), Body=objects[key],
+                    ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id,
+                    Metadata={CHECKSUM_METADATA: digest},
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise StorageError(
+                    f"cannot write {self.uri(key)} ({_reason(exc)}); of this output"
+                    f" {len(written)} object(s) were written before it"
+                    f" ({', '.join(written[:3])}) and {len(sums) - len(written) - 1} not"
+                ) from exc
+            written.append(key)
+        return sums
+
+    def get(self, key: str) -> bytes:
+        uri = self.uri(key)
+        try:
+            response = self.client().get_object(Bucket=self.bucket, Key=self.object_key(key))
+            data = response["Body"].read()
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                raise ObjectNotFoundError(f"{uri} does not exist") from None
+            raise StorageError(f"cannot read {uri} ({_reason(exc)})") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot read {uri} ({_reason(exc)})") from exc
+        recorded = response.get("Metadata", {}).get(CHECKSUM_METADATA)
+        if recorded is None:
+            raise CorruptObjectError(
+                f"{uri} has no recorded checksum (no {CHECKSUM_METADATA} metadata): written"
+                " by hand or by another tool; re-materialize it")
+        actual = sha256_hex(data)
+        if actual != recorded:
+            raise CorruptObjectError(
+                f"{uri} is corrupted: sha256 {actual} ({len(data)} bytes) does not match the"
+                f" {recorded} recorded when it was written; re-materialize it")
+        return data
+
+    def missing(self, keys: Iterable[str]) -> list[str]:
+        wanted = list(keys)
+        if len(wanted) <= _LIST_ABOVE:
+            return [key for key in wanted if not self._exists(key)]
+        present = set(self.list_keys(posixpath.commonpath(wanted)))
+        return [key for key in wanted if key not in present]
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.client().head_object(Bucket=self.bucket, Key=self.object_key(key))
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise StorageError(f"cannot look up {self.uri(key)} ({_reason(exc)})") from exc
+        return True
+
+    def list_keys(self, folder: str = "") -> list[str]:
+        """Every key under ``folder`` (a key prefix ending at a ``/``; "" for all), read page
+        by page (``list_page_size`` keys per ListObjectsV2 call)."""
+        base = self._prefix()
+        start = "/".join(p for p in (base, folder.strip("/")) if p)
+        paginator = self.client().get_paginator("list_objects_v2")
+        pages = paginator.paginate(
+            Bucket=self.bucket, Prefix=f"{start}/" if start else "",
+            PaginationConfig={"PageSize": self.list_page_size},
+        )
+        strip = len(base) + 1 if base else 0
+        try:
+            return [item["Key"][strip:] for page in pages for item in page.get("Contents", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"cannot list s3://{self.bucket}/{start} ({_reason(exc)})") from exc
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', '?')}: {error.get('Message', '')}".rstrip(": ")
+    return str(exc)
