@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from pathlib import Path
 from typing import Literal
 
 import dagster as dg
 from pydantic import Field, model_validator
 
-from dynalloc_dagster.io_managers import atomic_write, safe_component
+from dynalloc_dagster.storage import ObjectStorage, safe_component
 from engine.market.market_data import MarketData, synthetic_market_data
 from engine.objectives import InvestmentObjectives
 from engine.optimisation.loop import AgentSettings
@@ -95,14 +94,26 @@ class OptimisationAgent(dg.ConfigurableResource):
 
 
 class ArtifactStore(dg.ConfigurableResource):
-    """Where human-facing files (PNG, PDF, markdown) are stored: ``<data root>/artifacts``
-    by default, so it moves with ``DYNALLOC_DATA_ROOT``. Assets hand it bytes; it writes
-    them whole (a reader never sees a partial file) and returns where they are."""
+    """Where human-facing files (PNG, PDF, markdown) are stored: the ``artifacts`` folder of
+    the data storage (``<data root>/artifacts`` locally, ``s3://<bucket>/<prefix>/artifacts``
+    on AWS), so it moves with the data. Assets hand it bytes; the storage writes them whole
+    with their sha256 (a reader never sees a partial file) and it returns where they are."""
 
-    root: str
+    storage: ObjectStorage = Field(description="the data storage (local folder or S3)")
+    folder: str = Field(default="artifacts", description="folder of the artifacts in it")
+
+    @property
+    def root(self) -> str:
+        """Where the artifacts are: a folder, or an ``s3://`` prefix."""
+        return f"{self.storage.location.rstrip('/')}/{safe_component(self.folder)}"
+
+    def key(self, name: str) -> str:
+        """The storage key of artifact ``name`` (a plain file name)."""
+        return f"{safe_component(self.folder)}/{safe_component(name)}"
 
     def write(self, name: str, data: bytes) -> str:
-        """Store ``data`` as ``name`` (a plain file name) and return its URI."""
-        path = Path(self.root) / safe_component(name)
-        atomic_write(path, lambda tmp: tmp.write_bytes(data))
-        return path.resolve().as_uri()
+        """Store ``data`` as ``name`` (a plain file name) and return its URI (``file://``
+        locally, ``s3://`` on S3)."""
+        key = self.key(name)
+        self.storage.put(key, data)
+        return self.storage.uri(key)
