@@ -260,6 +260,7 @@ def check_butterfly_arbitrage(surface: pl.DataFrame, *, source: str | None = Non
     (a non-negative risk-neutral density, Breeden and Litzenberger 1978)."""
     _require(surface, SURFACE_COLUMNS, source)
     frame = surface.with_row_index("_row").sort("expiry_years", "log_moneyness")
+    found: list[str] = []
     for (expiry,), group in frame.group_by("expiry_years", maintain_order=True):
         k = group["log_moneyness"].to_numpy()
         s = group["implied_vol"].to_numpy() * np.sqrt(group["expiry_years"].to_numpy())
@@ -269,19 +270,22 @@ def check_butterfly_arbitrage(surface: pl.DataFrame, *, source: str | None = Non
         slope = np.diff(call) / np.diff(strike)
         rising = np.flatnonzero(slope > ARBITRAGE_TOLERANCE)
         if rising.size:
-            row = int(group["_row"][int(rising[0]) + 1])
-            raise MarketDataError(
-                f"{_where(source, 'implied_vol', row)} rule call_spread_arbitrage: call price"
-                f" rises with strike at expiry {expiry}, log-moneyness {k[rising[0] + 1]}"
+            i = int(rising[0]) + 1
+            found.append(
+                f"{_where(source, 'implied_vol', int(group['_row'][i]))} rule"
+                f" call_spread_arbitrage: call price rises with strike at expiry {expiry},"
+                f" log-moneyness {k[i]}"
             )
         concave = np.flatnonzero(np.diff(slope) < -ARBITRAGE_TOLERANCE)
         if concave.size:
-            row = int(group["_row"][int(concave[0]) + 1])
-            raise MarketDataError(
-                f"{_where(source, 'implied_vol', row)} rule butterfly_arbitrage: call prices"
-                f" not convex in strike (negative density) at expiry {expiry}, log-moneyness"
-                f" {k[concave[0] + 1]}"
+            i = int(concave[0]) + 1  # the middle strike of the butterfly
+            found.append(
+                f"{_where(source, 'implied_vol', int(group['_row'][i]))} rule"
+                f" butterfly_arbitrage: call prices not convex in strike (negative density)"
+                f" at expiry {expiry}, log-moneyness {k[i]}"
             )
+    if found:
+        raise MarketDataError(found)
 
 
 def _collect(checks: Sequence[Callable[[], None]]) -> None:
