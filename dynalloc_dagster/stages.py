@@ -23,12 +23,7 @@ from typing import Any
 
 import dagster as dg
 
-from dynalloc_dagster.assets.strategies import (
-    CONTINUE,
-    FIRST_NEW_CONFIG,
-    LAST_NEW_CONFIG,
-    STOP_REASON,
-)
+from dynalloc_dagster.assets.strategies import BATCH, CONTINUE, STOP_REASON
 from dynalloc_dagster.partitions import SCENARIOS
 from dynalloc_dagster.run_config import validate_run_config
 
@@ -62,12 +57,12 @@ def with_round(run_config: dict[str, Any], round_index: int) -> dict[str, Any]:
 def stage_request(
     job_name: str, instance: dg.DagsterInstance, *, pipeline: str,
     run_config: dict[str, Any] | None = None, round_index: int | None = None,
-    config_range: tuple[str, str] | None = None, run_key: str | None = None,
+    batch: str | None = None, run_key: str | None = None,
 ) -> dg.RunRequest:
     """The run request of one stage. ``run_config`` is pipeline-wide and validated first
     (:func:`dynalloc_dagster.run_config.validate_run_config`); partitioned stages cover
-    their partitions in one run: every scenario, or every scenario x config from the
-    first to the last config id of ``config_range`` (a round's new configs)."""
+    their partitions in one run: every scenario, or every scenario of ``batch`` (the
+    round's configs)."""
     run_config = run_config or {}
     validate_run_config(run_config)
     tags = {PIPELINE_TAG: pipeline, RUN_CONFIG_TAG: json.dumps(run_config, sort_keys=True)}
@@ -78,18 +73,15 @@ def stage_request(
     elif job_name == ROUND_JOB:
         run_config = with_round(run_config, round_index or 0)
     elif job_name == EVALUATIONS_JOB:
-        if config_range is None:
-            raise ValueError("the evaluation stage needs the range of configs to evaluate")
-        tags |= evaluation_range_tags(*config_range)
+        if batch is None:
+            raise ValueError("the evaluation stage needs the batch of configs to evaluate")
+        tags |= evaluation_range_tags(batch)
     return dg.RunRequest(job_name=job_name, run_key=run_key, tags=tags, run_config=run_config)
 
 
-def evaluation_range_tags(first_config_id: str, last_config_id: str) -> dict[str, str]:
-    """Range tags of one run over every scenario x config from ``first_config_id`` to
-    ``last_config_id`` in the order the configs were registered (a round's configs are
-    registered together, so they form one such range)."""
-    return {RANGE_START: f"{first_config_id}|{SCENARIOS[0]}",
-            RANGE_END: f"{last_config_id}|{SCENARIOS[-1]}"}
+def evaluation_range_tags(batch: str) -> dict[str, str]:
+    """Range tags of one run over every scenario of one batch."""
+    return {RANGE_START: f"{batch}|{SCENARIOS[0]}", RANGE_END: f"{batch}|{SCENARIOS[-1]}"}
 
 
 def next_stage_request(
@@ -101,7 +93,7 @@ def next_stage_request(
         return dg.SkipReason(f"run {run.run_id} is not a chained pipeline stage")
     run_config = json.loads(run.tags.get(RUN_CONFIG_TAG, "{}"))
     round_index = int(run.tags.get(ROUND_TAG, "0"))
-    config_range = None
+    batch = None
     match run.job_name:
         case "ingest_job":
             job_name, next_round = SCENARIOS_JOB, None
@@ -109,8 +101,7 @@ def next_stage_request(
             job_name, next_round = ROUND_JOB, 0
         case "optimisation_round_job":
             job_name, next_round = EVALUATIONS_JOB, round_index
-            metadata = _run_materialization(instance, run, STRATEGY_CONFIGS)
-            config_range = (metadata[FIRST_NEW_CONFIG], metadata[LAST_NEW_CONFIG])
+            batch = _run_materialization(instance, run, STRATEGY_CONFIGS)[BATCH]
         case "strategy_evaluations_job":
             job_name, next_round = HISTORY_JOB, round_index
         case "optimisation_history_job":
@@ -120,7 +111,7 @@ def next_stage_request(
         case _:
             return dg.SkipReason(f"{run.job_name} is the last stage")
     return stage_request(job_name, instance, pipeline=pipeline, run_config=run_config,
-                         round_index=next_round, config_range=config_range,
+                         round_index=next_round, batch=batch,
                          run_key=f"{run.run_id}:{job_name}")
 
 

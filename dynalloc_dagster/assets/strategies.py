@@ -14,7 +14,7 @@ from pydantic import Field
 from dynalloc_dagster.bedrock.resource import BedrockResource
 from dynalloc_dagster.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.metadata import table_metadata
-from dynalloc_dagster.partitions import config_partitions, evaluation_partitions
+from dynalloc_dagster.partitions import batch_key, batch_partitions, evaluation_partitions
 from dynalloc_dagster.resources import ObjectivesResource, OptimisationAgent
 from engine.optimisation.loop import optimisation_history as score_history
 from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_round
@@ -24,11 +24,10 @@ from engine.strategy import CONFIG_COLUMNS, StrategyConfig, evaluate
 OWNERS = ["team:quant-research"]
 EVALUATIONS_PER_RUN_ENV = "DYNALLOC_EVALUATIONS_PER_RUN"
 LOOP_STARTED_AT = "loop_started_at"
-FIRST_NEW_CONFIG = "first_new_config_id"
-LAST_NEW_CONFIG = "last_new_config_id"
+BATCH = "batch"
 STOP_REASON = "stop_reason"
 CONTINUE = "continue"
-CONFIG_TABLE_COLUMNS = ("config_id", "round", "proposer", *CONFIG_COLUMNS)
+CONFIG_TABLE_COLUMNS = ("config_id", "round", "batch", "proposer", *CONFIG_COLUMNS)
 
 
 class StrategyConfigsConfig(dg.Config):
@@ -51,9 +50,10 @@ def _proposer(agent: OptimisationAgent, bedrock: BedrockResource, space: SearchS
 
 
 def _config_rows(configs: list[StrategyConfig], round_index: int, proposer: str) -> pl.DataFrame:
+    batch = batch_key(round_index, [c.config_id for c in configs])
     return pl.DataFrame(
-        [{"config_id": c.config_id, "round": round_index, "proposer": proposer, **c.to_dict()}
-         for c in configs],
+        [{"config_id": c.config_id, "round": round_index, "batch": batch, "proposer": proposer,
+          **c.to_dict()} for c in configs],
         schema_overrides={"round": pl.Int64, "vol_window_months": pl.Int64,
                           "risk_aversion": pl.Float64},
     ).select(CONFIG_TABLE_COLUMNS)
@@ -77,12 +77,12 @@ def strategy_configs(
     io_manager: dg.ResourceParam[PolarsParquetIOManager],
 ) -> dg.MaterializeResult:
     """The optimisation agent's configs, one row per config in the order they were
-    proposed (round, proposer). Round 0 is a Latin hypercube batch that replaces the
-    registered config partitions; each later round appends a batch proposed from the
-    previous round's ``optimisation_history`` (read from storage: the agent's feedback
-    edge, which the asset graph cannot show without a cycle). Each new config id becomes
-    a key of the dynamic partitions ``strategy_configs``. Every config is ranked at the
-    objectives' one transaction-cost assumption."""
+    proposed (round, batch, proposer). Round 0 is a Latin hypercube batch that replaces
+    the registered batches; each later round appends a batch proposed from the previous
+    round's ``optimisation_history`` (read from storage: the agent's feedback edge, which
+    the asset graph cannot show without a cycle). Each round's batch becomes a key of the
+    dynamic partitions ``config_batches``. Every config is ranked at the objectives' one
+    transaction-cost assumption."""
     settings = agent.settings()
     tc_bps = objectives.objectives().assumed_tc_bps
     space = SearchSpace()
@@ -113,7 +113,8 @@ def strategy_configs(
                             f" the round was proposed by {used}")
     new = _config_rows(proposed, round_index, used)
     table = new if previous is None else pl.concat([previous, new])
-    _register(context.instance, new["config_id"].to_list(), replace=round_index == 0)
+    batch = new["batch"][0]
+    _register(context.instance, batch, replace=round_index == 0)
     return dg.MaterializeResult(value=table, metadata={
         **table_metadata(new, preview_rows=new.height),
         "dagster/row_count": table.height,
@@ -121,8 +122,7 @@ def strategy_configs(
         "proposer": used,
         "fallback_reason": fallback_reason or "",
         "new_configs": new.height,
-        FIRST_NEW_CONFIG: new["config_id"][0],
-        LAST_NEW_CONFIG: new["config_id"][-1],
+        BATCH: batch,
         LOOP_STARTED_AT: loop_started_at,
     })
 
@@ -142,17 +142,15 @@ def _check_round(round_index: int, previous: pl.DataFrame | None,
                          " round 0")
 
 
-def _register(instance: dg.DagsterInstance, new_ids: list[str], *, replace: bool) -> None:
-    """Add the round's ids as dynamic partitions, in proposal order (so a round's keys
-    form one contiguous range); round 0 first removes every id outside its batch."""
-    known = instance.get_dynamic_partitions(config_partitions.name)
+def _register(instance: dg.DagsterInstance, batch: str, *, replace: bool) -> None:
+    """Add the round's batch as a dynamic partition; round 0 first removes every other
+    batch (the configs of an earlier loop leave the partitions)."""
+    known = instance.get_dynamic_partitions(batch_partitions.name)
     if replace:
-        for cid in set(known) - set(new_ids):
-            instance.delete_dynamic_partition(config_partitions.name, cid)
-        known = instance.get_dynamic_partitions(config_partitions.name)
-    fresh = [cid for cid in new_ids if cid not in set(known)]
-    if fresh:
-        instance.add_dynamic_partitions(config_partitions.name, fresh)
+        for stale in set(known) - {batch}:
+            instance.delete_dynamic_partition(batch_partitions.name, stale)
+    if batch not in known:
+        instance.add_dynamic_partitions(batch_partitions.name, [batch])
 
 
 def evaluation_backfill_policy() -> dg.BackfillPolicy:
@@ -180,51 +178,44 @@ def strategy_evaluations(
     scenario_paths: dict,
     strategy_configs: pl.DataFrame,
 ):
-    """Every (scenario, config) key of the run evaluated vectorised: each scenario's paths
-    are loaded once and all its configs evaluated together (engine.strategy.evaluate).
-    One row of metrics per key, with the objectives' pass/fail columns."""
+    """Every (scenario, batch) key of the run evaluated vectorised: each scenario's paths
+    are loaded once and all the batch's configs evaluated together
+    (engine.strategy.evaluate, in memory-bounded chunks). One row of metrics per config,
+    one file per key, with the objectives' pass/fail columns."""
     judged_by = objectives.objectives()
-    by_id = {row["config_id"]: row for row in strategy_configs.iter_rows(named=True)}
     wanted: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for key in context.partition_keys:
         dims = evaluation_partitions.get_partition_key_from_str(key).keys_by_dimension
-        wanted[dims["scenario"]].append((dims["config"], key))
-    missing = sorted({cid for keys in wanted.values() for cid, _ in keys} - set(by_id))
+        wanted[dims["scenario"]].append((dims["batch"], key))
+    batches = {batch: rows for (batch,), rows in strategy_configs.group_by("batch")}
+    missing = sorted({b for keys in wanted.values() for b, _ in keys} - set(batches))
     if missing:
         raise ValueError(
-            f"config ids not in strategy_configs (re-materialize it?): {', '.join(missing[:5])}"
+            f"batches not in strategy_configs (re-materialize it?): {', '.join(missing[:5])}"
         )
     outputs: dict[str, pl.DataFrame] = {}
-    best: dict[str, float] = {}
     for scenario, keys in wanted.items():
-        configs = [StrategyConfig(**{k: by_id[cid][k] for k in CONFIG_COLUMNS})
-                   for cid, _ in keys]
-        table = evaluate(scenario_paths[scenario], configs, judged_by)
-        for (_, key), row in zip(keys, table.iter_slices(1), strict=True):
-            outputs[key] = row
-        best[scenario] = float(table["sharpe_mean"].max())
-        context.log.info(f"{scenario}: evaluated {len(configs)} configs")
+        for batch, key in keys:
+            configs = [StrategyConfig(**{k: row[k] for k in CONFIG_COLUMNS})
+                       for row in batches[batch].iter_rows(named=True)]
+            outputs[key] = evaluate(scenario_paths[scenario], configs, judged_by)
+            context.log.info(f"{scenario}: evaluated batch {batch} ({len(configs)} configs)")
     combined = pl.concat(outputs.values())
     yield dg.Output(outputs, metadata={
         **table_metadata(combined.select("scenario", "config_id", "weight_fn", "target_vol",
                                          "sharpe_mean", "max_drawdown_median",
                                          "meets_objectives")),
+        "dagster/row_count": combined.height,
         "keys_in_run": len(outputs),
-        **{f"best_sharpe_{s}": round(v, 4) for s, v in best.items()},
     })
 
 
-@dg.asset_check(asset=strategy_evaluations, description="Every scenario x config key of "
-                "the registered configs has a stored evaluation (a warning while a backfill"
+@dg.asset_check(asset=strategy_evaluations, description="Every scenario x batch key of "
+                "the registered batches has a stored evaluation (a warning while a backfill"
                 " is part-way through).")
 def evaluation_completeness(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     instance = context.instance
-    config_ids = set(instance.get_dynamic_partitions(config_partitions.name))
-    expected = {
-        key
-        for key in evaluation_partitions.get_partition_keys(dynamic_partitions_store=instance)
-        if key.keys_by_dimension["config"] in config_ids
-    }
+    expected = set(evaluation_partitions.get_partition_keys(dynamic_partitions_store=instance))
     done = instance.get_materialized_partitions(dg.AssetKey("strategy_evaluations"))
     missing = sorted(expected - set(done))
     return dg.AssetCheckResult(

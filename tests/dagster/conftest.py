@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 from dagster_test_support import N_CONFIGS, Upstream, failure_text, run_job, small_run_config
 
 from dynalloc_dagster.definitions import build_definitions
-from dynalloc_dagster.partitions import config_partitions
+from dynalloc_dagster.partitions import batch_partitions
 from dynalloc_dagster.stages import INGEST_JOB, ROUND_JOB, SCENARIOS_JOB, stage_request
 
 
@@ -56,17 +57,19 @@ def upstream_template(tmp_path_factory: pytest.TempPathFactory) -> Upstream:
             result = run_job(template_defs, job_name, template_instance,
                              run_config=request.run_config, tags=request.tags)
             assert result.success, failure_text(result)
-        config_ids = template_instance.get_dynamic_partitions(config_partitions.name)
+        (batch,) = template_instance.get_dynamic_partitions(batch_partitions.name)
+    config_ids = pl.read_parquet(root / "strategy_configs.parquet")["config_id"].to_list()
     assert len(config_ids) == N_CONFIGS
-    return Upstream(root=root, config_ids=list(config_ids))
+    return Upstream(root=root, batch=batch, config_ids=config_ids)
 
 
 @pytest.fixture
 def upstream(
     upstream_template: Upstream, data_root: Path, instance: dg.DagsterInstance
 ) -> Upstream:
-    """A private copy of the upstream files in ``data_root``, with the config ids
-    registered as dynamic partitions of this test's instance."""
+    """A private copy of the upstream files in ``data_root``, with the round-0 batch
+    registered as a dynamic partition of this test's instance."""
     shutil.copytree(upstream_template.root, data_root)
-    instance.add_dynamic_partitions(config_partitions.name, upstream_template.config_ids)
-    return Upstream(root=data_root, config_ids=upstream_template.config_ids)
+    instance.add_dynamic_partitions(batch_partitions.name, [upstream_template.batch])
+    return Upstream(root=data_root, batch=upstream_template.batch,
+                    config_ids=upstream_template.config_ids)

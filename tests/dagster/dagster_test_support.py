@@ -82,7 +82,9 @@ def snapshot(root: Path) -> dict[str, tuple[int, str]]:
 
 @dataclass(frozen=True)
 class Upstream:
-    """Materialized inputs of strategy_evaluations: market data, regimes, paths, configs."""
+    """Materialized inputs of strategy_evaluations: market data, regimes, paths, and the
+    configs of round 0 (one batch)."""
 
     root: Path
+    batch: str
     config_ids: list[str]

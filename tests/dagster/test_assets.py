@@ -40,7 +40,7 @@ from dynalloc_dagster.assets.strategies import StrategyConfigsConfig, strategy_c
 from dynalloc_dagster.bedrock.resource import BedrockResource
 from dynalloc_dagster.environment import resources_for
 from dynalloc_dagster.io_managers import PolarsParquetIOManager, load_scenario_paths
-from dynalloc_dagster.partitions import SCENARIOS, config_partitions
+from dynalloc_dagster.partitions import SCENARIOS, batch_partitions
 from dynalloc_dagster.resources import MarketDataSource, ObjectivesResource, OptimisationAgent
 from dynalloc_dagster.stages import (
     EVALUATIONS_JOB,
@@ -75,8 +75,8 @@ def _evaluation_files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.parquet"))}
 
 
-def _key(config_id: str, scenario: str) -> str:
-    return str(dg.MultiPartitionKey({"config": config_id, "scenario": scenario}))
+def _key(batch: str, scenario: str) -> str:
+    return str(dg.MultiPartitionKey({"batch": batch, "scenario": scenario}))
 
 
 # --- ingestion ---------------------------------------------------------------------------
@@ -274,15 +274,16 @@ def test_round_zero_is_a_latin_hypercube_batch_registered_as_partitions(
     assert table["round"].to_list() == [0] * N_CONFIGS
     assert set(table["proposer"]) == {"lhs"}
     assert set(table["tc_bps"]) == {ObjectivesResource().assumed_tc_bps}
-    assert instance.get_dynamic_partitions(config_partitions.name) == ids
-    assert (first.metadata["first_new_config_id"], first.metadata["last_new_config_id"]) == (
-        ids[0], ids[-1])
+    (batch,) = set(table["batch"])
+    assert batch.startswith("r000-")
+    assert instance.get_dynamic_partitions(batch_partitions.name) == [batch]
+    assert first.metadata["batch"] == batch
     inverse = table.filter(pl.col("weight_fn").str.starts_with("inverse"))
     assert inverse["risk_aversion"].is_null().all()
 
     again = _round(instance, data_root, 0)
     assert again.value.equals(table)
-    assert instance.get_dynamic_partitions(config_partitions.name) == ids
+    assert instance.get_dynamic_partitions(batch_partitions.name) == [batch]
 
 
 def test_a_new_loop_with_another_seed_replaces_the_registered_ids(
@@ -291,9 +292,8 @@ def test_a_new_loop_with_another_seed_replaces_the_registered_ids(
     old = _round(instance, data_root, 0, seed=1)
     new = _round(instance, data_root, 0, seed=2)
 
-    new_ids = new.value["config_id"].to_list()
-    assert not set(new_ids) & set(old.value["config_id"])
-    assert instance.get_dynamic_partitions(config_partitions.name) == new_ids
+    assert not set(new.value["config_id"]) & set(old.value["config_id"])
+    assert instance.get_dynamic_partitions(batch_partitions.name) == [new.value["batch"][0]]
 
 
 def test_a_later_round_needs_the_history_of_the_round_before(
@@ -327,7 +327,9 @@ def test_a_later_round_appends_a_batch_proposed_from_the_history(
     assert new.height == 4
     assert set(new["proposer"]) == {proposer}
     assert table["config_id"].n_unique() == N_CONFIGS + 4
-    assert instance.get_dynamic_partitions(config_partitions.name) == table["config_id"].to_list()
+    assert instance.get_dynamic_partitions(batch_partitions.name) == table["batch"].unique(
+        maintain_order=True).to_list()
+    assert new["batch"][0].startswith("r001-")
     assert second.metadata["loop_started_at"] == first.metadata["loop_started_at"]
 
 
@@ -347,79 +349,74 @@ def test_a_stopped_loop_takes_no_further_round(
 def test_strategy_evaluations_one_key_alone(
     defs: dg.Definitions, upstream: Upstream, instance: dg.DagsterInstance
 ) -> None:
-    config_id = upstream.config_ids[2]
-    key = _key(config_id, "bear")
+    key = _key(upstream.batch, "bear")
 
     result = run_job(defs, EVALUATIONS_JOB, instance, partition_key=key)
 
     assert result.success, failure_text(result)
     assert [m.partition for m in result.get_asset_materialization_events()] == [key]
-    assert list(_evaluation_files(upstream.root)) == [f"config={config_id}/scenario=bear.parquet"]
-    row = pl.read_parquet(upstream.root / "strategy_evaluations" / f"config={config_id}"
-                          / "scenario=bear.parquet")
-    assert row.height == 1
-    assert row["config_id"][0] == config_id
-    assert row["scenario"][0] == "bear"
-    assert row["n_paths"][0] == 50
+    name = f"batch={upstream.batch}/scenario=bear.parquet"
+    assert list(_evaluation_files(upstream.root)) == [name]
+    rows = pl.read_parquet(upstream.root / "strategy_evaluations" / f"batch={upstream.batch}"
+                           / "scenario=bear.parquet")
+    assert rows["config_id"].to_list() == upstream.config_ids
+    assert set(rows["scenario"]) == {"bear"}
+    assert set(rows["n_paths"]) == {50}
 
 
 @pytest.fixture
 def evaluated(
     defs: dg.Definitions, upstream: Upstream, instance: dg.DagsterInstance
 ) -> dict[str, bytes]:
-    """Every scenario x config key evaluated in one run; the stored files' bytes."""
-    tags = evaluation_range_tags(upstream.config_ids[0], upstream.config_ids[-1])
-    result = run_job(defs, EVALUATIONS_JOB, instance, tags=tags)
+    """Every scenario of the batch evaluated in one run; the stored files' bytes."""
+    result = run_job(defs, EVALUATIONS_JOB, instance, tags=evaluation_range_tags(upstream.batch))
     assert result.success, failure_text(result)
     keys = [m.partition for m in result.get_asset_materialization_events()]
-    assert len(keys) == len(set(keys)) == N_CONFIGS * len(SCENARIOS)
+    assert sorted(keys) == sorted(_key(upstream.batch, s) for s in SCENARIOS)
     (metadata,) = {
         m.materialization.metadata["keys_in_run"].value
         for m in result.get_asset_materialization_events()
     }
-    assert metadata == N_CONFIGS * len(SCENARIOS)
+    assert metadata == len(SCENARIOS)
     return _evaluation_files(upstream.root)
 
 
-def test_strategy_evaluations_many_keys_one_run(
+def test_strategy_evaluations_one_file_per_scenario_and_batch(
     evaluated: dict[str, bytes], upstream: Upstream, instance: dg.DagsterInstance
 ) -> None:
-    expected = sorted(f"config={cid}/scenario={s}.parquet"
-                      for cid in upstream.config_ids for s in SCENARIOS)
-    assert sorted(evaluated) == expected
+    assert sorted(evaluated) == sorted(f"batch={upstream.batch}/scenario={s}.parquet"
+                                       for s in SCENARIOS)
     for name in evaluated:
-        config_part, scenario_part = name.removesuffix(".parquet").split("/")
-        row = pl.read_parquet(upstream.root / "strategy_evaluations" / name)
-        assert row.height == 1
-        assert row["config_id"][0] == config_part.removeprefix("config=")
-        assert row["scenario"][0] == scenario_part.removeprefix("scenario=")
+        rows = pl.read_parquet(upstream.root / "strategy_evaluations" / name)
+        assert rows["config_id"].to_list() == upstream.config_ids
+        assert set(rows["scenario"]) == {name.split("scenario=")[1].removesuffix(".parquet")}
     assert len(instance.get_runs()) == 1
     done = instance.get_materialized_partitions(dg.AssetKey("strategy_evaluations"))
-    assert done == {_key(cid, s) for cid in upstream.config_ids for s in SCENARIOS}
+    assert done == {_key(upstream.batch, s) for s in SCENARIOS}
 
 
 def test_strategy_evaluations_rerun_is_idempotent(
     evaluated: dict[str, bytes], defs: dg.Definitions, upstream: Upstream,
     instance: dg.DagsterInstance,
 ) -> None:
-    tags = evaluation_range_tags(upstream.config_ids[0], upstream.config_ids[-1])
-    result = run_job(defs, EVALUATIONS_JOB, instance, tags=tags)
+    result = run_job(defs, EVALUATIONS_JOB, instance, tags=evaluation_range_tags(upstream.batch))
     assert result.success, failure_text(result)
     assert _evaluation_files(upstream.root) == evaluated
 
 
-def test_strategy_evaluations_unknown_config_fails_and_leaves_other_keys(
+def test_strategy_evaluations_unknown_batch_fails_and_leaves_other_keys(
     evaluated: dict[str, bytes], defs: dg.Definitions, upstream: Upstream,
     instance: dg.DagsterInstance,
 ) -> None:
-    instance.add_dynamic_partitions(config_partitions.name, ["feedface00"])
+    instance.add_dynamic_partitions(batch_partitions.name, ["r009-feedface"])
     before = snapshot(upstream.root)
 
-    result = run_job(defs, EVALUATIONS_JOB, instance, partition_key=_key("feedface00", "base"))
+    result = run_job(defs, EVALUATIONS_JOB, instance,
+                     partition_key=_key("r009-feedface", "base"))
 
     assert not result.success
-    assert "config ids not in strategy_configs" in failure_text(result)
-    assert "feedface00" in failure_text(result)
+    assert "batches not in strategy_configs" in failure_text(result)
+    assert "r009-feedface" in failure_text(result)
     assert snapshot(upstream.root) == before
 
 
@@ -436,9 +433,8 @@ def test_strategy_evaluations_engine_failure_leaves_stored_keys(
 
     monkeypatch.setattr(strategies, "evaluate", evaluate_failing_in_high_vol)
     before = snapshot(upstream.root)
-    tags = evaluation_range_tags(upstream.config_ids[0], upstream.config_ids[-1])
 
-    result = run_job(defs, EVALUATIONS_JOB, instance, tags=tags)
+    result = run_job(defs, EVALUATIONS_JOB, instance, tags=evaluation_range_tags(upstream.batch))
 
     assert not result.success
     assert "NaN weights in high_vol" in failure_text(result)
@@ -451,7 +447,7 @@ def test_strategy_evaluations_missing_paths_fail_naming_them(
 ) -> None:
     (upstream.root / "scenario_paths" / "low_vol.npz").unlink()
     result = run_job(defs, EVALUATIONS_JOB, instance,
-                     partition_key=_key(upstream.config_ids[0], "low_vol"))
+                     partition_key=_key(upstream.batch, "low_vol"))
     assert not result.success
     assert "scenario_paths: 1 partition(s) not materialized" in failure_text(result)
     assert not (upstream.root / "strategy_evaluations").exists()

@@ -34,7 +34,7 @@ from dagster_test_support import (
 
 from dynalloc_dagster.assets.strategies import strategy_configs
 from dynalloc_dagster.environment import resources_for
-from dynalloc_dagster.partitions import config_partitions
+from dynalloc_dagster.partitions import batch_partitions
 from dynalloc_dagster.pipeline import run_pipeline
 from dynalloc_dagster.stages import (
     EVALUATIONS_JOB,
@@ -109,7 +109,7 @@ def test_strategy_configs_round_out_of_range_names_the_field(
     assert "round" in text
     assert "greater than or equal to 0" in text
     assert not data_root.exists()
-    assert instance.get_dynamic_partitions(config_partitions.name) == []
+    assert instance.get_dynamic_partitions(batch_partitions.name) == []
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,7 @@ def test_agent_out_of_range_fails_the_round_and_registers_nothing(
     assert message in text
     assert result.get_asset_materialization_events() == []
     assert not data_root.exists()
-    assert instance.get_dynamic_partitions(config_partitions.name) == []
+    assert instance.get_dynamic_partitions(batch_partitions.name) == []
 
 
 @pytest.mark.parametrize(
@@ -182,7 +182,7 @@ def test_objectives_out_of_range_fail_the_evaluations_run(
     """The objectives resource is initialised when the evaluations' run starts: nothing
     is evaluated or stored."""
     before = snapshot(upstream.root)
-    tags = evaluation_range_tags(upstream.config_ids[0], upstream.config_ids[-1])
+    tags = evaluation_range_tags(upstream.batch)
     result = run_job(defs, EVALUATIONS_JOB, instance, tags=tags,
                      run_config=_resources("objectives", **{field: value}))
 
@@ -219,7 +219,7 @@ def test_good_config_of_the_same_shape_runs(
     result = run_job(defs, ROUND_JOB, instance, run_config=small_run_config())
     assert result.success, _run_failure_text(result)
     assert (data_root / "strategy_configs.parquet").exists()
-    assert len(instance.get_dynamic_partitions(config_partitions.name)) > 0
+    assert len(instance.get_dynamic_partitions(batch_partitions.name)) > 0
 
 
 # --- checked up front, before any run: make run, the schedules, the chaining sensor ------

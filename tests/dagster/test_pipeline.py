@@ -27,7 +27,7 @@ from dagster_test_support import (
 )
 
 from dynalloc_dagster.definitions import build_definitions
-from dynalloc_dagster.partitions import SCENARIOS, config_partitions
+from dynalloc_dagster.partitions import SCENARIOS, batch_partitions
 from dynalloc_dagster.pipeline import run_pipeline
 from dynalloc_dagster.schedules import quarterly_reoptimization, weekly_refresh
 from dynalloc_dagster.sensors import pipeline_next_stage
@@ -65,6 +65,7 @@ class PipelineRun:
     runs: list[dg.DagsterRun]
     checks: dict[str, dict[str, tuple[bool, dg.AssetCheckSeverity]]]  # job -> check -> result
     config_ids: list[str]
+    batches: list[str]  # the registered config batches, one per round
     files: dict[str, bytes]  # artifacts by name
     leaderboard: pl.DataFrame
     recommended: pl.DataFrame
@@ -102,7 +103,8 @@ def _run_quarter(
     return PipelineRun(
         defs=defs, instance=instance, data_root=data_root, artifacts=artifacts, runs=runs,
         checks={run.job_name: _check_evaluations(instance, run.run_id) for run in runs},
-        config_ids=list(instance.get_dynamic_partitions(config_partitions.name)),
+        config_ids=pl.read_parquet(data_root / "strategy_configs.parquet")["config_id"].to_list(),
+        batches=list(instance.get_dynamic_partitions(batch_partitions.name)),
         files={p.name: p.read_bytes() for p in sorted(artifacts.iterdir())},
         leaderboard=pl.read_parquet(data_root / "robustness_leaderboard.parquet"),
         recommended=pl.read_parquet(data_root / "recommended_allocation.parquet"),
@@ -165,15 +167,22 @@ def test_each_round_is_evaluated_in_one_run(quarter: PipelineRun) -> None:
         SCENARIOS[0], SCENARIOS[-1])
     history = quarter.history
     evaluation_runs = [run for run in quarter.runs if run.job_name == EVALUATIONS_JOB]
-    for run in evaluation_runs:
-        ids = history.filter(pl.col("round") == int(run.tags[ROUND_TAG]))["config_id"]
+    assert [run.tags[ROUND_TAG] for run in evaluation_runs] == ["0", "1", "2"]
+    assert len(quarter.batches) == ROUNDS
+    for run, batch in zip(evaluation_runs, quarter.batches, strict=True):
+        assert batch.startswith(f"r{int(run.tags[ROUND_TAG]):03d}-")
         assert (run.tags[RANGE_START], run.tags[RANGE_END]) == (
-            f"{ids[0]}|{SCENARIOS[0]}", f"{ids[-1]}|{SCENARIOS[-1]}")
+            f"{batch}|{SCENARIOS[0]}", f"{batch}|{SCENARIOS[-1]}")
         materialized = quarter.instance.get_records_for_run(
             run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=10_000).records
-        assert len(materialized) == len(ids) * len(SCENARIOS)
+        assert len(materialized) == len(SCENARIOS)
+        for scenario in SCENARIOS:
+            rows = pl.read_parquet(quarter.data_root / "strategy_evaluations"
+                                   / f"batch={batch}" / f"scenario={scenario}.parquet")
+            expected = history.filter(pl.col("round") == int(run.tags[ROUND_TAG]))
+            assert rows["config_id"].to_list() == expected["config_id"].to_list()
     stored = list((quarter.data_root / "strategy_evaluations").rglob("*.parquet"))
-    assert len(stored) == MAX_CONFIGS * len(SCENARIOS)
+    assert len(stored) == ROUNDS * len(SCENARIOS)
     assert sorted(p.stem for p in (quarter.data_root / "scenario_paths").iterdir()) == sorted(
         SCENARIOS)
 
@@ -259,7 +268,7 @@ def test_run_pipeline_stops_at_the_first_failure(
 
 
 def test_evaluation_stage_needs_the_round_configs(instance: dg.DagsterInstance) -> None:
-    with pytest.raises(ValueError, match="needs the range of configs to evaluate"):
+    with pytest.raises(ValueError, match="needs the batch of configs to evaluate"):
         stage_request(EVALUATIONS_JOB, instance, pipeline="weekly", round_index=0)
 
 

@@ -311,10 +311,10 @@ def test_graphql_partitions_of_scenarios_and_evaluations(asset_nodes):
     evaluations = asset_nodes["strategy_evaluations"]
     assert evaluations["partitionDefinition"]["type"] == "MULTIPARTITIONED"
     dimensions = {d["name"]: d for d in evaluations["partitionDefinition"]["dimensionTypes"]}
-    assert set(dimensions) == {"config", "scenario"}
+    assert set(dimensions) == {"batch", "scenario"}
     assert dimensions["scenario"]["type"] == "STATIC"
-    assert dimensions["config"]["type"] == "DYNAMIC"
-    assert dimensions["config"]["dynamicPartitionsDefinitionName"] == "strategy_configs"
+    assert dimensions["batch"]["type"] == "DYNAMIC"
+    assert dimensions["batch"]["dynamicPartitionsDefinitionName"] == "config_batches"
     keys = {d["name"]: d["partitionKeys"] for d in evaluations["partitionKeysByDimension"]}
     assert keys["scenario"] == SCENARIOS
 
@@ -397,9 +397,9 @@ def test_materialize_selected_asset_like_the_ui_button(dagster_dev, asset_nodes)
     assert [m["runId"] for m in node["assetMaterializations"]] == [run_id]
     [evaluations] = dagster_dev.graphql(EVALUATION_KEYS_QUERY)["assetNodes"]
     keys = {d["name"]: d["partitionKeys"] for d in evaluations["partitionKeysByDimension"]}
-    assert len(keys["config"]) == 6
+    assert len(keys["batch"]) == 1  # round 0's six configs are one batch
     assert keys["scenario"] == SCENARIOS
-    assert len(evaluations["partitionKeys"]) == 6 * len(SCENARIOS)
+    assert len(evaluations["partitionKeys"]) == len(SCENARIOS)
 
 
 def _backfill_and_wait(server: DagsterDev, asset: str, n_keys: int,
@@ -438,7 +438,7 @@ def test_daemon_backfill_is_not_one_run_per_key(dagster_dev, asset_nodes):
     """A backfill of every partition from the UI ("Materialize all") goes through the
     daemon and the assets' backfill policies: scenario_paths (single_run) is one run for
     its five scenarios; strategy_evaluations (single_run by default) a run per scenario
-    at most, never a run per (scenario, config) key."""
+    at most, never a run per (scenario, batch) key."""
     # upstream first (independent of test order): regimes, then round 0 of the agent
     # through its stage job; round 0 registers exactly its batch as the dynamic partitions
     _launch_and_wait(dagster_dev, _selector(asset_nodes, INGEST_JOB),
@@ -450,12 +450,11 @@ def test_daemon_backfill_is_not_one_run_per_key(dagster_dev, asset_nodes):
     assert len(path_runs) == 1, path_runs
     assert path_runs[0]["status"] == "SUCCESS", path_runs
 
-    n_keys = len(SCENARIOS) * n_configs
+    n_keys = len(SCENARIOS)  # one batch
     [before] = dagster_dev.graphql(EVALUATION_STATS_QUERY)["assetNodes"]
     assert len(before["partitionKeys"]) == n_keys
     evaluation_runs = _backfill_and_wait(dagster_dev, "strategy_evaluations", n_keys)
     assert 1 <= len(evaluation_runs) <= len(SCENARIOS), evaluation_runs
-    assert len(evaluation_runs) < n_keys
     assert {r["status"] for r in evaluation_runs} == {"SUCCESS"}, evaluation_runs
 
     [node] = dagster_dev.graphql(EVALUATION_STATS_QUERY)["assetNodes"]

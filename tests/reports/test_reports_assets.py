@@ -18,7 +18,7 @@ from dbt_like_reports.loader import MODELS_DIR, UnknownRefError, discover_models
 from dbt_like_reports.schema_tests import SCHEMA_PATH, SchemaError, load_schema
 from dynalloc_dagster.assets.reports import build_report_assets
 from dynalloc_dagster.io_managers import PolarsParquetIOManager
-from dynalloc_dagster.partitions import config_partitions, evaluation_partitions
+from dynalloc_dagster.partitions import batch_partitions, evaluation_partitions
 
 
 def _stand_ins(evaluations: pl.DataFrame, configs: pl.DataFrame,
@@ -184,19 +184,22 @@ def test_a_failing_warn_check_does_not_fail_the_run(tmp_path, report_defs, sourc
 
 
 def test_partitioned_strategy_evaluations_load_as_one_table(tmp_path, report_defs, sources):
-    """The real upstream layout: one Parquet file per (scenario, config) partition key."""
+    """The real upstream layout: one Parquet file per (scenario, batch) partition key,
+    here two batches of configs."""
     assets, checks = report_defs
     evaluations = sources["strategy_evaluations"]
     io_manager = PolarsParquetIOManager(root=str(tmp_path))
-    for (scenario, config_id), row in evaluations.group_by("scenario", "config_id"):
-        path = tmp_path / "strategy_evaluations" / f"config={config_id}"
+    ids = sorted(evaluations["config_id"].unique())
+    batch_of = {cid: ("r000-aaaaaaaa" if i % 2 else "r001-bbbbbbbb") for i, cid in enumerate(ids)}
+    batched = evaluations.with_columns(pl.col("config_id").replace_strict(batch_of).alias("b"))
+    for (scenario, batch), rows in batched.group_by("scenario", "b"):
+        path = tmp_path / "strategy_evaluations" / f"batch={batch}"
         path.mkdir(parents=True, exist_ok=True)
-        row.write_parquet(path / f"scenario={scenario}.parquet")
+        rows.drop("b").write_parquet(path / f"scenario={scenario}.parquet")
     sources["strategy_configs"].write_parquet(tmp_path / "strategy_configs.parquet")
     sources["optimisation_history"].write_parquet(tmp_path / "optimisation_history.parquet")
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(config_partitions.name,
-                                    sources["strategy_configs"]["config_id"].to_list())
+    instance.add_dynamic_partitions(batch_partitions.name, ["r000-aaaaaaaa", "r001-bbbbbbbb"])
     upstream = [
         dg.AssetSpec("strategy_evaluations", partitions_def=evaluation_partitions),
         dg.AssetSpec("strategy_configs"),
