@@ -14,11 +14,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
@@ -56,6 +58,22 @@ def aws_environment(endpoint: str) -> dict[str, str]:
     """Variables pointing boto3 (in this process and in subprocesses) at moto."""
     return {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_S3": endpoint,
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+
+
+def moto_client(service: str, region: str = REGION):
+    """A boto3 client of moto's server. s3control's endpoint rules put the account id in
+    the host (``<account>.127.0.0.1``, which does not resolve): its requests go back to
+    the endpoint's own host."""
+    client = boto3.client(service, region_name=region)
+    if service == "s3control":
+        endpoint = urllib.parse.urlsplit(os.environ["AWS_ENDPOINT_URL"])
+
+        def same_host(request, **_):
+            url = urllib.parse.urlsplit(request.url)
+            request.url = url._replace(netloc=endpoint.netloc).geturl()
+
+        client.meta.events.register("before-send.s3-control.*", same_host)
+    return client
 
 
 def _free_port() -> int:
