@@ -15,7 +15,9 @@ import dagster as dg
 
 from engine.market.regimes import REGIMES
 
-SCENARIOS: tuple[str, ...] = tuple(REGIMES)
+CALIBRATED = "calibrated"
+"""The sixth scenario: the market-implied regime (engine.market.calibration)."""
+SCENARIOS: tuple[str, ...] = (*REGIMES, CALIBRATED)
 scenario_partitions = dg.StaticPartitionsDefinition(list(SCENARIOS))
 batch_partitions = dg.DynamicPartitionsDefinition(name="config_batches")
 evaluation_partitions = dg.MultiPartitionsDefinition(

@@ -10,31 +10,82 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 from typing import Literal
 
 import dagster as dg
 from pydantic import Field, model_validator
 
+from dynalloc_dagster.market_sources.base import MarketInputs, validate_inputs
+from dynalloc_dagster.market_sources.files import FolderReader, load_tables
+from dynalloc_dagster.market_sources.s3 import BucketReader
+from dynalloc_dagster.market_sources.synthetic import synthetic_inputs
 from dynalloc_dagster.storage import ObjectStorage, safe_component
-from engine.market.market_data import MarketData, synthetic_market_data
+from engine.market.validation import MAX_GAP_BUSINESS_DAYS, MAX_STALE_BUSINESS_DAYS
 from engine.objectives import InvestmentObjectives
 from engine.optimisation.loop import AgentSettings
 
+SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data"
+"""The shipped real sample (S&P 500 closes, risk-free rate; sample_data/README.md)."""
 _OBJECTIVES = InvestmentObjectives()
 _AGENT = AgentSettings()
 
 
 class MarketDataSource(dg.ConfigurableResource):
-    """Where market data comes from. ``synthetic`` (the default, offline) generates a
-    seeded market (engine.market.market_data); real sources arrive behind the same ``fetch``."""
+    """Where market data comes from (docs/market_data.md), by ``kind``:
 
-    kind: Literal["synthetic"] = "synthetic"
-    seed: int = 0
-    years: int = Field(default=10, ge=2, le=50, description="years of daily history")
+    - ``synthetic`` (default, offline): ``years`` of a seeded base-regime market ending at
+      ``as_of``, seeded from ``(seed, as_of)`` so each week's data differ;
+    - ``files``: CSV or Parquet tables in the folder ``path`` (the shipped real sample is
+      :data:`SAMPLE_DATA`);
+    - ``s3``: the same tables under ``s3://bucket/prefix/``.
 
-    def fetch(self, as_of: dt.date) -> MarketData:
-        """The market as of ``as_of``: history, vol surface, yield curve, dividend yield."""
-        return synthetic_market_data(as_of, years=self.years, seed=self.seed)
+    :meth:`fetch` returns validated :class:`MarketInputs` or raises MarketDataError
+    naming the file, the row or date and the rule of every violation.
+    """
+
+    kind: Literal["synthetic", "files", "s3"] = "synthetic"
+    seed: int = Field(default=0, ge=0, description="synthetic: seed, combined with as_of")
+    years: int = Field(default=10, ge=2, le=50, description="synthetic: years of history")
+    path: str | None = Field(default=None, description="files: folder of the tables")
+    bucket: str | None = Field(default=None, description="s3: bucket of the tables")
+    prefix: str = Field(default="", description="s3: key prefix of the tables")
+    endpoint_url: str | None = Field(default=None, description="s3: endpoint (default:"
+                                     " boto3's, e.g. AWS_ENDPOINT_URL_S3)")
+    region_name: str | None = Field(default=None, description="s3: region")
+    dividend_yield: float = Field(default=0.0, ge=0.0, le=0.2,
+                                  description="files, s3: the equity index's dividend yield")
+    max_gap_business_days: int = Field(default=MAX_GAP_BUSINESS_DAYS, ge=1, le=60)
+    max_stale_business_days: int = Field(default=MAX_STALE_BUSINESS_DAYS, ge=0, le=260)
+
+    @model_validator(mode="after")
+    def _location(self) -> MarketDataSource:
+        if self.kind == "files" and not self.path:
+            raise ValueError("market_source kind 'files' needs path (a folder; the shipped"
+                             f" sample is {SAMPLE_DATA})")
+        if self.kind == "s3" and not self.bucket:
+            raise ValueError("market_source kind 's3' needs bucket")
+        return self
+
+    def fetch(self, as_of: dt.date | None, *, longest_window_months: int) -> MarketInputs:
+        """The market as of ``as_of``, validated (history long enough for the longest
+        vol window plus a year). ``as_of=None``: today (synthetic) or the last date of the
+        files (files, s3; then no stale check)."""
+        if self.kind == "synthetic":
+            inputs = synthetic_inputs(as_of or dt.datetime.now(dt.UTC).date(),
+                                      years=self.years, seed=self.seed)
+        else:
+            reader = (FolderReader(self.path or "") if self.kind == "files" else
+                      BucketReader(self.bucket or "", self.prefix, endpoint_url=self.endpoint_url,
+                                   region_name=self.region_name))
+            inputs = load_tables(reader, as_of=as_of, dividend_yield=self.dividend_yield,
+                                 max_gap_business_days=self.max_gap_business_days,
+                                 max_stale_business_days=self.max_stale_business_days)
+        validate_inputs(inputs, longest_window_months=longest_window_months,
+                        check_stale=as_of is not None,
+                        max_gap_business_days=self.max_gap_business_days,
+                        max_stale_business_days=self.max_stale_business_days)
+        return inputs
 
 
 class ObjectivesResource(dg.ConfigurableResource):

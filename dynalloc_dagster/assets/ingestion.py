@@ -1,10 +1,13 @@
-"""Ingestion: market data and its calibration.
+"""Ingestion: market data from the configured source, validated at the edge, and its
+calibration (Heston on the vol surface, the bootstrapped curve, rates and correlation
+from history).
 
 No `from __future__ import annotations` here: Dagster reads the Config and resource
 annotations of asset functions at runtime."""
 
 
 import datetime as dt
+import math
 
 import dagster as dg
 import polars as pl
@@ -13,12 +16,20 @@ from pydantic import Field, field_validator
 from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.resources import MarketDataSource
 from engine.market.calibration import calibrate
+from engine.market.validation import MarketDataError, validate_history
+from engine.market.yield_curve import curve_from_frame
+from engine.optimisation.search_space import SearchSpace
 
 OWNERS = ["team:quant-research"]
+AS_OF_COLUMN = "as_of"
+"""The date the market was taken at, carried from calibration to the regimes and paths."""
+LONGEST_WINDOW_MONTHS = SearchSpace().vol_window_months[1]
+"""The longest vol window the agent may propose: the history must cover it plus a year."""
 
 
 class MarketDataConfig(dg.Config):
-    """``as_of``: ISO date the data is taken at (default: today, UTC)."""
+    """``as_of``: ISO date the data is taken at. Default: today (UTC) for the synthetic
+    source; the last date of the files for the files and s3 sources (no stale check)."""
 
     as_of: str | None = Field(default=None, description="ISO date, e.g. 2026-11-23")
 
@@ -38,58 +49,87 @@ class MarketDataConfig(dg.Config):
 # and rejects the DataFrames yielded below.
 def _ingestion_out(description: str) -> dg.AssetOut:
     return dg.AssetOut(description=description, kinds={"polars", "parquet"}, owners=OWNERS,
-                       group_name="ingestion", code_version="1")
+                       group_name="ingestion", code_version="2")
 
 
 @dg.multi_asset(
     outs={
         "market_data": _ingestion_out(
-            "Daily history: date, close (equity total-return index), bond_close (7y"
-            " constant-maturity index), risk_free, dividend_yield."),
+            "Daily history: date, close (equity index), risk_free (annualised decimal),"
+            " bond_close (bond index, when the source has one), dividend_yield."),
         "market_vol_surface": _ingestion_out(
-            "Implied vols by expiry (years) and log-moneyness."),
+            "Implied vols by expiry (years) and log-moneyness ln K/F (empty: none given)."),
         "market_yield_curve": _ingestion_out(
-            "Zero-coupon yields by tenor (continuously compounded)."),
+            "The yield curve as given: tenor_years and zero_yield (continuously compounded)"
+            " or par_rate (empty: none given)."),
+        "market_holdings": _ingestion_out(
+            "Current holdings: asset (equity, bond) and units or weight (empty: none given)."),
     },
 )
 def market_data(config: MarketDataConfig, market_source: MarketDataSource):
-    """Fetch the market from the configured source (synthetic and offline by default)."""
-    as_of = dt.date.fromisoformat(config.as_of) if config.as_of else dt.datetime.now(dt.UTC).date()
-    market = market_source.fetch(as_of)
+    """Fetch the market from the configured source and validate it before anything is
+    stored: a violation (NaN, non-positive price, unsorted or duplicate dates, gaps,
+    short or stale history, percent rates, an arbitrageable or negative vol surface, bad
+    holdings) fails the step naming the file, the row or date and the rule, so the last
+    good materialization stays in place and nothing downstream runs."""
+    as_of = dt.date.fromisoformat(config.as_of) if config.as_of else None
+    market = market_source.fetch(as_of, longest_window_months=LONGEST_WINDOW_MONTHS)
     history = market.history.with_columns(pl.lit(market.dividend_yield).alias("dividend_yield"))
     yield dg.Output(history, "market_data", metadata={
         **table_metadata(history.tail(10)), "dagster/row_count": history.height,
-        "as_of": str(as_of), "first_date": str(history["date"][0]),
-        "last_close": float(history["close"][-1]), "source": market_source.kind,
+        "as_of": str(market.as_of), "first_date": str(history["date"][0]),
+        "last_date": str(history["date"][-1]),
+        "last_close": float(history["close"][-1]),
+        "last_risk_free": float(history["risk_free"][-1]),
+        "source": market_source.kind, "origin": market.origin,
+        "files": dg.MetadataValue.json(market.sources),
     })
     yield dg.Output(market.vol_surface, "market_vol_surface",
                     metadata=table_metadata(market.vol_surface))
     yield dg.Output(market.yield_curve, "market_yield_curve",
                     metadata=table_metadata(market.yield_curve))
+    yield dg.Output(market.holdings, "market_holdings",
+                    metadata=table_metadata(market.holdings))
 
 
-@dg.asset_check(asset="market_data", description="No nulls or duplicate dates, dates "
-                "increasing, positive closes, at least 12 months (252 days) of history.")
+@dg.asset_check(asset="market_data", blocking=True,
+                description="The stored history passes every history rule of"
+                " engine.market.validation (NaN, prices, dates, gaps, length); blocking:"
+                " nothing downstream runs on a history that does not.")
 def market_data_sanity(market_data: pl.DataFrame) -> dg.AssetCheckResult:
-    problems = {
-        "null_values": int(market_data.null_count().sum_horizontal()[0]),
-        "duplicate_dates": int(market_data.height - market_data["date"].n_unique()),
-        "non_increasing_dates": int((market_data["date"].diff().dt.total_days() <= 0).sum()),
-        "non_positive_closes": int(((market_data["close"] <= 0)
-                                    | (market_data["bond_close"] <= 0)).sum()),
-        "short_history": int(market_data.height < 252),
-    }
-    return dg.AssetCheckResult(passed=not any(problems.values()), metadata=problems)
+    try:
+        validate_history(market_data, longest_window_months=LONGEST_WINDOW_MONTHS)
+        violations: list[str] = []
+    except MarketDataError as error:
+        violations = error.violations
+    return dg.AssetCheckResult(passed=not violations, metadata={
+        "violations": len(violations), "rows": market_data.height,
+        "details": dg.MetadataValue.md("\n".join(f"- {v}" for v in violations[:50]) or "none"),
+    })
 
 
-@dg.asset(group_name="ingestion", owners=OWNERS, kinds={"polars", "parquet"}, code_version="1")
-def calibration(market_data: pl.DataFrame) -> dg.MaterializeResult:
-    """Regime dynamics estimated from the history by moment matching (engine.market.calibration):
-    equity drift and vol, Heston kappa / vol of vol / spot-variance correlation,
-    equity-bond correlation, short rate and rate vol."""
-    fitted = calibrate(market_data)
-    table = pl.DataFrame([fitted.to_dict()])
-    return dg.MaterializeResult(
-        value=table,
-        metadata={**table_metadata(table), **{k: float(v) for k, v in fitted.to_dict().items()}},
+@dg.asset(group_name="ingestion", owners=OWNERS, kinds={"polars", "parquet"}, code_version="2")
+def calibration(
+    market_data: pl.DataFrame, market_vol_surface: pl.DataFrame,
+    market_yield_curve: pl.DataFrame,
+) -> dg.MaterializeResult:
+    """The market-implied dynamics (engine.market.calibration.calibrate): Heston fitted to
+    the vol surface (by moments of the realised variance without one), the short rate
+    from the bootstrapped curve (the last risk-free rate without one), Vasicek rate
+    parameters from the rate history, equity-bond correlation and realised vol from the
+    history. One row, with ``as_of`` the history's last date (the scenarios' seeds derive
+from it); the fit's RMSE and time are in the metadata."""
+    curve = curve_from_frame(market_yield_curve) if market_yield_curve.height else None
+    fitted = calibrate(
+        market_data, vol_surface=market_vol_surface if market_vol_surface.height else None,
+        yield_curve=curve, dividend_yield=float(market_data["dividend_yield"][-1]),
     )
+    as_of = market_data["date"][-1]
+    table = pl.DataFrame([fitted.to_dict() | {AS_OF_COLUMN: as_of}])
+    figures = {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else
+                   (str(v) if isinstance(v, float) else v))
+               for k, v in fitted.to_dict().items()}
+    metadata = {**table_metadata(table), **figures, "as_of": str(as_of)}
+    if curve is not None:
+        metadata["zero_curve"] = table_metadata(curve.to_frame())["preview"]
+    return dg.MaterializeResult(value=table, metadata=metadata)

@@ -1,5 +1,9 @@
 """Scenarios: the market regimes and their simulated paths (one partition per scenario).
 
+Six scenarios: the five named regimes and ``calibrated``, the market-implied regime of
+the calibration. Scenario seeds derive from (run seed, as-of date, scenario), so each
+week's refresh simulates new paths, and the same week always the same ones.
+
 No `from __future__ import annotations`: Dagster reads Config annotations at runtime."""
 
 import math
@@ -9,18 +13,20 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator
 
+from dynalloc_dagster.assets.ingestion import AS_OF_COLUMN
 from dynalloc_dagster.metadata import table_metadata
-from dynalloc_dagster.partitions import SCENARIOS, scenario_partitions
+from dynalloc_dagster.partitions import CALIBRATED, SCENARIOS, scenario_partitions
 from engine.conventions import TRADING_DAYS_PER_YEAR
-from engine.market.calibration import Calibration
+from engine.market.calibration import Calibration, calibrated_regime
 from engine.market.paths import ScenarioPaths, simulate_scenario
 from engine.market.regimes import REGIMES, regime_from_mapping
+from engine.rng import seed_sequence_for
 
 OWNERS = ["team:quant-research"]
 
 
 class MarketRegimesConfig(dg.Config):
-    """Overrides of the five regimes' fields, e.g. {"bear": {"equity_vol": 0.4}}."""
+    """Overrides of the six regimes' fields, e.g. {"bear": {"equity_vol": 0.4}}."""
 
     overrides: dict[str, dict[str, float]] = Field(default_factory=dict)
 
@@ -33,36 +39,51 @@ class MarketRegimesConfig(dg.Config):
                 f"unknown scenario(s) {', '.join(unknown)}; allowed: {', '.join(SCENARIOS)}"
             )
         for name, fields in value.items():
-            regime_from_mapping(REGIMES[name].to_dict() | fields)
+            # the calibrated regime's values are known at run time; its fields and their
+            # ranges are checked here against the base regime
+            template = REGIMES.get(name, REGIMES["base"]).to_dict() | {"name": name}
+            regime_from_mapping(template | fields)
         return value
 
     use_calibrated_dynamics: bool = Field(
         default=False,
-        description="take Heston kappa, vol of vol, spot-variance corr and rate vol from"
-        " the calibration instead of DESIGN.md's defaults",
+        description="also give the five named regimes the calibrated Heston kappa, vol of"
+        " vol, spot-variance corr and rate vol instead of DESIGN.md's defaults (the"
+        " calibrated scenario always has them)",
     )
 
 
 @dg.asset(group_name="scenarios", owners=OWNERS, kinds={"polars", "parquet"}, code_version="1")
 def market_regimes(config: MarketRegimesConfig, calibration: pl.DataFrame) -> dg.MaterializeResult:
-    """The five named market regimes (DESIGN.md), one row each, with any run-config
-    overrides and, optionally, the calibrated dynamics."""
-    fitted = Calibration(**calibration.row(0, named=True))
+    """The five named market regimes (DESIGN.md) and the calibrated one
+    (engine.market.calibration.calibrated_regime), one row each, with any run-config
+    overrides and, with ``use_calibrated_dynamics``, the calibrated Heston and rate
+    dynamics in the named five too. ``as_of`` is the market date they were built on."""
+    row = calibration.row(0, named=True)
+    as_of = row.pop(AS_OF_COLUMN)
+    fitted = Calibration(**row)
+    regimes = dict(REGIMES) | {CALIBRATED: calibrated_regime(fitted, name=CALIBRATED)}
     rows = []
-    for name, regime in REGIMES.items():
-        regime = regime_from_mapping(regime.to_dict() | config.overrides.get(name, {}))
-        if config.use_calibrated_dynamics:
+    for name, regime in regimes.items():
+        if config.use_calibrated_dynamics and name != CALIBRATED:
             regime = fitted.apply_dynamics(regime)
-        rows.append(regime.to_dict() | {"feller_satisfied": regime.feller_satisfied})
+        regime = regime_from_mapping(regime.to_dict() | config.overrides.get(name, {}))
+        rows.append(regime.to_dict() | {"feller_satisfied": regime.feller_satisfied,
+                                        AS_OF_COLUMN: as_of})
     table = pl.DataFrame(rows)
-    return dg.MaterializeResult(value=table, metadata=table_metadata(table))
+    calibrated = regimes[CALIBRATED]
+    return dg.MaterializeResult(value=table, metadata={
+        **table_metadata(table), "as_of": str(as_of),
+        **{f"calibrated_{k}": v for k, v in calibrated.to_dict().items() if k != "name"},
+    })
 
 
 class ScenarioPathsConfig(dg.Config):
     n_paths: int = Field(default=1000, ge=2, le=200_000, description="paths per scenario")
     seed: int = Field(
         default=0, ge=0,
-        description="run seed; each scenario draws from SeedSequence(seed, scenario name)",
+        description="run seed; each scenario draws from SeedSequence(seed, as-of date,"
+        " scenario name)",
     )
     horizon_years: int = Field(default=5, ge=1, le=30)
     warmup_months: int = Field(default=24, ge=0, le=120)
@@ -89,15 +110,19 @@ def scenario_paths(
     context: dg.AssetExecutionContext, config: ScenarioPathsConfig, market_regimes: pl.DataFrame
 ):
     """Daily Heston equity, Vasicek rate, bond index and cash paths for each scenario of
-    the run (warm-up + horizon), written as one npz file per scenario."""
+    the run (warm-up + horizon), written as one npz file per scenario. Scenario s draws
+    from SeedSequence(seed, as_of, s): a new as-of date (the weekly refresh) gives new
+    paths, the same one the same bits."""
     regimes = {row["name"]: row for row in market_regimes.iter_rows(named=True)}
     outputs: dict[str, ScenarioPaths] = {}
     martingale, vol_check = {}, {}
     for key in context.partition_keys:
-        fields = {k: v for k, v in regimes[key].items() if k != "feller_satisfied"}
+        fields = {k: v for k, v in regimes[key].items()
+                  if k not in ("feller_satisfied", AS_OF_COLUMN)}
         regime = regime_from_mapping(fields)
+        as_of = regimes[key][AS_OF_COLUMN]
         paths = simulate_scenario(
-            regime, config.n_paths, config.seed,
+            regime, config.n_paths, seed_sequence_for(config.seed, str(as_of), key),
             warmup_months=config.warmup_months, horizon_years=config.horizon_years,
             antithetic=config.antithetic and config.n_paths % 2 == 0,
         )
@@ -106,6 +131,7 @@ def scenario_paths(
         vol_check[key] = _realized_vol_z(paths)
     yield dg.Output(outputs, metadata={
         "scenarios": ", ".join(outputs), "n_paths": config.n_paths,
+        "as_of": str(next(iter(regimes.values()))[AS_OF_COLUMN]),
         "days_per_path": next(iter(outputs.values())).n_steps,
         "size_mb": round(sum(p.nbytes for p in outputs.values()) / 1e6, 1),
     })
