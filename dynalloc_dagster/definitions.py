@@ -6,7 +6,9 @@ import dagster as dg
 
 from dynalloc_dagster.assets.ingestion import calibration, market_data, market_data_sanity
 from dynalloc_dagster.assets.reporting import (
+    allocation_paths,
     bedrock_report,
+    benchmark_evaluations,
     charts,
     cost_sensitivity,
     recommended_allocation,
@@ -35,7 +37,8 @@ def build_definitions(
     return dg.Definitions(
         assets=[market_data, calibration, market_regimes, scenario_paths, strategy_configs,
                 strategy_evaluations, optimisation_history, *report_assets, cost_sensitivity,
-                recommended_allocation, charts, bedrock_report, report],
+                recommended_allocation, benchmark_evaluations, allocation_paths, charts,
+                bedrock_report, report],
         asset_checks=[market_data_sanity, evaluation_completeness,
                       recommended_objectives_compliance, *report_checks],
         jobs=STAGE_JOBS,

@@ -1,23 +1,33 @@
-"""The business outputs: the recommended allocation, cost sensitivity, charts, the
-narrative (Bedrock or offline) with its grounding check, and the markdown report.
+"""The business outputs: the recommended allocation, the static benchmarks and the
+recommended rule's allocation paths, cost sensitivity, charts, the narrative (Bedrock or
+offline) with its grounding check, and the investment-committee report (markdown + PDF).
+
+Business outputs carry the tag ``dynalloc/output: business``; the tables they are drawn
+from carry ``dynalloc/output: intermediate``.
 
 No `from __future__ import annotations`: Dagster reads resource annotations at runtime."""
 
-import io
-from collections.abc import Iterable
-
 import dagster as dg
 import polars as pl
-from matplotlib.backends.backend_pdf import PdfPages
-from matplotlib.figure import Figure
 
 from dynalloc_dagster import plots
 from dynalloc_dagster.bedrock.grounding import check_grounding
 from dynalloc_dagster.bedrock.narrative import ReportTables
 from dynalloc_dagster.bedrock.resource import BedrockResource
-from dynalloc_dagster.metadata import table_metadata
-from dynalloc_dagster.report_text import report_markdown
-from dynalloc_dagster.resources import ArtifactStore, ObjectivesResource
+from dynalloc_dagster.metadata import code_version, png_data_uri, table_metadata
+from dynalloc_dagster.report_pdf import report_pdf
+from dynalloc_dagster.report_text import (
+    ReportInputs,
+    benchmark_table,
+    build_report,
+    data_label,
+    run_config_from_tag,
+    to_markdown,
+)
+from dynalloc_dagster.resources import ArtifactStore, MarketDataSource, ObjectivesResource
+from dynalloc_dagster.stages import RUN_CONFIG_TAG
+from engine.analysis.allocation import weight_bands, weight_paths
+from engine.analysis.benchmarks import evaluate_benchmarks
 from engine.analysis.costs import DEFAULT_COSTS_BPS
 from engine.analysis.costs import cost_sensitivity as evaluate_costs
 from engine.analysis.scoring import unmet_objectives
@@ -27,35 +37,111 @@ from engine.strategy.backtest import todays_weight
 
 OWNERS = ["team:quant-research"]
 COST_SENSITIVITY_TOP = 5
+BUSINESS = {"dynalloc/output": "business"}
+INTERMEDIATE = {"dynalloc/output": "intermediate"}
+RECOMMENDED_ALLOCATION = dg.AssetKey("recommended_allocation")
 
 
 def _rule(row: dict) -> StrategyConfig:
     return StrategyConfig(**{k: row[k] for k in CONFIG_COLUMNS})
 
 
-@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars"}, code_version="2",
-          tags={"dynalloc/output": "business"})
+def _previous_recommendation(instance: dg.DagsterInstance) -> dict:
+    """config_id, rule, equity weight and as-of date of the latest stored materialization
+    of recommended_allocation (the one before this run's), or nulls."""
+    event = instance.get_latest_materialization_event(RECOMMENDED_ALLOCATION)
+    materialization = event.asset_materialization if event else None
+    metadata = {k: v.value for k, v in materialization.metadata.items()} if materialization \
+        else {}
+    if "config_id" not in metadata or "equity_weight_today" not in metadata:
+        return {"previous_config_id": None, "previous_rule": None,
+                "previous_equity_weight": None, "previous_as_of": None}
+    return {"previous_config_id": str(metadata["config_id"]),
+            "previous_rule": str(metadata.get("rule", "")),
+            "previous_equity_weight": float(metadata["equity_weight_today"]),
+            "previous_as_of": str(metadata.get("as_of", ""))}
+
+
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars"}, code_version="3",
+          tags=BUSINESS)
 def recommended_allocation(
+    context: dg.AssetExecutionContext, market_source: MarketDataSource,
     robustness_leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
     market_data: pl.DataFrame,
 ) -> dg.MaterializeResult:
-    """The recommended allocation rule (the top of the leaderboard, by objective) and the
-    equity and bond weights it sets today on the latest market data."""
+    """Business output: the recommended allocation rule (the top of the leaderboard, by
+    objective), the equity and government-bond weights it sets today on the latest market
+    data, and the previous recommendation it replaces (from the previous materialization
+    of this asset on this instance)."""
     best_id = robustness_leaderboard.sort("rank")["config_id"][0]
     row = strategy_configs.filter(pl.col("config_id") == best_id).row(0, named=True)
-    weight = todays_weight(market_data["close"], _rule(row))
+    weight = float(todays_weight(market_data["close"], _rule(row)))
     as_of = market_data["date"][-1]
-    table = pl.DataFrame([{**row, "as_of": as_of, "equity_weight_today": weight,
-                           "bond_weight_today": 1.0 - weight}])
+    previous = _previous_recommendation(context.instance)
+    table = pl.DataFrame([{**row, "rule": plots.rule_label(row), "as_of": as_of,
+                           "equity_weight_today": weight, "bond_weight_today": 1.0 - weight,
+                           "data_source": market_source.kind, **previous}],
+                         schema_overrides={"risk_aversion": pl.Float64,
+                                           "previous_config_id": pl.String,
+                                           "previous_rule": pl.String,
+                                           "previous_equity_weight": pl.Float64,
+                                           "previous_as_of": pl.String})
+    weights_md = "\n".join([
+        f"**{plots.rule_label(row)}** (config `{best_id}`), as of {as_of},"
+        f" {data_label(market_source.kind)}", "",
+        "| asset | weight today |", "|---|---|",
+        f"| equity | {weight:.1%} |", f"| government bonds | {1 - weight:.1%} |"])
+    previous_weight = previous["previous_equity_weight"]
     return dg.MaterializeResult(value=table, metadata={
-        **table_metadata(table), "config_id": best_id, "rule": plots.rule_label(row),
-        "equity_weight_today": dg.MetadataValue.float(round(weight, 4)),
-        "bond_weight_today": dg.MetadataValue.float(round(1.0 - weight, 4)),
-        "as_of": str(as_of),
+        "allocation": dg.MetadataValue.md(weights_md),
+        "equity": f"{weight:.1%}",
+        "government_bonds": f"{1 - weight:.1%}",
+        "equity_weight_today": dg.MetadataValue.float(round(weight, 6)),
+        "bond_weight_today": dg.MetadataValue.float(round(1.0 - weight, 6)),
+        "config_id": best_id, "rule": plots.rule_label(row), "as_of": str(as_of),
+        "data_source": data_label(market_source.kind),
+        "previous_equity": "none" if previous_weight is None else f"{previous_weight:.1%}",
+        "previous_config_id": previous["previous_config_id"] or "none",
+        **table_metadata(table),
     })
 
 
-@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars", "parquet"}, code_version="1")
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars", "parquet"}, code_version="1",
+          tags=INTERMEDIATE)
+def benchmark_evaluations(
+    objectives: ObjectivesResource, scenario_paths: dict,
+) -> dg.MaterializeResult:
+    """Static benchmarks, 60/40 and 100% equity (constant weights rebalanced monthly at the
+    assumed cost), evaluated on the same scenario paths as the rules
+    (engine.analysis.benchmarks)."""
+    table = evaluate_benchmarks(scenario_paths, objectives.objectives())
+    summary = table.select("benchmark", "scenario", "sharpe_mean", "ann_return_mean",
+                           "ann_vol_mean", "max_drawdown_median", "meets_objectives")
+    return dg.MaterializeResult(value=table, metadata={
+        **table_metadata(table), "summary": table_metadata(summary, preview_rows=20)["preview"],
+    })
+
+
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars", "parquet"}, code_version="1",
+          tags=INTERMEDIATE)
+def allocation_paths(
+    recommended_allocation: pl.DataFrame, scenario_paths: dict,
+) -> dg.MaterializeResult:
+    """The recommended rule's equity weight month by month in every scenario: the mean, the
+    median and the 5-95% band across paths (engine.analysis.allocation)."""
+    rule = _rule(recommended_allocation.row(0, named=True))
+    frames = [weight_bands(weight_paths(paths, rule)).select(pl.lit(name).alias("scenario"),
+                                                             pl.all())
+              for name, paths in scenario_paths.items()]
+    table = pl.concat(frames)
+    return dg.MaterializeResult(value=table, metadata={
+        **table_metadata(table), "config_id": recommended_allocation["config_id"][0],
+        "months": int(table["month"].max()),
+    })
+
+
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars", "parquet"}, code_version="2",
+          tags=INTERMEDIATE)
 def cost_sensitivity(
     objectives: ObjectivesResource, robustness_leaderboard: pl.DataFrame,
     strategy_configs: pl.DataFrame, scenario_paths: dict,
@@ -69,58 +155,114 @@ def cost_sensitivity(
                            objectives.objectives())
     worst = table.group_by("config_id", "tc_bps").agg(pl.col("worst_sharpe_mean").first())
     return dg.MaterializeResult(value=table, metadata={
-        **table_metadata(worst.sort("config_id", "tc_bps"), preview_rows=25),
-        "dagster/row_count": table.height, "configs": len(top),
-        "costs_bps": ", ".join(f"{c:g}" for c in DEFAULT_COSTS_BPS),
+        **table_metadata(table),
+        "worst_sharpe_by_cost": table_metadata(worst.sort("config_id", "tc_bps"),
+                                               preview_rows=25)["preview"],
+        "configs": len(top), "costs_bps": ", ".join(f"{c:g}" for c in DEFAULT_COSTS_BPS),
     })
 
 
-@dg.asset(group_name="reports", owners=OWNERS, kinds={"matplotlib", "pdf"}, code_version="2")
+CHART_CAPTIONS = {
+    "summary_table": "Best-strategy summary: the recommended rule beside the static"
+    " benchmarks in every scenario.",
+    "scenario_comparison": "Mean Sharpe in each scenario: the best, median and worst config,"
+    " the recommended rule and the benchmarks.",
+    "risk_return": "Risk and return of every config per scenario, the efficient frontier"
+    " (upper-left envelope), the recommended rule and the benchmarks.",
+    "allocation_dynamics": "The recommended rule's equity weight over the horizon: median"
+    " path and 5-95% band across paths, per scenario.",
+    "parameter_sensitivity": "How much each hyperparameter explains of the mean-Sharpe"
+    " differences between configs, per scenario.",
+    "weight_window_interaction": "Mean Sharpe by weight function and vol-window band, per"
+    " scenario.",
+    "sharpe_by_scenario": "Mean Sharpe of the top configs in every scenario.",
+    "robustness_ranking": "Robustness and objective of every config, by rank.",
+    "optimisation_convergence": "Best objective against configs evaluated, overall and per"
+    " proposer.",
+    "cost_sensitivity": "Worst-scenario mean Sharpe of the top configs across cost"
+    " assumptions.",
+}
+
+
+def chart_note(market_source: MarketDataSource, evaluations: pl.DataFrame) -> str:
+    """The footnote of every chart: the data and the sample behind it."""
+    n_paths = int(evaluations["n_paths"].max()) if evaluations.height else 0
+    return (f"Data: {data_label(market_source.kind)}; {n_paths} simulated paths per scenario;"
+            " dynalloc.")
+
+
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"matplotlib", "pdf"}, code_version="3",
+          tags=BUSINESS)
 def charts(
-    artifacts: ArtifactStore, objectives: ObjectivesResource,
+    artifacts: ArtifactStore, objectives: ObjectivesResource, market_source: MarketDataSource,
     strategy_evaluations: pl.DataFrame, robustness_leaderboard: pl.DataFrame,
     optimisation_history: pl.DataFrame, cost_sensitivity: pl.DataFrame,
+    scenario_comparison: pl.DataFrame, parameter_sensitivity: pl.DataFrame,
+    weight_window_interaction: pl.DataFrame, benchmark_evaluations: pl.DataFrame,
+    allocation_paths: pl.DataFrame, recommended_allocation: pl.DataFrame,
 ) -> dg.MaterializeResult:
-    """The report's charts, each as PNG and all together in one PDF: Sharpe of the top
-    configs by scenario, robustness by rank, risk and return, optimisation convergence
-    and cost sensitivity."""
+    """Business output: every chart of the dashboard, each as PNG (shown on this page) and
+    all together in charts.pdf: the best-strategy summary, the scenario comparison, risk
+    and return with the efficient frontier, allocation dynamics, hyperparameter
+    sensitivity, the weight x window interaction, the top configs, robustness,
+    optimisation convergence and cost sensitivity."""
     judged_by = objectives.objectives()
     ids = set(optimisation_history["config_id"])
     evaluations = strategy_evaluations.filter(pl.col("config_id").is_in(ids))
-    recommended_id = robustness_leaderboard.sort("rank")["config_id"][0]
+    recommended = recommended_allocation.row(0, named=True)
+    note = chart_note(market_source, evaluations)
+    summary = benchmark_table(_inputs_for_tables(
+        judged_by, recommended, robustness_leaderboard, evaluations, optimisation_history,
+        cost_sensitivity, benchmark_evaluations, market_source))
     figures = {
-        "sharpe_by_scenario": plots.sharpe_by_scenario(evaluations, robustness_leaderboard),
-        "robustness_ranking": plots.robustness_ranking(robustness_leaderboard,
-                                                       judged_by.robustness_threshold),
-        "risk_return": plots.risk_return(evaluations, recommended_id),
-        "optimisation_convergence": plots.optimisation_convergence(optimisation_history),
+        "summary_table": plots.summary_table(
+            summary.rows, summary.header,
+            "Best-strategy summary: " + plots.rule_label(recommended), note),
+        "scenario_comparison": plots.scenario_comparison(
+            scenario_comparison, evaluations, benchmark_evaluations, recommended, note),
+        "risk_return": plots.risk_return(evaluations, recommended, benchmark_evaluations, note),
+        "allocation_dynamics": plots.allocation_dynamics(allocation_paths, recommended, note),
+        "parameter_sensitivity": plots.parameter_sensitivity(parameter_sensitivity, note),
+        "weight_window_interaction": plots.weight_window_interaction(
+            weight_window_interaction, recommended, note),
+        "sharpe_by_scenario": plots.sharpe_by_scenario(evaluations, robustness_leaderboard,
+                                                       note=note),
+        "robustness_ranking": plots.robustness_ranking(
+            robustness_leaderboard, judged_by.robustness_threshold, note),
+        "optimisation_convergence": plots.optimisation_convergence(optimisation_history, note),
         "cost_sensitivity": plots.cost_sensitivity(cost_sensitivity, robustness_leaderboard,
-                                                   judged_by.assumed_tc_bps),
+                                                   judged_by.assumed_tc_bps, note),
     }
-    uris = {f"{name}.png": artifacts.write(f"{name}.png", _png(fig))
-            for name, fig in figures.items()}
-    uris["charts.pdf"] = artifacts.write("charts.pdf", _pdf(figures.values()))
+    pngs = {name: plots.png_bytes(fig) for name, fig in figures.items()}
+    pdf = plots.pdf_bytes(figures.values())
     plots.close(figures)
-    table = pl.DataFrame({"chart": [*figures, "all"], "file": list(uris),
-                          "uri": list(uris.values())})
+    uris = {name: artifacts.write(f"{name}.png", png) for name, png in pngs.items()}
+    pdf_uri = artifacts.write("charts.pdf", pdf)
+    table = pl.DataFrame({"chart": list(pngs), "file": [f"{n}.png" for n in pngs],
+                          "caption": [CHART_CAPTIONS[n] for n in pngs],
+                          "uri": list(uris.values()), "png": list(pngs.values())},
+                         schema_overrides={"png": pl.Binary})
+    gallery = "\n\n".join(f"### {name.replace('_', ' ')}\n\n![{name}]({png_data_uri(png)})"
+                          f"\n\n*{CHART_CAPTIONS[name]}*" for name, png in pngs.items())
     return dg.MaterializeResult(value=table, metadata={
-        **table_metadata(table), "pdf": dg.MetadataValue.url(uris["charts.pdf"]),
+        "charts": dg.MetadataValue.md(gallery),
+        "pdf": dg.MetadataValue.url(pdf_uri),
+        **table_metadata(table.drop("png")),
+        "dagster/column_schema": table_metadata(table)["dagster/column_schema"],
     })
 
 
-def _png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    return buffer.getvalue()
-
-
-def _pdf(figures: Iterable[Figure]) -> bytes:
-    buffer = io.BytesIO()
-    with PdfPages(buffer, metadata={"CreationDate": None, "Creator": None,
-                                    "Producer": None}) as pdf:
-        for fig in figures:
-            pdf.savefig(fig)
-    return buffer.getvalue()
+def _inputs_for_tables(objectives, recommended, leaderboard, evaluations, history, costs,
+                       benchmarks, market_source, narrative=None, charts_table=None,
+                       run_config=None) -> ReportInputs:
+    return ReportInputs(
+        objectives=objectives, narrative=narrative or {"written_by": "", "narrative": ""},
+        recommended=recommended, leaderboard=leaderboard, evaluations=evaluations,
+        history=history, costs=costs, benchmarks=benchmarks,
+        charts=charts_table if charts_table is not None else pl.DataFrame(
+            {"chart": [], "caption": []}, schema={"chart": pl.String, "caption": pl.String}),
+        data_source=market_source.kind, run_config=run_config, code_version=code_version(),
+    )
 
 
 def report_tables(
@@ -153,7 +295,7 @@ def report_tables(
 
 @dg.asset(
     group_name="reports", owners=OWNERS, kinds={"bedrock", "markdown"}, code_version="1",
-    tags={"dynalloc/output": "business"},
+    tags=BUSINESS,
     check_specs=[dg.AssetCheckSpec(
         "narrative_grounding", asset="bedrock_report",
         description="Every number in the narrative is found in the tables it was written from"
@@ -166,10 +308,11 @@ def bedrock_report(
     constraint_compliance: pl.DataFrame, strategy_evaluations: pl.DataFrame,
     recommended_allocation: pl.DataFrame,
 ):
-    """The investment-committee narrative: an executive summary, the recommended rule and
-    why each parameter makes sense, regime notes, risks and limits. Written by Amazon
-    Bedrock (Converse, a Claude model) in the aws setting, or deterministically from the
-    same tables offline (labelled as such); its numbers are checked against the tables."""
+    """Business output: the investment-committee narrative (an executive summary, the
+    recommended rule and why each parameter makes sense, regime notes, risks and limits).
+    Written by Amazon Bedrock (Converse, a Claude model) in the aws setting, or
+    deterministically from the same tables offline (labelled as such); its numbers are
+    checked against the tables."""
     tables = report_tables(objectives, robustness_leaderboard, scenario_comparison,
                            parameter_sensitivity, optimisation_history, constraint_compliance,
                            strategy_evaluations, recommended_allocation)
@@ -180,7 +323,7 @@ def bedrock_report(
         "model_id": narrative.model_id, "input_tokens": narrative.input_tokens,
         "output_tokens": narrative.output_tokens, "latency_ms": narrative.latency_ms,
         "cost_usd": narrative.cost_usd,
-    }])
+    }], schema_overrides={"model_id": pl.String})
     yield dg.Output(table, metadata={
         "narrative": dg.MetadataValue.md(narrative.text),
         "written_by": narrative.written_by,
@@ -189,6 +332,8 @@ def bedrock_report(
         "output_tokens": narrative.output_tokens,
         "latency_ms": dg.MetadataValue.float(float(narrative.latency_ms)),
         "estimated_cost_usd": dg.MetadataValue.float(float(narrative.cost_usd)),
+        "dagster/column_schema": table_metadata(table)["dagster/column_schema"],
+        "dagster/row_count": 1,
     })
     yield dg.AssetCheckResult(
         check_name="narrative_grounding",
@@ -200,25 +345,47 @@ def bedrock_report(
     )
 
 
-@dg.asset(group_name="reports", owners=OWNERS, kinds={"markdown"}, code_version="2",
-          tags={"dynalloc/output": "business"})
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"markdown", "pdf"}, code_version="3",
+          tags=BUSINESS)
 def report(
-    artifacts: ArtifactStore, objectives: ObjectivesResource,
+    context: dg.AssetExecutionContext, artifacts: ArtifactStore,
+    objectives: ObjectivesResource, market_source: MarketDataSource,
     bedrock_report: pl.DataFrame, recommended_allocation: pl.DataFrame,
     robustness_leaderboard: pl.DataFrame, strategy_evaluations: pl.DataFrame,
-    optimisation_history: pl.DataFrame, cost_sensitivity: pl.DataFrame, charts: pl.DataFrame,
+    optimisation_history: pl.DataFrame, cost_sensitivity: pl.DataFrame,
+    benchmark_evaluations: pl.DataFrame, charts: pl.DataFrame,
 ) -> dg.MaterializeResult:
-    """The investment-committee report in markdown: the decision, the narrative, the
-    leaderboard, the recommended rule in every scenario, the optimisation and the cost
-    sensitivity, with the charts beside it."""
-    text = report_markdown(
-        objectives=objectives.objectives(), narrative=bedrock_report.row(0, named=True),
-        recommended=recommended_allocation.row(0, named=True),
-        leaderboard=robustness_leaderboard, evaluations=strategy_evaluations,
-        history=optimisation_history, costs=cost_sensitivity, charts=charts,
-    )
+    """Business output: the investment-committee report, report.md (charts beside it) and
+    report.pdf (title page, decision, narrative, tables, every chart). It opens with the
+    decision: the rule in words, today's weights, what changed since the previous
+    recommendation and whether it meets the objectives. Rendered on this page."""
+    ids = set(optimisation_history["config_id"])
+    inputs = _inputs_for_tables(
+        objectives.objectives(), recommended_allocation.row(0, named=True),
+        robustness_leaderboard, strategy_evaluations.filter(pl.col("config_id").is_in(ids)),
+        optimisation_history, cost_sensitivity, benchmark_evaluations, market_source,
+        narrative=bedrock_report.row(0, named=True), charts_table=charts,
+        run_config=run_config_from_tag(context.run_tags.get(RUN_CONFIG_TAG)))
+    document = build_report(inputs)
+    text = to_markdown(document)
+    pngs = dict(zip(charts["chart"], charts["png"], strict=True))
+    recommended = inputs.recommended
+    pdf = report_pdf(
+        document, pngs,
+        footer=f"{document.title}, as of {recommended['as_of']}; {data_label(market_source.kind)}",
+        title_facts=[f"Recommended rule: {recommended['rule']}",
+                     f"Code version: {inputs.code_version}"])
     uri = artifacts.write("report.md", text.encode("utf-8"))
-    table = pl.DataFrame({"file": ["report.md"], "uri": [uri], "markdown": [text]})
+    pdf_uri = artifacts.write("report.pdf", pdf)
+    in_ui = to_markdown(document, image_src={n: png_data_uri(p) for n, p in pngs.items()})
+    table = pl.DataFrame({"file": ["report.md", "report.pdf"], "uri": [uri, pdf_uri],
+                          "markdown": [text, None]})
     return dg.MaterializeResult(value=table, metadata={
-        "report": dg.MetadataValue.md(text), "uri": dg.MetadataValue.url(uri),
+        "report": dg.MetadataValue.md(in_ui),
+        "uri": dg.MetadataValue.url(uri), "pdf": dg.MetadataValue.url(pdf_uri),
+        "pdf_pages": pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages"),
+        "code_version": inputs.code_version,
+        **{k: v for k, v in table_metadata(table.drop("markdown")).items()
+           if k != "dagster/column_schema"},
+        "dagster/column_schema": table_metadata(table)["dagster/column_schema"],
     })
