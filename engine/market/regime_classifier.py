@@ -9,7 +9,7 @@ regime's value divided by its sampling standard error under R for a window of n 
 
     z_vol   = (s - vol_R) / (vol_R / sqrt(2 n))
     z_drift = (m - mu_R) / (vol_R / sqrt(T))
-    z_corr  = (c - rho_R) / ((1 - rho_R^2) / sqrt(n))      (floored at 1 / sqrt(n))
+    z_corr  = (c - rho_R) / (max(1 - rho_R^2, 0.1) / sqrt(n))
     d_R     = sqrt(z_vol^2 + z_drift^2 + z_corr^2)
 
 The nearest regime (smallest d_R) is the classification. The z-scores make a gap of 2 vol
@@ -31,6 +31,8 @@ from engine.market.regimes import REGIMES, Regime
 
 DEFAULT_WINDOW_DAYS = TRADING_DAYS_PER_YEAR
 """One year of daily returns."""
+CORR_SE_FLOOR = 0.1
+"""Floor of 1 - rho^2 in the correlation's standard error (|rho| near 1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,7 @@ def regime_distance(features: Mapping[str, float], regime: Regime, n_returns: in
     ]
     if "equity_bond_corr" in features:
         rho = regime.equity_bond_corr
-        se = max((1.0 - rho * rho) / math.sqrt(n), 1.0 / math.sqrt(n))
+        se = max(1.0 - rho * rho, CORR_SE_FLOOR) / math.sqrt(n)
         z.append((features["equity_bond_corr"] - rho) / se)
     return float(math.sqrt(sum(v * v for v in z)))
 

@@ -363,3 +363,37 @@ def test_todays_weight_needs_a_full_window():
         todays_weight(equity[:42], config)
     with pytest.raises(ValueError, match="close must be positive"):
         todays_weight(np.r_[equity[:50], 0.0], config)
+
+
+def test_percent_risk_free_is_refused_with_the_date():
+    # 3.0 meant as 3%: as a decimal it is 300% a year and the cash account explodes
+    dates, equity, _, rate = _history()
+    percent = np.where(np.arange(len(rate)) >= 10, rate * 100, rate)
+    with pytest.raises(ValueError,
+                       match=rf"risk_free = 3\.\d+ on {dates[10]} \(row 10\) is above 1"
+                             r" in absolute value.*not percent"):
+        backtest_history(dates, equity, percent, StrategyConfig(0.1, "inverse_vol", 1))
+
+
+def test_absurd_price_scales_are_refused_not_turned_into_nan_metrics():
+    dates, equity, _, rate = _history()
+    config = StrategyConfig(0.1, "inverse_vol", 1)
+    # subnormal levels lose the return's precision
+    with pytest.raises(ValueError, match=r"close: .* on 2023-01-02 \(row 0\) is below the"
+                                         " smallest normal float"):
+        backtest_history(dates, equity * 1e-320, rate, config)
+    # finite levels whose daily ratio overflows (1e-198 -> 1e152)
+    jump = equity.copy()
+    jump[:40] *= 1e-200
+    jump[40:] *= 1e150
+    with pytest.raises(ValueError, match=rf"close: the price scale gives no finite daily return"
+                                         rf" on {dates[40]} \(row 40\)"):
+        backtest_history(dates, jump, rate, config)
+    with pytest.raises(ValueError, match=rf"close must be positive: -1\.0 on {dates[9]}"):
+        backtest_history(dates, np.where(np.arange(len(equity)) == 9, -1.0, equity), rate,
+                         config)
+    # a large but representable scale is fine and gives the same metrics
+    scaled = backtest_history(dates, equity * 1e200, rate, config).metrics
+    plain = backtest_history(dates, equity, rate, config).metrics
+    for name, value in plain.items():
+        assert scaled[name] == pytest.approx(value, rel=1e-10, nan_ok=True), name

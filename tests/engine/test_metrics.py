@@ -114,3 +114,26 @@ def test_var_le_cvar(n):
     rng = np.random.default_rng(n)
     var, cvar = var_cvar(rng.normal(0.005, 0.04, (50, n)))
     assert np.all(cvar >= var)
+
+
+@pytest.mark.parametrize(
+    ("n", "level", "k"),
+    [
+        (30, 0.95, 2),   # 0.05 x 30 = 1.5 -> k = 2
+        (59, 0.95, 3),   # 2.95 -> 3
+        (61, 0.95, 4),   # 3.05 -> 4
+        (37, 0.99, 1),   # 0.37 -> 1
+        (45, 0.90, 5),   # 4.5 -> 5
+        (20, 0.90, 2),   # 0.1 x 20 = 2.0000000000000004 in floating point: still 2
+    ],
+)
+def test_var_cvar_when_the_tail_count_is_not_whole(n, level, k):
+    # hand computation of the documented definition: with returns -0.01 x (n - i) shifted
+    # so the i-th worst is known, VaR is minus the k-th worst (the empirical quantile
+    # inf{x : F_n(x) >= 1 - level}) and CVaR minus the mean of the k worst.
+    returns = np.round(0.001 * np.arange(n) - 0.05, 12)  # worst = -0.05, then -0.049, ...
+    rng = np.random.default_rng(n)
+    var, cvar = var_cvar(rng.permutation(returns), level)
+    worst = -0.05 + 0.001 * np.arange(k)
+    assert var == pytest.approx(-worst[-1], abs=1e-15)
+    assert cvar == pytest.approx(-worst.mean(), abs=1e-15)
