@@ -16,6 +16,7 @@ from dynalloc_dagster.stages import (
 ingest_job = dg.define_asset_job(
     INGEST_JOB,
     selection=dg.AssetSelection.assets("market_data", "market_vol_surface", "market_yield_curve",
+                                       "market_holdings",
                                        "calibration", "market_regimes"),
     description="Market data, calibration and the regimes.",
 )
@@ -39,9 +40,10 @@ optimisation_history_job = dg.define_asset_job(
     description="Every config evaluated so far scored, and whether the agent stops.",
 )
 reports_job = dg.define_asset_job(
-    REPORTS_JOB, selection=dg.AssetSelection.groups("reports"),
+    REPORTS_JOB, selection=dg.AssetSelection.groups("reports", "live"),
     description="SQL report models, cost sensitivity, charts, the Bedrock narrative, the"
-    " report and the recommended allocation.",
+    " report and the recommended allocation; the live signal (historical backtest, today's"
+    " allocation and trades, the market regime).",
 )
 
 STAGE_JOBS = [ingest_job, scenario_paths_job, optimisation_round_job, strategy_evaluations_job,
