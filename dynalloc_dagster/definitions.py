@@ -5,6 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from dynalloc_dagster.assets.ingestion import calibration, market_data, market_data_sanity
+from dynalloc_dagster.assets.live import (
+    historical_backtest,
+    market_regime,
+    rule_underperformance,
+    todays_allocation,
+)
 from dynalloc_dagster.assets.reporting import (
     allocation_paths,
     bedrock_report,
@@ -25,6 +31,7 @@ from dynalloc_dagster.assets.strategies import (
 from dynalloc_dagster.checks import recommended_objectives_compliance
 from dynalloc_dagster.environment import Environment, current_environment, resources_for
 from dynalloc_dagster.jobs import STAGE_JOBS
+from dynalloc_dagster.monitoring import regime_shift_reoptimisation
 from dynalloc_dagster.schedules import quarterly_reoptimization, weekly_refresh
 from dynalloc_dagster.sensors import pipeline_next_stage
 
@@ -38,12 +45,14 @@ def build_definitions(
         assets=[market_data, calibration, market_regimes, scenario_paths, strategy_configs,
                 strategy_evaluations, optimisation_history, *report_assets, cost_sensitivity,
                 recommended_allocation, benchmark_evaluations, allocation_paths, charts,
-                bedrock_report, report],
+                bedrock_report, report, historical_backtest, todays_allocation,
+                market_regime],
         asset_checks=[market_data_sanity, evaluation_completeness,
-                      recommended_objectives_compliance, *report_checks],
+                      recommended_objectives_compliance, *report_checks,
+                      rule_underperformance],
         jobs=STAGE_JOBS,
         schedules=[weekly_refresh, quarterly_reoptimization],
-        sensors=[pipeline_next_stage],
+        sensors=[pipeline_next_stage, regime_shift_reoptimisation],
         resources=resources_for(environment or current_environment(), data_root=data_root),
         executor=dg.in_process_executor,
     )

@@ -376,3 +376,33 @@ def pdf_bytes(figures: Iterable[Figure]) -> bytes:
 def close(figures: dict[str, Figure]) -> None:
     for fig in figures.values():
         plt.close(fig)
+
+
+def backtest_nav(paths: pl.DataFrame) -> Figure:
+    """NAV of each backtested strategy on the real history (log scale, 1 at the start),
+    the recommended rule drawn thickest."""
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    for (strategy,), rows in paths.group_by("strategy", maintain_order=True):
+        ax.plot(rows["date"].to_list(), rows["nav"].to_list(), label=strategy,
+                linewidth=2.4 if strategy == "recommended" else 1.0)
+    ax.set_yscale("log")
+    ax.set_ylabel("NAV (log scale, 1 at the start)")
+    ax.set_title("Historical backtest: the recommended rule, the next configs, 60/40 and"
+                 " buy-and-hold equity")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def backtest_equity_weight(paths: pl.DataFrame) -> Figure:
+    """The equity weight each rule held month by month on the real history."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for (strategy,), rows in paths.group_by("strategy", maintain_order=True):
+        ax.step(rows["date"].to_list(), rows["equity_weight"].to_list(), where="post",
+                label=strategy, linewidth=2.0 if strategy == "recommended" else 0.8)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylabel("equity weight")
+    ax.set_title("Equity weight held on the real history")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

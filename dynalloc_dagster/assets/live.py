@@ -1,0 +1,268 @@
+"""The live signal: the recommended rule on the real history, today's allocation and the
+trades to get there, and monitoring (the regime today looks like, and how the rule fares
+against what the simulations expected).
+
+No `from __future__ import annotations`: Dagster reads resource annotations at runtime."""
+
+import io
+
+import dagster as dg
+import polars as pl
+
+from dynalloc_dagster import plots
+from dynalloc_dagster.metadata import table_metadata
+from dynalloc_dagster.partitions import CALIBRATED
+from dynalloc_dagster.resources import ArtifactStore, ObjectivesResource
+from engine.analysis.benchmarks import STATIC_BENCHMARKS, constant_weight_config
+from engine.market.regime_classifier import classify_regime
+from engine.market.regimes import regime_from_mapping
+from engine.strategy import CONFIG_COLUMNS, StrategyConfig
+from engine.strategy.backtest import BacktestResult, backtest_history
+from engine.strategy.trades import trades_frame, trades_to_target
+
+OWNERS = ["team:quant-research"]
+GROUP = "live"
+BACKTEST_TOP = 5
+"""The recommended rule and the next configs of the leaderboard, backtested together."""
+LAST_YEAR_MONTHS = 12
+RECOMMENDED = "recommended"
+MARKET_REGIME = dg.AssetKey("market_regime")
+TRADES_CSV = "todays_allocation.csv"
+
+
+def _rule(row: dict) -> StrategyConfig:
+    return StrategyConfig(**{k: row[k] for k in CONFIG_COLUMNS})
+
+
+def _month_end_rows(dates: pl.Series) -> list[int]:
+    """Rows of the last trading day of each calendar month (backtest_history's month-ends)."""
+    month = dates.dt.year() * 12 + dates.dt.month()
+    return (month != month.shift(-1)).fill_null(True).arg_true().to_list()
+
+
+def _backtest_from(history: pl.DataFrame, config: StrategyConfig, first: int,
+                   last: int | None = None) -> BacktestResult:
+    """``config`` on ``history`` with its first rebalance at row ``first`` (a month-end)
+    and its last at row ``last``: the history is cut ``window_days`` rows before
+    ``first``, so every rule starts on the same date whatever its window."""
+    rows = history.slice(first - config.window_days,
+                         (len(history) if last is None else last + 1) - first + config.window_days)
+    bond = rows["bond_close"] if "bond_close" in rows.columns else None
+    return backtest_history(rows["date"], rows["close"], rows["risk_free"], config,
+                            bond_close=bond)
+
+
+def _strategies(leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
+                objectives: ObjectivesResource) -> dict[str, tuple[StrategyConfig, str | None]]:
+    """label -> (config, config id): the top configs (the first is the recommended rule)
+    and the static benchmarks (100% equity never trades: it is buy-and-hold)."""
+    by_id = {r["config_id"]: r for r in strategy_configs.iter_rows(named=True)}
+    judged_by = objectives.objectives()
+    chosen: dict[str, tuple[StrategyConfig, str | None]] = {}
+    for row in leaderboard.sort("rank").head(BACKTEST_TOP).iter_rows(named=True):
+        label = RECOMMENDED if row["rank"] == 1 else f"#{row['rank']}"
+        chosen[label] = (_rule(by_id[row["config_id"]]), row["config_id"])
+    for name, weight in STATIC_BENCHMARKS.items():
+        chosen[name] = (constant_weight_config(weight, tc_bps=judged_by.assumed_tc_bps,
+                                               target_vol=judged_by.target_vol), None)
+    return chosen
+
+
+@dg.multi_asset(
+    outs={
+        "historical_backtest": dg.AssetOut(
+            group_name=GROUP, owners=OWNERS, kinds={"polars", "parquet"}, code_version="1",
+            description="Metrics of the recommended rule, the next configs and the static"
+            " benchmarks (60/40, 100% equity = buy-and-hold) on the real history, over the"
+            " full common period and the last 12 months."),
+        "historical_backtest_paths": dg.AssetOut(
+            group_name=GROUP, owners=OWNERS, kinds={"polars", "parquet"}, code_version="1",
+            description="Month by month: each strategy's return net of costs, the equity"
+            " weight it held and its NAV (1 at the start)."),
+    },
+)
+def historical_backtest(
+    artifacts: ArtifactStore, objectives: ObjectivesResource,
+    robustness_leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
+    market_data: pl.DataFrame,
+):
+    """engine.strategy.backtest.backtest_history of each strategy on ``market_data``, all
+    starting at the first month-end where the longest window is full, so the metrics
+    cover the same months; plus the last 12 months of the recommended rule (the
+    degradation check compares them with the simulations)."""
+    chosen = _strategies(robustness_leaderboard, strategy_configs, objectives)
+    month_ends = _month_end_rows(market_data["date"])
+    longest = max(config.window_days for config, _ in chosen.values())
+    first = next(row for row in month_ends if row >= longest)
+    rows, paths = [], []
+    for label, (config, config_id) in chosen.items():
+        result = _backtest_from(market_data, config, first)
+        monthly = result.monthly_returns
+        rows.append({"strategy": label, "config_id": config_id, "period": "full",
+                     "start": market_data["date"][first], "end": monthly["date"][-1],
+                     "months": monthly.height, **result.metrics})
+        paths.append(monthly.with_columns(
+            pl.lit(label).alias("strategy"),
+            (1.0 + pl.col("portfolio_return")).cum_prod().alias("nav")))
+    recommended = chosen[RECOMMENDED][0]
+    last_first = month_ends[-(LAST_YEAR_MONTHS + 1)]
+    recent = _backtest_from(market_data, recommended, last_first)
+    rows.append({"strategy": RECOMMENDED, "config_id": chosen[RECOMMENDED][1],
+                 "period": "last_year", "start": market_data["date"][last_first],
+                 "end": recent.monthly_returns["date"][-1],
+                 "months": recent.monthly_returns.height, **recent.metrics})
+    table = pl.DataFrame(rows, schema_overrides={"config_id": pl.String})
+    path_table = pl.concat(paths).select("date", "strategy", "portfolio_return",
+                                         "equity_weight", "nav")
+    figures = {"backtest_nav": plots.backtest_nav(path_table),
+               "backtest_equity_weight": plots.backtest_equity_weight(path_table)}
+    uris = {name: artifacts.write(f"{name}.png", _png(fig)) for name, fig in figures.items()}
+    plots.close(figures)
+    full = {r["strategy"]: r for r in rows if r["period"] == "full"}
+    key_figures = {
+        f"{prefix}_{metric}": dg.MetadataValue.float(round(float(full[name][metric]), 4))
+        for prefix, name in (("recommended", RECOMMENDED), ("buy_and_hold", "100% equity"),
+                             ("sixty_forty", "60/40"))
+        for metric in ("sharpe", "max_drawdown", "turnover", "ann_return", "ann_vol")
+    }
+    yield dg.Output(table, "historical_backtest", metadata={
+        **table_metadata(table.select("strategy", "period", "start", "end", "sharpe",
+                                      "ann_return", "ann_vol", "max_drawdown", "turnover"),
+                         preview_rows=table.height),
+        **key_figures,
+        **{name: dg.MetadataValue.url(uri) for name, uri in uris.items()},
+    })
+    yield dg.Output(path_table, "historical_backtest_paths", metadata={
+        **table_metadata(path_table), "strategies": ", ".join(chosen)})
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+@dg.asset_check(
+    asset="historical_backtest",
+    additional_ins={"market_regime": dg.AssetIn("market_regime"),
+                    "strategy_evaluations": dg.AssetIn("strategy_evaluations")},
+    description="The recommended rule's Sharpe over the last 12 months is at least the 5th"
+    " percentile of its simulated Sharpe in the regime today looks like (a warning). The"
+    " simulated figure is over the evaluation horizon, so a 12-month Sharpe falls below"
+    " it more often than 5% of the time: a prompt to look, not a verdict.",
+)
+def rule_underperformance(
+    historical_backtest: pl.DataFrame, market_regime: pl.DataFrame,
+    strategy_evaluations: pl.DataFrame,
+) -> dg.AssetCheckResult:
+    recent = historical_backtest.filter((pl.col("strategy") == RECOMMENDED)
+                                        & (pl.col("period") == "last_year")).row(0, named=True)
+    regime = market_regime.filter(pl.col("nearest"))["regime"][0]
+    expected = strategy_evaluations.filter((pl.col("config_id") == recent["config_id"])
+                                           & (pl.col("scenario") == regime))
+    if expected.height == 0:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={
+            "reason": f"no evaluation of {recent['config_id']} in scenario {regime}"})
+    p5 = float(expected["sharpe_p5"][0])
+    realised = float(recent["sharpe"])
+    return dg.AssetCheckResult(
+        passed=realised >= p5, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"config_id": recent["config_id"], "regime": regime,
+                  "realised_sharpe_last_year": dg.MetadataValue.float(round(realised, 4)),
+                  "simulated_sharpe_p5": dg.MetadataValue.float(round(p5, 4)),
+                  "realised_return_last_year": dg.MetadataValue.float(
+                      round(float(recent["ann_return"]), 4)),
+                  "simulated_return_p5": dg.MetadataValue.float(
+                      round(float(expected["ann_return_p5"][0]), 4)),
+                  "window": f"{recent['start']} to {recent['end']}"},
+    )
+
+
+@dg.asset(group_name=GROUP, owners=OWNERS, kinds={"polars", "csv"}, code_version="1",
+          tags={"dynalloc/output": "business"})
+def todays_allocation(
+    artifacts: ArtifactStore, recommended_allocation: pl.DataFrame,
+    market_data: pl.DataFrame, market_holdings: pl.DataFrame,
+) -> dg.MaterializeResult:
+    """The recommended rule's target weights as of the latest data and the trades that move
+    the current holdings there (engine.strategy.trades.trades_to_target, with the rule's
+    no-trade band and cost), one row per asset; also written as todays_allocation.csv
+    for a portfolio system. Holdings in units are valued at the last equity and bond
+    closes (the bond leg is cash at 1 without a bond index); holdings by weight give
+    value changes as fractions of NAV; no holdings: from all bonds/cash, NAV 1."""
+    recommended = recommended_allocation.row(0, named=True)
+    rule = _rule(recommended)
+    target = float(recommended["equity_weight_today"])
+    trades = trades_to_target(target, no_trade_band=rule.no_trade_band, tc_bps=rule.tc_bps,
+                              **_holdings(market_holdings, market_data))
+    as_of = market_data["date"][-1]
+    table = trades_frame(trades).select(
+        pl.lit(as_of).alias("as_of"), pl.lit(recommended["config_id"]).alias("config_id"),
+        pl.all(), pl.lit(trades.trade).alias("trade"))
+    buffer = io.BytesIO()
+    table.write_csv(buffer)
+    uri = artifacts.write(TRADES_CSV, buffer.getvalue())
+    return dg.MaterializeResult(value=table, metadata={
+        **table_metadata(table),
+        "as_of": str(as_of), "config_id": recommended["config_id"],
+        "target_equity_weight": dg.MetadataValue.float(round(target, 6)),
+        "current_equity_weight": dg.MetadataValue.float(round(trades.current_equity_weight, 6)),
+        "trade": trades.trade, "cost": dg.MetadataValue.float(float(trades.cost)),
+        "csv": dg.MetadataValue.url(uri),
+    })
+
+
+def _holdings(holdings: pl.DataFrame, market_data: pl.DataFrame) -> dict[str, float]:
+    """trades_to_target's holdings arguments from the market_holdings table."""
+    if holdings.height == 0:
+        return {"nav": 1.0, "equity_weight": 0.0}
+    column = "units" if "units" in holdings.columns and holdings["units"].is_not_null().all() \
+        else "weight"
+    held = {row["asset"]: float(row[column]) for row in holdings.iter_rows(named=True)}
+    if column == "weight":
+        return {"nav": 1.0, "equity_weight": held.get("equity", 0.0)}
+    bond_price = (float(market_data["bond_close"][-1]) if "bond_close" in market_data.columns
+                  else 1.0)
+    return {"equity_units": held.get("equity", 0.0), "bond_units": held.get("bond", 0.0),
+            "equity_price": float(market_data["close"][-1]), "bond_price": bond_price}
+
+
+@dg.asset(
+    group_name=GROUP, owners=OWNERS, kinds={"polars", "parquet"}, code_version="1",
+    check_specs=[dg.AssetCheckSpec(
+        "regime_shift", asset="market_regime",
+        description="The regime today looks like is the one of the previous materialization"
+        " (a warning when it changed; the regime_shift_reoptimisation sensor can then start"
+        " a fresh optimisation).")],
+)
+def market_regime(context: dg.AssetExecutionContext, market_data: pl.DataFrame,
+                  market_regimes: pl.DataFrame):
+    """Which of the named regimes (as configured in market_regimes, the calibrated one
+    left out) the last year of data looks like (engine.market.regime_classifier): every
+    regime's standardised distance, the nearest flagged; the features in the metadata."""
+    regimes = {row["name"]: regime_from_mapping(
+        {k: v for k, v in row.items() if k not in ("feller_satisfied", "as_of")})
+        for row in market_regimes.iter_rows(named=True) if row["name"] != CALIBRATED}
+    found = classify_regime(market_data, regimes=regimes)
+    previous = _previous_regime(context.instance)
+    table = pl.DataFrame({"regime": list(found.distances),
+                          "distance": list(found.distances.values())}).with_columns(
+        (pl.col("regime") == found.regime).alias("nearest"))
+    yield dg.Output(table, metadata={
+        **table_metadata(table), "regime": found.regime, "previous_regime": previous or "none",
+        "as_of": str(market_data["date"][-1]), "window_days": found.window_days,
+        **{k: dg.MetadataValue.float(round(v, 4)) for k, v in found.features.items()},
+    })
+    yield dg.AssetCheckResult(
+        check_name="regime_shift", passed=previous is None or previous == found.regime,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"regime": found.regime, "previous_regime": previous or "none"})
+
+
+def _previous_regime(instance: dg.DagsterInstance) -> str | None:
+    """The regime of the latest materialization of market_regime before this one."""
+    event = instance.get_latest_materialization_event(MARKET_REGIME)
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get("regime")
+    return None if value is None else str(value.value)
