@@ -1,107 +1,180 @@
-"""Run the whole pipeline in this process, stage after stage, as the sensor would chain it.
+"""Run the whole pipeline, stage after stage, as the chaining sensor would.
 
-``python -m dynalloc_dagster.pipeline [--config run.yaml]`` (``make run``) runs ingest,
-scenario paths, the optimisation rounds until the agent stops, and the reports, against
-the instance in ``$DAGSTER_HOME``. The stage order lives in :mod:`dynalloc_dagster.stages`.
+Two ways to execute a stage, one loop (:func:`run_pipeline`) over
+:func:`dynalloc_dagster.stages.next_stage_request`:
+
+- :class:`WorkspaceLauncher` (``python -m dynalloc_dagster``, ``make run``): each stage is
+  created against the code location of ``workspace.yaml`` (what ``dagster dev`` loads) and
+  launched by the instance's run launcher, so the runs belong to that code location and
+  appear on the UI's timeline and job pages like scheduled runs;
+- :class:`InProcessLauncher` (the default of :func:`run_pipeline`, used by the tests):
+  ``execute_in_process`` on a given ``Definitions`` (e.g. one with a temporary data root).
 """
 
+# ruff: noqa: E402 (the warnings filter comes first)
 from __future__ import annotations
 
-import argparse
-import sys
 import warnings
+
+# before the project's assets are imported (``python -m dynalloc_dagster.pipeline``):
+# Dagster's notice that backfill_policy is beta is known and not the user's concern
+warnings.filterwarnings(
+    "ignore", message="Parameter `backfill_policy` of function `asset` is currently in beta")
+
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import dagster as dg
-import yaml
+from dagster._core.definitions.selector import JobSubsetSelector
+from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRequestContext
+from dagster._core.workspace.load_target import WorkspaceFileTarget
 
 from dynalloc_dagster.run_config import validate_run_config
 from dynalloc_dagster.stages import INGEST_JOB, next_stage_request, stage_request
-from engine.validation import ConfigError
 
 MAX_STAGE_RUNS = 10_000
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WORKSPACE_FILE = PROJECT_ROOT / "workspace.yaml"
+
+
+class StageLauncher(Protocol):
+    def __call__(self, request: dg.RunRequest) -> dg.DagsterRun:
+        """Run the requested stage to its end and return the finished run."""
+        ...
+
+
+class InProcessLauncher:
+    """Each stage executed in this process on ``defs`` (``execute_in_process``)."""
+
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+        self.defs, self.instance = defs, instance
+
+    def __call__(self, request: dg.RunRequest) -> dg.DagsterRun:
+        job = self.defs.resolve_job_def(request.job_name)
+        result = job.execute_in_process(
+            instance=self.instance, tags=request.tags,
+            run_config=job_run_config(job, request.run_config), raise_on_error=False)
+        return result.dagster_run
+
+
+class WorkspaceLauncher:
+    """Each stage created from the workspace's code location and started by the
+    instance's run launcher (a run worker process per stage); waits for it to finish.
+
+    The queue of the run coordinator is bypassed (``launch_run``, not ``submit_run``), so
+    no daemon is needed; the runs still carry the code location, as scheduled runs do."""
+
+    def __init__(self, instance: dg.DagsterInstance, workspace: WorkspaceRequestContext,
+                 *, poll_s: float = 0.5) -> None:
+        self.instance, self.workspace, self.poll_s = instance, workspace, poll_s
+        (name,) = workspace.code_location_names
+        if workspace.has_code_location_error(name):
+            raise RuntimeError(f"code location {name} failed to load:"
+                               f" {workspace.get_code_location_error(name)}")
+        self.location = workspace.get_code_location(name)
+        (self.repository,) = self.location.get_repositories().values()
+
+    def __call__(self, request: dg.RunRequest) -> dg.DagsterRun:
+        selector = JobSubsetSelector(location_name=self.location.name,
+                                     repository_name=self.repository.name,
+                                     job_name=request.job_name, op_selection=None)
+        remote_job = self.location.get_job(selector)
+        snapshot = remote_job.job_snapshot
+        run_config = job_run_config_from_names(
+            {op.name for op in snapshot.node_defs_snapshot.op_def_snaps},
+            {r.name for r in snapshot.mode_def_snaps[0].resource_def_snaps},
+            request.run_config)
+        plan = self.location.get_execution_plan(remote_job, run_config, step_keys_to_execute=None,
+                                                known_state=None, instance=self.instance)
+        run = self.instance.create_run(
+            job_name=request.job_name, run_id=None, run_config=run_config,
+            resolved_op_selection=None, step_keys_to_execute=None, op_selection=None,
+            status=None, root_run_id=None, parent_run_id=None,
+            tags={**remote_job.tags, **request.tags},
+            job_snapshot=remote_job.job_snapshot,
+            execution_plan_snapshot=plan.execution_plan_snapshot,
+            parent_job_snapshot=remote_job.parent_job_snapshot,
+            remote_job_origin=remote_job.get_remote_origin(),
+            job_code_origin=remote_job.get_python_origin(),
+            asset_selection=None, asset_check_selection=None,
+            asset_graph=self.repository.asset_graph,
+        )
+        self.instance.launch_run(run.run_id, self.workspace)
+        while True:
+            current = self.instance.get_run_by_id(run.run_id)
+            assert current is not None
+            if current.is_finished:
+                return current
+            time.sleep(self.poll_s)
 
 
 def run_pipeline(
-    defs: dg.Definitions, instance: dg.DagsterInstance, *, pipeline: str = "manual",
-    run_config: dict | None = None,
+    defs: dg.Definitions | None, instance: dg.DagsterInstance, *, pipeline: str = "manual",
+    run_config: dict | None = None, launcher: StageLauncher | None = None,
 ) -> list[dg.DagsterRun]:
-    """Run the stages in order in this process; stop at the first failure.
+    """Run the stages in order (ingest, scenario paths, the optimisation rounds until the
+    agent stops, the reports); stop at the first run that does not succeed. Returns the
+    finished runs.
 
-    The whole run config is validated before the first stage starts."""
+    The whole run config is validated before the first stage starts. ``launcher``
+    executes one stage (default: :class:`InProcessLauncher` on ``defs``)."""
     run_config = run_config or {}
     validate_run_config(run_config)
+    if launcher is None:
+        if defs is None:
+            raise ValueError("run_pipeline needs the Definitions or a launcher")
+        launcher = InProcessLauncher(defs, instance)
     request: dg.RunRequest | dg.SkipReason = stage_request(
         INGEST_JOB, instance, pipeline=pipeline, run_config=run_config)
     runs: list[dg.DagsterRun] = []
     while isinstance(request, dg.RunRequest) and len(runs) < MAX_STAGE_RUNS:
-        job = defs.resolve_job_def(request.job_name)
-        result = job.execute_in_process(
-            instance=instance, tags=request.tags,
-            run_config=job_run_config(job, request.run_config),
-            raise_on_error=False,
-        )
-        runs.append(result.dagster_run)
-        if not result.success:
+        run = launcher(request)
+        runs.append(run)
+        if run.status != dg.DagsterRunStatus.SUCCESS:
             break
-        request = next_stage_request(result.dagster_run, instance)
+        request = next_stage_request(run, instance)
     return runs
+
+
+def launch_pipeline(
+    instance: dg.DagsterInstance, *, pipeline: str = "manual", run_config: dict | None = None,
+    workspace_file: Path = WORKSPACE_FILE,
+) -> list[dg.DagsterRun]:
+    """:func:`run_pipeline` with every stage launched through the instance on the code
+    location of ``workspace_file`` (a code server is started for the duration)."""
+    validate_run_config(run_config or {})
+    with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(workspace_file)]),
+                                 code_server_log_level="WARNING") as context:
+        launcher = WorkspaceLauncher(instance, context.create_request_context())
+        return run_pipeline(None, instance, pipeline=pipeline, run_config=run_config,
+                            launcher=launcher)
 
 
 def job_run_config(job: dg.JobDefinition, run_config: dict[str, Any]) -> dict[str, Any]:
     """The part of a pipeline-wide run config this job uses, with the console logger at
     INFO (a 500-key run's per-event DEBUG lines cost seconds)."""
-    config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     names = {node.name for node in job.graph.node_dict.values()}
-    ops = {k: v for k, v in (run_config.get("ops") or {}).items() if k in names}
+    return job_run_config_from_names(names, set(job.resource_defs), run_config)
+
+
+def job_run_config_from_names(op_names: set[str], resource_names: set[str],
+                              run_config: dict[str, Any]) -> dict[str, Any]:
+    """:func:`job_run_config` from the job's op and resource names."""
+    config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    ops = {k: v for k, v in (run_config.get("ops") or {}).items() if k in op_names}
     if ops:
         config["ops"] = ops
-    required = job.resource_defs
-    resources = {k: v for k, v in (run_config.get("resources") or {}).items() if k in required}
+    resources = {k: v for k, v in (run_config.get("resources") or {}).items()
+                 if k in resource_names}
     if resources:
         config["resources"] = resources
     return config
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dynalloc_dagster.pipeline",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, metavar="YAML",
-                        help="pipeline-wide run config: {ops: {asset: {config: {...}}},"
-                        " resources: {resource: {config: {...}}}}")
-    args = parser.parse_args(argv)
-    try:
-        run_config = _read_config(args.config) if args.config else {}
-        validate_run_config(run_config)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    from dynalloc_dagster.definitions import defs
-
-    with dg.DagsterInstance.get() as instance:
-        runs = run_pipeline(defs, instance, run_config=run_config)
-    for run in runs:
-        print(f"{run.job_name:<28} {run.tags.get('dynalloc/round', ''):>3}"
-              f" {run.status.value:<8} {run.run_id}")
-    return 0 if runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs) else 1
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the run config: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: the run config must be a mapping, got {type(loaded).__name__}")
-    return loaded
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    import sys
+
+    from dynalloc_dagster.__main__ import main
+
+    sys.exit(main(prog="python -m dynalloc_dagster.pipeline"))
