@@ -307,7 +307,7 @@ def test_cli_materializes_the_ingest_assets(
     )
 
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    assert sorted(p.name for p in data_root.iterdir()) == sorted(
+    assert sorted(p.name for p in data_root.iterdir() if not p.name.startswith(".")) == sorted(
         f"{name}.parquet" for name in INGEST_ASSETS)
     assert pl.read_parquet(data_root / "market_data.parquet")["date"].max().isoformat() <= AS_OF
     monkeypatch.setenv("DAGSTER_HOME", str(home))
