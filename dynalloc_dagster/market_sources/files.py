@@ -36,6 +36,7 @@ from dynalloc_dagster.market_sources.base import (
     SURFACE_SCHEMA,
     MarketInputs,
     empty,
+    validate_holdings,
 )
 from engine.market.validation import (
     MAX_GAP_BUSINESS_DAYS,
@@ -291,7 +292,7 @@ def _surface(reader: TableReader, name: str) -> pl.DataFrame:
     elif given == ("strike", "forward"):
         frame = frame.with_columns((pl.col("strike") / pl.col("forward")).log()
                                    .alias("log_moneyness"))
-    return frame.select(SURFACE_SCHEMA)
+    return frame.select(list(SURFACE_SCHEMA))
 
 
 def _holdings(reader: TableReader, name: str) -> pl.DataFrame:
@@ -302,4 +303,6 @@ def _holdings(reader: TableReader, name: str) -> pl.DataFrame:
         raise MarketDataError(f"{where}: rule holdings_columns: need exactly one of units,"
                               f" weight; found {', '.join(frame.columns)}")
     frame = _numbers(frame.select("asset", *kind), kind, where)
-    return frame.with_columns(pl.col("asset").cast(pl.String).str.strip_chars())
+    frame = frame.with_columns(pl.col("asset").cast(pl.String).str.strip_chars())
+    validate_holdings(frame, source=where)
+    return frame

@@ -9,6 +9,7 @@ partition range tags from ``dynalloc_dagster.stages``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 import dagster as dg
@@ -49,21 +50,29 @@ from dynalloc_dagster.stages import (
     stage_request,
 )
 from engine.conventions import TRADING_DAYS_PER_MONTH
+from engine.market.calibration import Calibration, calibrated_regime
 from engine.market.regimes import REGIMES
+from engine.market.yield_curve import curve_from_frame
 
-INGEST_TABLES = ("market_data", "market_vol_surface", "market_yield_curve")
+INGEST_TABLES = ("market_data", "market_vol_surface", "market_yield_curve", "market_holdings")
 
 
 @pytest.fixture(scope="module")
-def history() -> pl.DataFrame:
-    """market_data's table for a 3-year synthetic history, from a direct call."""
+def tables() -> dict[str, pl.DataFrame]:
+    """market_data's four tables for a 3-year synthetic market, from a direct call."""
     outputs = market_data(MarketDataConfig(as_of=AS_OF), market_source=MarketDataSource(years=3))
-    return {output.output_name: output.value for output in outputs}["market_data"]
+    return {output.output_name: output.value for output in outputs}
 
 
 @pytest.fixture(scope="module")
-def fitted(history: pl.DataFrame) -> pl.DataFrame:
-    return calibration(history).value
+def history(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return tables["market_data"]
+
+
+@pytest.fixture(scope="module")
+def fitted(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return calibration(tables["market_data"], tables["market_vol_surface"],
+                       tables["market_yield_curve"]).value
 
 
 def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
@@ -82,7 +91,7 @@ def _key(batch: str, scenario: str) -> str:
 # --- ingestion ---------------------------------------------------------------------------
 
 
-def test_market_data_materializes_three_tables_and_passes_sanity(
+def test_market_data_materializes_its_tables_and_passes_sanity(
     data_root: Path, instance: dg.DagsterInstance
 ) -> None:
     result = dg.materialize(
@@ -92,8 +101,8 @@ def test_market_data_materializes_three_tables_and_passes_sanity(
     )
 
     assert result.success
-    assert sorted(p.name for p in data_root.iterdir()) == [f"{t}.parquet" for t in
-                                                          sorted(INGEST_TABLES)]
+    assert sorted(p.name for p in data_root.iterdir() if not p.name.startswith(".")) == [
+        f"{t}.parquet" for t in sorted(INGEST_TABLES)]
     assert _check_results(result) == {"market_data_sanity": True}
     meta = {event.asset_key.to_user_string(): event.materialization.metadata
             for event in result.get_asset_materialization_events()}
@@ -101,8 +110,11 @@ def test_market_data_materializes_three_tables_and_passes_sanity(
     assert meta["market_data"]["as_of"].value == AS_OF
     stored = pl.read_parquet(data_root / "market_data.parquet")
     assert meta["market_data"]["dagster/row_count"].value == stored.height >= 252
-    assert stored["date"].max() <= dt.date.fromisoformat(AS_OF)
+    assert stored["date"].max() == dt.date.fromisoformat(AS_OF)  # a Friday: the last row
     assert stored.columns == ["date", "close", "bond_close", "risk_free", "dividend_yield"]
+    holdings = pl.read_parquet(data_root / "market_holdings.parquet")
+    assert holdings.to_dicts() == [{"asset": "equity", "weight": 0.6},
+                                   {"asset": "bond", "weight": 0.4}]
 
 
 def test_market_data_sanity_reports_each_problem(history: pl.DataFrame) -> None:
@@ -113,32 +125,65 @@ def test_market_data_sanity_reports_each_problem(history: pl.DataFrame) -> None:
     )
     result = market_data_sanity(broken)
     assert not result.passed
-    problems = {k: v.value for k, v in result.metadata.items()}
-    assert problems == {"null_values": 0, "duplicate_dates": 1, "non_increasing_dates": 1,
-                        "non_positive_closes": 1, "short_history": 0}
+    details = result.metadata["details"].value
+    assert result.metadata["violations"].value == 2
+    assert f"row 5 ({history['date'][5]}): rule non_positive_price" in details
+    assert f"row {history.height} ({history['date'][-1]}): rule duplicate_date" in details
 
     short = market_data_sanity(history.head(100))
     assert not short.passed
-    assert short.metadata["short_history"].value == 1
+    assert "rule history_too_short: 100 rows, need at least 756" in short.metadata[
+        "details"].value
 
 
-def test_calibration_is_one_row_with_its_figures_as_metadata(history: pl.DataFrame) -> None:
-    result = calibration(history)
+def test_calibration_fits_heston_to_the_surface_with_its_figures_as_metadata(
+    tables: dict[str, pl.DataFrame],
+) -> None:
+    result = calibration(tables["market_data"], tables["market_vol_surface"],
+                         tables["market_yield_curve"])
     assert result.value.height == 1
     row = result.value.row(0, named=True)
     for name in ("equity_drift", "equity_vol", "heston_kappa", "vol_of_vol",
-                 "spot_variance_corr", "equity_bond_corr", "short_rate", "rate_vol"):
-        assert result.metadata[name] == row[name], name
-    assert 0.0 < row["equity_vol"] < 1.0
-    assert -1.0 <= row["equity_bond_corr"] <= 1.0
+                 "spot_variance_corr", "equity_bond_corr", "short_rate", "rate_vol",
+                 "heston_rmse_vol", "heston_fit_seconds"):
+        assert result.metadata[name] == round(row[name], 6), name
+    assert row["heston_source"] == "surface"
+    assert row["as_of"] == dt.date.fromisoformat(AS_OF)
+    # the synthetic surface is the Heston model's own with the base regime's parameters
+    base = REGIMES["base"]
+    np.testing.assert_allclose(
+        [row["heston_kappa"], row["heston_theta"], row["vol_of_vol"], row["spot_variance_corr"]],
+        [base.heston_kappa, base.variance, base.vol_of_vol, base.spot_variance_corr],
+        atol=1e-4)
+    assert row["heston_rmse_vol"] < 1e-4
+    # the short rate is the curve's instantaneous forward at 0, not the last rate
+    curve = curve_from_frame(tables["market_yield_curve"])
+    assert row["short_rate"] == pytest.approx(curve.short_rate, abs=1e-12)
 
 
-def test_market_regimes_defaults_match_the_engine(fitted: pl.DataFrame) -> None:
+def test_calibration_without_surface_or_curve_takes_history(history: pl.DataFrame) -> None:
+    empty_surface = pl.DataFrame(schema={"expiry_years": pl.Float64,
+                                         "log_moneyness": pl.Float64, "implied_vol": pl.Float64})
+    empty_curve = pl.DataFrame(schema={"tenor_years": pl.Float64, "zero_yield": pl.Float64})
+    row = calibration(history, empty_surface, empty_curve).value.row(0, named=True)
+    assert row["heston_source"] == "history"
+    assert row["short_rate"] == history["risk_free"][-1]
+
+
+def test_market_regimes_are_the_five_and_the_calibrated_one(fitted: pl.DataFrame) -> None:
     table = market_regimes(MarketRegimesConfig(), fitted).value
-    assert table["name"].to_list() == list(SCENARIOS)
+    assert table["name"].to_list() == list(SCENARIOS) == [*REGIMES, "calibrated"]
+    fields = dict(fitted.row(0, named=True))
+    fields.pop("as_of")
+    expected_calibrated = calibrated_regime(Calibration(**fields)).to_dict()
     for row in table.iter_rows(named=True):
-        expected = REGIMES[row["name"]].to_dict()
+        expected = (expected_calibrated if row["name"] == "calibrated"
+                    else REGIMES[row["name"]].to_dict())
         assert {k: row[k] for k in expected} == expected
+        assert row["as_of"] == dt.date.fromisoformat(AS_OF)
+    calibrated = table.row(5, named=True)
+    assert calibrated["heston_kappa"] == pytest.approx(fields["heston_kappa"])
+    assert calibrated["equity_vol"] == pytest.approx(math.sqrt(fields["heston_theta"]))
 
 
 def test_market_regimes_applies_overrides(fitted: pl.DataFrame) -> None:
@@ -156,10 +201,20 @@ def test_market_regimes_applies_overrides(fitted: pl.DataFrame) -> None:
 def test_market_regimes_can_take_the_calibrated_dynamics(fitted: pl.DataFrame) -> None:
     calibrated = fitted.row(0, named=True)
     table = market_regimes(MarketRegimesConfig(use_calibrated_dynamics=True), fitted).value
+    plain = market_regimes(MarketRegimesConfig(), fitted).value
     for row in table.iter_rows(named=True):
         for name in ("heston_kappa", "vol_of_vol", "spot_variance_corr", "rate_vol"):
-            assert row[name] == calibrated[name]
-        assert row["equity_vol"] == REGIMES[row["name"]].equity_vol
+            assert row[name] == pytest.approx(calibrated[name]), (row["name"], name)
+        if row["name"] != "calibrated":
+            assert row["equity_vol"] == REGIMES[row["name"]].equity_vol
+            assert row["heston_kappa"] != REGIMES[row["name"]].heston_kappa
+    assert table.row(5) == plain.row(5)  # the calibrated regime has them either way
+
+
+def test_market_regimes_overrides_the_calibrated_regime(fitted: pl.DataFrame) -> None:
+    config = MarketRegimesConfig(overrides={"calibrated": {"equity_drift": 0.04}})
+    table = market_regimes(config, fitted).value
+    assert table.filter(pl.col("name") == "calibrated")["equity_drift"][0] == 0.04
 
 
 def test_market_regimes_config_rejects_an_unknown_scenario() -> None:
@@ -246,6 +301,12 @@ def test_scenario_paths_range_in_one_run_passes_both_checks(
 # --- strategy configs: the agent's rounds ----------------------------------------------
 
 
+def _store(data_root: Path, asset: str, table: pl.DataFrame) -> None:
+    """Store ``table`` as the IO manager does (with its checksum)."""
+    PolarsParquetIOManager(root=str(data_root)).handle_output(
+        dg.build_output_context(asset_key=asset), table)
+
+
 def _round(instance: dg.DagsterInstance, data_root: Path, round_index: int, *,
            seed: int = 3, proposer: str = "tpe") -> dg.MaterializeResult:
     """One direct call of strategy_configs, storing its table like the IO manager does."""
@@ -257,7 +318,7 @@ def _round(instance: dg.DagsterInstance, data_root: Path, round_index: int, *,
         objectives=ObjectivesResource(), bedrock=BedrockResource(), io_manager=io_manager,
     )
     data_root.mkdir(parents=True, exist_ok=True)
-    result.value.write_parquet(data_root / "strategy_configs.parquet")
+    _store(data_root, "strategy_configs", result.value)
     instance.report_runless_asset_event(dg.AssetMaterialization(
         "strategy_configs", metadata=result.metadata))
     return result
@@ -317,7 +378,7 @@ def test_a_later_round_appends_a_batch_proposed_from_the_history(
     instance: dg.DagsterInstance, data_root: Path, proposer: str,
 ) -> None:
     first = _round(instance, data_root, 0)
-    _fake_history(first.value).write_parquet(data_root / "optimisation_history.parquet")
+    _store(data_root, "optimisation_history", _fake_history(first.value))
 
     second = _round(instance, data_root, 1, proposer=proposer)
 
@@ -337,8 +398,7 @@ def test_a_stopped_loop_takes_no_further_round(
     instance: dg.DagsterInstance, data_root: Path,
 ) -> None:
     first = _round(instance, data_root, 0)
-    _fake_history(first.value, "converged").write_parquet(
-        data_root / "optimisation_history.parquet")
+    _store(data_root, "optimisation_history", _fake_history(first.value, "converged"))
     with pytest.raises(ValueError, match=r"the loop stopped at round 0 \(converged\)"):
         _round(instance, data_root, 1)
 
