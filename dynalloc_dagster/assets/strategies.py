@@ -16,6 +16,7 @@ from dynalloc_dagster.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.partitions import batch_key, batch_partitions, evaluation_partitions
 from dynalloc_dagster.resources import ObjectivesResource, OptimisationAgent
+from engine.objectives import OBJECTIVE_CHECKS
 from engine.optimisation.loop import optimisation_history as score_history
 from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_round
 from engine.optimisation.search_space import SearchSpace
@@ -200,14 +201,33 @@ def strategy_evaluations(
                        for row in batches[batch].iter_rows(named=True)]
             outputs[key] = evaluate(scenario_paths[scenario], configs, judged_by)
             context.log.info(f"{scenario}: evaluated batch {batch} ({len(configs)} configs)")
-    combined = pl.concat(outputs.values())
-    yield dg.Output(outputs, metadata={
-        **table_metadata(combined.select("scenario", "config_id", "weight_fn", "target_vol",
-                                         "sharpe_mean", "max_drawdown_median",
-                                         "meets_objectives")),
-        "dagster/row_count": combined.height,
-        "keys_in_run": len(outputs),
-    })
+    for key, table in outputs.items():
+        context.add_asset_metadata(evaluation_metadata(table), partition_key=key)
+    # run-level, the same on every key of the run: only how many keys the run covered
+    yield dg.Output(outputs, metadata={"keys_in_run": len(outputs)})
+
+
+def evaluation_metadata(table: pl.DataFrame) -> dict:
+    """One key's own metadata (its scenario and batch only): rows, the full column schema,
+    its best config's Sharpe, the worst median-path drawdown and how many configs pass
+    each objective check."""
+    ranked = table.sort("sharpe_mean", descending=True, nulls_last=True)
+    best = ranked.row(0, named=True)
+    checks = [c for c in OBJECTIVE_CHECKS if c in table.columns]
+    return {
+        **table_metadata(ranked.select("config_id", "weight_fn", "target_vol",
+                                       "vol_window_months", "risk_aversion", "sharpe_mean",
+                                       "max_drawdown_median", "meets_objectives", *checks)),
+        "dagster/column_schema": table_metadata(table)["dagster/column_schema"],
+        "configs": table.height,
+        "best_sharpe_mean": dg.MetadataValue.float(float(best["sharpe_mean"] or float("nan"))),
+        "best_config_id": best["config_id"],
+        "worst_max_drawdown_median": dg.MetadataValue.float(
+            float(table["max_drawdown_median"].max() or float("nan"))),
+        "meeting_objectives": f"{int(table['meets_objectives'].sum())} of {table.height}",
+        **{f"passing_{c.removeprefix('pass_')}": f"{int(table[c].sum())} of {table.height}"
+           for c in checks},
+    }
 
 
 @dg.asset_check(asset=strategy_evaluations, description="Every scenario x batch key of "

@@ -26,6 +26,7 @@ from dagster_test_support import (
     small_run_config,
 )
 
+from dynalloc_dagster.assets.reporting import CHART_CAPTIONS
 from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.partitions import SCENARIOS, batch_partitions
 from dynalloc_dagster.pipeline import run_pipeline
@@ -176,6 +177,15 @@ def test_each_round_is_evaluated_in_one_run(quarter: PipelineRun) -> None:
         materialized = quarter.instance.get_records_for_run(
             run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=10_000).records
         assert len(materialized) == len(SCENARIOS)
+        for record in materialized:  # each key's metadata is its own, not the run's
+            event = record.event_log_entry.asset_materialization
+            scenario = event.partition.split("|")[-1]
+            rows = pl.read_parquet(quarter.data_root / "strategy_evaluations"
+                                   / f"batch={batch}" / f"scenario={scenario}.parquet")
+            assert event.metadata["best_sharpe_mean"].value == pytest.approx(
+                rows["sharpe_mean"].max(), rel=1e-12)
+            assert event.metadata["dagster/row_count"].value == rows.height
+            assert len(event.metadata["dagster/column_schema"].value.columns) == rows.width
         for scenario in SCENARIOS:
             rows = pl.read_parquet(quarter.data_root / "strategy_evaluations"
                                    / f"batch={batch}" / f"scenario={scenario}.parquet")
@@ -206,23 +216,28 @@ def test_every_asset_check_passes_but_the_warning(quarter: PipelineRun) -> None:
 @pytest.mark.slow
 def test_report_and_charts_are_written(quarter: PipelineRun) -> None:
     files = quarter.files
-    assert set(files) == {"report.md", "charts.pdf", "sharpe_by_scenario.png",
-                          "robustness_ranking.png", "risk_return.png",
-                          "optimisation_convergence.png", "cost_sensitivity.png"}
-    for name, content in files.items():
-        if name.endswith(".png"):
-            assert content.startswith(b"\x89PNG\r\n\x1a\n"), name
+    charts = {f"{name}.png" for name in CHART_CAPTIONS}
+    assert {"report.md", "report.pdf", "charts.pdf", *charts} <= set(files)
+    for name in charts:
+        assert files[name].startswith(b"\x89PNG\r\n\x1a\n"), name
     assert files["charts.pdf"].startswith(b"%PDF")
+    assert files["report.pdf"].startswith(b"%PDF")
     report = files["report.md"].decode("utf-8")
     best = quarter.leaderboard.sort("rank")["config_id"][0]
-    assert report.startswith("# dynalloc: volatility-targeting review\n\n## Decision")
+    equity = quarter.recommended["equity_weight_today"][0]
+    assert report.startswith("# dynalloc: volatility-targeting review\n\n*As of ")
+    decision = report.index("## Decision")
+    assert decision < report.index("## Data, run config and code version") < report.index(
+        "## Narrative")
     assert f"(config `{best}`)" in report
+    assert f"equity {equity:.1%}, government bonds {1 - equity:.1%}" in report
+    assert "this is the first recommendation recorded on this Dagster instance" in report
+    assert "synthetic market data" in report[:report.index("## Narrative")]
     assert f"{MAX_CONFIGS} configs in {ROUNDS} rounds" in report
     assert "stopped: max_configs" in report
     assert "Written by offline (deterministic, written without Bedrock)" in report
-    equity = quarter.recommended["equity_weight_today"][0]
-    assert f"equity {equity:.1%}, government bonds {1 - equity:.1%}" in report
-    for chart in ("optimisation_convergence", "cost_sensitivity", "risk_return"):
+    assert "n_paths: 50" in report  # the run config of the pipeline
+    for chart in CHART_CAPTIONS:
         assert f"![{chart}]({chart}.png)" in report
 
 
@@ -400,6 +415,13 @@ def test_next_quarter_with_a_new_seed_starts_a_new_loop(quarter: PipelineRun) ->
     assert set(next_quarter.history["config_id"]) == new_ids
     assert set(next_quarter.leaderboard["config_id"]) == new_ids
     assert next_quarter.recommended["config_id"][0] in new_ids
+    # the recommendation it replaces is the first quarter's, and the report says so
+    (row,) = next_quarter.recommended.iter_rows(named=True)
+    assert row["previous_config_id"] == quarter.recommended["config_id"][0]
+    assert row["previous_equity_weight"] == pytest.approx(
+        quarter.recommended["equity_weight_today"][0], abs=1e-6)
+    report = next_quarter.files["report.md"].decode("utf-8")
+    assert f"previously config `{row['previous_config_id']}`" in report
     completeness = next_quarter.checks[HISTORY_JOB]
     assert completeness["strategy_evaluations:evaluation_completeness"][0]
 

@@ -1,0 +1,235 @@
+"""The report's numbers against the tables they come from, its PDF, the charts, and the
+per-key metadata of strategy_evaluations.
+
+The tables are built with the engine (no Dagster run): a few configs evaluated on small
+simulated scenarios, scored by the engine's optimisation history, ranked as the
+leaderboard ranks them; the report is rendered from them and parsed back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from dynalloc_dagster import plots
+from dynalloc_dagster.assets.strategies import evaluation_metadata
+from dynalloc_dagster.report_pdf import report_pdf
+from dynalloc_dagster.report_text import ReportInputs, build_report, to_markdown
+from engine.analysis.allocation import weight_bands, weight_paths
+from engine.analysis.benchmarks import evaluate_benchmarks
+from engine.analysis.costs import cost_sensitivity
+from engine.market.paths import simulate_scenario
+from engine.market.regimes import REGIMES
+from engine.objectives import InvestmentObjectives
+from engine.optimisation.loop import AgentSettings, config_rows, optimisation_history
+from engine.strategy import StrategyConfig, evaluate
+
+SCENARIOS = ("base", "bear", "bull")
+CONFIGS = [
+    StrategyConfig(target_vol=0.08, weight_fn="inverse_vol", vol_window_months=3, tc_bps=10.0),
+    StrategyConfig(target_vol=0.12, weight_fn="inverse_vol_squared", vol_window_months=6,
+                   tc_bps=10.0),
+    StrategyConfig(target_vol=0.10, weight_fn="linear", vol_window_months=4, risk_aversion=2.0,
+                   tc_bps=10.0),
+    StrategyConfig(target_vol=0.15, weight_fn="sigmoid", vol_window_months=5,
+                   risk_aversion=3.5, tc_bps=10.0),
+]
+OBJECTIVES = InvestmentObjectives()
+
+
+@pytest.fixture(scope="module")
+def built() -> tuple[ReportInputs, pl.DataFrame]:
+    """The report's inputs and the recommended rule's weight bands."""
+    paths = {s: simulate_scenario(REGIMES[s], n_paths=40, seed=11, warmup_months=6,
+                                  horizon_years=1) for s in SCENARIOS}
+    evaluations = pl.concat([evaluate(p, CONFIGS, OBJECTIVES) for p in paths.values()])
+    history, _ = optimisation_history(config_rows(CONFIGS, round_index=0, proposer="lhs"),
+                                      evaluations, OBJECTIVES, AgentSettings(max_configs=4),
+                                      elapsed_s=1.0)
+    leaderboard = (history.sort("objective", "config_id", descending=[True, False],
+                                nulls_last=True)
+                   .with_row_index("rank", offset=1).with_columns(pl.col("rank").cast(pl.Int64)))
+    best = leaderboard.row(0, named=True)
+    rule = next(c for c in CONFIGS if c.config_id == best["config_id"])
+    recommended = {**rule.to_dict(), "config_id": rule.config_id, "rule": plots.rule_label(best),
+                   "as_of": "2026-11-20", "equity_weight_today": 0.6604,
+                   "bond_weight_today": 0.3396, "previous_config_id": None}
+    bands = pl.concat([weight_bands(weight_paths(p, rule)).select(
+        pl.lit(s).alias("scenario"), pl.all()) for s, p in paths.items()])
+    charts = pl.DataFrame({"chart": ["allocation_dynamics"], "caption": ["weights"]})
+    inputs = ReportInputs(
+        objectives=OBJECTIVES,
+        narrative={"written_by": "offline", "narrative": "## Summary\n\nText."},
+        recommended=recommended, leaderboard=leaderboard, evaluations=evaluations,
+        history=history, costs=cost_sensitivity(paths, CONFIGS[:2], (0.0, 10.0), OBJECTIVES),
+        benchmarks=evaluate_benchmarks(paths, OBJECTIVES), charts=charts,
+        data_source="synthetic", run_config={"ops": {"scenario_paths": {"config": {
+            "n_paths": 40}}}},
+        code_version="dynalloc 0.1.0, git abc")
+    return inputs, bands
+
+
+@pytest.fixture(scope="module")
+def inputs(built: tuple[ReportInputs, pl.DataFrame]) -> ReportInputs:
+    return built[0]
+
+
+def _tables(markdown: str, section: str) -> list[list[list[str]]]:
+    """The markdown tables of one ``## section``, each a list of rows of cells."""
+    body = markdown.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    tables, current = [], []
+    for line in body.splitlines():
+        if line.startswith("|"):
+            if not re.fullmatch(r"\|(---\|)+", line):
+                current.append([c.strip() for c in line.strip("|").split(" | ")])
+        elif current:
+            tables.append(current)
+            current = []
+    if current:
+        tables.append(current)
+    return tables
+
+
+def _percent(text: str) -> float:
+    return float(text.rstrip("%")) / 100
+
+
+def test_decision_comes_first_and_states_the_weights(inputs: ReportInputs) -> None:
+    text = to_markdown(build_report(inputs))
+    sections = re.findall(r"^## (.+)$", text, flags=re.MULTILINE)
+    assert sections[:3] == ["Decision", "Data, run config and code version", "Narrative"]
+    decision = text.split("## Decision", 1)[1].split("\n## ", 1)[0]
+    assert "equity 66.0%, government bonds 34.0%" in decision
+    assert "as of 2026-11-20" in decision
+    assert "first recommendation" in decision
+    assert "synthetic market data" in decision
+    robust = int(inputs.leaderboard["robust"].sum())
+    if robust == 0:
+        assert f"None of the {len(CONFIGS)} configs evaluated is robust" in decision
+    # the narrative's headings sit below the report's sections
+    assert "\n### Summary\n" in text
+
+
+def test_benchmark_table_numbers_are_the_tables_numbers(inputs: ReportInputs) -> None:
+    text = to_markdown(build_report(inputs))
+    (table,) = _tables(text, "The recommended rule against static benchmarks")
+    header, rows = table[0], table[1:]
+    assert header[:3] == ["scenario", "portfolio", "mean Sharpe"]
+    assert len(rows) == len(SCENARIOS) * 3
+    rec_id = inputs.leaderboard["config_id"][0]
+    for scenario, portfolio, sharpe, ret, vol, drawdown, equity, meets in rows:
+        if portfolio == "recommended rule":
+            source = inputs.evaluations.filter((pl.col("config_id") == rec_id)
+                                               & (pl.col("scenario") == scenario))
+        else:
+            source = inputs.benchmarks.filter((pl.col("benchmark") == portfolio)
+                                              & (pl.col("scenario") == scenario))
+        row = source.row(0, named=True)
+        np.testing.assert_allclose(float(sharpe), row["sharpe_mean"], atol=0.005)
+        np.testing.assert_allclose(_percent(ret), row["ann_return_mean"], atol=0.0005)
+        np.testing.assert_allclose(_percent(vol), row["ann_vol_mean"], atol=0.0005)
+        np.testing.assert_allclose(_percent(drawdown), row["max_drawdown_median"], atol=0.0005)
+        np.testing.assert_allclose(_percent(equity), row["avg_equity_weight_mean"], atol=0.005)
+        assert meets == ("yes" if row["meets_objectives"] else "no")
+    sixty = [r for r in rows if r[1] == "60/40"]
+    assert {r[6] for r in sixty} == {"60%"}
+
+
+def test_leaderboard_numbers_and_parameters_in_words(inputs: ReportInputs) -> None:
+    text = to_markdown(build_report(inputs))
+    (table,) = _tables(text, "Leaderboard")
+    header, rows = table[0], table[1:]
+    assert header == ["rank", "weight function", "target vol", "vol window", "risk aversion",
+                      "objective", "robustness", "worst scenario", "robust"]
+    board = inputs.leaderboard.sort("rank")
+    assert len(rows) == board.height
+    for cells, row in zip(rows, board.iter_rows(named=True), strict=True):
+        assert int(cells[0]) == row["rank"]
+        assert cells[1] == row["weight_fn"].replace("_", " ")
+        np.testing.assert_allclose(_percent(cells[2]), row["target_vol"], atol=0.0005)
+        assert cells[3] == f"{row['vol_window_months']} months"
+        if row["weight_fn"] in ("inverse_vol", "inverse_vol_squared"):
+            assert cells[4] == "not used"
+        else:
+            np.testing.assert_allclose(float(cells[4]), row["risk_aversion"], atol=0.005)
+        np.testing.assert_allclose(float(cells[5]), row["objective"], atol=0.0005)
+        np.testing.assert_allclose(_percent(cells[6]), row["robustness"], atol=0.0005)
+        assert cells[7] == row["worst_scenario"]
+
+
+def test_cost_table_is_the_worst_scenario_sharpe(inputs: ReportInputs) -> None:
+    text = to_markdown(build_report(inputs))
+    (table,) = _tables(text, "Cost sensitivity")
+    assert table[0] == ["rule", "0 bp", "10 bp"]
+    for cells in table[1:]:
+        rank = int(cells[0].split()[0].lstrip("#"))
+        config_id = inputs.leaderboard.filter(pl.col("rank") == rank)["config_id"][0]
+        for cost, cell in zip((0.0, 10.0), cells[1:], strict=True):
+            expected = inputs.costs.filter((pl.col("config_id") == config_id)
+                                           & (pl.col("tc_bps") == cost))["sharpe_mean"].min()
+            np.testing.assert_allclose(float(cell), expected, atol=0.005)
+
+
+def test_change_since_the_previous_recommendation(inputs: ReportInputs) -> None:
+    previous = {**inputs.recommended, "previous_config_id": "0123456789",
+                "previous_rule": "inverse vol, target 9.0%, 12m window",
+                "previous_equity_weight": 0.5, "previous_as_of": "2026-11-13"}
+    text = to_markdown(build_report(dataclasses.replace(inputs, recommended=previous)))
+    assert ("a new rule (previously config `0123456789`: inverse vol, target 9.0%, 12m"
+            " window); equity weight 50.0% as of 2026-11-13 -> 66.0% as of 2026-11-20"
+            " (+16.0 percentage points)") in text
+
+
+def test_efficient_frontier_is_the_upper_left_envelope() -> None:
+    vol = [0.10, 0.05, 0.08, 0.12, 0.08, 0.20, float("nan")]
+    ret = [0.06, 0.03, 0.07, 0.05, 0.02, 0.09, 0.5]
+    # by vol: 0.05 (0.03) kept, 0.08 (0.07) kept, 0.08 (0.02) dominated, 0.10 (0.06)
+    # below 0.07, 0.12 (0.05) below, 0.20 (0.09) kept; NaN skipped
+    assert plots.efficient_frontier(vol, ret) == [1, 2, 5]
+
+
+def test_pdf_has_a_title_page_and_renders(
+    built: tuple[ReportInputs, pl.DataFrame], tmp_path: Path
+) -> None:
+    inputs, bands = built
+    fig = plots.allocation_dynamics(bands, inputs.recommended, note="synthetic")
+    png = plots.png_bytes(fig)
+    plots.close({"f": fig})
+    document = build_report(inputs)
+    pdf = report_pdf(document, {"allocation_dynamics": png}, footer="dynalloc",
+                     title_facts=["Recommended rule: x"])
+    assert pdf.startswith(b"%PDF")
+    pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+    assert pages >= 4  # title, decision and data, narrative and tables, the chart
+    assert pdf == report_pdf(document, {"allocation_dynamics": png}, footer="dynalloc",
+                             title_facts=["Recommended rule: x"])  # no timestamps
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (poppler-utils) is not installed: pages not rendered")
+    (tmp_path / "report.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(tmp_path / "report.pdf"),
+                    str(tmp_path / "page")], check=True, timeout=120)
+    rendered = sorted(tmp_path.glob("page-*.png"))
+    assert len(rendered) == pages
+    assert all(p.stat().st_size > 1000 for p in rendered)
+
+
+def test_each_evaluation_key_has_its_own_metadata(inputs: ReportInputs) -> None:
+    for scenario in SCENARIOS:
+        table = inputs.evaluations.filter(pl.col("scenario") == scenario)
+        metadata = evaluation_metadata(table)
+        assert metadata["dagster/row_count"] == len(CONFIGS)
+        schema = metadata["dagster/column_schema"]
+        assert [c.name for c in schema.columns] == table.columns
+        np.testing.assert_allclose(metadata["best_sharpe_mean"].value,
+                                   table["sharpe_mean"].max(), rtol=1e-12)
+        assert metadata["best_config_id"] == table.sort(
+            "sharpe_mean", descending=True)["config_id"][0]
+        assert metadata["meeting_objectives"] == (
+            f"{int(table['meets_objectives'].sum())} of {len(CONFIGS)}")
