@@ -104,6 +104,7 @@ def summary_table(rows: list[list[str]], header: list[str], title: str, note: st
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     table.scale(1.0, 1.35)
+    table.auto_set_column_width(list(range(len(header))))
     for (r, _), cell in table.get_celld().items():
         if r == 0:
             cell.set_text_props(weight="bold")
