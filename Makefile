@@ -13,14 +13,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# the whole pipeline, each stage a run launched through the instance (see docs/dagster.md)
 run: $(STAMP)
-	$(BIN)/python -m dynalloc_dagster.pipeline
+	$(BIN)/python -m dynalloc_dagster
 
 sweep: $(STAMP)
 	$(BIN)/python -m engine
 
+# Dagster's notices nobody here can act on: `dagster dev` is superseded by `dg dev` (the
+# dg CLI is not a dependency) and backfill_policy is a beta parameter
+QUIET := ignore:Function `dev_command` is superseded,ignore:Parameter `backfill_policy` of function `asset` is currently in beta
+
 dev: $(STAMP)
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	PYTHONWARNINGS='$(QUIET)' $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 test: $(STAMP)
 	$(BIN)/ruff check .
