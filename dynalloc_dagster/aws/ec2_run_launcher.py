@@ -33,6 +33,7 @@ from dagster._core.launcher.base import (
     RunLauncher,
     WorkerStatus,
 )
+from dagster._core.origin import get_python_environment_entry_point
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.storage.tags import RUN_WORKER_ID_TAG
 from dagster._grpc.types import ExecuteRunArgs
@@ -167,10 +168,12 @@ class Ec2RunLauncher(RunLauncher, ConfigurableClass):
         run = context.dagster_run
         job_origin = check.not_none(context.job_code_origin,
                                     "the run has no code origin to execute")
-        repository_origin = job_origin.repository_origin._replace(container_context={})
-        if self.python_executable:
-            repository_origin = repository_origin._replace(
-                executable_path=self.python_executable)
+        # the run starts as `<python> -m dagster api execute_run ...` with the image's
+        # Python, not a bare `dagster` (the code server's entry point) looked up on PATH
+        python = self.python_executable or job_origin.repository_origin.executable_path
+        repository_origin = job_origin.repository_origin._replace(
+            container_context={}, executable_path=python,
+            entry_point=get_python_environment_entry_point(python))
         job_origin = job_origin._replace(repository_origin=repository_origin)
         args = ExecuteRunArgs(job_origin=job_origin, run_id=run.run_id, instance_ref=None)
         user_data = self.user_data(run, args.get_command_args(),

@@ -1,7 +1,8 @@
 """Least-privilege IAM policies of the run workers and the run launcher, from config.
 
 The worker (the instance profile of each run's EC2 instance) may read, write and list
-objects under one bucket prefix, use the one KMS key for SSE-KMS, read the named secrets
+objects under one bucket prefix, use the one KMS key for SSE-KMS (DescribeKey: the S3
+storage checks the key is enabled before its first write), read the named secrets
 (the PostgreSQL URL) and write its logs to one log group. The launcher (the host of the
 Dagster daemon and webserver) may start instances only from the one image into the one
 subnet and security groups and only tagged ``dynalloc/deployment = <deployment>``, tag
@@ -121,7 +122,7 @@ def worker_policy(scope: PolicyScope) -> dict[str, Any]:
          "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
          "Resource": [f"arn:aws:s3:::{scope.bucket}/{under}*"]},
         {"Sid": "UseTheKey", "Effect": "Allow",
-         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
          "Resource": [scope.kms_key_arn]},
         {"Sid": "WriteRunLogs", "Effect": "Allow",
          "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],

@@ -84,8 +84,10 @@ def instance(network, monkeypatch, tmp_path) -> Iterator[dg.DagsterInstance]:
 def create_run(instance: dg.DagsterInstance, **kwargs) -> dg.DagsterRun:
     """A run of the project's evaluations job with a code origin, as the daemon makes."""
     code_pointer = ModuleCodePointer("dynalloc_dagster.definitions", "defs", os.getcwd())
-    origin = RepositoryPythonOrigin(executable_path=sys.executable,
-                                    code_pointer=code_pointer).get_job_origin(JOB)
+    # a code server's origin: entry point a bare `dagster`, which the image may not have
+    # on PATH; the launcher must run the image's Python instead
+    origin = RepositoryPythonOrigin(executable_path=sys.executable, code_pointer=code_pointer,
+                                    entry_point=["dagster"]).get_job_origin(JOB)
     tags = {"dagster/asset_partition_range_start": "c0001|base",
             "dagster/asset_partition_range_end": "c0008|low_vol",
             "dynalloc/pipeline": "manual", "dynalloc/round": "0"}

@@ -67,7 +67,8 @@ def test_worker_reaches_the_prefix_the_key_the_secret_and_its_logs_only():
         "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"}
     assert by_sid["UseTheKey"] == {
         "Sid": "UseTheKey", "Effect": "Allow",
-        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], "Resource": [KEY]}
+        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+        "Resource": [KEY]}
     assert by_sid["ReadBootSecrets"]["Resource"] == [SECRET]
     assert by_sid["WriteRunLogs"]["Resource"] == [
         f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/dynalloc/runs:log-stream:*"]
