@@ -22,7 +22,7 @@ from dynalloc_dagster.assets.ingestion import MarketDataConfig
 from dynalloc_dagster.assets.scenarios import MarketRegimesConfig, ScenarioPathsConfig
 from dynalloc_dagster.assets.strategies import StrategyConfigsConfig
 from dynalloc_dagster.bedrock.resource import BedrockResource
-from dynalloc_dagster.resources import ObjectivesResource, OptimisationAgent
+from dynalloc_dagster.resources import MarketDataSource, ObjectivesResource, OptimisationAgent
 from engine.validation import ConfigError
 
 CONFIG_CLASSES: dict[str, type[dg.Config]] = {
@@ -35,6 +35,7 @@ RESOURCE_CLASSES: dict[str, type[dg.ConfigurableResource]] = {
     "objectives": ObjectivesResource,
     "agent": OptimisationAgent,
     "bedrock": BedrockResource,
+    "market_source": MarketDataSource,
 }
 SECTIONS = {"ops": CONFIG_CLASSES, "resources": RESOURCE_CLASSES}
 

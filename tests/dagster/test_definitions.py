@@ -45,16 +45,19 @@ from dynalloc_dagster.stages import (
 from engine.objectives import InvestmentObjectives
 from engine.optimisation.loop import AgentSettings
 
-GROUPS = {"ingestion", "scenarios", "strategies", "reports"}
-INGEST_ASSETS = ["market_data", "market_vol_surface", "market_yield_curve", "calibration",
-                 "market_regimes"]
+GROUPS = {"ingestion", "scenarios", "strategies", "reports", "live"}
+MARKET_TABLES = ["market_data", "market_vol_surface", "market_yield_curve", "market_holdings"]
+INGEST_ASSETS = [*MARKET_TABLES, "calibration", "market_regimes"]
 STRATEGY_ASSETS = {"strategy_configs", "strategy_evaluations", "optimisation_history"}
 SQL_MODELS = {"stg_strategy_evaluations", "stg_strategy_configs", "stg_optimisation_history",
               "int_scenario_best", "int_config_parameter_bands", "robustness_leaderboard",
               "parameter_sensitivity", "scenario_comparison", "constraint_compliance",
               "weight_window_interaction"}
 REPORT_ASSETS = SQL_MODELS | {"cost_sensitivity", "charts", "bedrock_report", "report",
-                              "recommended_allocation"}
+                              "recommended_allocation", "benchmark_evaluations",
+                              "allocation_paths"}
+LIVE_ASSETS = {"historical_backtest", "historical_backtest_paths", "todays_allocation",
+               "market_regime"}
 LINEAGE = [*INGEST_ASSETS, "scenario_paths", "strategy_configs", "strategy_evaluations",
            "optimisation_history", "robustness_leaderboard", "parameter_sensitivity",
            "scenario_comparison", "constraint_compliance", "weight_window_interaction",
@@ -66,7 +69,7 @@ STAGE_ASSETS = {
     ROUND_JOB: {"strategy_configs"},
     EVALUATIONS_JOB: {"strategy_evaluations"},
     HISTORY_JOB: {"optimisation_history"},
-    REPORTS_JOB: REPORT_ASSETS,
+    REPORTS_JOB: REPORT_ASSETS | LIVE_ASSETS,
 }
 
 
@@ -94,7 +97,8 @@ def test_definitions_load_in_every_environment(
     for name in STAGES:
         assert defs.resolve_job_def(name).name == name
     assert {s.name for s in defs.schedules} == {"weekly_refresh", "quarterly_reoptimization"}
-    assert {s.name for s in defs.sensors} == {"pipeline_next_stage"}
+    assert {s.name for s in defs.sensors} == {"pipeline_next_stage",
+                                              "regime_shift_reoptimisation"}
     assert set(defs.resources) >= {"io_manager", "paths_io_manager", "market_source",
                                    "artifacts", "objectives", "agent", "bedrock"}
 
@@ -114,11 +118,11 @@ def test_asset_groups(full_defs: dg.Definitions) -> None:
     def group(name: str) -> set[str]:
         return {asset for asset, spec in specs.items() if spec.group_name == name}
 
-    assert group("ingestion") == {"market_data", "market_vol_surface", "market_yield_curve",
-                                  "calibration"}
+    assert group("ingestion") == {*MARKET_TABLES, "calibration"}
     assert group("scenarios") == {"market_regimes", "scenario_paths"}
     assert group("strategies") == STRATEGY_ASSETS
     assert group("reports") == REPORT_ASSETS
+    assert group("live") == LIVE_ASSETS
 
 
 def test_every_asset_is_described_owned_and_versioned(full_defs: dg.Definitions) -> None:
@@ -155,7 +159,7 @@ def test_lineage(full_defs: dg.Definitions) -> None:
                 todo.append(parent)
         return seen
 
-    assert parents("calibration") == {"market_data"}
+    assert parents("calibration") == {"market_data", "market_vol_surface", "market_yield_curve"}
     assert parents("market_regimes") == {"calibration"}
     assert parents("scenario_paths") == {"market_regimes"}
     # the agent's round has no graph parent: it reads the previous history from storage
@@ -175,10 +179,11 @@ def test_lineage(full_defs: dg.Definitions) -> None:
                                          "parameter_sensitivity", "constraint_compliance",
                                          "optimisation_history", "recommended_allocation"}
     assert parents("report") >= {"charts", "bedrock_report", "recommended_allocation"}
-    # the whole chain, end to end (the vol surface, the yield curve and the
-    # weight x window mart are leaves the report does not read)
-    assert set(LINEAGE) - {"report", "market_vol_surface", "market_yield_curve",
-                           "weight_window_interaction"} <= ancestors("report")
+    assert parents("todays_allocation") == {"market_data", "market_holdings",
+                                            "recommended_allocation"}
+    assert parents("historical_backtest") >= {"market_data", "robustness_leaderboard"}
+    # the whole chain, end to end (holdings feed today's trades, not the report)
+    assert set(LINEAGE) - {"report", "market_holdings"} <= ancestors("report")
 
 
 def test_stage_jobs_select_their_stage(full_defs: dg.Definitions) -> None:
@@ -191,8 +196,9 @@ def test_stage_jobs_select_their_stage(full_defs: dg.Definitions) -> None:
 def test_schedules_start_the_chain_at_ingest(full_defs: dg.Definitions) -> None:
     assert {s.name: s.job_name for s in full_defs.schedules} == {
         "weekly_refresh": INGEST_JOB, "quarterly_reoptimization": INGEST_JOB}
-    [sensor] = full_defs.sensors
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    sensors = {s.name: s.default_status for s in full_defs.sensors}
+    assert sensors == {"pipeline_next_stage": dg.DefaultSensorStatus.RUNNING,
+                       "regime_shift_reoptimisation": dg.DefaultSensorStatus.STOPPED}
 
 
 def test_resources_default_to_the_engines_settings(tmp_path: Path) -> None:
