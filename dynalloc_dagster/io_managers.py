@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from dynalloc_dagster.lease import end_of_run, hold_data_root
 from dynalloc_dagster.storage import (
     CorruptObjectError,
     LocalStorage,
@@ -55,6 +56,13 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
     def object_storage(self) -> ObjectStorage:
         """The configured storage, or a local folder at ``root``."""
         return self.storage if self.storage is not None else LocalStorage(root=self.root)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Before the run writes anything: hold the data root's lease (dynalloc_dagster.lease)."""
+        hold_data_root(context, self.object_storage().location)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        end_of_run(context, self.object_storage().location)
 
     def object_key(self, asset_key: dg.AssetKey, partition_key: str | None = None,
                    partitions_def: dg.PartitionsDefinition | None = None) -> str:

@@ -12,7 +12,9 @@ another round, a reason (converged, max_configs, time_budget) means the reports.
 
 Runs carry tags: ``dynalloc/pipeline`` (weekly, quarterly or manual; only tagged runs
 chain), ``dynalloc/run_config`` (the pipeline-wide run config as JSON, so every stage of
-one pipeline uses the same config) and ``dynalloc/round``. The chaining sensor and
+one pipeline uses the same config), ``dynalloc/round`` and, after the first stage,
+``dynalloc/pipeline_id`` (the first run's id: the pipeline holding the data root's lease,
+:mod:`dynalloc_dagster.lease`). The chaining sensor and
 ``make run`` both take the next stage from :func:`next_stage_request`.
 """
 
@@ -24,6 +26,7 @@ from typing import Any
 import dagster as dg
 
 from dynalloc_dagster.assets.strategies import BATCH, CONTINUE, STOP_REASON
+from dynalloc_dagster.lease import PIPELINE_ID_TAG
 from dynalloc_dagster.partitions import SCENARIOS
 from dynalloc_dagster.run_config import validate_run_config
 
@@ -57,15 +60,18 @@ def with_round(run_config: dict[str, Any], round_index: int) -> dict[str, Any]:
 def stage_request(
     job_name: str, instance: dg.DagsterInstance, *, pipeline: str,
     run_config: dict[str, Any] | None = None, round_index: int | None = None,
-    batch: str | None = None, run_key: str | None = None,
+    batch: str | None = None, run_key: str | None = None, pipeline_id: str | None = None,
 ) -> dg.RunRequest:
     """The run request of one stage. ``run_config`` is pipeline-wide and validated first
     (:func:`dynalloc_dagster.run_config.validate_run_config`); partitioned stages cover
     their partitions in one run: every scenario, or every scenario of ``batch`` (the
-    round's configs)."""
+    round's configs). ``pipeline_id`` (every stage after the first) names the pipeline
+    whose data-root lease the stage must still hold (:mod:`dynalloc_dagster.lease`)."""
     run_config = run_config or {}
     validate_run_config(run_config)
     tags = {PIPELINE_TAG: pipeline, RUN_CONFIG_TAG: json.dumps(run_config, sort_keys=True)}
+    if pipeline_id is not None:
+        tags[PIPELINE_ID_TAG] = pipeline_id
     if round_index is not None:
         tags[ROUND_TAG] = str(round_index)
     if job_name == SCENARIOS_JOB:
@@ -112,7 +118,8 @@ def next_stage_request(
             return dg.SkipReason(f"{run.job_name} is the last stage")
     return stage_request(job_name, instance, pipeline=pipeline, run_config=run_config,
                          round_index=next_round, batch=batch,
-                         run_key=f"{run.run_id}:{job_name}")
+                         run_key=f"{run.run_id}:{job_name}",
+                         pipeline_id=run.tags.get(PIPELINE_ID_TAG, run.run_id))
 
 
 def _run_materialization(

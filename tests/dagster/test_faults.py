@@ -17,14 +17,32 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 import yaml
-from dagster_test_support import REPO_ROOT, failure_text, run_job, small_run_config
+from dagster_test_support import REPO_ROOT, Upstream, failure_text, run_job, small_run_config
 
 from dynalloc_dagster.definitions import build_definitions
+from dynalloc_dagster.io_managers import PolarsParquetIOManager
+from dynalloc_dagster.lease import (
+    PIPELINE_ID_TAG,
+    acquire_for_run,
+    read_lease,
+    release_after_run,
+)
 from dynalloc_dagster.local_run_launcher import LocalRunLauncher, process_alive, worker_start
-from dynalloc_dagster.pipeline import job_run_config
-from dynalloc_dagster.stages import INGEST_JOB, PIPELINE_TAG, SCENARIOS_JOB, stage_request
+from dynalloc_dagster.partitions import batch_partitions
+from dynalloc_dagster.pipeline import job_run_config, run_pipeline
+from dynalloc_dagster.retention import prune_evaluations
+from dynalloc_dagster.stages import (
+    EVALUATIONS_JOB,
+    INGEST_JOB,
+    PIPELINE_TAG,
+    REPORTS_JOB,
+    ROUND_JOB,
+    SCENARIOS_JOB,
+    stage_request,
+)
 
 BIN = Path(os.environ.get("VIRTUAL_ENV", REPO_ROOT / ".venv")) / "bin"
 if not (BIN / "dagster-daemon").exists():
@@ -198,3 +216,190 @@ def test_killed_run_is_failed_by_monitoring_and_the_queue_moves_on(
               lambda: status(next_id) in (dg.DagsterRunStatus.SUCCESS,
                                           dg.DagsterRunStatus.FAILURE), log)
         assert status(next_id) == dg.DagsterRunStatus.SUCCESS, log.read_text()[-6000:]
+
+
+# --- two pipelines on one data root: the lease -----------------------------------------
+
+IN_USE = "is in use by pipeline"
+
+
+def _run_messages(instance: dg.DagsterInstance, run_id: str) -> str:
+    """Every message and error of a run's event log, as one string."""
+    parts = []
+    for entry in instance.all_logs(run_id):
+        parts.append(entry.message or "")
+        event = entry.dagster_event
+        data = getattr(event, "event_specific_data", None) if event else None
+        error = getattr(data, "error", None)
+        if error is not None:
+            parts.append(error.to_string())
+    return "\n".join(parts)
+
+
+def _started_run(instance: dg.DagsterInstance, defs: dg.Definitions, tags: dict[str, str],
+                 pid: int) -> dg.DagsterRun:
+    """A run recorded as STARTED by process ``pid`` (what a running stage looks like)."""
+    job = defs.resolve_job_def(INGEST_JOB)
+    run = instance.create_run_for_job(job, tags=tags,
+                                      run_config=job_run_config(job, small_run_config()))
+    instance.report_dagster_event(dg.DagsterEvent(
+        event_type_value=dg.DagsterEventType.RUN_START.value, job_name=run.job_name, pid=pid),
+        run_id=run.run_id)
+    return instance.get_run_by_id(run.run_id)
+
+
+def test_lone_run_and_foreign_stage_refused_while_a_live_pipeline_holds_the_root(
+    defs: dg.Definitions, instance: dg.DagsterInstance, data_root: Path
+) -> None:
+    holder = _started_run(instance, defs, {PIPELINE_TAG: "manual"}, os.getpid())
+    lease = acquire_for_run(instance, holder, str(data_root))
+    assert lease.pipeline_id == holder.run_id and lease.kind == "pipeline"
+    # a single-asset Materialize outside any pipeline
+    result = run_job(defs, INGEST_JOB, instance, run_config=small_run_config())
+    assert not result.success
+    text = _run_messages(instance, result.run_id)
+    assert f"data root {data_root} {IN_USE} {holder.run_id} started" in text, text[-3000:]
+    assert f"(run {holder.run_id}, {INGEST_JOB}); wait for it to finish" in text
+    # a later stage of another pipeline
+    other = stage_request(SCENARIOS_JOB, instance, pipeline="manual",
+                          run_config=small_run_config(), pipeline_id="another-pipeline")
+    result = run_job(defs, SCENARIOS_JOB, instance, run_config=other.run_config,
+                     tags=other.tags)
+    assert not result.success
+    assert ("a stage of pipeline another-pipeline, but the data root is no longer leased to"
+            in _run_messages(instance, result.run_id))
+    assert read_lease(instance, data_root) == lease  # untouched
+    assert not (data_root / "market_data.parquet").exists()  # nothing was written
+
+
+def test_stale_lease_is_taken_over_with_a_log_line(
+    defs: dg.Definitions, instance: dg.DagsterInstance, data_root: Path
+) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    holder = _started_run(instance, defs, {PIPELINE_TAG: "manual"}, dead.pid)
+    acquire_for_run(instance, holder, str(data_root))  # its worker died afterwards
+    request = stage_request(INGEST_JOB, instance, pipeline="manual",
+                            run_config=small_run_config())
+    result = run_job(defs, INGEST_JOB, instance, run_config=request.run_config,
+                     tags=request.tags)
+    assert result.success, failure_text(result)
+    text = _run_messages(instance, result.run_id)
+    assert (f"taking over the stale lease of {data_root}: pipeline {holder.run_id}"
+            f" (run {holder.run_id}) is over (a stage failed, was canceled or its worker"
+            " died)") in text
+    assert read_lease(instance, data_root).pipeline_id == result.run_id  # the new pipeline holds it
+    # a failed holder is stale too
+    instance.report_run_failed(instance.get_run_by_id(result.run_id))
+    lone = run_job(defs, INGEST_JOB, instance, run_config=small_run_config())
+    assert lone.success, failure_text(lone)
+    assert read_lease(instance, data_root) is None  # a lone run gives it back at its end
+
+
+def test_release_only_at_the_reports_stage_or_a_lone_run(tmp_path: Path,
+                                                         instance: dg.DagsterInstance,
+                                                         defs: dg.Definitions) -> None:
+    root = str(tmp_path / "root")
+    first = _started_run(instance, defs, {PIPELINE_TAG: "manual"}, os.getpid())
+    acquire_for_run(instance, first, root)
+    stage = first._replace(job_name=SCENARIOS_JOB,
+                           tags={**first.tags, PIPELINE_ID_TAG: first.run_id})
+    assert not release_after_run(instance, stage, root)
+    assert read_lease(instance, root).pipeline_id == first.run_id
+    assert release_after_run(instance, stage._replace(job_name=REPORTS_JOB), root)
+    assert read_lease(instance, root) is None
+
+
+@pytest.mark.slow
+def test_two_pipelines_on_one_data_root_one_refuses_the_other_is_right(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pipeline A runs as ``python -m dynalloc_dagster.pipeline`` (``make run``); once it
+    holds the lease, pipeline B with other configs starts in this process on the same
+    instance and data root. One of them fails naming the lease (B at once, or A at its
+    next stage if B slipped into a gap between A's stages); the other's stored configs,
+    evaluations and recommendation are its own."""
+    home, root = tmp_path / "home", tmp_path / "data"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    configs = {"A": small_run_config(seed=1, initial_batch=6, max_configs=6),
+               "B": small_run_config(seed=2, initial_batch=5, max_configs=5)}
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(configs["A"]))
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DYNALLOC_DATA_ROOT": str(root)}
+    a = subprocess.Popen([str(BIN / "python"), "-m", "dynalloc_dagster.pipeline", "--config",
+                          str(tmp_path / "a.yaml")], cwd=REPO_ROOT, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            deadline = time.monotonic() + 120
+            while read_lease(instance, root) is None:
+                assert a.poll() is None, a.stdout.read()
+                assert time.monotonic() < deadline, "pipeline A never took the lease"
+                time.sleep(0.05)
+            b_runs = run_pipeline(build_definitions(data_root=str(root)), instance,
+                                  run_config=configs["B"])
+            a_out, _ = a.communicate(timeout=300)
+            b_ok = all(r.status == dg.DagsterRunStatus.SUCCESS for r in b_runs)
+            b_text = _run_messages(instance, b_runs[-1].run_id)
+            lease_after = read_lease(instance, root)
+    finally:
+        if a.poll() is None:
+            a.kill()
+    a_ok = a.returncode == 0
+    assert a_ok != b_ok, f"A: {a_out}\nB: {[r.status for r in b_runs]}"
+    winner = "A" if a_ok else "B"
+    if b_ok:  # A lost the lease between stages
+        assert "no longer leased to it" in a_out or IN_USE in a_out, a_out
+    else:
+        assert IN_USE in b_text, b_text[-3000:]
+        assert len(b_runs) == 1  # B's first stage refused; nothing of B ran
+    expected = configs[winner]["resources"]["agent"]["config"]["max_configs"]
+    store = PolarsParquetIOManager(root=str(root))
+    stored_configs = store.load_stored("strategy_configs")
+    ids = set(stored_configs["config_id"])
+    assert stored_configs.height == expected
+    evaluations = pl.concat([pl.read_parquet(p) for p in
+                             sorted((root / "strategy_evaluations").rglob("*.parquet"))])
+    assert set(evaluations["config_id"]) == ids
+    assert set(store.load_stored("optimisation_history")["config_id"]) == ids
+    assert store.load_stored("recommended_allocation")["config_id"][0] in ids
+    assert lease_after is None  # released by the winner's reports stage
+
+
+# --- retention: a new loop's round 0 removes the evaluations of earlier loops -------------
+
+def test_prune_evaluations_keeps_the_registered_batches_only(
+    defs: dg.Definitions, instance: dg.DagsterInstance, upstream: Upstream
+) -> None:
+    root = upstream.root
+
+    def evaluate_registered() -> str:
+        (batch,) = instance.get_dynamic_partitions(batch_partitions.name)
+        request = stage_request(EVALUATIONS_JOB, instance, pipeline="manual",
+                                run_config=small_run_config(), batch=batch)
+        result = run_job(defs, EVALUATIONS_JOB, instance, run_config=request.run_config,
+                         tags=request.tags)
+        assert result.success, failure_text(result)
+        return batch
+
+    old = evaluate_registered()
+    stray = root / "strategy_evaluations" / "notes.txt"  # not a partition folder: kept
+    stray.write_text("kept")
+    # a new loop: round 0 with another seed registers another batch and unregisters old
+    config = small_run_config(seed=7)
+    request = stage_request(ROUND_JOB, instance, pipeline="manual", run_config=config,
+                            round_index=0)
+    result = run_job(defs, ROUND_JOB, instance, run_config=request.run_config,
+                     tags=request.tags)
+    assert result.success, failure_text(result)
+    registered = instance.get_dynamic_partitions(batch_partitions.name)
+    assert old not in registered
+    removed = prune_evaluations(root, registered)
+    assert removed == sorted([root / "strategy_evaluations" / f"batch={old}",
+                              root / ".checksums" / "strategy_evaluations" / f"batch={old}"])
+    new = evaluate_registered()
+    assert prune_evaluations(root, registered) == []  # the current loop is kept
+    folders = {p.relative_to(root).as_posix() for p in root.rglob("batch=*")}
+    assert folders == {f"strategy_evaluations/batch={new}",
+                       f".checksums/strategy_evaluations/batch={new}"}
+    assert stray.read_text() == "kept"
