@@ -7,6 +7,7 @@ optimisation_history) returning the conftest tables.
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from dbt_like_reports.loader import MODELS_DIR, UnknownRefError, discover_models
 from dbt_like_reports.schema_tests import SCHEMA_PATH, SchemaError, load_schema
 from dynalloc_dagster.assets.reports import build_report_assets
 from dynalloc_dagster.io_managers import PolarsParquetIOManager
-from dynalloc_dagster.partitions import batch_partitions, evaluation_partitions
+from dynalloc_dagster.partitions import SCENARIOS, batch_partitions, evaluation_partitions
+from dynalloc_dagster.storage.local import LocalStorage
 
 
 def _stand_ins(evaluations: pl.DataFrame, configs: pl.DataFrame,
@@ -183,21 +185,32 @@ def test_a_failing_warn_check_does_not_fail_the_run(tmp_path, report_defs, sourc
     assert failed[0].metadata["failing_rows"].value == 12  # the 12 configs of "crash"
 
 
+def _parquet(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    return buffer.getvalue()
+
+
 def test_partitioned_strategy_evaluations_load_as_one_table(tmp_path, report_defs, sources):
     """The real upstream layout: one Parquet file per (scenario, batch) partition key,
-    here two batches of configs."""
+    here two batches of configs, every scenario of the partitions (the fixture's rows
+    stand in for any it lacks)."""
     assets, checks = report_defs
-    evaluations = sources["strategy_evaluations"]
+    given = sources["strategy_evaluations"]
+    stand_in = given.filter(pl.col("scenario") == given["scenario"][0])
+    evaluations = pl.concat([given, *(
+        stand_in.with_columns(pl.lit(s).alias("scenario"))
+        for s in SCENARIOS if s not in set(given["scenario"]))])
     io_manager = PolarsParquetIOManager(root=str(tmp_path))
     ids = sorted(evaluations["config_id"].unique())
     batch_of = {cid: ("r000-aaaaaaaa" if i % 2 else "r001-bbbbbbbb") for i, cid in enumerate(ids)}
     batched = evaluations.with_columns(pl.col("config_id").replace_strict(batch_of).alias("b"))
+    storage = LocalStorage(root=str(tmp_path))
     for (scenario, batch), rows in batched.group_by("scenario", "b"):
-        path = tmp_path / "strategy_evaluations" / f"batch={batch}"
-        path.mkdir(parents=True, exist_ok=True)
-        rows.drop("b").write_parquet(path / f"scenario={scenario}.parquet")
-    sources["strategy_configs"].write_parquet(tmp_path / "strategy_configs.parquet")
-    sources["optimisation_history"].write_parquet(tmp_path / "optimisation_history.parquet")
+        storage.put(f"strategy_evaluations/batch={batch}/scenario={scenario}.parquet",
+                    _parquet(rows.drop("b")))
+    for name in ("strategy_configs", "optimisation_history"):
+        storage.put(f"{name}.parquet", _parquet(sources[name]))
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(batch_partitions.name, ["r000-aaaaaaaa", "r001-bbbbbbbb"])
     upstream = [
