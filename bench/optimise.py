@@ -68,7 +68,7 @@ def main() -> None:
         engine, engine_out = timed([sys.executable, "-c", ENGINE_ONLY], env)
 
     per_round: dict[str, float] = defaultdict(float)
-    for job, rnd, wall in walls:
+    for _, rnd, wall in walls:
         if rnd:
             per_round[rnd] += wall
     print("optimisation loop through Dagster: 5 scenarios x 1000 paths, default agent,"

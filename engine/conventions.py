@@ -1,4 +1,4 @@
-"""Calendar and annualisation conventions (DESIGN.md, one definition each).
+"""Calendar and annualisation conventions (one definition each; docs/engine.md).
 
 A year has 252 trading days and 12 months of 21 trading days; on a simulated path a
 month-end is every 21st trading day.

@@ -1,4 +1,4 @@
-"""Investment objectives (DESIGN.md defaults), the pass/fail checks and their labels."""
+"""Investment objectives (the mandate's defaults), the pass/fail checks and their labels."""
 
 from __future__ import annotations
 

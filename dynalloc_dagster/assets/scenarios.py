@@ -48,14 +48,14 @@ class MarketRegimesConfig(dg.Config):
     use_calibrated_dynamics: bool = Field(
         default=False,
         description="also give the five named regimes the calibrated Heston kappa, vol of"
-        " vol, spot-variance corr and rate vol instead of DESIGN.md's defaults (the"
+        " vol, spot-variance corr and rate vol instead of the named regimes' defaults (the"
         " calibrated scenario always has them)",
     )
 
 
 @dg.asset(group_name="scenarios", owners=OWNERS, kinds={"polars", "parquet"}, code_version="1")
 def market_regimes(config: MarketRegimesConfig, calibration: pl.DataFrame) -> dg.MaterializeResult:
-    """The five named market regimes (DESIGN.md) and the calibrated one
+    """The five named market regimes (docs/regimes.md) and the calibrated one
     (engine.market.calibration.calibrated_regime), one row each, with any run-config
     overrides and, with ``use_calibrated_dynamics``, the calibrated Heston and rate
     dynamics in the named five too. ``as_of`` is the market date they were built on."""

@@ -1,4 +1,4 @@
-"""Market regimes: the five named scenarios of DESIGN.md, and user-defined ones.
+"""Market regimes: the five named scenarios (docs/regimes.md), and user-defined ones.
 
 A regime fixes the physical-measure dynamics of one scenario: a Heston equity
 total-return index, a Vasicek short rate mean-reverting to the regime's rate, and a
@@ -103,7 +103,8 @@ class Regime:
 
         Notes
         -----
-        corr(Z_v, Z_S) = rho_sv, corr(Z_S, Z_r) = -rho (DESIGN.md's sign convention) and
+        corr(Z_v, Z_S) = rho_sv, corr(Z_S, Z_r) = -rho (the sign convention of docs/regimes.md)
+        and
         corr(Z_v, Z_r) = -rho rho_sv: the rate shock meets the variance shock only through
         the equity shock, which keeps the matrix positive definite for every
         |rho|, |rho_sv| < 1.
@@ -165,5 +166,5 @@ REGIMES: Mapping[str, Regime] = MappingProxyType(
                           equity_bond_corr=0.2),
     }
 )
-"""The five regimes of DESIGN.md; high_vol and low_vol rate/correlation cells are
+"""The five named regimes (docs/regimes.md); high_vol and low_vol rate/correlation cells are
 project choices documented in docs/regimes.md."""

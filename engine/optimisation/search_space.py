@@ -19,7 +19,7 @@ RISK_AVERSION_DECIMALS = 3
 
 @dataclass(frozen=True, slots=True)
 class SearchSpace:
-    """Ranges of the searched hyperparameters (DESIGN.md's defaults).
+    """Ranges of the searched hyperparameters (the defaults of docs/optimisation.md).
 
     Parameters
     ----------

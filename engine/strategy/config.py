@@ -1,4 +1,4 @@
-"""The strategy's hyperparameters and its four weight functions (DESIGN.md)."""
+"""The strategy's hyperparameters and its four weight functions (docs/engine.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Performance and risk metrics on per-path series; the last axis is time.
 
-Conventions (DESIGN.md): simple returns; geometric annualised return; volatility
+Conventions (docs/engine.md): simple returns; geometric annualised return; volatility
 annualised by sqrt(12) from monthly returns; Sharpe on monthly excess returns over the
 path's risk-free; max drawdown on the daily NAV; VaR95/CVaR95 on monthly returns,
 reported as positive losses.

@@ -49,7 +49,7 @@ def _calendar_month_ends(dates: list[dt.date]) -> list[int]:
 
 
 def _weight_rule(rv: float, config: StrategyConfig) -> float:
-    """DESIGN.md's weight functions with k = risk_aversion / target_vol (before clipping);
+    """The weight functions (docs/engine.md) with k = risk_aversion / target_vol (before clipping);
     risk_aversion is None for the inverse rules, which do not use it."""
     tv = config.target_vol
     if config.weight_fn == "inverse_vol":

@@ -1,4 +1,4 @@
-"""The engine is usable without Dagster (STYLE.md rule 1, DESIGN.md dependency direction).
+"""The engine is usable without Dagster: it imports nothing of the project.
 
 Importing ``engine`` and every one of its submodules in a fresh interpreter must not
 pull in ``dagster`` (nor the project's Dagster package). A fresh process is needed:

@@ -1,4 +1,4 @@
-"""InvestmentObjectives: defaults from DESIGN.md, validation, and the pass columns."""
+"""InvestmentObjectives: the mandate's defaults, validation, and the pass columns."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _passes(**overrides) -> dict[str, bool]:
 
 
 def test_defaults_are_design_values():
-    # DESIGN.md "Investment objectives": target vol 10%, Sharpe 1.5, drawdown 15%,
+    # the mandate (docs/optimisation.md): target vol 10%, Sharpe 1.5, drawdown 15%,
     # VaR95 5%, CVaR95 8%, cost budget 20 bp a year, robustness 80%.
     assert InvestmentObjectives().to_dict() == {
         "target_vol": 0.10, "vol_tolerance": 0.02, "min_sharpe": 1.5, "max_drawdown": 0.15,

@@ -112,7 +112,7 @@ def test_risk_neutral_discounted_bond_is_a_martingale(risk_neutral):
 def test_equity_bond_correlation_matches_regime(rho):
     # With vol_of_vol = 1e-3 the variance stays at theta and daily equity log returns are
     # Gaussian; bond log returns are -B dr plus a carry, so corr(equity, bond) = rho
-    # (DESIGN.md: the rate shock has correlation -rho with the equity shock). Daily
+    # (docs/regimes.md: the rate shock has correlation -rho with the equity shock). Daily
     # returns are independent across days and paths, so N = n_paths x n_days samples and
     # the SE of a bivariate-normal sample correlation is about (1 - rho^2) / sqrt(N).
     regime = Regime("corr_check", equity_drift=0.05, equity_vol=0.2, short_rate=0.03,

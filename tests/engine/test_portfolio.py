@@ -185,7 +185,7 @@ def test_first_rebalance_needs_a_full_window():
 
 
 def _reference_weight(rv: float, c: StrategyConfig) -> float:
-    """DESIGN.md weight functions, k = risk_aversion / target_vol, clipped (risk_aversion
+    """The weight functions (docs/engine.md), k = risk_aversion / target_vol, clipped (risk_aversion
     is None for the inverse rules, which do not use it)."""
     tv = c.target_vol
     if c.weight_fn == "inverse_vol":

@@ -1,4 +1,4 @@
-"""The five named regimes (DESIGN.md table) and regime validation."""
+"""The five named regimes (docs/regimes.md table) and regime validation."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from engine.market.regimes import REGIMES, Regime, regime_from_mapping, regimes_from_mapping
 from engine.validation import ConfigError
 
-# DESIGN.md "Market regimes": (equity drift, equity vol, short rate, rho(equity, bond));
+# docs/regimes.md: (equity drift, equity vol, short rate, rho(equity, bond));
 # the high_vol and low_vol rate/correlation cells are the project's documented choices.
 DESIGN_TABLE = {
     "base": (0.08, 0.18, 0.03, -0.3),
@@ -34,7 +34,8 @@ def test_the_five_regimes_and_their_design_values():
             np.testing.assert_allclose(
                 [regime.short_rate, regime.equity_bond_corr], [rate, corr], rtol=0, atol=0
             )
-        # DESIGN.md Heston defaults: kappa 2, vol of vol 0.3, rho_sv -0.7, theta = v0 = vol^2.
+        # Heston defaults (docs/regimes.md): kappa 2, vol of vol 0.3, rho_sv -0.7,
+        # theta = v0 = vol^2.
         np.testing.assert_allclose(
             [regime.heston_kappa, regime.vol_of_vol, regime.spot_variance_corr],
             [2.0, 0.3, -0.7], rtol=0, atol=0,
@@ -60,7 +61,7 @@ def test_feller_condition(name, satisfied):
 
 
 def test_shock_correlation_signs_and_positive_definite():
-    # DESIGN.md: corr(Z_S, Z_r) = -rho; the rate shock meets the variance shock through
+    # docs/regimes.md: corr(Z_S, Z_r) = -rho; the rate shock meets the variance shock through
     # the equity shock only, corr(Z_v, Z_r) = -rho rho_sv.
     regime = REGIMES["bear"]
     c = regime.shock_correlation()

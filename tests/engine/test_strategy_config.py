@@ -21,7 +21,7 @@ def _config(weight_fn: str, **kwargs) -> StrategyConfig:
 
 @pytest.mark.parametrize(
     ("weight_fn", "expected"),
-    # tv = 0.10, rv = 0.20, risk_aversion 1 so k = 1 / 0.10 = 10 (DESIGN.md formulas):
+    # tv = 0.10, rv = 0.20, risk_aversion 1 so k = 1 / 0.10 = 10 (docs/engine.md formulas):
     # inverse_vol 0.1/0.2; squared (0.1/0.2)^2; linear max(0, 1 - 10 (0.2 - 0.1));
     # sigmoid 1 / (1 + exp(10 (0.2 - 0.1))).
     [

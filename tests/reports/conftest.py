@@ -8,8 +8,8 @@ Dagster assets write them:
 - ``strategy_evaluations``: engine.strategy.evaluate, every scenario stacked;
 - ``strategy_configs``: config_id, round, proposer and the StrategyConfig fields;
 - ``optimisation_history``: one row per config in evaluation order. Its scores are a
-  stand-in written here in plain polars (the issue's relative-score formula and a simple
-  penalty), not engine.optimisation.loop.optimisation_history: the SQL reads the scores
+  stand-in written here in plain polars (the relative-score formula of
+  docs/optimisation.md and a simple penalty), not engine.optimisation.loop.optimisation_history: the SQL reads the scores
   and never recomputes them, so any consistent table serves.
 
 Contract of the engine's tables, applied here whatever the engine version: risk_aversion

@@ -275,7 +275,7 @@ NEW_MODEL_SCHEMA = """
 
 
 def test_adding_a_sql_file_adds_an_asset_that_materializes(tmp_path, sources):
-    """The issue's requirement: a new model is one .sql file plus its schema entry."""
+    """A new model is one .sql file plus its schema entry."""
     models_dir = tmp_path / "models"
     shutil.copytree(MODELS_DIR, models_dir)
     (models_dir / "marts" / "config_count.sql").write_text(NEW_MODEL_SQL, encoding="utf-8")
