@@ -9,8 +9,9 @@ Dagster assets write them:
 - ``strategy_configs``: config_id, round, proposer and the StrategyConfig fields;
 - ``optimisation_history``: one row per config in evaluation order. Its scores are a
   stand-in written here in plain polars (the relative-score formula of
-  docs/optimisation.md and a simple penalty), not engine.optimisation.loop.optimisation_history: the SQL reads the scores
-  and never recomputes them, so any consistent table serves.
+  docs/optimisation.md and a simple penalty), not
+  engine.optimisation.loop.optimisation_history: the SQL reads the scores and never
+  recomputes them, so any consistent table serves.
 
 Contract of the engine's tables, applied here whatever the engine version: risk_aversion
 is null for the inverse rules (they ignore it), and evaluations carry pass_vol_own_target
