@@ -125,15 +125,20 @@ def run_pipeline(
         if defs is None:
             raise ValueError("run_pipeline needs the Definitions or a launcher")
         launcher = InProcessLauncher(defs, instance)
-    request: dg.RunRequest | dg.SkipReason = stage_request(
-        INGEST_JOB, instance, pipeline=pipeline, run_config=run_config)
+    queue = [stage_request(INGEST_JOB, instance, pipeline=pipeline, run_config=run_config)]
+    seen: set[str | None] = set()
     runs: list[dg.DagsterRun] = []
-    while isinstance(request, dg.RunRequest) and len(runs) < MAX_STAGE_RUNS:
+    while queue and len(runs) < MAX_STAGE_RUNS:
+        request = queue.pop(0)
         run = launcher(request)
         runs.append(run)
         if run.status != dg.DagsterRunStatus.SUCCESS:
             break
-        request = next_stage_request(run, instance)
+        following = next_stage_request(run, instance)
+        if isinstance(following, list):
+            fresh = [r for r in following if r.run_key not in seen]
+            seen.update(r.run_key for r in fresh)
+            queue.extend(fresh)
     return runs
 
 

@@ -21,11 +21,17 @@ one pipeline uses the same config), ``dynalloc/round`` and, after the first stag
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 
-from dynalloc_dagster.assets.strategies import BATCH, CONTINUE, STOP_REASON
+from dynalloc_dagster.assets.strategies import (
+    BATCH,
+    CONTINUE,
+    STOP_REASON,
+    evaluation_keys_per_run,
+)
 from dynalloc_dagster.lease import PIPELINE_ID_TAG
 from dynalloc_dagster.partitions import SCENARIOS
 from dynalloc_dagster.run_config import validate_run_config
@@ -33,6 +39,8 @@ from dynalloc_dagster.run_config import validate_run_config
 PIPELINE_TAG = "dynalloc/pipeline"
 RUN_CONFIG_TAG = "dynalloc/run_config"
 ROUND_TAG = "dynalloc/round"
+ROUND_RUN_TAG = "dynalloc/round_run"
+SPLIT_TAG = "dynalloc/split"
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
@@ -60,16 +68,19 @@ def with_round(run_config: dict[str, Any], round_index: int) -> dict[str, Any]:
 def stage_request(
     job_name: str, instance: dg.DagsterInstance, *, pipeline: str,
     run_config: dict[str, Any] | None = None, round_index: int | None = None,
-    batch: str | None = None, run_key: str | None = None, pipeline_id: str | None = None,
+    batch: str | None = None, scenarios: Sequence[str] = SCENARIOS, run_key: str | None = None,
+    pipeline_id: str | None = None, extra_tags: Mapping[str, str] | None = None,
 ) -> dg.RunRequest:
     """The run request of one stage. ``run_config`` is pipeline-wide and validated first
     (:func:`dynalloc_dagster.run_config.validate_run_config`); partitioned stages cover
     their partitions in one run: every scenario, or every scenario of ``batch`` (the
-    round's configs). ``pipeline_id`` (every stage after the first) names the pipeline
-    whose data-root lease the stage must still hold (:mod:`dynalloc_dagster.lease`)."""
+    round's configs), or the ``scenarios`` of ``batch`` when a round's evaluations are
+    split over several runs. ``pipeline_id`` (every stage after the first) names the
+    pipeline whose data-root lease the stage must still hold (:mod:`dynalloc_dagster.lease`)."""
     run_config = run_config or {}
     validate_run_config(run_config)
-    tags = {PIPELINE_TAG: pipeline, RUN_CONFIG_TAG: json.dumps(run_config, sort_keys=True)}
+    tags = {PIPELINE_TAG: pipeline, RUN_CONFIG_TAG: json.dumps(run_config, sort_keys=True),
+            **(extra_tags or {})}
     if pipeline_id is not None:
         tags[PIPELINE_ID_TAG] = pipeline_id
     if round_index is not None:
@@ -81,45 +92,89 @@ def stage_request(
     elif job_name == EVALUATIONS_JOB:
         if batch is None:
             raise ValueError("the evaluation stage needs the batch of configs to evaluate")
-        tags |= evaluation_range_tags(batch)
+        tags |= evaluation_range_tags(batch, scenarios)
     return dg.RunRequest(job_name=job_name, run_key=run_key, tags=tags, run_config=run_config)
 
 
-def evaluation_range_tags(batch: str) -> dict[str, str]:
-    """Range tags of one run over every scenario of one batch."""
-    return {RANGE_START: f"{batch}|{SCENARIOS[0]}", RANGE_END: f"{batch}|{SCENARIOS[-1]}"}
+def evaluation_range_tags(batch: str, scenarios: Sequence[str] = SCENARIOS) -> dict[str, str]:
+    """Range tags of one run over ``scenarios`` (consecutive, default all) of one batch."""
+    return {RANGE_START: f"{batch}|{scenarios[0]}", RANGE_END: f"{batch}|{scenarios[-1]}"}
+
+
+def scenario_chunks(keys_per_run: int | None) -> list[tuple[str, ...]]:
+    """The scenarios of a round's evaluations split into runs of ``keys_per_run``
+    scenarios (None: one run for all), in partition order."""
+    size = keys_per_run or len(SCENARIOS)
+    return [SCENARIOS[i:i + size] for i in range(0, len(SCENARIOS), size)]
 
 
 def next_stage_request(
     run: dg.DagsterRun, instance: dg.DagsterInstance
-) -> dg.RunRequest | dg.SkipReason:
-    """The stage after a successful run of the chain, or why there is none."""
+) -> list[dg.RunRequest] | dg.SkipReason:
+    """The runs that follow a successful run of the chain, or why there are none.
+
+    One run, except after an optimisation round whose evaluations are split over several
+    runs (``$DYNALLOC_EVALUATIONS_PER_RUN`` scenarios each, e.g. 1 for one instance per
+    scenario on AWS): then one run per chunk of scenarios, tagged with the round's run
+    (``dynalloc/round_run``) and their count (``dynalloc/split``); the history stage
+    follows once all of them have succeeded, requested once (its run key is the round
+    run's)."""
     pipeline = run.tags.get(PIPELINE_TAG)
     if pipeline is None or run.job_name not in STAGES:
         return dg.SkipReason(f"run {run.run_id} is not a chained pipeline stage")
-    run_config = json.loads(run.tags.get(RUN_CONFIG_TAG, "{}"))
+    common = {
+        "instance": instance, "pipeline": pipeline,
+        "run_config": json.loads(run.tags.get(RUN_CONFIG_TAG, "{}")),
+        "pipeline_id": run.tags.get(PIPELINE_ID_TAG, run.run_id),
+    }
     round_index = int(run.tags.get(ROUND_TAG, "0"))
-    batch = None
     match run.job_name:
         case "ingest_job":
-            job_name, next_round = SCENARIOS_JOB, None
+            return [stage_request(SCENARIOS_JOB, **common, run_key=f"{run.run_id}:{SCENARIOS_JOB}")]
         case "scenario_paths_job":
-            job_name, next_round = ROUND_JOB, 0
+            return [stage_request(ROUND_JOB, **common, round_index=0,
+                                  run_key=f"{run.run_id}:{ROUND_JOB}")]
         case "optimisation_round_job":
-            job_name, next_round = EVALUATIONS_JOB, round_index
             batch = _run_materialization(instance, run, STRATEGY_CONFIGS)[BATCH]
+            chunks = scenario_chunks(evaluation_keys_per_run())
+            return [
+                stage_request(EVALUATIONS_JOB, **common, round_index=round_index, batch=batch,
+                              scenarios=chunk, run_key=f"{run.run_id}:{EVALUATIONS_JOB}:{i}",
+                              extra_tags={ROUND_RUN_TAG: run.run_id, SPLIT_TAG: str(len(chunks))})
+                for i, chunk in enumerate(chunks)
+            ]
         case "strategy_evaluations_job":
-            job_name, next_round = HISTORY_JOB, round_index
+            round_run = run.tags.get(ROUND_RUN_TAG, run.run_id)
+            waiting = _unfinished_siblings(instance, run, round_run)
+            if waiting:
+                return dg.SkipReason(waiting)
+            return [stage_request(HISTORY_JOB, **common, round_index=round_index,
+                                  run_key=f"{round_run}:{HISTORY_JOB}")]
         case "optimisation_history_job":
             stopped = _run_materialization(instance, run, OPTIMISATION_HISTORY)[
                 STOP_REASON] != CONTINUE
-            job_name, next_round = (REPORTS_JOB, None) if stopped else (ROUND_JOB, round_index + 1)
+            if stopped:
+                return [stage_request(REPORTS_JOB, **common,
+                                      run_key=f"{run.run_id}:{REPORTS_JOB}")]
+            return [stage_request(ROUND_JOB, **common, round_index=round_index + 1,
+                                  run_key=f"{run.run_id}:{ROUND_JOB}")]
         case _:
             return dg.SkipReason(f"{run.job_name} is the last stage")
-    return stage_request(job_name, instance, pipeline=pipeline, run_config=run_config,
-                         round_index=next_round, batch=batch,
-                         run_key=f"{run.run_id}:{job_name}",
-                         pipeline_id=run.tags.get(PIPELINE_ID_TAG, run.run_id))
+
+
+def _unfinished_siblings(instance: dg.DagsterInstance, run: dg.DagsterRun,
+                         round_run: str) -> str | None:
+    """Why the history cannot follow yet, or None when every evaluation run of the round
+    has succeeded."""
+    expected = int(run.tags.get(SPLIT_TAG, "1"))
+    if expected == 1:
+        return None
+    siblings = instance.get_runs(filters=dg.RunsFilter(
+        job_name=EVALUATIONS_JOB, tags={ROUND_RUN_TAG: round_run}))
+    done = sum(r.status == dg.DagsterRunStatus.SUCCESS for r in siblings)
+    if done < expected:
+        return f"{done} of the round's {expected} evaluation runs have succeeded"
+    return None
 
 
 def _run_materialization(

@@ -154,15 +154,26 @@ def _register(instance: dg.DagsterInstance, batch: str, *, replace: bool) -> Non
         instance.add_dynamic_partitions(batch_partitions.name, [batch])
 
 
-def evaluation_backfill_policy() -> dg.BackfillPolicy:
-    """One run for any number of keys (local default), or chunks of
-    ``$DYNALLOC_EVALUATIONS_PER_RUN`` keys per run (e.g. 100 = one scenario per EC2 run)."""
+def evaluation_keys_per_run() -> int | None:
+    """``$DYNALLOC_EVALUATIONS_PER_RUN``: how many (batch, scenario) keys of
+    strategy_evaluations one run takes, for the pipeline's rounds and for backfills alike
+    (unset: all of them in one run; 1: one scenario of one batch per run, i.e. one EC2
+    instance per scenario)."""
     per_run = os.environ.get(EVALUATIONS_PER_RUN_ENV, "")
     if not per_run:
-        return dg.BackfillPolicy.single_run()
+        return None
     if not per_run.isdigit() or int(per_run) < 1:
         raise ValueError(f"{EVALUATIONS_PER_RUN_ENV} = {per_run!r} must be a positive integer")
-    return dg.BackfillPolicy.multi_run(max_partitions_per_run=int(per_run))
+    return int(per_run)
+
+
+def evaluation_backfill_policy() -> dg.BackfillPolicy:
+    """One run for any number of keys (local default), or chunks of
+    :func:`evaluation_keys_per_run` keys per run."""
+    per_run = evaluation_keys_per_run()
+    if per_run is None:
+        return dg.BackfillPolicy.single_run()
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=per_run)
 
 
 @dg.asset(

@@ -42,8 +42,7 @@ from dynalloc_dagster.aws.ec2_run_launcher import (
     INSTANCE_ID_TAG,
     decode_user_data,
 )
-from dynalloc_dagster.pipeline import job_run_config
-from dynalloc_dagster.stages import INGEST_JOB, next_stage_request, stage_request
+from dynalloc_dagster.pipeline import job_run_config, run_pipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENT = REPO_ROOT / "deployment" / "aws"
@@ -285,16 +284,9 @@ def run_pipeline_on_aws(
     instance: dg.DagsterInstance, context: WorkspaceProcessContext, defs: dg.Definitions,
     workers: StandInWorkers, run_config: dict[str, Any],
 ) -> list[dg.DagsterRun]:
-    """The whole chain, each stage on its own instance, the next stage from
-    :func:`dynalloc_dagster.stages.next_stage_request` (what the chaining sensor returns);
-    stops at the first stage that does not succeed."""
-    request: dg.RunRequest | dg.SkipReason = stage_request(
-        INGEST_JOB, instance, pipeline="manual", run_config=run_config)
-    runs: list[dg.DagsterRun] = []
-    while isinstance(request, dg.RunRequest):
-        run = wait(instance, workers, launch(instance, context, defs, request).run_id)
-        runs.append(run)
-        if run.status != dg.DagsterRunStatus.SUCCESS:
-            break
-        request = next_stage_request(run, instance)
-    return runs
+    """The whole chain (:func:`dynalloc_dagster.pipeline.run_pipeline`), each stage on its
+    own instance; stops at the first stage that does not succeed."""
+    def on_ec2(request: dg.RunRequest) -> dg.DagsterRun:
+        return wait(instance, workers, launch(instance, context, defs, request).run_id)
+
+    return run_pipeline(None, instance, run_config=run_config, launcher=on_ec2)

@@ -41,9 +41,11 @@ from dynalloc_dagster.stages import (
     RANGE_START,
     REPORTS_JOB,
     ROUND_JOB,
+    ROUND_RUN_TAG,
     ROUND_TAG,
     RUN_CONFIG_TAG,
     SCENARIOS_JOB,
+    SPLIT_TAG,
     stage_request,
 )
 from engine.validation import ConfigError
@@ -364,10 +366,15 @@ def _sensor_context(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.RunS
 @pytest.mark.slow
 def test_sensor_requests_the_next_stage(quarter: PipelineRun) -> None:
     for run, next_run in zip(quarter.runs, quarter.runs[1:], strict=False):
-        request = pipeline_next_stage(_sensor_context(quarter.instance, run))
-        assert isinstance(request, dg.RunRequest), run.job_name
+        requests = pipeline_next_stage(_sensor_context(quarter.instance, run))
+        assert isinstance(requests, list), run.job_name
+        (request,) = requests
         assert request.job_name == next_run.job_name
-        assert request.run_key == f"{run.run_id}:{next_run.job_name}"
+        expected_key = {
+            EVALUATIONS_JOB: f"{run.run_id}:{EVALUATIONS_JOB}:0",
+            HISTORY_JOB: f"{run.tags.get(ROUND_RUN_TAG)}:{HISTORY_JOB}",
+        }.get(next_run.job_name, f"{run.run_id}:{next_run.job_name}")
+        assert request.run_key == expected_key
         assert request.tags == dict(next_run.tags)
         if next_run.job_name == ROUND_JOB:
             round_config = request.run_config["ops"]["strategy_configs"]["config"]
@@ -432,3 +439,26 @@ def test_a_rerun_with_the_same_seed_reproduces_the_loop(quarter: PipelineRun) ->
                          seed=0)
     columns = ["config_id", "round", "proposer", "objective", "best_objective_so_far"]
     assert again.history.select(columns).equals(quarter.history.select(columns))
+
+
+@pytest.mark.slow
+def test_a_round_split_over_runs_gives_the_same_history(
+    quarter: PipelineRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$DYNALLOC_EVALUATIONS_PER_RUN=4: each round's evaluations go to two runs (4 and 2
+    scenarios), the history follows once both have succeeded, and the loop ends where the
+    unsplit one did."""
+    monkeypatch.setenv("DYNALLOC_EVALUATIONS_PER_RUN", "4")
+    data_root = tmp_path / "data"
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        split = _run_quarter(build_definitions(data_root=str(data_root)), instance, data_root,
+                             data_root / "artifacts", seed=0)
+    evaluation_runs = [r for r in split.runs if r.job_name == EVALUATIONS_JOB]
+    assert len(evaluation_runs) == 2 * ROUNDS
+    assert {r.tags[SPLIT_TAG] for r in evaluation_runs} == {"2"}
+    assert [(r.tags[RANGE_START].split("|")[1], r.tags[RANGE_END].split("|")[1])
+            for r in evaluation_runs[:2]] == [(SCENARIOS[0], SCENARIOS[3]),
+                                              (SCENARIOS[4], SCENARIOS[5])]
+    assert [r.job_name for r in split.runs].count(HISTORY_JOB) == ROUNDS
+    columns = ["config_id", "round", "proposer", "objective", "best_objective_so_far"]
+    assert split.history.select(columns).equals(quarter.history.select(columns))
