@@ -6,7 +6,10 @@
 -- target_vol, vol_window_months and risk_aversion. risk_aversion's share is computed over
 -- the linear and sigmoid configs only (its own mean and total sum of squares): the inverse
 -- rules ignore it. tc_bps is not a parameter: one cost assumption for every config.
--- configs whose sharpe_mean is null take no part.
+-- configs whose sharpe_mean is null take no part. every mean and sum adds its terms in a
+-- fixed order (array_agg(... order by ...), then array_mean / array_sum): the joins
+-- below reorder rows from run to run and float addition is not associative, so a plain
+-- avg/sum could differ in the last bits between identical runs.
 
 with bands as (
 
@@ -18,6 +21,7 @@ defined as (
 
     select
         scenario,
+        config_id,
         weight_fn,
         target_vol_band,
         vol_window_band,
@@ -30,22 +34,26 @@ defined as (
 
 levels as (
 
-    select scenario, 'weight_fn' as parameter, weight_fn as level, sharpe_mean
+    select scenario, 'weight_fn' as parameter, weight_fn as level, config_id,
+        sharpe_mean
     from defined
 
     union all
 
-    select scenario, 'target_vol' as parameter, target_vol_band as level, sharpe_mean
+    select scenario, 'target_vol' as parameter, target_vol_band as level, config_id,
+        sharpe_mean
     from defined
 
     union all
 
-    select scenario, 'vol_window_months' as parameter, vol_window_band as level, sharpe_mean
+    select scenario, 'vol_window_months' as parameter, vol_window_band as level, config_id,
+        sharpe_mean
     from defined
 
     union all
 
-    select scenario, 'risk_aversion' as parameter, risk_aversion_band as level, sharpe_mean
+    select scenario, 'risk_aversion' as parameter, risk_aversion_band as level, config_id,
+        sharpe_mean
     from defined
     where risk_aversion_band is not null
 
@@ -57,7 +65,7 @@ parameter_stats as (
         scenario,
         parameter,
         count(*) as n_configs,
-        avg(sharpe_mean) as grand_mean,
+        array_mean(array_agg(sharpe_mean order by config_id)) as grand_mean,
         min(sharpe_mean) = max(sharpe_mean) as is_constant
     from levels
     group by scenario, parameter
@@ -69,7 +77,9 @@ total as (
     select
         levels.scenario,
         levels.parameter,
-        sum(power(levels.sharpe_mean - parameter_stats.grand_mean, 2)) as total_sum_squares
+        array_sum(array_agg(
+            power(levels.sharpe_mean - parameter_stats.grand_mean, 2) order by levels.config_id
+        )) as total_sum_squares
     from levels
     inner join parameter_stats
         on levels.scenario = parameter_stats.scenario
@@ -85,7 +95,7 @@ level_stats as (
         parameter,
         level,
         count(*) as n_level,
-        avg(sharpe_mean) as level_mean
+        array_mean(array_agg(sharpe_mean order by config_id)) as level_mean
     from levels
     group by scenario, parameter, level
 
@@ -97,9 +107,10 @@ between_levels as (
         level_stats.scenario,
         level_stats.parameter,
         count(*) as n_levels,
-        sum(
+        array_sum(array_agg(
             level_stats.n_level * power(level_stats.level_mean - parameter_stats.grand_mean, 2)
-        ) as between_sum_squares
+            order by level_stats.level
+        )) as between_sum_squares
     from level_stats
     inner join parameter_stats
         on level_stats.scenario = parameter_stats.scenario

@@ -8,6 +8,9 @@
 -- is evaluated at the one assumed tc_bps. worst_sharpe_mean and mean_sharpe_mean: the
 -- config's lowest and average defined sharpe_mean over the scenarios evaluated.
 
+-- means add their terms in a fixed order (array_mean(array_agg(... order by ...)), the
+-- same as avg: nulls skipped): the rows arrive in whatever order the partitions were
+-- loaded, and float addition is not associative (same inputs, same bytes).
 with history as (
 
     select * from {{ ref('stg_optimisation_history') }}
@@ -25,7 +28,7 @@ sharpe_summary as (
     select
         config_id,
         min(sharpe_mean) as worst_sharpe_mean,
-        avg(sharpe_mean) as mean_sharpe_mean
+        array_mean(array_agg(sharpe_mean order by scenario)) as mean_sharpe_mean
     from evaluations
     group by config_id
 

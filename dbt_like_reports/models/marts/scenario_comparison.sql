@@ -5,6 +5,10 @@
 -- the configs' average risk and cost figures. averages skip undefined (null) metrics;
 -- the median of an even count is the midpoint of the two middle values.
 
+-- means of floats add their terms in a fixed order (array_mean(array_agg(... order by
+-- ...)), the same as avg: nulls skipped): the rows arrive in whatever order the
+-- partitions were loaded, and float addition is not associative (same inputs, same
+-- bytes); the shares average 0/1 values, exact in any order.
 with evaluations as (
 
     select * from {{ ref('stg_strategy_evaluations') }}
@@ -23,14 +27,14 @@ per_scenario as (
         scenario,
         count(*) as n_configs,
         median(sharpe_mean) as median_sharpe_mean,
-        avg(sharpe_mean) as mean_sharpe_mean,
-        avg(ann_return_mean) as mean_ann_return,
-        avg(ann_vol_mean) as mean_ann_vol,
-        avg(max_drawdown_mean) as mean_max_drawdown,
+        array_mean(array_agg(sharpe_mean order by config_id)) as mean_sharpe_mean,
+        array_mean(array_agg(ann_return_mean order by config_id)) as mean_ann_return,
+        array_mean(array_agg(ann_vol_mean order by config_id)) as mean_ann_vol,
+        array_mean(array_agg(max_drawdown_mean order by config_id)) as mean_max_drawdown,
         max(max_drawdown_mean) as worst_max_drawdown,
-        avg(cvar95_mean) as mean_cvar95,
-        avg(turnover_mean) as mean_turnover,
-        avg(cost_drag_mean) as mean_cost_drag,
+        array_mean(array_agg(cvar95_mean order by config_id)) as mean_cvar95,
+        array_mean(array_agg(turnover_mean order by config_id)) as mean_turnover,
+        array_mean(array_agg(cost_drag_mean order by config_id)) as mean_cost_drag,
         sum(case when meets_objectives then 1 else 0 end) as n_meeting_objectives,
         avg(case when meets_objectives then 1.0 else 0.0 end) as share_meeting_objectives,
         avg(case when pass_vol then 1.0 else 0.0 end) as share_pass_vol,
