@@ -5,8 +5,8 @@ Two ways to execute a stage, one loop (:func:`run_pipeline`) over
 
 - :class:`WorkspaceLauncher` (``python -m dynalloc_dagster``, ``make run``): each stage is
   created against the code location of ``workspace.yaml`` (what ``dagster dev`` loads) and
-  launched by the instance's run launcher, so the runs belong to that code location and
-  appear on the UI's timeline and job pages like scheduled runs;
+  executed in this process as a run worker would, so the runs belong to that code location
+  and appear on the UI's timeline and job pages like scheduled runs;
 - :class:`InProcessLauncher` (the default of :func:`run_pipeline`, used by the tests):
   ``execute_in_process`` on a given ``Definitions`` (e.g. one with a temporary data root).
 """
@@ -21,14 +21,15 @@ import warnings
 warnings.filterwarnings(
     "ignore", message="Parameter `backfill_policy` of function `asset` is currently in beta")
 
-import time
 from pathlib import Path
 from typing import Any, Protocol
 
 import dagster as dg
 from dagster._core.definitions.selector import JobSubsetSelector
+from dagster._core.execution.api import execute_run
 from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRequestContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
+from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from dynalloc_dagster.run_config import validate_run_config
 from dynalloc_dagster.stages import INGEST_JOB, next_stage_request, stage_request
@@ -59,15 +60,15 @@ class InProcessLauncher:
 
 
 class WorkspaceLauncher:
-    """Each stage created from the workspace's code location and started by the
-    instance's run launcher (a run worker process per stage); waits for it to finish.
+    """Each stage created from the workspace's code location, as a scheduled run is, and
+    executed in this process (what a run worker does with it, without starting a Python
+    process per stage: about 5 s a stage here).
 
-    The queue of the run coordinator is bypassed (``launch_run``, not ``submit_run``), so
-    no daemon is needed; the runs still carry the code location, as scheduled runs do."""
+    The queue of the run coordinator is bypassed, so no daemon is needed; the runs carry
+    the code location, so the UI lists them on the timeline and the job pages."""
 
-    def __init__(self, instance: dg.DagsterInstance, workspace: WorkspaceRequestContext,
-                 *, poll_s: float = 0.5) -> None:
-        self.instance, self.workspace, self.poll_s = instance, workspace, poll_s
+    def __init__(self, instance: dg.DagsterInstance, workspace: WorkspaceRequestContext) -> None:
+        self.instance, self.workspace = instance, workspace
         (name,) = workspace.code_location_names
         if workspace.has_code_location_error(name):
             raise RuntimeError(f"code location {name} failed to load:"
@@ -100,13 +101,10 @@ class WorkspaceLauncher:
             asset_selection=None, asset_check_selection=None,
             asset_graph=self.repository.asset_graph,
         )
-        self.instance.launch_run(run.run_id, self.workspace)
-        while True:
-            current = self.instance.get_run_by_id(run.run_id)
-            assert current is not None
-            if current.is_finished:
-                return current
-            time.sleep(self.poll_s)
+        execute_run(recon_job_from_origin(run.job_code_origin), run, self.instance)
+        finished = self.instance.get_run_by_id(run.run_id)
+        assert finished is not None
+        return finished
 
 
 def run_pipeline(

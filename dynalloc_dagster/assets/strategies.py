@@ -16,6 +16,8 @@ from dynalloc_dagster.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.partitions import batch_key, batch_partitions, evaluation_partitions
 from dynalloc_dagster.resources import ObjectivesResource, OptimisationAgent
+from dynalloc_dagster.retention import prune_evaluations
+from dynalloc_dagster.storage.local import LocalStorage
 from engine.objectives import OBJECTIVE_CHECKS
 from engine.optimisation.loop import optimisation_history as score_history
 from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_round
@@ -116,6 +118,12 @@ def strategy_configs(
     table = new if previous is None else pl.concat([previous, new])
     batch = new["batch"][0]
     _register(context.instance, batch, replace=round_index == 0)
+    storage = io_manager.object_storage()
+    if round_index == 0 and isinstance(storage, LocalStorage):
+        pruned = prune_evaluations(storage.location, [batch])
+        if pruned:
+            context.log.info(f"retention: removed the evaluations of {len(pruned)} batch"
+                             " folder(s) of earlier loops")
     return dg.MaterializeResult(value=table, metadata={
         **table_metadata(new, preview_rows=new.height),
         "dagster/row_count": table.height,

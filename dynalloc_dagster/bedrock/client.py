@@ -159,7 +159,9 @@ class BedrockClient:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.max_attempts = max_attempts
-        self.runtime = runtime or boto3.client(
+        # a session of its own: credentials are resolved now, not reused from boto3's
+        # process-wide default session
+        self.runtime = runtime or boto3.session.Session().client(
             "bedrock-runtime",
             region_name=region,
             config=Config(

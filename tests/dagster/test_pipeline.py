@@ -411,8 +411,8 @@ def test_sensor_skips_runs_without_the_pipeline_tag(
 @pytest.mark.slow
 def test_next_quarter_with_a_new_seed_starts_a_new_loop(quarter: PipelineRun) -> None:
     """A quarter starts a new loop: round 0 replaces the registered configs, and the
-    history, leaderboard and recommendation cover only the new loop's configs (the
-    previous quarter's evaluations stay on disk, out of the partitions)."""
+    history, leaderboard and recommendation cover only the new loop's configs; the
+    previous quarter's stored evaluations are removed (retention)."""
     next_quarter = _run_quarter(quarter.defs, quarter.instance, quarter.data_root,
                                 quarter.artifacts, seed=20270101)
 
@@ -422,6 +422,9 @@ def test_next_quarter_with_a_new_seed_starts_a_new_loop(quarter: PipelineRun) ->
     assert set(next_quarter.history["config_id"]) == new_ids
     assert set(next_quarter.leaderboard["config_id"]) == new_ids
     assert next_quarter.recommended["config_id"][0] in new_ids
+    stored = sorted(p.name for p in (quarter.data_root / "strategy_evaluations").iterdir())
+    assert stored == sorted(f"batch={b}" for b in next_quarter.batches)
+    assert not set(quarter.batches) & set(next_quarter.batches)
     # the recommendation it replaces is the first quarter's, and the report says so
     (row,) = next_quarter.recommended.iter_rows(named=True)
     assert row["previous_config_id"] == quarter.recommended["config_id"][0]

@@ -485,6 +485,9 @@ def chromium() -> Path:
     return CHROMIUM
 
 
+LINEAGE_WINDOW = (2400, 1600)  # wide enough that the UI renders every node of the graph
+
+
 def _headless_chromium(binary: Path, profile: Path, url: str, *args: str) -> str:
     """Load ``url`` (15 s of virtual time for the React app to render) and return the DOM
     (``--dump-dom``); extra ``args`` such as ``--screenshot=...`` act on the same load."""
@@ -492,7 +495,8 @@ def _headless_chromium(binary: Path, profile: Path, url: str, *args: str) -> str
         [str(binary), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-         "--window-size=1600,1000", "--virtual-time-budget=15000", "--dump-dom", *args, url],
+         f"--window-size={LINEAGE_WINDOW[0]},{LINEAGE_WINDOW[1]}", "--virtual-time-budget=15000",
+         "--dump-dom", *args, url],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
@@ -542,7 +546,7 @@ def test_lineage_page_renders_in_headless_chromium(dagster_dev, asset_nodes, chr
 
     assert png.exists() and png.stat().st_size > 20_000
     pixels = image.imread(png)
-    assert pixels.shape[:2] == (1000, 1600)
+    assert pixels.shape[:2] == (LINEAGE_WINDOW[1], LINEAGE_WINDOW[0])
     assert pixels[..., :3].std() > 0.02, "the screenshot is blank"
 
 
