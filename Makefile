@@ -38,6 +38,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine_sweep.py
 	$(BIN)/python bench/optimise.py
 	$(BIN)/python bench/proposers.py
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/calibration.py
+	$(BIN)/python bench/aws_vs_local.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
