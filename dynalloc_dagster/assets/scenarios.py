@@ -7,20 +7,22 @@ week's refresh simulates new paths, and the same week always the same ones.
 No `from __future__ import annotations`: Dagster reads Config annotations at runtime."""
 
 import math
+import os
 
 import dagster as dg
 import numpy as np
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from dynalloc_dagster.assets.ingestion import AS_OF_COLUMN
 from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.partitions import CALIBRATED, SCENARIOS, scenario_partitions
-from engine.conventions import TRADING_DAYS_PER_YEAR
+from engine.conventions import TRADING_DAYS_PER_MONTH, TRADING_DAYS_PER_YEAR
 from engine.market.calibration import Calibration, calibrated_regime
 from engine.market.paths import ScenarioPaths, simulate_scenario
 from engine.market.regimes import REGIMES, regime_from_mapping
 from engine.rng import seed_sequence_for
+from engine.strategy.evaluation import CHUNK_BYTES
 
 OWNERS = ["team:quant-research"]
 
@@ -78,6 +80,29 @@ def market_regimes(config: MarketRegimesConfig, calibration: pl.DataFrame) -> dg
     })
 
 
+MEMORY_SHARE = 0.75
+"""The share of this machine's memory a run's paths and one chunk of configs may take."""
+PATH_ARRAYS = 5  # equity, variance, short rate, bond index, cash
+
+
+def evaluation_memory_bytes(n_paths: int, horizon_years: int, warmup_months: int) -> int:
+    """Peak bytes of the evaluation stage, which holds every scenario's paths at once.
+
+    Notes
+    -----
+    S scenarios x 5 daily float64 arrays of n_paths x (21 m + 1) with m = warm-up +
+    12 x horizon months, plus one chunk of configs: max(CHUNK_BYTES, 10 x 8 x n_paths x
+    12 x horizon) (engine.strategy.evaluation streams configs in such chunks).
+    """
+    days = (warmup_months + 12 * horizon_years) * TRADING_DAYS_PER_MONTH
+    paths = len(SCENARIOS) * PATH_ARRAYS * n_paths * (days + 1) * 8
+    return paths + max(CHUNK_BYTES, 10 * 8 * n_paths * 12 * horizon_years)
+
+
+def machine_memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 class ScenarioPathsConfig(dg.Config):
     n_paths: int = Field(default=1000, ge=2, le=200_000, description="paths per scenario")
     seed: int = Field(
@@ -88,6 +113,19 @@ class ScenarioPathsConfig(dg.Config):
     horizon_years: int = Field(default=5, ge=1, le=30)
     warmup_months: int = Field(default=24, ge=0, le=120)
     antithetic: bool = False
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> "ScenarioPathsConfig":
+        need = evaluation_memory_bytes(self.n_paths, self.horizon_years, self.warmup_months)
+        limit = MEMORY_SHARE * machine_memory_bytes()
+        if need > limit:
+            raise ValueError(
+                f"n_paths = {self.n_paths} over horizon_years = {self.horizon_years} (+"
+                f" warmup_months = {self.warmup_months}) needs about {need / 2**30:.1f} GiB"
+                f" ({len(SCENARIOS)} scenarios of daily paths held together by the"
+                f" evaluations), more than {limit / 2**30:.1f} GiB ({MEMORY_SHARE:.0%} of this"
+                " machine's memory): use fewer paths or a shorter horizon")
+        return self
 
 
 @dg.asset(
