@@ -236,11 +236,12 @@ def charts(
     pngs = {name: plots.png_bytes(fig) for name, fig in figures.items()}
     pdf = plots.pdf_bytes(figures.values())
     plots.close(figures)
-    uris = {name: artifacts.write(f"{name}.png", png) for name, png in pngs.items()}
+    for name, png in pngs.items():
+        artifacts.write(f"{name}.png", png)
     pdf_uri = artifacts.write("charts.pdf", pdf)
     table = pl.DataFrame({"chart": list(pngs), "file": [f"{n}.png" for n in pngs],
                           "caption": [CHART_CAPTIONS[n] for n in pngs],
-                          "uri": list(uris.values()), "png": list(pngs.values())},
+                          "png": list(pngs.values())},
                          schema_overrides={"png": pl.Binary})
     gallery = "\n\n".join(f"### {name.replace('_', ' ')}\n\n![{name}]({png_data_uri(png)})"
                           f"\n\n*{CHART_CAPTIONS[name]}*" for name, png in pngs.items())
@@ -378,8 +379,7 @@ def report(
     uri = artifacts.write("report.md", text.encode("utf-8"))
     pdf_uri = artifacts.write("report.pdf", pdf)
     in_ui = to_markdown(document, image_src={n: png_data_uri(p) for n, p in pngs.items()})
-    table = pl.DataFrame({"file": ["report.md", "report.pdf"], "uri": [uri, pdf_uri],
-                          "markdown": [text, None]})
+    table = pl.DataFrame({"file": ["report.md", "report.pdf"], "markdown": [text, None]})
     return dg.MaterializeResult(value=table, metadata={
         "report": dg.MetadataValue.md(in_ui),
         "uri": dg.MetadataValue.url(uri), "pdf": dg.MetadataValue.url(pdf_uri),
