@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import dagster as dg
 from pydantic import Field, model_validator
@@ -27,6 +27,7 @@ from engine.optimisation.loop import AgentSettings
 
 SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data"
 """The shipped real sample (S&P 500 closes, risk-free rate; sample_data/README.md)."""
+T = TypeVar("T")
 _OBJECTIVES = InvestmentObjectives()
 _AGENT = AgentSettings()
 
@@ -113,8 +114,12 @@ class ObjectivesResource(dg.ConfigurableResource):
 
     def objectives(self) -> InvestmentObjectives:
         """The engine's objectives; raises ConfigError naming a field out of its range."""
-        names = [f.name for f in dataclasses.fields(InvestmentObjectives)]
-        return InvestmentObjectives(**{name: getattr(self, name) for name in names})
+        return _engine_settings(InvestmentObjectives, self)
+
+
+def _engine_settings(cls: type[T], resource: dg.ConfigurableResource) -> T:
+    """The engine dataclass ``cls`` built from the resource's fields of the same names."""
+    return cls(**{f.name: getattr(resource, f.name) for f in dataclasses.fields(cls)})
 
 
 class OptimisationAgent(dg.ConfigurableResource):
@@ -140,8 +145,7 @@ class OptimisationAgent(dg.ConfigurableResource):
 
     def settings(self) -> AgentSettings:
         """The engine's settings; raises ConfigError naming a field out of its range."""
-        names = [f.name for f in dataclasses.fields(AgentSettings)]
-        return AgentSettings(**{name: getattr(self, name) for name in names})
+        return _engine_settings(AgentSettings, self)
 
 
 class ArtifactStore(dg.ConfigurableResource):
