@@ -3,9 +3,9 @@
 Usage: python -m dynalloc_dagster [--config run.yaml] [--pipeline NAME]
 
 Runs ingest, scenario paths, the optimisation rounds until the agent stops, then the
-reports, each stage a run launched by the instance on the code location of workspace.yaml
-(the runs appear on the UI's timeline and job pages, like scheduled runs), and prints
-where the report is and today's weights.
+reports, each stage a run created on the code location of workspace.yaml and executed in
+this process (the runs appear on the UI's timeline and job pages, like scheduled runs),
+and prints where the report is and today's weights.
 
 DAGSTER_HOME: the instance's folder; when unset, the project's dagster_home/ (SQLite,
 the local run launcher). DYNALLOC_DATA_ROOT: where assets are stored (default ./data).
