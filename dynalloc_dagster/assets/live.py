@@ -116,7 +116,8 @@ def historical_backtest(
                                          "equity_weight", "nav")
     figures = {"backtest_nav": plots.backtest_nav(path_table),
                "backtest_equity_weight": plots.backtest_equity_weight(path_table)}
-    uris = {name: artifacts.write(f"{name}.png", _png(fig)) for name, fig in figures.items()}
+    uris = {name: artifacts.write(f"{name}.png", plots.png_bytes(fig))
+            for name, fig in figures.items()}
     plots.close(figures)
     full = {r["strategy"]: r for r in rows if r["period"] == "full"}
     key_figures = {
@@ -134,12 +135,6 @@ def historical_backtest(
     })
     yield dg.Output(path_table, "historical_backtest_paths", metadata={
         **table_metadata(path_table), "strategies": ", ".join(chosen)})
-
-
-def _png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    return buffer.getvalue()
 
 
 @dg.asset_check(
