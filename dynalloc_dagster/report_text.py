@@ -23,7 +23,6 @@ from engine.analysis.scoring import unmet_objectives
 from engine.objectives import OBJECTIVE_CHECKS, InvestmentObjectives
 
 TITLE = "dynalloc: volatility-targeting review"
-_LABELS = dict(OBJECTIVE_CHECKS)
 LEADERBOARD_ROWS = 10
 OBJECTIVE_NAMES = {
     "target_vol": "mandate target volatility", "vol_tolerance": "vol-targeting tolerance",
@@ -141,7 +140,7 @@ def decision_section(inputs: ReportInputs) -> Section:
         f"; it misses at least one in {rows.height - meets} (see the benchmark table below).")
     if unmet:
         verdict += (" No config meets these in every scenario: "
-                    + ", ".join(_LABELS[c] for c in unmet) + ".")
+                    + ", ".join(OBJECTIVE_CHECKS[c] for c in unmet) + ".")
     blocks.append(verdict)
     robust = (f"{n_robust} of {ranked.height} configs are robust."
               if n_robust else f"None of the {ranked.height} configs evaluated is robust, the"
