@@ -16,7 +16,7 @@ from dynalloc_dagster.resources import ArtifactStore, ObjectivesResource
 from engine.analysis.benchmarks import STATIC_BENCHMARKS, constant_weight_config
 from engine.market.regime_classifier import classify_regime
 from engine.market.regimes import regime_from_mapping
-from engine.strategy import CONFIG_COLUMNS, StrategyConfig
+from engine.strategy import StrategyConfig, config_from_row
 from engine.strategy.backtest import BacktestResult, backtest_history
 from engine.strategy.trades import trades_frame, trades_to_target
 
@@ -28,10 +28,6 @@ LAST_YEAR_MONTHS = 12
 RECOMMENDED = "recommended"
 MARKET_REGIME = dg.AssetKey("market_regime")
 TRADES_CSV = "todays_allocation.csv"
-
-
-def _rule(row: dict) -> StrategyConfig:
-    return StrategyConfig(**{k: row[k] for k in CONFIG_COLUMNS})
 
 
 def _month_end_rows(dates: pl.Series) -> list[int]:
@@ -61,7 +57,7 @@ def _strategies(leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
     chosen: dict[str, tuple[StrategyConfig, str | None]] = {}
     for row in leaderboard.sort("rank").head(BACKTEST_TOP).iter_rows(named=True):
         label = RECOMMENDED if row["rank"] == 1 else f"#{row['rank']}"
-        chosen[label] = (_rule(by_id[row["config_id"]]), row["config_id"])
+        chosen[label] = (config_from_row(by_id[row["config_id"]]), row["config_id"])
     for name, weight in STATIC_BENCHMARKS.items():
         chosen[name] = (constant_weight_config(weight, tc_bps=judged_by.assumed_tc_bps,
                                                target_vol=judged_by.target_vol), None)
@@ -186,7 +182,7 @@ def todays_allocation(
     closes (the bond leg is cash at 1 without a bond index); holdings by weight give
     value changes as fractions of NAV; no holdings: from all bonds/cash, NAV 1."""
     recommended = recommended_allocation.row(0, named=True)
-    rule = _rule(recommended)
+    rule = config_from_row(recommended)
     target = float(recommended["equity_weight_today"])
     trades = trades_to_target(target, no_trade_band=rule.no_trade_band, tc_bps=rule.tc_bps,
                               **_holdings(market_holdings, market_data))

@@ -32,7 +32,7 @@ from engine.analysis.costs import DEFAULT_COSTS_BPS
 from engine.analysis.costs import cost_sensitivity as evaluate_costs
 from engine.analysis.scoring import unmet_objectives
 from engine.objectives import OBJECTIVE_CHECKS
-from engine.strategy import CONFIG_COLUMNS, StrategyConfig
+from engine.strategy import config_from_row
 from engine.strategy.backtest import todays_weight
 
 OWNERS = ["team:quant-research"]
@@ -40,10 +40,6 @@ COST_SENSITIVITY_TOP = 5
 BUSINESS = {"dynalloc/output": "business"}
 INTERMEDIATE = {"dynalloc/output": "intermediate"}
 RECOMMENDED_ALLOCATION = dg.AssetKey("recommended_allocation")
-
-
-def _rule(row: dict) -> StrategyConfig:
-    return StrategyConfig(**{k: row[k] for k in CONFIG_COLUMNS})
 
 
 def _previous_recommendation(instance: dg.DagsterInstance) -> dict:
@@ -75,7 +71,7 @@ def recommended_allocation(
     of this asset on this instance)."""
     best_id = robustness_leaderboard.sort("rank")["config_id"][0]
     row = strategy_configs.filter(pl.col("config_id") == best_id).row(0, named=True)
-    weight = float(todays_weight(market_data["close"], _rule(row)))
+    weight = float(todays_weight(market_data["close"], config_from_row(row)))
     as_of = market_data["date"][-1]
     previous = _previous_recommendation(context.instance)
     table = pl.DataFrame([{**row, "rule": plots.rule_label(row), "as_of": as_of,
@@ -129,7 +125,7 @@ def allocation_paths(
 ) -> dg.MaterializeResult:
     """The recommended rule's equity weight month by month in every scenario: the mean, the
     median and the 5-95% band across paths (engine.analysis.allocation)."""
-    rule = _rule(recommended_allocation.row(0, named=True))
+    rule = config_from_row(recommended_allocation.row(0, named=True))
     frames = [weight_bands(weight_paths(paths, rule)).select(pl.lit(name).alias("scenario"),
                                                              pl.all())
               for name, paths in scenario_paths.items()]
@@ -151,8 +147,8 @@ def cost_sensitivity(
     owed to the cost assumption."""
     top = robustness_leaderboard.sort("rank").head(COST_SENSITIVITY_TOP)["config_id"].to_list()
     rows = {r["config_id"]: r for r in strategy_configs.iter_rows(named=True)}
-    table = evaluate_costs(scenario_paths, [_rule(rows[cid]) for cid in top], DEFAULT_COSTS_BPS,
-                           objectives.objectives())
+    table = evaluate_costs(scenario_paths, [config_from_row(rows[cid]) for cid in top],
+                           DEFAULT_COSTS_BPS, objectives.objectives())
     worst = table.group_by("config_id", "tc_bps").agg(pl.col("worst_sharpe_mean").first())
     return dg.MaterializeResult(value=table, metadata={
         **table_metadata(table),

@@ -22,7 +22,7 @@ from engine.objectives import OBJECTIVE_CHECKS
 from engine.optimisation.loop import optimisation_history as score_history
 from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_round
 from engine.optimisation.search_space import SearchSpace
-from engine.strategy import CONFIG_COLUMNS, StrategyConfig, evaluate
+from engine.strategy import CONFIG_COLUMNS, StrategyConfig, config_from_row, evaluate
 
 OWNERS = ["team:quant-research"]
 EVALUATIONS_PER_RUN_ENV = "DYNALLOC_EVALUATIONS_PER_RUN"
@@ -213,13 +213,14 @@ def strategy_evaluations(
         raise ValueError(
             f"batches not in strategy_configs (re-materialize it?): {', '.join(missing[:5])}"
         )
+    configs = {batch: [config_from_row(row) for row in batches[batch].iter_rows(named=True)]
+               for batch in {b for keys in wanted.values() for b, _ in keys}}
     outputs: dict[str, pl.DataFrame] = {}
     for scenario, keys in wanted.items():
         for batch, key in keys:
-            configs = [StrategyConfig(**{k: row[k] for k in CONFIG_COLUMNS})
-                       for row in batches[batch].iter_rows(named=True)]
-            outputs[key] = evaluate(scenario_paths[scenario], configs, judged_by)
-            context.log.info(f"{scenario}: evaluated batch {batch} ({len(configs)} configs)")
+            outputs[key] = evaluate(scenario_paths[scenario], configs[batch], judged_by)
+            context.log.info(f"{scenario}: evaluated batch {batch}"
+                             f" ({len(configs[batch])} configs)")
     for key, table in outputs.items():
         context.add_asset_metadata(evaluation_metadata(table), partition_key=key)
     # run-level, the same on every key of the run: only how many keys the run covered

@@ -6,7 +6,8 @@ the portfolio simulation in :mod:`engine.strategy.portfolio`; this module is the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -37,6 +38,13 @@ CONFIG_COLUMNS = (
     "max_allocation",
     "no_trade_band",
 )
+"""The config's fields, as columns of every table a config is written to."""
+
+
+def config_from_row(row: Mapping[str, Any]) -> StrategyConfig:
+    """The StrategyConfig of a table row holding :data:`CONFIG_COLUMNS` (other columns
+    of the row, e.g. config_id or round, are ignored)."""
+    return StrategyConfig(**{name: row[name] for name in CONFIG_COLUMNS})
 
 
 def market_from_paths(paths: ScenarioPaths) -> Market:
