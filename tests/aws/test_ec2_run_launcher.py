@@ -4,21 +4,21 @@ in user data, terminate, and worker health through to run monitoring."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sys
-from collections.abc import Iterator
 
-import boto3
 import dagster as dg
 import pytest
-from aws_test_support import FAKE_CREDENTIALS, REGION
-from dagster._core.code_pointer import ModuleCodePointer
+from aws_test_support import (
+    FAKE_CREDENTIALS,
+    JOB,
+    PG_SECRET_VALUE,
+    REGION,
+    create_run,
+    launcher_config,
+)
 from dagster._core.launcher import LaunchRunContext
 from dagster._core.launcher.base import WorkerStatus
-from dagster._core.origin import RepositoryPythonOrigin
-from dagster._core.test_utils import create_run_for_test
 from dagster._daemon.monitoring.run_monitoring import monitor_started_run
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import deserialize_value
@@ -30,69 +30,6 @@ from dynalloc_dagster.aws.ec2_run_launcher import (
     decode_user_data,
 )
 from dynalloc_dagster.aws.user_data import CREDENTIAL_VARIABLES, UserDataError
-
-PG_SECRET_VALUE = "postgresql+psycopg2://dagster:pg-password-never-in-user-data@db:5432/dagster"
-JOB = "strategy_evaluations_job"
-
-
-@pytest.fixture
-def network(ec2) -> dict[str, str]:
-    """An AMI, a subnet, a security group and the worker's instance profile in moto."""
-    iam = boto3.client("iam", region_name=REGION)
-    iam.create_role(RoleName="dynalloc-worker", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "ec2.amazonaws.com"}}]}))
-    profile = iam.create_instance_profile(InstanceProfileName="dynalloc-worker")
-    iam.add_role_to_instance_profile(InstanceProfileName="dynalloc-worker",
-                                     RoleName="dynalloc-worker")
-    subnet = ec2.describe_subnets()["Subnets"][0]
-    group = ec2.create_security_group(GroupName="dynalloc-workers", Description="workers",
-                                      VpcId=subnet["VpcId"])
-    secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
-        Name="dynalloc/pg-url", SecretString=PG_SECRET_VALUE)
-    image = ec2.register_image(Name="dynalloc-worker", RootDeviceName="/dev/xvda",
-                               Architecture="x86_64")
-    return {"image_id": image["ImageId"],
-            "subnet_id": subnet["SubnetId"], "security_group_id": group["GroupId"],
-            "instance_profile_arn": profile["InstanceProfile"]["Arn"],
-            "secret_arn": secret["ARN"]}
-
-
-def launcher_config(network: dict[str, str], **overrides) -> dict:
-    return {"image_id": network["image_id"], "instance_type": "c7i.2xlarge",
-            "subnet_id": network["subnet_id"],
-            "security_group_ids": [network["security_group_id"]],
-            "instance_profile_arn": network["instance_profile_arn"],
-            "python_executable": "/opt/dynalloc/.venv/bin/python",
-            "env_vars": ["DYNALLOC_ENV", "DYNALLOC_S3_BUCKET", "DYNALLOC_EVALUATIONS_PER_RUN=5"],
-            "secrets": {"DYNALLOC_PG_URL": network["secret_arn"]}, **overrides}
-
-
-@pytest.fixture
-def instance(network, monkeypatch, tmp_path) -> Iterator[dg.DagsterInstance]:
-    monkeypatch.setenv("DYNALLOC_ENV", "aws")
-    monkeypatch.setenv("DYNALLOC_S3_BUCKET", "dynalloc-test-bucket")
-    monkeypatch.setenv("DYNALLOC_PG_URL", PG_SECRET_VALUE)
-    with dg.instance_for_test(temp_dir=str(tmp_path), overrides={
-        "run_launcher": {"module": "dynalloc_dagster.aws.ec2_run_launcher",
-                         "class": "Ec2RunLauncher", "config": launcher_config(network)},
-        "run_monitoring": {"enabled": True, "max_resume_run_attempts": 0},
-    }) as test_instance:
-        yield test_instance
-
-
-def create_run(instance: dg.DagsterInstance, **kwargs) -> dg.DagsterRun:
-    """A run of the project's evaluations job with a code origin, as the daemon makes."""
-    code_pointer = ModuleCodePointer("dynalloc_dagster.definitions", "defs", os.getcwd())
-    # a code server's origin: entry point a bare `dagster`, which the image may not have
-    # on PATH; the launcher must run the image's Python instead
-    origin = RepositoryPythonOrigin(executable_path=sys.executable, code_pointer=code_pointer,
-                                    entry_point=["dagster"]).get_job_origin(JOB)
-    tags = {"dagster/asset_partition_range_start": "c0001|base",
-            "dagster/asset_partition_range_end": "c0008|low_vol",
-            "dynalloc/pipeline": "manual", "dynalloc/round": "0"}
-    return create_run_for_test(instance, job_name=JOB, tags=tags, job_code_origin=origin,
-                               **kwargs)
 
 
 def launch(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
@@ -133,7 +70,7 @@ def test_launch_run_starts_a_tagged_instance_with_the_run_in_its_user_data(
 
     script = user_data_of(ec2, instance_id)
     assert script.startswith("#!/bin/bash\n")
-    assert "trap 'shutdown -h now' EXIT\n" in script
+    assert "trap '[ \"$cloudwatch\" = 1 ] && sleep 10; shutdown -h now' EXIT\n" in script
     assert "export DAGSTER_HOME=/opt/dynalloc/deployment/aws\n" in script
     assert "export DYNALLOC_ENV=aws\n" in script
     assert "export DYNALLOC_EVALUATIONS_PER_RUN=5\n" in script

@@ -11,12 +11,17 @@ import dagster as dg
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from storage_test_support import Bucket
+from storage_test_support import Bucket, answer_with_error
 
 from dynalloc_dagster.environment import resources_for
 from dynalloc_dagster.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.resources import ArtifactStore
-from dynalloc_dagster.storage import CorruptObjectError, ObjectNotFoundError, StorageConfigError
+from dynalloc_dagster.storage import (
+    CorruptObjectError,
+    ObjectNotFoundError,
+    StorageConfigError,
+    StorageError,
+)
 
 
 def _assert_encrypted(bucket: Bucket, key: str) -> None:
@@ -67,9 +72,32 @@ def test_missing_lists_page_by_page(bucket: Bucket) -> None:
 def test_a_missing_bucket_fails_before_any_write(bucket: Bucket) -> None:
     store = bucket.storage()
     wrong = store.model_copy(update={"bucket": "no-such-bucket"})
-    with pytest.raises(StorageConfigError, match=r"S3 bucket 'no-such-bucket' is not usable"):
+    with pytest.raises(StorageConfigError,
+                       match=r"S3 bucket 'no-such-bucket' \(prefix 'data'\) is not usable"
+                       r" \(NoSuchBucket.*\): no such bucket"):
         wrong.put("x.bin", b"x")
     assert bucket.object_keys() == []
+
+
+def test_a_403_on_a_missing_key_is_not_found_and_on_a_present_one_is_denied(
+        bucket: Bucket) -> None:
+    """Without an unconditioned s3:ListBucket grant S3 answers a GET of a missing key with
+    403: the storage lists the key to tell "does not exist" from "access denied"."""
+    store = bucket.storage()
+    store.put("here.bin", b"x")
+    answer_with_error(store.client(), "GetObject", "AccessDenied", 403)
+    with pytest.raises(ObjectNotFoundError, match=r"data/gone.bin does not exist"):
+        store.get("gone.bin")
+    with pytest.raises(StorageError, match=r"cannot read .*data/here.bin \(AccessDenied"):
+        store.get("here.bin")
+
+
+def test_a_listing_refused_names_the_grant_it_needs(bucket: Bucket) -> None:
+    store = bucket.storage(prefix="runs/a")
+    answer_with_error(store.client(), "ListObjectsV2", "AccessDenied", 403)
+    with pytest.raises(StorageConfigError, match=r"s3:ListBucket on the bucket with s3:prefix"
+                       r" runs/a/\*"):
+        store.verify()
 
 
 def test_a_missing_kms_key_fails_before_any_write(bucket: Bucket) -> None:
