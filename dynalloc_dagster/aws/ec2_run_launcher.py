@@ -455,12 +455,10 @@ class Ec2RunLauncher(RunLauncher, ConfigurableClass):
 
     def console_tail(self, instance_id: str) -> str:
         """The last ``CONSOLE_TAIL_LINES`` lines of the instance's console output."""
-        try:
-            output = self.ec2.get_console_output(InstanceId=instance_id).get("Output") or ""
+        try:  # botocore decodes the base64 Output
+            text = self.ec2.get_console_output(InstanceId=instance_id).get("Output") or ""
         except ClientError as error:
             return f"console output unavailable ({error.response['Error'].get('Code')})"
-        padded = output + "=" * (-len(output) % 4)  # moto drops the padding
-        text = base64.b64decode(padded).decode("utf-8", "replace") if output else ""
         tail = text.rstrip("\n").splitlines()[-CONSOLE_TAIL_LINES:]
         if not tail:
             return "console output: (empty so far)"

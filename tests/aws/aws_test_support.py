@@ -25,6 +25,7 @@ from typing import Any
 
 import boto3
 import dagster as dg
+from botocore.awsrequest import AWSResponse
 from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.origin import RepositoryPythonOrigin
 from dagster._core.test_utils import create_run_for_test
@@ -172,7 +173,8 @@ def launcher_config(network: dict[str, str], **overrides) -> dict:
             "secrets": {"DYNALLOC_PG_URL": network["secret_arn"]}, **overrides}
 
 
-def create_run(instance: dg.DagsterInstance, **kwargs) -> dg.DagsterRun:
+def create_run(instance: dg.DagsterInstance, tags: dict[str, str] | None = None,
+               **kwargs) -> dg.DagsterRun:
     """A run of the project's evaluations job with a code origin, as the daemon makes."""
     code_pointer = ModuleCodePointer("dynalloc_dagster.definitions", "defs", os.getcwd())
     # a code server's origin: entry point a bare `dagster`, which the image may not have
@@ -181,6 +183,28 @@ def create_run(instance: dg.DagsterInstance, **kwargs) -> dg.DagsterRun:
                                     entry_point=["dagster"]).get_job_origin(JOB)
     tags = {"dagster/asset_partition_range_start": "c0001|base",
             "dagster/asset_partition_range_end": "c0008|low_vol",
-            "dynalloc/pipeline": "manual", "dynalloc/round": "0"}
+            "dynalloc/pipeline": "manual", "dynalloc/round": "0", **(tags or {})}
     return create_run_for_test(instance, job_name=JOB, tags=tags, job_code_origin=origin,
                                **kwargs)
+
+
+def fail_run_instances(client: Any, codes: list[str]) -> list[dict[str, Any]]:
+    """Make ``client``'s first ``len(codes)`` RunInstances calls fail with those EC2 error
+    codes (without reaching moto), as EC2 answers when out of capacity or throttling; the
+    calls after go to moto. Returns the list the parameters of every call are appended to."""
+    calls: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        calls.append(dict(params))
+
+    def refuse(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if len(calls) > len(codes):
+            return None
+        code = codes[len(calls) - 1]
+        return (AWSResponse("https://ec2.invalid", 400, {}, None),
+                {"Error": {"Code": code, "Message": f"{code} (test)"},
+                 "ResponseMetadata": {"HTTPStatusCode": 400}})
+
+    client.meta.events.register("before-parameter-build.ec2.RunInstances", record)
+    client.meta.events.register("before-call.ec2.RunInstances", refuse)
+    return calls

@@ -62,7 +62,9 @@ def instance(network, monkeypatch, tmp_path) -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test(temp_dir=str(tmp_path), overrides={
         "run_launcher": {"module": "dynalloc_dagster.aws.ec2_run_launcher",
                          "class": "Ec2RunLauncher", "config": launcher_config(network)},
-        "run_monitoring": {"enabled": True, "max_resume_run_attempts": 0},
+        # start timeout 0: a run the test leaves unstarted has timed out at once
+        "run_monitoring": {"enabled": True, "max_resume_run_attempts": 0,
+                           "start_timeout_seconds": 0},
     }) as test_instance:
         yield test_instance
 
