@@ -1,5 +1,6 @@
 """``python -m dynalloc_dagster.aws policy ...`` prints the IAM policies;
-``python -m dynalloc_dagster.aws soc2 ...`` runs the SOC2 pre-deployment checks."""
+``python -m dynalloc_dagster.aws preflight ...`` checks the deployment's calls with its
+roles; ``python -m dynalloc_dagster.aws soc2 ...`` runs the SOC2 pre-deployment checks."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def _policy_parser(sub: argparse._SubParsersAction) -> None:
                         " (BedrockResource.model_id; default: no Bedrock access)")
     parser.add_argument("--bedrock-region", default="",
                         help="the region of BedrockResource (default: --region)")
+    parser.set_defaults(run=_print_policy)
 
 
 def _print_policy(args: argparse.Namespace) -> int:
@@ -64,10 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dynalloc_dagster.aws", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _policy_parser(sub)
+    from dynalloc_dagster.aws.preflight import add_parser as add_preflight_parser
     from dynalloc_dagster.aws.soc2 import add_parser as add_soc2_parser
+    add_preflight_parser(sub)
     add_soc2_parser(sub)
     args = parser.parse_args(argv)
-    return args.run(args) if args.command == "soc2" else _print_policy(args)
+    return args.run(args)
 
 
 if __name__ == "__main__":
