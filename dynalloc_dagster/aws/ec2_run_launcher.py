@@ -12,7 +12,9 @@ The run args carry no instance ref: the worker builds its instance from the
 ``dagster.yaml`` in its own ``DAGSTER_HOME`` (the image's copy of deployment/aws), so the
 PostgreSQL URL never travels in user data. No credentials do either: the worker signs
 with its instance profile, and secrets (the PostgreSQL URL) are read at boot from Secrets
-Manager (:mod:`dynalloc_dagster.aws.user_data`).
+Manager (:mod:`dynalloc_dagster.aws.user_data`). The run and its instance are tagged with
+the launcher's code version, and the user data refuses the run on a worker whose code
+differs (:mod:`dynalloc_dagster.aws.code_version`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import base64
 import os
 import random
+import shlex
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +46,7 @@ from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import ConfigurableClass
 from dagster._serdes.config_class import ConfigurableClassData
 
+from dynalloc_dagster.aws.code_version import CODE_VERSION_TAG, code_version
 from dynalloc_dagster.aws.user_data import build_user_data, refuse_credentials
 
 INSTANCE_ID_TAG = "dynalloc/ec2_instance_id"
@@ -252,7 +256,8 @@ class Ec2RunLauncher(RunLauncher, ConfigurableClass):
                                    repository_origin.executable_path)
         instance_id, candidate = self.start_instance(run, user_data)
         self._instance.add_run_tags(run.run_id, {INSTANCE_ID_TAG: instance_id,
-                                                 RUN_WORKER_ID_TAG: instance_id})
+                                                 RUN_WORKER_ID_TAG: instance_id,
+                                                 CODE_VERSION_TAG: code_version()})
         self._instance.report_engine_event(
             message=f"Launching run on EC2 instance {instance_id}",
             dagster_run=run,
@@ -338,15 +343,20 @@ class Ec2RunLauncher(RunLauncher, ConfigurableClass):
                                      " launcher's environment")
                 value = os.environ[name]
             environment[name] = value
+        version_check = [python, "-m", "dynalloc_dagster.aws.code_version", code_version(),
+                         run.run_id]
         return build_user_data(
             command=command, environment=environment, secrets=self.secrets,
             python_executable=python, working_directory=self.working_directory,
-            header=f"dynalloc run {run.run_id} ({run.job_name})", log_group=self.log_group)
+            header=f"dynalloc run {run.run_id} ({run.job_name})", log_group=self.log_group,
+            preamble=[shlex.join(version_check)])
 
     def instance_tags(self, run: DagsterRun) -> dict[str, str]:
-        """EC2 tags of the run's instance: deployment, run id, job, partitions, pipeline."""
+        """EC2 tags of the run's instance: deployment, run id, job, code version,
+        partitions, pipeline."""
         tags = {**self.extra_tags, "Name": f"dagster-{run.job_name}-{run.run_id[:8]}",
-                DEPLOYMENT_TAG: self.deployment, RUN_ID_TAG: run.run_id, JOB_TAG: run.job_name}
+                DEPLOYMENT_TAG: self.deployment, RUN_ID_TAG: run.run_id, JOB_TAG: run.job_name,
+                CODE_VERSION_TAG: code_version()}
         tags |= {key: run.tags[key] for key in PROPAGATED_RUN_TAGS if key in run.tags}
         return {key: value[:MAX_TAG_VALUE] for key, value in tags.items()}
 

@@ -26,6 +26,7 @@ from dagster._daemon.monitoring.run_monitoring import monitor_started_run, monit
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import deserialize_value
 
+from dynalloc_dagster.aws.code_version import code_version
 from dynalloc_dagster.aws.ec2_run_launcher import (
     DEPLOYMENT_TAG,
     INSTANCE_ID_TAG,
@@ -89,6 +90,9 @@ def test_launch_run_starts_a_tagged_instance_with_the_run_in_its_user_data(
     assert f"export AWS_DEFAULT_REGION={REGION}\n" in script
     assert "DYNALLOC_PG_URL=\"$(/opt/dynalloc/.venv/bin/python -c" in script
     assert network["secret_arn"] in script
+    check = (f"/opt/dynalloc/.venv/bin/python -m dynalloc_dagster.aws.code_version"
+             f" {code_version()} {run.run_id}\n")
+    assert check in script and script.index(check) < script.index(" api execute_run ")
     command = script.rstrip("\n").splitlines()[-1]
     prefix = "/opt/dynalloc/.venv/bin/python -m dagster api execute_run '"
     assert command.startswith(prefix) and command.endswith("'")
