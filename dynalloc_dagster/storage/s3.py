@@ -1,10 +1,14 @@
 """Objects in an S3 bucket: ``s3://<bucket>/<prefix>/<key>``, encrypted with SSE-KMS.
 
-Every object is one whole-object ``put_object`` (S3 makes it visible only once complete,
-so a reader never sees part of one), with ``ServerSideEncryption="aws:kms"``, the
-configured ``SSEKMSKeyId`` and the sha256 of its bytes as object metadata (checked by
-``get``). Before the first write the bucket and the KMS key (``kms:DescribeKey``, enabled)
-are checked, so a wrong bucket or key fails naming it before anything is written.
+Every object is written whole through boto3's transfer manager: one ``PutObject`` up to
+``multipart_threshold_mb``, a multipart upload above it (a single PutObject stops at 5 GB;
+a scenario's paths pass that near 71,000 paths) in parts of ``multipart_chunk_mb``. Either
+way S3 makes the object visible only once complete, so a reader never sees part of one.
+Each carries ``ServerSideEncryption="aws:kms"``, the configured ``SSEKMSKeyId``, S3's own
+SHA-256 checksum (``ChecksumAlgorithm``: per part for a multipart upload, checked by S3 on
+receipt) and the sha256 of the whole object as metadata (checked by ``get``). Before the
+first write the bucket and the KMS key (``kms:DescribeKey``, enabled) are checked, so a
+wrong bucket or key fails naming it before anything is written.
 
 Every existence check is a ``ListObjectsV2`` under the prefix (``MaxKeys=1``), never a
 HEAD: the worker's ``s3:ListBucket`` grant is conditioned on ``s3:prefix``, which a
@@ -19,12 +23,15 @@ environment.
 
 from __future__ import annotations
 
+import io
 import posixpath
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import boto3
 import dagster as dg
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
@@ -40,6 +47,7 @@ from dynalloc_dagster.storage.base import (
 )
 
 CHECKSUM_METADATA = "sha256"
+MIB = 1024 * 1024
 # above this many keys, ``missing`` lists the common prefix instead of one listing per key
 _LIST_ABOVE = 20
 
@@ -56,6 +64,12 @@ class S3Storage(ObjectStorage):
                            description="the S3 client's settings (region, endpoint, retries)")
     list_page_size: int = Field(default=1000, ge=1, le=1000,
                                 description="keys per ListObjectsV2 page")
+    multipart_threshold_mb: int = Field(default=64, ge=5, le=5120,
+                                        description="objects above this many MiB go up as"
+                                        " multipart uploads (S3: 5 MiB to 5 GiB)")
+    multipart_chunk_mb: int = Field(default=64, ge=5, le=5120,
+                                    description="MiB per part of a multipart upload (S3: at"
+                                    " least 5 MiB, at most 10,000 parts)")
 
     _client: Any = PrivateAttr(default=None)
     _verified: bool = PrivateAttr(default=False)
@@ -133,14 +147,18 @@ class S3Storage(ObjectStorage):
         self.verify()
         client = self.client()
         written: list[str] = []
+        transfer = TransferConfig(multipart_threshold=self.multipart_threshold_mb * MIB,
+                                  multipart_chunksize=self.multipart_chunk_mb * MIB,
+                                  use_threads=False)
         for key, digest in sums.items():
             try:
-                client.put_object(
-                    Bucket=self.bucket, Key=self.object_key(key), Body=objects[key],
-                    ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id,
-                    Metadata={CHECKSUM_METADATA: digest},
-                )
-            except (ClientError, BotoCoreError) as exc:
+                client.upload_fileobj(
+                    io.BytesIO(objects[key]), self.bucket, self.object_key(key),
+                    ExtraArgs={"ServerSideEncryption": "aws:kms",
+                               "SSEKMSKeyId": self.kms_key_id, "ChecksumAlgorithm": "SHA256",
+                               "Metadata": {CHECKSUM_METADATA: digest}},
+                    Config=transfer)
+            except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
                 raise StorageError(
                     f"cannot write {self.uri(key)} ({_reason(exc)}); of this output"
                     f" {len(written)} object(s) were written before it"

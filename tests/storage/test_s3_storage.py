@@ -185,3 +185,21 @@ def test_the_parquet_io_manager_takes_any_storage(bucket: Bucket) -> None:
     manager.handle_output(out, pl.DataFrame({"a": [1.5]}))
     assert bucket.object_keys() == ["p/group/t.parquet"]
     _assert_encrypted(bucket, "p/group/t.parquet")
+
+
+def test_a_large_object_goes_up_in_parts_with_its_checksums(bucket: Bucket) -> None:
+    """Above the threshold (5 MiB here, the least S3 allows) an object is a multipart
+    upload of 5 MiB parts: S3's SHA-256 checksum per part, SSE-KMS with the key, and the
+    whole object's sha256 metadata that get() checks."""
+    store = bucket.storage(multipart_threshold_mb=5, multipart_chunk_mb=5)
+    data = bytes(range(256)) * (11 * 4096)  # 11 MiB: three parts
+    store.put_many({"big.npz": data, "small.bin": b"x"})
+    s3 = bucket.moto.client("s3")
+    big = s3.head_object(Bucket=bucket.name, Key="data/big.npz", ChecksumMode="ENABLED")
+    assert big["ETag"].strip('"').endswith("-3")
+    assert big["ChecksumSHA256"]  # real S3 adds "-3": a checksum of the parts' checksums
+    assert big["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
+    _assert_encrypted(bucket, "data/big.npz")
+    small = s3.head_object(Bucket=bucket.name, Key="data/small.bin", ChecksumMode="ENABLED")
+    assert "-" not in small["ETag"] and small["ChecksumSHA256"]
+    assert store.get("big.npz") == data
