@@ -14,7 +14,6 @@ from polars.testing import assert_frame_equal
 from storage_test_support import Bucket, answer_with_error
 
 from dynalloc_dagster.environment import resources_for
-from dynalloc_dagster.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.resources import ArtifactStore
 from dynalloc_dagster.storage import (
     CorruptObjectError,
@@ -22,6 +21,7 @@ from dynalloc_dagster.storage import (
     StorageConfigError,
     StorageError,
 )
+from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager
 
 
 def _assert_encrypted(bucket: Bucket, key: str) -> None:
