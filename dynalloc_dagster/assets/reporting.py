@@ -14,7 +14,12 @@ from dynalloc_dagster import plots
 from dynalloc_dagster.bedrock.grounding import check_grounding
 from dynalloc_dagster.bedrock.narrative import ReportTables
 from dynalloc_dagster.bedrock.resource import BedrockResource
-from dynalloc_dagster.metadata import code_version, png_data_uri, table_metadata
+from dynalloc_dagster.metadata import (
+    chart_gallery,
+    code_version,
+    png_data_uri,
+    table_metadata,
+)
 from dynalloc_dagster.report_pdf import report_pdf
 from dynalloc_dagster.report_text import (
     ReportInputs,
@@ -213,10 +218,12 @@ def charts(
     figures = {
         "summary_table": plots.summary_table(
             summary.rows, summary.header,
-            "Best-strategy summary: " + plots.rule_label(recommended), note),
+            "Best-strategy summary: " + plots.rule_label(recommended), note,
+            highlight=summary.highlight),
         "scenario_comparison": plots.scenario_comparison(
             scenario_comparison, evaluations, benchmark_evaluations, recommended, note),
-        "risk_return": plots.risk_return(evaluations, recommended, benchmark_evaluations, note),
+        "risk_return": plots.risk_return(evaluations, recommended, benchmark_evaluations,
+                                         judged_by, note),
         "allocation_dynamics": plots.allocation_dynamics(allocation_paths, recommended, note),
         "parameter_sensitivity": plots.parameter_sensitivity(parameter_sensitivity, note),
         "weight_window_interaction": plots.weight_window_interaction(
@@ -239,10 +246,8 @@ def charts(
                           "caption": [CHART_CAPTIONS[n] for n in pngs],
                           "png": list(pngs.values())},
                          schema_overrides={"png": pl.Binary})
-    gallery = "\n\n".join(f"### {name.replace('_', ' ')}\n\n![{name}]({png_data_uri(png)})"
-                          f"\n\n*{CHART_CAPTIONS[name]}*" for name, png in pngs.items())
     return dg.MaterializeResult(value=table, metadata={
-        "charts": dg.MetadataValue.md(gallery),
+        "charts": chart_gallery(pngs, CHART_CAPTIONS),
         "pdf": dg.MetadataValue.url(pdf_uri),
         **table_metadata(table.drop("png")),
         "dagster/column_schema": table_metadata(table)["dagster/column_schema"],

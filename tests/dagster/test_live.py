@@ -29,7 +29,7 @@ from dynalloc_dagster.monitoring import (
     regime_shift_reoptimisation,
     reoptimisation_request,
 )
-from dynalloc_dagster.resources import SAMPLE_DATA, ObjectivesResource
+from dynalloc_dagster.resources import SAMPLE_DATA, MarketDataSource, ObjectivesResource
 from dynalloc_dagster.stages import INGEST_JOB, PIPELINE_TAG
 from engine.market.regimes import REGIMES
 from engine.strategy import StrategyConfig
@@ -72,7 +72,9 @@ def test_historical_backtest_on_the_sample(
     artifacts, tmp_path: Path,
 ) -> None:
     outputs = {o.output_name: o for o in historical_backtest(
-        artifacts=artifacts, objectives=ObjectivesResource(), robustness_leaderboard=leaderboard,
+        artifacts=artifacts, objectives=ObjectivesResource(),
+        market_source=MarketDataSource(kind="files", path=str(SAMPLE_DATA)),
+        robustness_leaderboard=leaderboard,
         strategy_configs=configs, market_data=sample["market_data"])}
     table = outputs["historical_backtest"].value
     paths = outputs["historical_backtest_paths"].value

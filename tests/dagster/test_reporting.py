@@ -20,6 +20,7 @@ import pytest
 
 from dynalloc_dagster import plots
 from dynalloc_dagster.assets.strategies import evaluation_metadata
+from dynalloc_dagster.partitions import in_scenario_order, scenario_label
 from dynalloc_dagster.report_pdf import report_pdf
 from dynalloc_dagster.report_text import ReportInputs, build_report, to_markdown
 from engine.analysis.allocation import weight_bands, weight_paths
@@ -124,7 +125,10 @@ def test_benchmark_table_numbers_are_the_tables_numbers(inputs: ReportInputs) ->
     assert header[:3] == ["scenario", "portfolio", "mean Sharpe"]
     assert len(rows) == len(SCENARIOS) * 3
     rec_id = inputs.leaderboard["config_id"][0]
-    for scenario, portfolio, sharpe, ret, vol, drawdown, equity, meets in rows:
+    by_label = {scenario_label(s): s for s in SCENARIOS}
+    assert [r[0] for r in rows[::3]] == [scenario_label(s) for s in in_scenario_order(SCENARIOS)]
+    for label, portfolio, sharpe, ret, vol, drawdown, equity, meets in rows:
+        scenario = by_label[label]
         if portfolio == "recommended rule":
             source = inputs.evaluations.filter((pl.col("config_id") == rec_id)
                                                & (pl.col("scenario") == scenario))
@@ -161,7 +165,7 @@ def test_leaderboard_numbers_and_parameters_in_words(inputs: ReportInputs) -> No
             np.testing.assert_allclose(float(cells[4]), row["risk_aversion"], atol=0.005)
         np.testing.assert_allclose(float(cells[5]), row["objective"], atol=0.0005)
         np.testing.assert_allclose(_percent(cells[6]), row["robustness"], atol=0.0005)
-        assert cells[7] == row["worst_scenario"]
+        assert cells[7] == scenario_label(row["worst_scenario"])
 
 
 def test_cost_table_is_the_worst_scenario_sharpe(inputs: ReportInputs) -> None:
