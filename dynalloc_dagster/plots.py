@@ -233,8 +233,8 @@ def risk_return(evaluations: pl.DataFrame, recommended: dict, benchmarks: pl.Dat
                 objectives: InvestmentObjectives, note: str = "") -> Figure:
     """One panel per scenario: annualised vol against return of every config, the
     efficient frontier (upper-left envelope of the configs), the recommended rule, the
-    static benchmarks and the mandate's vol band (target_vol +- vol_tolerance), always
-    inside the panel."""
+    static benchmarks and the mandate's vol band (target_vol +- vol_tolerance; the span
+    takes part in autoscaling, so it is inside every panel)."""
     scenarios = in_scenario_order(evaluations["scenario"])
     low = objectives.target_vol - objectives.vol_tolerance
     high = objectives.target_vol + objectives.vol_tolerance
@@ -256,9 +256,6 @@ def risk_return(evaluations: pl.DataFrame, recommended: dict, benchmarks: pl.Dat
             marker, colour = BENCHMARK_STYLE.get(name, ("o", "tab:brown"))
             ax.scatter(b["ann_vol_mean"].to_list(), b["ann_return_mean"].to_list(), s=70,
                        marker=marker, color=colour, label=name, zorder=4)
-        left, right = ax.get_xlim()
-        margin = 0.05 * (max(right, high) - min(left, low))
-        ax.set_xlim(min(left, low - margin), max(right, high + margin))
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
         _percent(ax, x=True, y=True)
         ax.set_title(scenario_label(scenario), fontsize=10)

@@ -24,6 +24,7 @@ from dynalloc_dagster.assets.live import (
 )
 from dynalloc_dagster.environment import resources_for
 from dynalloc_dagster.market_sources import FolderReader, load_tables
+from dynalloc_dagster.metadata import png_data_uri
 from dynalloc_dagster.monitoring import (
     PIPELINE,
     regime_shift_reoptimisation,
@@ -103,8 +104,12 @@ def test_historical_backtest_on_the_sample(
         dt.date(2017, 11, 30), dt.date(2018, 11, 30), 12)
     metadata = outputs["historical_backtest"].metadata
     assert metadata["buy_and_hold_turnover"].value == 0.0
-    assert Path(metadata["backtest_nav"].value.removeprefix("file://")).read_bytes()[:4] == \
-        b"\x89PNG"
+    # each chart is on the asset's page itself (a data URI), the file beside it the same PNG
+    gallery = metadata["charts"].value
+    for name in ("backtest_nav", "backtest_equity_weight"):
+        stored = Path(metadata[name].value.removeprefix("file://")).read_bytes()
+        assert stored[:4] == b"\x89PNG"
+        assert f"![{name}]({png_data_uri(stored)})" in gallery
 
 
 def test_todays_allocation_trades_the_held_units_to_the_target(
