@@ -74,7 +74,7 @@ def _strategies(leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
 @dg.multi_asset(
     outs={
         "historical_backtest": dg.AssetOut(
-            group_name=GROUP, owners=OWNERS, kinds={"polars", "parquet"}, code_version="1",
+            group_name=GROUP, owners=OWNERS, kinds={"polars", "parquet"}, code_version="2",
             description="Metrics of the recommended rule, the next configs and the static"
             " benchmarks (60/40, 100% equity = buy-and-hold) on the real history, over the"
             " full common period and the last 12 months."),

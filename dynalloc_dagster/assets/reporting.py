@@ -164,24 +164,26 @@ def cost_sensitivity(
 
 
 CHART_CAPTIONS = {
-    "summary_table": "Best-strategy summary: the recommended rule beside the static"
-    " benchmarks in every scenario.",
+    "summary_table": "Best-strategy summary: the recommended rule (highlighted) beside the"
+    " static benchmarks in every scenario.",
     "scenario_comparison": "Mean Sharpe in each scenario: the best, median and worst config,"
     " the recommended rule and the benchmarks.",
     "risk_return": "Risk and return of every config per scenario, the efficient frontier"
-    " (upper-left envelope), the recommended rule and the benchmarks.",
+    " (upper-left envelope), the recommended rule, the benchmarks and the mandate's vol"
+    " band.",
     "allocation_dynamics": "The recommended rule's equity weight over the horizon: median"
-    " path and 5-95% band across paths, per scenario.",
+    " path and 5-95% band across paths, per scenario, against the weight it sets today.",
     "parameter_sensitivity": "How much each hyperparameter explains of the mean-Sharpe"
     " differences between configs, per scenario.",
     "weight_window_interaction": "Mean Sharpe by weight function and vol-window band, per"
-    " scenario.",
+    " scenario, on one colour scale.",
     "sharpe_by_scenario": "Mean Sharpe of the top configs in every scenario.",
-    "robustness_ranking": "Robustness and objective of every config, by rank.",
+    "robustness_ranking": "Robustness of every config by rank on a 0-100% axis with the"
+    " robust threshold; the objective on its own axis below.",
     "optimisation_convergence": "Best objective against configs evaluated, overall and per"
     " proposer.",
-    "cost_sensitivity": "Worst-scenario mean Sharpe of the top configs across cost"
-    " assumptions.",
+    "cost_sensitivity": "Change of the top configs' worst-scenario mean Sharpe against 0 bp,"
+    " at each cost evaluated.",
 }
 
 
@@ -192,7 +194,7 @@ def chart_note(market_source: MarketDataSource, evaluations: pl.DataFrame) -> st
             " dynalloc.")
 
 
-@dg.asset(group_name="reports", owners=OWNERS, kinds={"matplotlib", "pdf"}, code_version="3",
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"matplotlib", "pdf"}, code_version="4",
           tags=BUSINESS)
 def charts(
     artifacts: ArtifactStore, objectives: ObjectivesResource, market_source: MarketDataSource,
