@@ -9,11 +9,11 @@ import io
 import dagster as dg
 import polars as pl
 
-from dynalloc_dagster import plots
-from dynalloc_dagster.metadata import chart_gallery, table_metadata
+from dynalloc_dagster.committee import plots
+from dynalloc_dagster.committee.text import data_label
 from dynalloc_dagster.partitions import CALIBRATED
-from dynalloc_dagster.report_text import data_label
 from dynalloc_dagster.resources import ArtifactStore, MarketDataSource, ObjectivesResource
+from dynalloc_dagster.storage.metadata import chart_gallery, table_metadata
 from engine.analysis.benchmarks import STATIC_BENCHMARKS, constant_weight_config
 from engine.market.regime_classifier import classify_regime
 from engine.market.regimes import regime_from_mapping

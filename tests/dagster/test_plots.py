@@ -16,7 +16,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import PercentFormatter
 
-from dynalloc_dagster import plots
+from dynalloc_dagster.committee import plots
 from dynalloc_dagster.partitions import (
     SCENARIO_LABELS,
     SCENARIOS,

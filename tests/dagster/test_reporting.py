@@ -19,11 +19,10 @@ import polars as pl
 import pytest
 from matplotlib.colors import to_rgba
 
-from dynalloc_dagster import plots
 from dynalloc_dagster.assets.strategies import evaluation_metadata
-from dynalloc_dagster.partitions import in_scenario_order, scenario_label
-from dynalloc_dagster.report_pdf import _Pages, report_pdf
-from dynalloc_dagster.report_text import (
+from dynalloc_dagster.committee import plots
+from dynalloc_dagster.committee.pdf import _Pages, report_pdf
+from dynalloc_dagster.committee.text import (
     ReportInputs,
     Table,
     benchmark_table,
@@ -31,6 +30,7 @@ from dynalloc_dagster.report_text import (
     leaderboard_table,
     to_markdown,
 )
+from dynalloc_dagster.partitions import in_scenario_order, scenario_label
 from engine.analysis.allocation import weight_bands, weight_paths
 from engine.analysis.benchmarks import evaluate_benchmarks
 from engine.analysis.costs import cost_sensitivity
