@@ -143,7 +143,7 @@ def market_data_sanity(market_data: pl.DataFrame) -> dg.AssetCheckResult:
 def calibration(
     market_data: pl.DataFrame, market_vol_surface: pl.DataFrame,
     market_yield_curve: pl.DataFrame,
-):
+):  # no return annotation: with check specs, Dagster types an annotated result's value Nothing
     """The market-implied dynamics (engine.market.calibration.calibrate): Heston fitted to
     the vol surface (by moments of the realised variance without one), the short rate
     from the bootstrapped curve (the last risk-free rate without one), Vasicek rate
@@ -168,7 +168,4 @@ from it); the fit's RMSE and time are in the metadata."""
         check_name=CLIPS_CHECK, passed=not clips, severity=dg.AssetCheckSeverity.WARN,
         metadata={"clips": len(clips),
                   "clipped": dg.MetadataValue.md("\n".join(f"- {c}" for c in clips) or "none")})
-    # an Output, then the check: with check specs, a MaterializeResult's value would be
-    # typed Nothing
-    yield dg.Output(table, metadata=metadata)
-    yield check
+    return dg.MaterializeResult(value=table, metadata=metadata, check_results=[check])
