@@ -562,3 +562,26 @@ def test_a_future_as_of_is_refused() -> None:
     with pytest.raises(pydantic.ValidationError, match="after today"):
         MarketDataConfig(as_of=tomorrow.isoformat())
     MarketDataConfig(as_of=dt.datetime.now(dt.UTC).date().isoformat())
+
+
+def test_a_stored_file_swapped_with_its_checksum_is_refused(
+    folder: Path, data_root: Path, instance: dg.DagsterInstance
+) -> None:
+    """Yesterday's market_data.parquet and its .sha256 put back together agree with each
+    other, but not with the checksum Dagster recorded at the last materialization."""
+    assert _ingest(folder, data_root, instance, [market_data]).success
+    stored = data_root / "market_data.parquet"
+    checksum = data_root / ".checksums" / "market_data.parquet.sha256"
+    old = stored.read_bytes(), checksum.read_bytes()
+
+    _rewrite(folder / "equity.csv", lambda f: f.head(f.height - 5))
+    assert _ingest(folder, data_root, instance, [market_data]).success
+    stored.write_bytes(old[0])
+    checksum.write_bytes(old[1])
+
+    result = _ingest(folder, data_root, instance, [*market_data.to_source_assets(),
+                                                   calibration])
+    assert not result.success
+    text = failure_text(result)
+    assert "market_data: " in text and "recorded by Dagster" in text
+    assert "replaced outside Dagster" in text
