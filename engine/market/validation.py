@@ -6,7 +6,8 @@ source (file) when given, the column, the row or date, and the rule, e.g.
 ``prices.csv: column 'close', row 17 (2020-01-24): rule non_positive_price: value -3.0 <= 0``.
 Frames are polars DataFrames with the columns of docs/engine.md ("Market data
 validation"). Thresholds live here once: ``MAX_GAP_BUSINESS_DAYS``,
-``MAX_STALE_BUSINESS_DAYS``, ``MAX_ABS_RATE``, ``MAX_MEDIAN_ABS_RATE``.
+``MAX_STALE_BUSINESS_DAYS``, ``MAX_ABS_DAILY_LOG_RETURN``, ``MAX_ABS_RATE``,
+``MAX_IMPLIED_VOL``, ``ARBITRAGE_TOLERANCE``.
 """
 
 from __future__ import annotations
