@@ -403,6 +403,7 @@ def test_every_calibration_clip_is_a_warning_check(
     details = check.metadata["clipped"].value
     assert "equity_vol 3.1" in details and "clipped to 2" in details
     assert "equity_drift" in details and "clipped to 1" in details
+    assert "variance autocovariance" in details and "b set to 0.99" in details  # estimator's
 
 
 def test_constant_prices_are_refused_before_anything_is_stored(

@@ -115,15 +115,17 @@ def test_rates_in_percent() -> None:
 
 
 def test_jump_names_the_date_of_the_move() -> None:
-    """0.5 is the bound: a move of exactly e^0.5 passes, a little more does not."""
-    edge = 100.0 * np.exp(0.5)
-    check_jumps(_history(close=[100.0, edge, edge, edge, edge]), ["close"])
+    """0.5 is the bound: a move of exactly e^0.5 passes (ln(e^0.5) - ln 1 is exactly 0.5
+    in floating point), a little more does not."""
+    edge = float(np.exp(0.5))
+    assert np.log(edge) - np.log(1.0) == 0.5
+    check_jumps(_history(close=[1.0, edge, edge, edge, edge]), ["close"])
     spike = _history(close=[100.0, 101.0, 101000.0, 100.2, 100.9])
     with pytest.raises(MarketDataError, match=r"column 'close', row 2 \(2024-01-04\): rule"
                                               r" jump: daily log return 6.908 beyond \+-0.5"):
         check_jumps(spike, ["close"], source="prices.csv")
     with pytest.raises(MarketDataError, match="rule jump"):
-        check_jumps(_history(close=[100.0, 100.0, edge * 1.001, edge, edge]), ["close"])
+        check_jumps(_history(close=[1.0, 1.0, edge * 1.001, edge * 1.001, edge * 1.001]), ["close"])
 
 
 def test_constant_price_has_no_variance() -> None:
