@@ -222,7 +222,7 @@ def test_search_progress_shows_the_rounds_improvements_and_where_configs_lie() -
     assert gains == {"improvement by lhs": [[0, 0.2], [0, 0.4]],
                      "improvement by trust_region": [[1, 0.6]]}
     sigmoid = next(ax for ax in panels if ax.get_title().startswith("sigmoid"))
-    assert [c.get_offsets().tolist() for c in sigmoid.collections][0] == [
+    assert sigmoid.collections[0].get_offsets().tolist() == [
         [CONFIGS[3].target_vol, CONFIGS[3].vol_window_months]]
     assert len(sigmoid.collections) == 3  # its config, ringed (a new best), starred (the best)
     assert plots.png_bytes(fig).startswith(b"\x89PNG")
