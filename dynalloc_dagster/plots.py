@@ -414,7 +414,7 @@ SEARCH_COLOURS = {**PROPOSER_COLOURS, "trust_region": "tab:red"}
 
 def search_progress(history: pl.DataFrame, note: str = "") -> Figure:
     """How the search went: the best objective at the end of each round with the proposer
-    of each improvement (left), and where the evaluated configs lie in target vol x vol
+    of each improvement after round 0 (left), and where the evaluated configs lie in target vol x vol
     window, one marker per config coloured by its proposer, the improvements ringed and
     the final best starred (one panel per weight function)."""
     ordered = history.sort("evaluation_index")
@@ -427,7 +427,7 @@ def search_progress(history: pl.DataFrame, note: str = "") -> Figure:
         pl.col("round_best_objective").last(), pl.len().alias("configs"))
     ax.step(per_round["round"].to_list(), per_round["round_best_objective"].to_list(),
             where="post", color="black", linewidth=2, label="best objective so far")
-    gains = ordered.filter(pl.col("improved"))
+    gains = ordered.filter(pl.col("improved") & (pl.col("round") > 0))
     for (proposer,), rows in gains.group_by("proposer", maintain_order=True):
         ax.scatter(rows["round"].to_list(), rows["best_objective_so_far"].to_list(), s=40,
                    color=SEARCH_COLOURS.get(proposer), edgecolor="black", zorder=3,
