@@ -414,9 +414,9 @@ SEARCH_COLOURS = {**PROPOSER_COLOURS, "trust_region": "tab:red"}
 
 def search_progress(history: pl.DataFrame, note: str = "") -> Figure:
     """How the search went: the best objective at the end of each round with the proposer
-    of each improvement after round 0 (left), and where the evaluated configs lie in target vol x vol
-    window, one marker per config coloured by its proposer, the improvements ringed and
-    the final best starred (one panel per weight function)."""
+    of each improvement after round 0 (left), and where the evaluated configs lie in
+    target vol x vol window, one marker per config coloured by its proposer, the
+    improvements ringed and the final best starred (one panel per weight function)."""
     ordered = history.sort("evaluation_index")
     fns = ordered["weight_fn"].unique(maintain_order=True).sort().to_list()
     fig = plt.figure(figsize=(13, 6.2))
