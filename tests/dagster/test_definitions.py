@@ -179,8 +179,9 @@ def test_lineage(full_defs: dg.Definitions) -> None:
                                          "parameter_sensitivity", "constraint_compliance",
                                          "optimisation_history", "recommended_allocation"}
     assert parents("report") >= {"charts", "bedrock_report", "recommended_allocation"}
+    # the CSV a portfolio system trades from is written only once the report succeeded
     assert parents("todays_allocation") == {"market_data", "market_holdings",
-                                            "recommended_allocation"}
+                                            "recommended_allocation", "report"}
     assert parents("historical_backtest") >= {"market_data", "robustness_leaderboard"}
     # the whole chain, end to end (holdings feed today's trades, not the report)
     assert set(LINEAGE) - {"report", "market_holdings"} <= ancestors("report")
