@@ -196,3 +196,13 @@ def test_the_default_timeouts_bound_a_stall() -> None:
     config = client.runtime.meta.config
     assert (config.connect_timeout, config.read_timeout) == (10.0, 120.0)
     assert config.retries["total_max_attempts"] == 5
+
+
+def test_a_hostile_narrative_is_stored_without_scripts_images_or_script_links(
+    fake_env: FakeConverse, tables: ReportTables
+) -> None:
+    fake_env.script = [text_response(
+        "## Executive summary\n\nAdopt it.<script>alert(document.cookie)</script>"
+        " ![x](https://tracker.example/p.png) [details](javascript:alert(1))\n")]
+    text = bedrock().write_narrative(tables).text
+    assert text == "## Executive summary\n\nAdopt it. x details)"
