@@ -27,6 +27,7 @@ from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.environment import (
     ENVIRONMENTS,
     PROJECT_ROOT,
+    S3_BUCKET_ENV,
     current_environment,
     resources_for,
 )
@@ -42,6 +43,7 @@ from dynalloc_dagster.stages import (
     SCENARIOS_JOB,
     STAGES,
 )
+from dynalloc_dagster.storage import LocalStorage, S3Storage
 from engine.objectives import InvestmentObjectives
 from engine.optimisation.loop import AgentSettings
 
@@ -101,6 +103,17 @@ def test_definitions_load_in_every_environment(
                                               "regime_shift_reoptimisation"}
     assert set(defs.resources) >= {"io_manager", "paths_io_manager", "market_source",
                                    "artifacts", "objectives", "agent", "bedrock"}
+    # the environment chose the storage: a local folder, or S3 named by the environment
+    io_manager, paths, artifacts = (defs.resources[k] for k in (
+        "io_manager", "paths_io_manager", "artifacts"))
+    if environment == "local":
+        assert io_manager.root == paths.root == str(tmp_path)
+        assert isinstance(artifacts.storage, LocalStorage)
+        assert artifacts.storage.root == str(tmp_path)
+    else:
+        assert isinstance(io_manager.storage, S3Storage)
+        assert paths.storage is io_manager.storage is artifacts.storage
+        assert io_manager.storage.bucket == dg.EnvVar(S3_BUCKET_ENV)
 
 
 def test_the_module_level_defs_is_what_dagster_loads() -> None:
