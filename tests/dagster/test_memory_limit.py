@@ -59,7 +59,7 @@ def test_a_config_that_fits_the_machine_but_not_the_rlimit_is_refused_up_front()
         pytest.skip("the machine itself is under 8 GiB: the rlimit would not be the least")
     script = textwrap.dedent("""
         import resource
-        from dynalloc_dagster.run_config import validate_run_config
+        from dynalloc_dagster.orchestration.run_config import validate_run_config
         from engine.validation import ConfigError
 
         status = open("/proc/self/status").read().split("VmData:")[1].split()[0]
