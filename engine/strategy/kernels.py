@@ -70,6 +70,35 @@ PAIRWISE_BLOCK = 128
 
 
 @numba.njit(cache=True, nogil=True)
+def _block_sum(a: FloatArray, start: int, n: int) -> float:  # pragma: no cover - compiled
+    """numpy's pairwise sum of n <= 128 values (see :func:`pairwise_sum`)."""
+    if n < 8:
+        res = 0.0
+        for i in range(start, start + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
+    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
+    i = 8
+    while i < n - n % 8:
+        j = start + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[start + i]
+        i += 1
+    return res
+
+
+@numba.njit(cache=True, nogil=True)
 def pairwise_sum(a: FloatArray, start: int, n: int) -> float:  # pragma: no cover - compiled
     """sum(a[start : start + n]) in numpy's order of additions (``np.add.reduce``).
 
@@ -79,36 +108,35 @@ def pairwise_sum(a: FloatArray, start: int, n: int) -> float:  # pragma: no cove
     accumulators r_j = a_j + a_{j+8} + ..., combines them as
     ((r_0 + r_1) + (r_2 + r_3)) + ((r_4 + r_5) + (r_6 + r_7)) and adds the n mod 8 tail;
     above 128 it splits at n2 = floor(n / 2) rounded down to a multiple of 8 and adds
-    the two halves' sums. ``np.sum`` along a contiguous axis is 0.0 + that sum.
+    the two halves' sums. ``np.sum`` along a contiguous axis is 0.0 + that sum. The
+    split is walked with an explicit stack: numba's cache cannot reload a recursive
+    function (the reloaded code crashes).
     """
-    if n < 8:
-        res = 0.0
-        for i in range(start, start + n):
-            res += a[i]
-        return res
     if n <= PAIRWISE_BLOCK:
-        r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
-        r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
-        i = 8
-        while i < n - n % 8:
-            j = start + i
-            r0 += a[j]
-            r1 += a[j + 1]
-            r2 += a[j + 2]
-            r3 += a[j + 3]
-            r4 += a[j + 4]
-            r5 += a[j + 5]
-            r6 += a[j + 6]
-            r7 += a[j + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[start + i]
-            i += 1
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return pairwise_sum(a, start, n2) + pairwise_sum(a, start + n2, n - n2)
+        return _block_sum(a, start, n)
+    # (start, n) of pending halves; n = -1 marks "add the two sums on top of values".
+    pending = np.empty((2 * 64, 2), dtype=np.int64)
+    values = np.empty(64)
+    top, n_values = 0, 0
+    pending[0, 0], pending[0, 1] = start, n
+    top = 1
+    while top > 0:
+        top -= 1
+        lo, size = pending[top, 0], pending[top, 1]
+        if size < 0:
+            n_values -= 1
+            values[n_values - 1] = values[n_values - 1] + values[n_values]
+        elif size <= PAIRWISE_BLOCK:
+            values[n_values] = _block_sum(a, lo, size)
+            n_values += 1
+        else:
+            half = size // 2
+            half -= half % 8
+            pending[top, 0], pending[top, 1] = 0, -1
+            pending[top + 1, 0], pending[top + 1, 1] = lo + half, size - half
+            pending[top + 2, 0], pending[top + 2, 1] = lo, half
+            top += 3
+    return values[0]
 
 
 @numba.njit(cache=True, nogil=True)

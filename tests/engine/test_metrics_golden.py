@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from engine.strategy import evaluate, market_from_paths
+from engine.strategy.kernels import pairwise_sum
 from engine.strategy.portfolio import run_strategies
 from tests.engine.data.make_metrics_golden import CONFIGS, GOLDEN, golden_cases
 
@@ -57,3 +58,11 @@ def test_evaluate_columns_are_bit_identical(case, chunk_bytes, golden):
         actual = (np.array(series.to_list()) if expected.dtype.kind == "U"
                   else series.to_numpy())
         _assert_same_bits(actual, expected, f"{case}/evaluate/{column}")
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 60, 127, 128, 129, 360, 1000, 4099])
+def test_pairwise_sum_adds_in_numpys_order(n):
+    # Magnitudes spread over 1e-9..1e9 make every change of addition order visible.
+    rng = np.random.default_rng(n)
+    values = rng.standard_normal(n + 3) * np.exp(rng.uniform(-20.0, 20.0, n + 3))
+    assert 0.0 + pairwise_sum(values, 3, n) == np.sum(values[3:])
