@@ -213,10 +213,10 @@ def path_metric_pass(
 
     Notes
     -----
-    The drawdown tracks, for the running peak P, the lowest NAV m since it was set and
-    takes 1 - m / P when the peak moves on: division and subtraction are monotone in
-    floating point, so max_t (1 - NAV_t / P) = 1 - (min_t NAV_t) / P exactly and one
-    division per new peak replaces one per day.
+    Paths are the parallel axis: a path's daily growth (2 x ~1300 floats) is computed once
+    and stays in cache while every config reads it. The drawdown keeps the branch-free
+    max/max form: tracking the trough since the last peak (one division per new peak)
+    gives the same bits but ran 1.7x slower here, its branches mispredicted.
     """
     n_configs, n_paths, n_months = weights.shape
     first, last = days[0], days[-1]
@@ -251,7 +251,6 @@ def path_metric_pass(
             out[2, c, p] = mean_x / downside * sqrt12 if downside > 0 else np.nan
 
             peak = 1.0
-            trough = 1.0
             worst = 0.0
             nav_start = 1.0
             for k in range(n_months):
@@ -260,13 +259,9 @@ def path_metric_pass(
                 w = weights[c, p, k]
                 for t in range(days[k] - first, days[k + 1] - first):
                     nav = a * (growth_alt[t] + w * growth_gap[t])
-                    if nav > peak:
-                        worst = max(worst, 1.0 - trough / peak)
-                        peak = nav
-                        trough = nav
-                    elif nav < trough:
-                        trough = nav
-            out[3, c, p] = max(worst, 1.0 - trough / peak)
+                    peak = max(peak, nav)
+                    worst = max(worst, 1.0 - nav / peak)
+            out[3, c, p] = worst
 
             out[4, c, p] = (0.0 + pairwise_sum(trades[c, p], 0, n_months)) / years
             out[5, c, p] = (0.0 + pairwise_sum(costs[c, p], 0, n_months)) / years
