@@ -8,6 +8,11 @@ serialized whole before anything is written, and all its objects are written tog
 (docs/storage.md). Every object's sha256 is recorded by the storage and in the
 materialization's metadata, and checked when the object is loaded: a flipped byte, a
 truncated or unreadable file fails naming the asset, the partition and the path.
+
+Within one run each object is read, verified and decoded once: the run's later inputs of
+the same object get the decoded value (arrays made read-only), so a reports run whose
+steps all read the evaluations and the scenario paths reads them once; an object the
+run writes is read again. The cache ends with the run.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any, ClassVar
 import dagster as dg
 import numpy as np
 import polars as pl
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from dynalloc_dagster.lease import end_of_run, hold_data_root
 from dynalloc_dagster.storage import (
@@ -52,6 +57,7 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
         default=None, description="where objects are stored (default: LocalStorage(root))")
 
     extension: ClassVar[str] = ""
+    _loaded: dict[str, Any] | None = PrivateAttr(default=None)
 
     def object_storage(self) -> ObjectStorage:
         """The configured storage, or a local folder at ``root``."""
@@ -60,8 +66,10 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Before the run writes anything: hold the data root's lease (dynalloc_dagster.lease)."""
         hold_data_root(context, self.object_storage().location)
+        self._loaded = {}
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._loaded = None
         end_of_run(context, self.object_storage().location)
 
     def object_key(self, asset_key: dg.AssetKey, partition_key: str | None = None,
@@ -114,6 +122,9 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
         blobs = {key: self.encode(value, key) for key, value in
                  self._output_items(context, obj).items()}
         storage = self.object_storage()
+        if self._loaded is not None:
+            for key in blobs:
+                self._loaded.pop(key, None)
         sums = storage.put_many(blobs)
         size = sum(len(b) for b in blobs.values())
         if len(sums) == 1:
@@ -162,7 +173,16 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
         return keys
 
     def _load(self, asset_key: dg.AssetKey, partition: str, key: str) -> Any:
-        """Read, verify and decode one object; errors name asset, partition and path."""
+        """Read, verify and decode one object, once per run (module docstring); errors
+        name asset, partition and path."""
+        if self._loaded is not None and key in self._loaded:
+            return self._loaded[key]
+        value = self._read(asset_key, partition, key)
+        if self._loaded is not None:
+            self._loaded[key] = value
+        return value
+
+    def _read(self, asset_key: dg.AssetKey, partition: str, key: str) -> Any:
         storage = self.object_storage()
         where = asset_key.to_user_string() + (f" partition {partition!r}" if partition else "")
         try:
@@ -262,6 +282,8 @@ def _decode_paths(data: bytes) -> ScenarioPaths:
     with np.load(io.BytesIO(data)) as npz:
         meta = json.loads(str(npz["meta"]))
         arrays = {name: npz[name] for name in _ARRAYS}
+    for array in arrays.values():
+        array.flags.writeable = False  # one decoded copy may serve several steps of a run
     return ScenarioPaths(
         regime=regime_from_mapping(meta["regime"]),
         warmup_months=meta["warmup_months"],
