@@ -1,6 +1,6 @@
 """The optimisation loop through Dagster and without it, on the same work, timed.
 
-1. ``python -m dynalloc_dagster.pipeline`` in a new process on a fresh DAGSTER_HOME and
+1. ``python -m dynalloc_dagster`` in a new process on a fresh DAGSTER_HOME and
    data root: ingest -> 6 scenarios (the five named and the calibrated one) x 1000 paths
    -> the agent's rounds until it stops -> reports. The runs are read back from the
    instance for the wall time of each stage and of each round (its proposal,
@@ -36,7 +36,7 @@ ENGINE_ONLY = """
 import sys, time
 from pathlib import Path
 start = time.perf_counter()
-from dynalloc_dagster.io_managers import load_scenario_paths
+from dynalloc_dagster.storage.io_managers import load_scenario_paths
 from engine.objectives import InvestmentObjectives
 from engine.optimisation.loop import AgentSettings, run_optimisation
 files = sorted((Path(sys.argv[1]) / "scenario_paths").glob("*.npz"))
@@ -88,7 +88,7 @@ def run(folder: Path) -> None:
     shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     data = folder / "data"
     env = os.environ | {"DAGSTER_HOME": str(home), "DYNALLOC_DATA_ROOT": str(data)}
-    total, _ = timed([sys.executable, "-m", "dynalloc_dagster.pipeline"], env)
+    total, _ = timed([sys.executable, "-m", "dynalloc_dagster"], env)
     walls = stage_walls(home)
     history = pl.read_parquet(data / "optimisation_history.parquet")
     engine_history = folder / "engine_history.parquet"
@@ -104,7 +104,7 @@ def run(folder: Path) -> None:
             per_round[rnd] += wall
     rounds_s = sum(per_round.values())
     print("optimisation loop: 6 scenarios x 1000 paths, default objectives and agent")
-    print("through Dagster (python -m dynalloc_dagster.pipeline, new process, fresh"
+    print("through Dagster (python -m dynalloc_dagster, new process, fresh"
           " DAGSTER_HOME):")
     print(f"  whole pipeline                   {total:7.2f} s   target < 25 s")
     print(f"  runs                             {len(walls):7d}")

@@ -1,6 +1,6 @@
 """Where the pipeline's time goes: the whole pipeline under cProfile, aggregated by area.
 
-Runs ``python -m dynalloc_dagster.pipeline`` under cProfile in a new process on a fresh
+Runs ``python -m dynalloc_dagster`` under cProfile in a new process on a fresh
 DAGSTER_HOME and data root (or reads a profile written before with ``--prof``), then
 prints the inclusive time of the functions that mark each area: the code location
 (code server start, job snapshots and execution plans over gRPC), run creation, the
@@ -38,20 +38,20 @@ AREAS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("run execution (execute_run, all steps)", "_core/execution/api.py", ("execute_run",)),
     ("  event-log writes (handle_new_event)", "_core/instance/methods/event_methods.py",
      ("handle_new_event",)),
-    ("  IO manager reads", "dynalloc_dagster/io_managers.py", ("load_input", "load_stored")),
-    ("  IO manager writes", "dynalloc_dagster/io_managers.py", ("handle_output",)),
-    ("  data-root lease (hold, release)", "dynalloc_dagster/lease.py",
+    ("  IO manager reads", "dynalloc_dagster/storage/io_managers.py", ("load_input", "load_stored")),
+    ("  IO manager writes", "dynalloc_dagster/storage/io_managers.py", ("handle_output",)),
+    ("  data-root lease (hold, release)", "dynalloc_dagster/storage/lease.py",
      ("hold_data_root", "end_of_run")),
     ("  asset checks", "dynalloc_dagster/checks.py", ()),
     ("  SQL models (run_model)", "dbt_like_reports/loader.py", ("run_model",)),
     ("  SQL schema tests (run_test)", "dbt_like_reports/schema_tests.py", ("run_test",)),
-    ("  chart figures (plots.*)", "dynalloc_dagster/plots.py",
+    ("  chart figures (plots.*)", "dynalloc_dagster/committee/plots.py",
      ("scenario_comparison", "sharpe_by_scenario", "robustness_ranking", "risk_return",
       "allocation_dynamics", "parameter_sensitivity", "weight_window_interaction",
       "optimisation_convergence", "cost_sensitivity", "summary_table", "backtest_nav",
       "backtest_equity_weight")),
-    ("  chart PNG rendering (png_bytes)", "dynalloc_dagster/plots.py", ("png_bytes",)),
-    ("  PDF (report_pdf)", "dynalloc_dagster/report_pdf.py", ("report_pdf",)),
+    ("  chart PNG rendering (png_bytes)", "dynalloc_dagster/committee/plots.py", ("png_bytes",)),
+    ("  PDF (report_pdf)", "dynalloc_dagster/committee/pdf.py", ("report_pdf",)),
     ("  engine evaluate()", "engine/strategy/evaluation.py", ("evaluate",)),
     ("  engine scenario simulation", "engine/market/paths.py", ("simulate_scenario",)),
     ("imports (_find_and_load)", "<frozen importlib._bootstrap>", ("_find_and_load",)),
@@ -105,7 +105,7 @@ def main() -> None:
                             "DYNALLOC_DATA_ROOT": str(Path(tmp) / "data")}
         prof = Path(tmp) / "pipeline.prof"
         subprocess.run([sys.executable, "-m", "cProfile", "-o", str(prof), "-m",
-                        "dynalloc_dagster.pipeline"], cwd=ROOT, env=env, check=True,
+                        "dynalloc_dagster"], cwd=ROOT, env=env, check=True,
                        capture_output=True)
         report(prof, args.top)
 
