@@ -27,7 +27,7 @@ def convergence(
     window : number of consecutive configs the improvement is measured over, >= 1.
     tolerance : relative improvement below which the search has converged, in [0, 1].
     min_iteration : the first 1-based iteration at which the rule may fire (the loop
-        passes the size of its Latin-hypercube round 0 plus one).
+        passes ``batches`` instead, which keeps round 0 out of the rule by itself).
     batches : the sizes of the rounds, in evaluation order, summing to the number of
         scores; None: every config is a round of its own.
 

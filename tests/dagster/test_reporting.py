@@ -290,6 +290,24 @@ def test_each_evaluation_key_has_its_own_metadata(inputs: ReportInputs) -> None:
             f"{int(table['meets_objectives'].sum())} of {len(CONFIGS)}")
 
 
+def test_a_narrative_with_dollar_amounts_is_set_as_text(
+    built: tuple[ReportInputs, pl.DataFrame],
+) -> None:
+    """A line with two dollar amounts is a mathtext formula to matplotlib: "$5.2m (down
+    10% ...) to $4.1m" does not parse (a ValueError ended the report stage); the PDF sets
+    it as written."""
+    inputs, bands = built
+    fig = plots.allocation_dynamics(bands, inputs.recommended, note="synthetic")
+    png = plots.png_bytes(fig)
+    plots.close({"f": fig})
+    narrative = {"written_by": "bedrock", "narrative": "## Summary\n\nTrading costs fell"
+                 " from $5.2m (down 10% on the year) to $4.1m.\n\n- #2 cost: $0.3m vs $0.2m"}
+    document = build_report(dataclasses.replace(inputs, narrative=narrative))
+    pdf = report_pdf(document, {"allocation_dynamics": png}, footer="costs in $ (USD)",
+                     title_facts=["Fees: $1 (#1) & $2"])
+    assert pdf.startswith(b"%PDF")
+
+
 def test_recommended_rows_are_highlighted_in_the_pdf_tables_across_page_breaks(
         inputs: ReportInputs) -> None:
     table = benchmark_table(inputs)

@@ -125,3 +125,13 @@ def test_with_batches_a_window_reaches_back_but_not_into_the_first_batch():
 def test_batches_must_be_positive_and_cover_the_scores(batches):
     with pytest.raises(ConfigError, match=r"^convergence.batches = "):
         convergence([1.0, 2.0, 3.0, 4.0], window=1, batches=batches)
+
+
+def test_a_dip_below_the_best_does_not_delay_the_stop():
+    """The window compares best-so-far with best-so-far, not with the raw score: at
+    iteration 6 the score two configs back is the dip (1), but the best then was 2, so
+    the improvement is 0 and the rule fires (against the raw score it would be 1, 100%)."""
+    table, stop = convergence([2, 2, 2, 1, 2, 2], window=2, min_iteration=6)
+    assert stop == 6
+    assert table["best_score"].to_list() == [2.0] * 6
+    assert table["converged"].to_list() == [False] * 5 + [True]

@@ -221,8 +221,14 @@ def _ticks(step: float = 1.0):
     return lambda: next(counter) * step
 
 
-def test_the_loop_runs_to_a_stop(paths):
-    result = run_optimisation(paths, OBJECTIVES, SMALL, clock=_ticks())
+@pytest.fixture(scope="module")
+def small_run(paths):
+    """The loop with SMALL settings, shared by the tests that only read its result."""
+    return run_optimisation(paths, OBJECTIVES, SMALL, clock=_ticks())
+
+
+def test_the_loop_runs_to_a_stop(small_run):
+    result = small_run
     history = result.history
     assert result.stop_reason in STOP_REASONS
     assert history["stop_reason"].unique().to_list() == [result.stop_reason]
@@ -255,8 +261,8 @@ def test_the_loop_runs_to_a_stop(paths):
     assert result.fallbacks == ()
 
 
-def test_the_loop_is_reproducible_with_a_seed(paths):
-    first = run_optimisation(paths, OBJECTIVES, SMALL, clock=_ticks())
+def test_the_loop_is_reproducible_with_a_seed(paths, small_run):
+    first = small_run
     again = run_optimisation(paths, OBJECTIVES, SMALL, clock=_ticks())
     assert first.history.equals(again.history)
     other = run_optimisation(paths, OBJECTIVES, dataclasses.replace(SMALL, seed=6),
