@@ -14,6 +14,7 @@ import polars as pl
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
 from engine.objectives import InvestmentObjectives
+from engine.optimisation.landscape import search_rounds
 from engine.optimisation.loop import AgentSettings, OptimisationResult, run_optimisation
 
 DEFAULTS = AgentSettings()
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--proposer", choices=("tpe", "lhs"), default=DEFAULTS.proposer)
     parser.add_argument("--initial-batch", type=int, default=DEFAULTS.initial_batch)
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    parser.add_argument("--local-share", type=float, default=DEFAULTS.local_share,
+                        help="share of each later round refined around the incumbents")
     parser.add_argument("--max-configs", type=int, default=DEFAULTS.max_configs)
     parser.add_argument("--window", type=int, default=DEFAULTS.window)
     parser.add_argument("--tolerance", type=float, default=DEFAULTS.tolerance)
@@ -40,8 +43,8 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = AgentSettings(
         proposer=args.proposer, initial_batch=args.initial_batch, batch_size=args.batch_size,
-        max_configs=args.max_configs, window=args.window, tolerance=args.tolerance,
-        time_budget_s=args.time_budget, seed=args.seed,
+        local_share=args.local_share, max_configs=args.max_configs, window=args.window,
+        tolerance=args.tolerance, time_budget_s=args.time_budget, seed=args.seed,
     )
     objectives = InvestmentObjectives(assumed_tc_bps=args.tc_bps)
     started = time.perf_counter()
@@ -58,12 +61,7 @@ def _print(
     result: OptimisationResult, objectives: InvestmentObjectives, top: int, elapsed: float
 ) -> None:
     history = result.history
-    per_round = history.group_by("round", maintain_order=True).agg(
-        pl.len().alias("configs"),
-        pl.col("proposer").first(),
-        pl.col("objective").max().alias("round_best"),
-        pl.col("best_objective_so_far").last(),
-    )
+    per_round = search_rounds(history)
     leaderboard = history.sort(["objective", "config_id"], descending=[True, False],
                                nulls_last=True).select(
         pl.int_range(1, pl.len() + 1).alias("rank"), "config_id", "round", "proposer",

@@ -409,7 +409,8 @@ def test_a_later_round_appends_a_batch_proposed_from_the_history(
     assert table.head(N_CONFIGS).equals(first.value)
     new = table.filter(pl.col("round") == 1)
     assert new.height == 4
-    assert set(new["proposer"]) == {proposer}
+    # local_share 0.5: the global proposer's half, then the trust region's
+    assert new["proposer"].to_list() == [proposer] * 2 + ["trust_region"] * 2
     assert table["config_id"].n_unique() == N_CONFIGS + 4
     assert instance.get_dynamic_partitions(batch_partitions.name) == table["batch"].unique(
         maintain_order=True).to_list()
