@@ -9,7 +9,7 @@ import numpy as np
 
 from engine.conventions import DT_DAY, MONTHS_PER_YEAR, TRADING_DAYS_PER_MONTH
 from engine.market.heston import HestonStepper, Scheme, draw_normals
-from engine.market.paths import Measure, simulate_scenario
+from engine.market.paths import Measure, ScenarioPaths, simulate_scenario
 from engine.market.rates import Vasicek, cash_log_return
 from engine.market.regimes import Regime
 from engine.portfolio.bonds import bucket_log_returns
@@ -27,6 +27,8 @@ class PortfolioPaths:
     ``variance`` (n_equities, n_paths, n_steps + 1) the equities' Heston variances;
     ``short_rate`` and ``cash`` (n_paths, n_steps + 1) the Vasicek rate and the money
     market. Day 0 starts the warm-up, the evaluation starts at day ``warmup_months * 21``.
+    ``two_asset`` holds the two-asset study's own paths when the spec is the two-asset one
+    (they are then evaluated by its own code path, bit for bit), else None.
     """
 
     regime: str
@@ -37,6 +39,7 @@ class PortfolioPaths:
     cash: FloatArray
     warmup_months: int
     measure: Measure
+    two_asset: ScenarioPaths | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -131,7 +134,7 @@ def simulate_portfolio(
                                   antithetic=antithetic, scheme=scheme)
         return PortfolioPaths(regime.name, spec, np.stack([paths.equity, paths.bond]),
                               paths.variance[None], paths.short_rate, paths.cash,
-                              warmup_months, measure)
+                              warmup_months, measure, paths)
     if measure not in ("physical", "risk_neutral"):
         raise ValueError(f"measure = {measure!r} is not one of physical, risk_neutral")
     if n_paths < 1 or (antithetic and n_paths % 2):
