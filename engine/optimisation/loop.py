@@ -20,7 +20,9 @@ from engine.objectives import InvestmentObjectives
 from engine.optimisation.convergence import convergence
 from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_round
 from engine.optimisation.search_space import SearchSpace
-from engine.strategy.config import StrategyConfig
+from engine.portfolio.evaluation import evaluate_portfolio
+from engine.portfolio.paths import PortfolioPaths
+from engine.strategy.config import MIX_FIELDS, StrategyConfig
 from engine.strategy.evaluation import CONFIG_COLUMNS, evaluate
 from engine.validation import ConfigError, check_choice, check_int_range, check_range
 
@@ -31,7 +33,8 @@ STOP_REASONS: tuple[str, ...] = get_args(StopReason)
 
 HISTORY_COLUMNS: tuple[str, ...] = (
     "evaluation_index", "round", "config_id", "proposer", "weight_fn", "target_vol",
-    "vol_window_months", "risk_aversion", "tc_bps", "robustness", "worst_scenario", "robust",
+    "vol_window_months", "risk_aversion", "risky_mix", "defensive_mix", "tc_bps",
+    "robustness", "worst_scenario", "robust",
     "penalty", "objective", "feasible", "best_objective_so_far", "stop_reason",
 )
 
@@ -98,16 +101,19 @@ def config_rows(
     configs: Sequence[StrategyConfig], *, round_index: int, proposer: str
 ) -> pl.DataFrame:
     """The ``configs`` input of :func:`optimisation_history` for one round: columns round,
-    config_id, proposer and the StrategyConfig fields (risk_aversion null when unused)."""
+    config_id, proposer and the StrategyConfig fields (risk_aversion null when unused),
+    base mixes included."""
     return pl.DataFrame(
         {
             "round": [round_index] * len(configs),
             "config_id": [c.config_id for c in configs],
             "proposer": [proposer] * len(configs),
-            **{name: [getattr(c, name) for c in configs] for name in CONFIG_COLUMNS},
+            **{name: [getattr(c, name) for c in configs]
+               for name in CONFIG_COLUMNS + MIX_FIELDS},
         },
         schema_overrides={"round": pl.Int64, "vol_window_months": pl.Int64,
-                          "risk_aversion": pl.Float64, "proposer": pl.String},
+                          "risk_aversion": pl.Float64, "proposer": pl.String,
+                          "risky_mix": pl.String, "defensive_mix": pl.String},
     )
 
 
@@ -182,7 +188,7 @@ def optimisation_history(
 
 
 def run_optimisation(
-    paths: Mapping[str, ScenarioPaths],
+    paths: Mapping[str, ScenarioPaths] | Mapping[str, PortfolioPaths],
     objectives: InvestmentObjectives,
     settings: AgentSettings,
     proposer: Proposer | None = None,
@@ -194,7 +200,8 @@ def run_optimisation(
 
     Parameters
     ----------
-    paths : scenario name -> its simulated paths; every config is evaluated in each.
+    paths : scenario name -> its simulated paths (two-asset ScenarioPaths, or the
+        PortfolioPaths of any portfolio); every config is evaluated in each.
     objectives : the mandate, the robustness threshold, the penalty weight and the one
         transaction-cost assumption (assumed_tc_bps) every config carries.
     settings : batch sizes, stop rule, seed and the proposer's name.
@@ -238,13 +245,26 @@ def run_optimisation(
             if reason is not None:
                 fallbacks.append((round_index, reason))
         rounds.append(config_rows(batch, round_index=round_index, proposer=used))
-        tables.extend(evaluate(scenario, batch, objectives) for scenario in paths.values())
+        tables.extend(_evaluate(scenario, batch, objectives) for scenario in paths.values())
         evaluations = pl.concat(tables)
         history, stop = optimisation_history(pl.concat(rounds), evaluations, objectives,
                                              settings, elapsed_s=clock() - started)
         if stop is not None:
             return OptimisationResult(history, evaluations, stop, tuple(fallbacks))
         round_index += 1
+
+
+def _evaluate(
+    paths: ScenarioPaths | PortfolioPaths, configs: Sequence[StrategyConfig],
+    objectives: InvestmentObjectives,
+) -> pl.DataFrame:
+    """The evaluation table of one scenario, two-asset or portfolio paths; a portfolio
+    table keeps the two-asset columns and the base mixes (its per-asset weights are for
+    the reports, not the loop)."""
+    if isinstance(paths, PortfolioPaths):
+        table = evaluate_portfolio(paths, configs, objectives)
+        return table.select([c for c in table.columns if not c.startswith("weight_")])
+    return evaluate(paths, configs, objectives)
 
 
 def _named_proposer(name: str, space: SearchSpace, tc_bps: float) -> Proposer:
