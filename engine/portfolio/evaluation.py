@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from engine.conventions import MONTHS_PER_YEAR, TRADING_DAYS_PER_YEAR
+from engine.conventions import MONTHS_PER_YEAR
 from engine.objectives import InvestmentObjectives
 from engine.portfolio.kernels import run_rule
-from engine.portfolio.mix import base_mix_weights, trailing_covariance
+from engine.portfolio.mix import CumulativeMoments, base_mix_weights, sleeve_vol
 from engine.portfolio.paths import PortfolioPaths
 from engine.portfolio.spec import PortfolioSpec
 from engine.strategy.config import MIX_FIELDS, StrategyConfig, target_weights
@@ -89,37 +89,38 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig]) ->
             f" of {longest} days; simulate a longer warm-up or shorten vol_window_months"
         )
     log_levels = np.log(market.levels)
+    windows = sorted({c.window_days for c in configs})
+    kept = np.concatenate([starts, *(starts - n for n in windows)])
+    equities = CumulativeMoments.of(log_levels[:n_eq], kept)
+    defensive = CumulativeMoments.of(log_levels[n_eq:], kept)
     risky_keys = sorted({(c.window_days, c.risky_mix) for c in configs})
     defensive_keys = sorted({(c.window_days, c.defensive_mix) for c in configs})
-    risky_mix, defensive_mix, sleeve_vol = [], [], {}
-    for window in sorted({c.window_days for c in configs}):
-        cov_eq = trailing_covariance(log_levels[:n_eq], starts, window)
-        for key in risky_keys:
+    n_paths, n_months = market.levels.shape[1], len(starts)
+    risky_mix = np.empty((len(risky_keys), n_paths, n_months, n_eq))
+    defensive_mix = np.empty((len(defensive_keys), n_paths, n_months, len(spec.defensive)))
+    vols = {}
+    for window in windows:
+        cov_eq = equities.covariance(starts, window)
+        for i, key in enumerate(risky_keys):
             if key[0] == window:
-                mix = base_mix_weights(key[1], cov_eq, spec.risky_weights)
-                risky_mix.append(mix)
-                sleeve_vol[key] = np.sqrt(np.maximum(
-                    np.einsum("pki,pkij,pkj->pk", mix, cov_eq, mix), 0.0))
-        if any(key[0] == window for key in defensive_keys):
-            cov_def = trailing_covariance(log_levels[n_eq:], starts, window)
-            for key in defensive_keys:
-                if key[0] == window:
-                    defensive_mix.append(base_mix_weights(key[1], cov_def,
-                                                          spec.defensive_weights))
-    scale = np.stack([target_weights(sleeve_vol[(c.window_days, c.risky_mix)], c)
-                      for c in configs])
-    period = np.moveaxis(market.levels[:, :, days[1:]] / market.levels[:, :, days[:-1]] - 1.0,
-                         0, -1)
+                risky_mix[i] = base_mix_weights(key[1], cov_eq, spec.risky_weights)
+                vols[key] = sleeve_vol(risky_mix[i], cov_eq)
+        mixes = [(i, key[1]) for i, key in enumerate(defensive_keys) if key[0] == window]
+        if mixes:
+            cov_def = defensive.covariance(starts, window)
+        for i, mix in mixes:
+            defensive_mix[i] = base_mix_weights(mix, cov_def, spec.defensive_weights)
+    scale = np.empty((len(configs), n_paths, n_months))
+    for c, config in enumerate(configs):
+        scale[c] = target_weights(vols[(config.window_days, config.risky_mix)], config)
     monthly, costs, trades, risky, weight_sum, drawdown, tracking = run_rule(
-        np.ascontiguousarray(scale),
+        scale,
         np.array([risky_keys.index((c.window_days, c.risky_mix)) for c in configs]),
-        np.ascontiguousarray(np.stack(risky_mix)),
+        risky_mix,
         np.array([defensive_keys.index((c.window_days, c.defensive_mix)) for c in configs]),
-        np.ascontiguousarray(np.stack(defensive_mix)),
-        np.ascontiguousarray(period),
-        _daily_growth(market.levels, days),
-        np.concatenate([[0], np.cumsum(np.diff(days))]),
-        _month_covariance(market.levels, days),
+        defensive_mix,
+        np.ascontiguousarray(market.levels),
+        days,
         np.array([c.target_vol for c in configs]),
         np.array([c.tc_bps / 1e4 for c in configs]),
         np.array([c.no_trade_band for c in configs]),
@@ -178,29 +179,3 @@ def evaluate_portfolio(
             extra[f"weight_{name}_mean"] = summarise(result.asset_weights[:, :, i])["mean"]
         tables.append(table.with_columns(pl.DataFrame(extra)))
     return tables[0] if len(tables) == 1 else pl.concat(tables)
-
-
-def _daily_growth(levels: FloatArray, days: IntArray) -> FloatArray:
-    """g_a,t = level_a,t / level_a,d_k for the evaluation days t of month k, (P, D, A)."""
-    span = slice(days[0] + 1, days[-1] + 1)
-    month_start = np.repeat(days[:-1], np.diff(days))
-    return np.ascontiguousarray(np.moveaxis(levels[:, :, span] / levels[:, :, month_start],
-                                            0, -1))
-
-
-def _month_covariance(levels: FloatArray, days: IntArray) -> FloatArray:
-    """Annualised covariance of each month's daily simple returns, (P, K, A, A):
-    252 (sum r_a r_b - sum r_a sum r_b / n) / (n - 1) over the month's n days."""
-    returns = np.diff(levels, axis=-1) / levels[:, :, :-1]
-    window = returns[:, :, days[0]:days[-1]]
-    offsets = days[:-1] - days[0]
-    n = np.diff(days).astype(np.float64)
-    sums = np.add.reduceat(window, offsets, axis=-1)
-    n_assets = levels.shape[0]
-    out = np.empty((levels.shape[1], len(n), n_assets, n_assets))
-    for a in range(n_assets):
-        for b in range(a, n_assets):
-            products = np.add.reduceat(window[a] * window[b], offsets, axis=-1)
-            cov = (products - sums[a] * sums[b] / n) * (TRADING_DAYS_PER_YEAR / (n - 1.0))
-            out[:, :, a, b] = out[:, :, b, a] = cov
-    return out
