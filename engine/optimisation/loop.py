@@ -263,7 +263,7 @@ def _evaluate(
     the reports, not the loop)."""
     if isinstance(paths, PortfolioPaths):
         table = evaluate_portfolio(paths, configs, objectives)
-        return table.select([c for c in table.columns if not c.startswith("weight_")])
+        return table.drop([f"weight_{name}_mean" for name in paths.names])
     return evaluate(paths, configs, objectives)
 
 

@@ -5,8 +5,8 @@ sleeve's daily log returns (the same window the rule measures its vol over).
 
 Reference for risk parity: S. Maillard, T. Roncalli and J. Teiletche, "The properties of
 equally weighted risk contribution portfolios", Journal of Portfolio Management 36(4),
-2010; the convex formulation (the minimum of y' Sigma y / 2 - sum ln(y_i) / n) of the same
-paper, section 2.2, solved by Newton's method.
+2010, whose convex formulation (the minimum of y' Sigma y / 2 - sum ln(y_i) / n) is
+solved here by Newton's method.
 """
 
 from __future__ import annotations

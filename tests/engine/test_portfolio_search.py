@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from engine.__main__ import main
 from engine.market.regimes import REGIMES
 from engine.objectives import InvestmentObjectives
 from engine.optimisation.loop import AgentSettings, run_optimisation
@@ -94,3 +95,17 @@ def test_the_loop_runs_on_a_six_asset_portfolio():
     assert history["risky_mix"].n_unique() > 1
     assert result.evaluations.height == 2 * 12
     assert "risky_mix" in result.evaluations.columns
+    assert "weight_fn" in result.evaluations.columns
+    assert not [c for c in result.evaluations.columns
+                if c.startswith("weight_") and c.endswith("_mean")]
+
+
+@pytest.mark.slow
+def test_python_m_engine_runs_the_shipped_multi_asset_example(capsys):
+    main(["--portfolio", "global_six", "--paths", "8", "--horizon-years", "1",
+          "--initial-batch", "4", "--batch-size", "2", "--max-configs", "6"])
+    out = capsys.readouterr().out
+    assert "stopped: max_configs after 6 configs" in out
+    assert "risky mix" in out and "defensive mix" in out
+    for name in GLOBAL_SIX.names:
+        assert f"│ {name} " in out
