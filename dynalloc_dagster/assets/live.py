@@ -9,10 +9,10 @@ import io
 import dagster as dg
 import polars as pl
 
-from dynalloc_dagster import plots
-from dynalloc_dagster.metadata import table_metadata
+from dynalloc_dagster.committee import plots
 from dynalloc_dagster.partitions import CALIBRATED
 from dynalloc_dagster.resources import ArtifactStore, ObjectivesResource
+from dynalloc_dagster.storage.metadata import table_metadata
 from engine.analysis.benchmarks import STATIC_BENCHMARKS, constant_weight_config
 from engine.market.regime_classifier import classify_regime
 from engine.market.regimes import regime_from_mapping

@@ -18,10 +18,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dynalloc_dagster import plots
 from dynalloc_dagster.assets.strategies import evaluation_metadata
-from dynalloc_dagster.report_pdf import report_pdf
-from dynalloc_dagster.report_text import ReportInputs, build_report, to_markdown
+from dynalloc_dagster.committee import plots
+from dynalloc_dagster.committee.pdf import report_pdf
+from dynalloc_dagster.committee.text import ReportInputs, build_report, to_markdown
 from engine.analysis.allocation import weight_bands, weight_paths
 from engine.analysis.benchmarks import evaluate_benchmarks
 from engine.analysis.costs import cost_sensitivity
