@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from engine.portfolio.examples import GLOBAL_SIX
 from engine.portfolio.spec import TWO_ASSET, Asset, PortfolioSpec
 from engine.validation import ConfigError
 
@@ -63,3 +66,9 @@ def test_invalid_specs_name_the_field(make, message):
     with pytest.raises(ConfigError) as err:
         make()
     assert message in str(err.value)
+
+
+def test_shipped_example_round_trips_through_json():
+    text = json.dumps(GLOBAL_SIX.to_dict())
+    assert PortfolioSpec.from_dict(json.loads(text)) == GLOBAL_SIX
+    assert len(GLOBAL_SIX.equities) == 3 and len(GLOBAL_SIX.defensive) == 3
