@@ -22,7 +22,7 @@ from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, pr
 from engine.optimisation.search_space import SearchSpace
 from engine.portfolio.evaluation import evaluate_portfolio
 from engine.portfolio.paths import PortfolioPaths
-from engine.strategy.config import MIX_FIELDS, StrategyConfig
+from engine.strategy.config import DEFAULT_MIX, MIX_FIELDS, StrategyConfig
 from engine.strategy.evaluation import CONFIG_COLUMNS, evaluate
 from engine.validation import ConfigError, check_choice, check_int_range, check_range
 
@@ -130,7 +130,8 @@ def optimisation_history(
     Parameters
     ----------
     configs : one row per config in evaluation order: round, config_id, proposer and the
-        StrategyConfig fields (:func:`config_rows`, stacked over rounds).
+        StrategyConfig fields (:func:`config_rows`, stacked over rounds); a table without
+        the base mixes is the two-asset study's, its mixes "fixed".
     evaluations : the stacked evaluate() table of those configs in every scenario.
     objectives : limits, robustness threshold and penalty weight
         (:func:`engine.analysis.scoring.score_configs`).
@@ -158,6 +159,10 @@ def optimisation_history(
     - "max_configs": at least ``max_configs`` configs are evaluated;
     - "time_budget": ``elapsed_s >= time_budget_s``.
     """
+    configs = configs.with_columns(
+        pl.lit(DEFAULT_MIX, dtype=pl.String).alias(name)
+        for name in MIX_FIELDS if name not in configs.columns
+    )
     scores = score_configs(evaluations, objectives).select(
         "config_id", "robustness", "worst_scenario", "robust", "penalty", "objective",
         "feasible",
