@@ -22,7 +22,7 @@ from tests.engine.data.make_risk_parity_reference import covariance_cases
 REFERENCE = Path(__file__).with_name("data") / "risk_parity_reference.json"
 SCIPY_TOL = 1e-8
 """The L-BFGS-B reference's weights sit within ~5e-9 of the exact ERC on these cases (its
-contributions within ~1e-8 of equal); the engine's contributions are within 1e-11."""
+contributions within ~1e-8 of equal); the engine's contributions are within 1e-14."""
 
 
 def _scipy_erc(cov: np.ndarray) -> np.ndarray:
@@ -54,7 +54,7 @@ def test_risk_parity_equalises_contributions_and_matches_scipy(case):
     cov = covariance_cases()[case]
     w = risk_parity_weights(cov)
     contributions = w * (cov @ w) / (w @ cov @ w)
-    np.testing.assert_allclose(contributions, 1.0 / len(w), rtol=0, atol=1e-11)
+    np.testing.assert_allclose(contributions, 1.0 / len(w), rtol=0, atol=1e-14)
     np.testing.assert_allclose(w, _scipy_erc(cov), rtol=0, atol=SCIPY_TOL)
     assert (w > 0).all() and w.sum() == pytest.approx(1.0, abs=1e-15)
 

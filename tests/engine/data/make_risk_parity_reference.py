@@ -20,7 +20,7 @@ REFERENCE = Path(__file__).with_name("risk_parity_reference.json")
 TOLERANCE = 2e-5
 """skfolio's conic solve (CLARABEL at its default tolerances) leaves the risk contributions
 up to ~1.2e-5 from equal on these cases and the weights up to ~1.1e-5 from the exact ERC
-(the engine's are within 1e-11 of equal); 2e-5 bounds that."""
+(the engine's are within 1e-15 of equal); 2e-5 bounds that."""
 
 
 def covariance_cases() -> list[np.ndarray]:
