@@ -10,9 +10,10 @@ import dagster as dg
 import polars as pl
 
 from dynalloc_dagster.committee import plots
+from dynalloc_dagster.committee.text import data_label
 from dynalloc_dagster.partitions import CALIBRATED
-from dynalloc_dagster.resources import ArtifactStore, ObjectivesResource
-from dynalloc_dagster.storage.metadata import table_metadata
+from dynalloc_dagster.resources import ArtifactStore, MarketDataSource, ObjectivesResource
+from dynalloc_dagster.storage.metadata import chart_gallery, table_metadata
 from engine.analysis.benchmarks import STATIC_BENCHMARKS, constant_weight_config
 from engine.market.regime_classifier import classify_regime
 from engine.market.regimes import regime_from_mapping
@@ -28,6 +29,12 @@ LAST_YEAR_MONTHS = 12
 RECOMMENDED = "recommended"
 MARKET_REGIME = dg.AssetKey("market_regime")
 TRADES_CSV = "todays_allocation.csv"
+BACKTEST_CAPTIONS = {
+    "backtest_nav": "NAV on the market history (log scale, 1 at the start): the recommended"
+    " rule, the next configs, 60/40 and buy-and-hold equity.",
+    "backtest_equity_weight": "The equity weight each strategy held month by month on the"
+    " market history.",
+}
 
 
 def _month_end_rows(dates: pl.Series) -> list[int]:
@@ -67,7 +74,7 @@ def _strategies(leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
 @dg.multi_asset(
     outs={
         "historical_backtest": dg.AssetOut(
-            group_name=GROUP, owners=OWNERS, kinds={"polars", "parquet"}, code_version="1",
+            group_name=GROUP, owners=OWNERS, kinds={"polars", "parquet"}, code_version="2",
             description="Metrics of the recommended rule, the next configs and the static"
             " benchmarks (60/40, 100% equity = buy-and-hold) on the real history, over the"
             " full common period and the last 12 months."),
@@ -78,7 +85,7 @@ def _strategies(leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
     },
 )
 def historical_backtest(
-    artifacts: ArtifactStore, objectives: ObjectivesResource,
+    artifacts: ArtifactStore, objectives: ObjectivesResource, market_source: MarketDataSource,
     robustness_leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
     market_data: pl.DataFrame,
 ):
@@ -110,11 +117,14 @@ def historical_backtest(
     table = pl.DataFrame(rows, schema_overrides={"config_id": pl.String})
     path_table = pl.concat(paths).select("date", "strategy", "portfolio_return",
                                          "equity_weight", "nav")
-    figures = {"backtest_nav": plots.backtest_nav(path_table),
-               "backtest_equity_weight": plots.backtest_equity_weight(path_table)}
-    uris = {name: artifacts.write(f"{name}.png", plots.png_bytes(fig))
-            for name, fig in figures.items()}
+    note = (f"Data: {data_label(market_source.kind)}; {path_table['date'].min()} to"
+            f" {path_table['date'].max()}, month-ends; dynalloc.")
+    figures = {"backtest_nav": plots.backtest_nav(path_table, RECOMMENDED, note),
+               "backtest_equity_weight": plots.backtest_equity_weight(path_table, RECOMMENDED,
+                                                                      note)}
+    pngs = {name: plots.png_bytes(fig) for name, fig in figures.items()}
     plots.close(figures)
+    uris = {name: artifacts.write(f"{name}.png", png) for name, png in pngs.items()}
     full = {r["strategy"]: r for r in rows if r["period"] == "full"}
     key_figures = {
         f"{prefix}_{metric}": dg.MetadataValue.float(round(float(full[name][metric]), 4))
@@ -127,6 +137,7 @@ def historical_backtest(
                                       "ann_return", "ann_vol", "max_drawdown", "turnover"),
                          preview_rows=table.height),
         **key_figures,
+        "charts": chart_gallery(pngs, BACKTEST_CAPTIONS),
         **{name: dg.MetadataValue.url(uri) for name, uri in uris.items()},
     })
     yield dg.Output(path_table, "historical_backtest_paths", metadata={

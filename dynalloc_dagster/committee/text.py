@@ -19,6 +19,7 @@ import polars as pl
 import yaml
 
 from dynalloc_dagster.committee.plots import rule_label
+from dynalloc_dagster.partitions import in_scenario_order, scenario_label
 from engine.analysis.scoring import unmet_objectives
 from engine.objectives import OBJECTIVE_CHECKS, InvestmentObjectives
 
@@ -40,6 +41,8 @@ _PERCENT_OBJECTIVES = {"target_vol", "vol_tolerance", "max_drawdown", "max_var95
 class Table:
     header: list[str]
     rows: list[list[str]]
+    highlight: tuple[int, ...] = ()
+    """Indices of ``rows`` that are the recommended rule's (drawn highlighted)."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,8 @@ def data_section(inputs: ReportInputs) -> Section:
     facts = [
         ["market data", data_label(inputs.data_source)],
         ["as of", str(inputs.recommended["as_of"])],
-        ["scenarios", ", ".join(sorted(evaluations["scenario"].unique()))],
+        ["scenarios", ", ".join(scenario_label(s)
+                                for s in in_scenario_order(evaluations["scenario"]))],
         ["paths per scenario", str(int(evaluations["n_paths"].max()))],
         ["configs evaluated", f"{history.height} in {history['round'].n_unique()} rounds ("
          + ", ".join(f"{n} by {p}" for p, n in by_proposer.iter_rows()) + ")"],
@@ -208,16 +212,18 @@ def benchmark_table(inputs: ReportInputs) -> Table:
                          inputs.benchmarks.select(*BENCHMARK_COLUMNS)])
     order = ["recommended rule", *inputs.benchmarks["benchmark"].unique(maintain_order=True)]
     rows = []
-    for scenario in sorted(stacked["scenario"].unique()):
+    for scenario in in_scenario_order(stacked["scenario"]):
         for name in order:
             (r,) = stacked.filter((pl.col("scenario") == scenario)
                                   & (pl.col("benchmark") == name)).iter_rows(named=True)
-            rows.append([scenario, name, _num(r["sharpe_mean"]), _pct(r["ann_return_mean"]),
+            rows.append([scenario_label(scenario), name, _num(r["sharpe_mean"]),
+                         _pct(r["ann_return_mean"]),
                          _pct(r["ann_vol_mean"]), _pct(r["max_drawdown_median"]),
                          _pct(r["avg_equity_weight_mean"], 0),
                          "yes" if r["meets_objectives"] else "no"])
     return Table(["scenario", "portfolio", "mean Sharpe", "ann. return", "ann. vol",
-                  "max drawdown (median)", "avg equity", "meets objectives"], rows)
+                  "max drawdown (median)", "avg equity", "meets objectives"], rows,
+                 highlight=tuple(range(0, len(rows), len(order))))
 
 
 BENCHMARK_COLUMNS = ("benchmark", "scenario", "sharpe_mean", "ann_return_mean", "ann_vol_mean",
@@ -231,10 +237,12 @@ def leaderboard_table(leaderboard: pl.DataFrame, rows: int = LEADERBOARD_ROWS) -
         body.append([str(r["rank"]), r["weight_fn"].replace("_", " "), _pct(r["target_vol"]),
                      f"{r['vol_window_months']} months",
                      "not used" if r["risk_aversion"] is None else f"{r['risk_aversion']:.2f}",
-                     _num(r["objective"], 3), _pct(r["robustness"]), r["worst_scenario"] or "",
+                     _num(r["objective"], 3), _pct(r["robustness"]),
+                     scenario_label(r["worst_scenario"]) if r["worst_scenario"] else "",
                      "yes" if r["robust"] else "no"])
     return Table(["rank", "weight function", "target vol", "vol window", "risk aversion",
-                  "objective", "robustness", "worst scenario", "robust"], body)
+                  "objective", "robustness", "worst scenario", "robust"], body,
+                 highlight=(0,) if body else ())
 
 
 def cost_table(inputs: ReportInputs) -> Table:

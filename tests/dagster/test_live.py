@@ -29,7 +29,8 @@ from dynalloc_dagster.orchestration.monitoring import (
     regime_shift_reoptimisation,
     reoptimisation_request,
 )
-from dynalloc_dagster.resources import SAMPLE_DATA, ObjectivesResource
+from dynalloc_dagster.resources import SAMPLE_DATA, MarketDataSource, ObjectivesResource
+from dynalloc_dagster.storage.metadata import png_data_uri
 from dynalloc_dagster.tags import INGEST_JOB, PIPELINE_TAG
 from engine.market.regimes import REGIMES
 from engine.strategy import StrategyConfig
@@ -72,7 +73,9 @@ def test_historical_backtest_on_the_sample(
     artifacts, tmp_path: Path,
 ) -> None:
     outputs = {o.output_name: o for o in historical_backtest(
-        artifacts=artifacts, objectives=ObjectivesResource(), robustness_leaderboard=leaderboard,
+        artifacts=artifacts, objectives=ObjectivesResource(),
+        market_source=MarketDataSource(kind="files", path=str(SAMPLE_DATA)),
+        robustness_leaderboard=leaderboard,
         strategy_configs=configs, market_data=sample["market_data"])}
     table = outputs["historical_backtest"].value
     paths = outputs["historical_backtest_paths"].value
@@ -101,8 +104,12 @@ def test_historical_backtest_on_the_sample(
         dt.date(2017, 11, 30), dt.date(2018, 11, 30), 12)
     metadata = outputs["historical_backtest"].metadata
     assert metadata["buy_and_hold_turnover"].value == 0.0
-    assert Path(metadata["backtest_nav"].value.removeprefix("file://")).read_bytes()[:4] == \
-        b"\x89PNG"
+    # each chart is on the asset's page itself (a data URI), the file beside it the same PNG
+    gallery = metadata["charts"].value
+    for name in ("backtest_nav", "backtest_equity_weight"):
+        stored = Path(metadata[name].value.removeprefix("file://")).read_bytes()
+        assert stored[:4] == b"\x89PNG"
+        assert f"![{name}]({png_data_uri(stored)})" in gallery
 
 
 def test_todays_allocation_trades_the_held_units_to_the_target(

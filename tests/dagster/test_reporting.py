@@ -17,11 +17,20 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from matplotlib.colors import to_rgba
 
 from dynalloc_dagster.assets.strategies import evaluation_metadata
 from dynalloc_dagster.committee import plots
-from dynalloc_dagster.committee.pdf import report_pdf
-from dynalloc_dagster.committee.text import ReportInputs, build_report, to_markdown
+from dynalloc_dagster.committee.pdf import _Pages, report_pdf
+from dynalloc_dagster.committee.text import (
+    ReportInputs,
+    Table,
+    benchmark_table,
+    build_report,
+    leaderboard_table,
+    to_markdown,
+)
+from dynalloc_dagster.partitions import in_scenario_order, scenario_label
 from engine.analysis.allocation import weight_bands, weight_paths
 from engine.analysis.benchmarks import evaluate_benchmarks
 from engine.analysis.costs import cost_sensitivity
@@ -124,7 +133,10 @@ def test_benchmark_table_numbers_are_the_tables_numbers(inputs: ReportInputs) ->
     assert header[:3] == ["scenario", "portfolio", "mean Sharpe"]
     assert len(rows) == len(SCENARIOS) * 3
     rec_id = inputs.leaderboard["config_id"][0]
-    for scenario, portfolio, sharpe, ret, vol, drawdown, equity, meets in rows:
+    by_label = {scenario_label(s): s for s in SCENARIOS}
+    assert [r[0] for r in rows[::3]] == [scenario_label(s) for s in in_scenario_order(SCENARIOS)]
+    for label, portfolio, sharpe, ret, vol, drawdown, equity, meets in rows:
+        scenario = by_label[label]
         if portfolio == "recommended rule":
             source = inputs.evaluations.filter((pl.col("config_id") == rec_id)
                                                & (pl.col("scenario") == scenario))
@@ -161,7 +173,7 @@ def test_leaderboard_numbers_and_parameters_in_words(inputs: ReportInputs) -> No
             np.testing.assert_allclose(float(cells[4]), row["risk_aversion"], atol=0.005)
         np.testing.assert_allclose(float(cells[5]), row["objective"], atol=0.0005)
         np.testing.assert_allclose(_percent(cells[6]), row["robustness"], atol=0.0005)
-        assert cells[7] == row["worst_scenario"]
+        assert cells[7] == scenario_label(row["worst_scenario"])
 
 
 def test_cost_table_is_the_worst_scenario_sharpe(inputs: ReportInputs) -> None:
@@ -233,3 +245,29 @@ def test_each_evaluation_key_has_its_own_metadata(inputs: ReportInputs) -> None:
             "sharpe_mean", descending=True)["config_id"][0]
         assert metadata["meeting_objectives"] == (
             f"{int(table['meets_objectives'].sum())} of {len(CONFIGS)}")
+
+
+def test_recommended_rows_are_highlighted_in_the_pdf_tables_across_page_breaks(
+        inputs: ReportInputs) -> None:
+    table = benchmark_table(inputs)
+    # the recommended rule's row comes first in each scenario's group of three
+    assert [table.rows[i][1] for i in table.highlight] == ["recommended rule"] * len(SCENARIOS)
+    assert leaderboard_table(inputs.leaderboard).highlight == (0,)
+
+    marked: list[str] = []
+
+    class Pages:  # what PdfPages.savefig is handed: each page's highlighted first cells
+        def savefig(self, fig) -> None:
+            for ax in fig.axes:
+                for tab in ax.tables:
+                    cells = tab.get_celld()
+                    marked.extend(cells[r, 0].get_text().get_text() for (r, c) in cells
+                                    if r > 0 and c == 0 and to_rgba(cells[r, c].get_facecolor())
+                                    == to_rgba(plots.RECOMMENDED_ROW))
+
+    long = Table(["n", "x"], [[str(i), "x"] for i in range(120)], highlight=(0, 57, 119))
+    pages = _Pages(Pages(), footer="f")
+    pages.table(long)
+    pages.flush()
+    assert pages.number >= 2  # the table runs over a page break
+    assert marked == ["0", "57", "119"]
