@@ -97,8 +97,9 @@ def test_definitions_load_in_every_environment(
     for name in STAGES:
         assert defs.resolve_job_def(name).name == name
     assert {s.name for s in defs.schedules} == {"weekly_refresh", "quarterly_reoptimization"}
+    reaper = {"ec2_instance_reaper"} if environment == "aws" else set()
     assert {s.name for s in defs.sensors} == {"pipeline_next_stage",
-                                              "regime_shift_reoptimisation"}
+                                              "regime_shift_reoptimisation", *reaper}
     assert set(defs.resources) >= {"io_manager", "paths_io_manager", "market_source",
                                    "artifacts", "objectives", "agent", "bedrock"}
 
