@@ -21,7 +21,9 @@ from engine.optimisation.convergence import convergence
 from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_batch
 from engine.optimisation.search_space import SearchSpace
 from engine.optimisation.trust_region import TrustRegionProposer
-from engine.strategy.config import StrategyConfig
+from engine.portfolio.evaluation import evaluate_portfolio
+from engine.portfolio.paths import PortfolioPaths
+from engine.strategy.config import DEFAULT_MIX, MIX_FIELDS, StrategyConfig
 from engine.strategy.evaluation import CONFIG_COLUMNS, evaluate
 from engine.validation import ConfigError, check_choice, check_int_range, check_range
 
@@ -32,9 +34,9 @@ STOP_REASONS: tuple[str, ...] = get_args(StopReason)
 
 HISTORY_COLUMNS: tuple[str, ...] = (
     "evaluation_index", "round", "config_id", "proposer", "weight_fn", "target_vol",
-    "vol_window_months", "risk_aversion", "tc_bps", "robustness", "worst_scenario", "robust",
-    "penalty", "objective", "feasible", "best_objective_so_far", "improved",
-    "round_best_objective", "stop_reason",
+    "vol_window_months", "risk_aversion", "risky_mix", "defensive_mix", "tc_bps",
+    "robustness", "worst_scenario", "robust", "penalty", "objective", "feasible",
+    "best_objective_so_far", "improved", "round_best_objective", "stop_reason",
 )
 
 
@@ -110,16 +112,19 @@ def config_rows(
     configs: Sequence[StrategyConfig], *, round_index: int, proposer: str
 ) -> pl.DataFrame:
     """The ``configs`` input of :func:`optimisation_history` for one round: columns round,
-    config_id, proposer and the StrategyConfig fields (risk_aversion null when unused)."""
+    config_id, proposer and the StrategyConfig fields (risk_aversion null when unused),
+    base mixes included."""
     return pl.DataFrame(
         {
             "round": [round_index] * len(configs),
             "config_id": [c.config_id for c in configs],
             "proposer": [proposer] * len(configs),
-            **{name: [getattr(c, name) for c in configs] for name in CONFIG_COLUMNS},
+            **{name: [getattr(c, name) for c in configs]
+               for name in CONFIG_COLUMNS + MIX_FIELDS},
         },
         schema_overrides={"round": pl.Int64, "vol_window_months": pl.Int64,
-                          "risk_aversion": pl.Float64, "proposer": pl.String},
+                          "risk_aversion": pl.Float64, "proposer": pl.String,
+                          "risky_mix": pl.String, "defensive_mix": pl.String},
     )
 
 
@@ -136,7 +141,8 @@ def optimisation_history(
     Parameters
     ----------
     configs : one row per config in evaluation order: round, config_id, proposer and the
-        StrategyConfig fields (:func:`config_rows`, stacked over rounds).
+        StrategyConfig fields (:func:`config_rows`, stacked over rounds); a table without
+        the base mixes is the two-asset study's, its mixes "fixed".
     evaluations : the stacked evaluate() table of those configs in every scenario.
     objectives : limits, robustness threshold and penalty weight
         (:func:`engine.analysis.scoring.score_configs`).
@@ -171,6 +177,10 @@ def optimisation_history(
     - "max_configs": at least ``max_configs`` configs are evaluated;
     - "time_budget": ``elapsed_s >= time_budget_s``.
     """
+    configs = configs.with_columns(
+        pl.lit(DEFAULT_MIX, dtype=pl.String).alias(name)
+        for name in MIX_FIELDS if name not in configs.columns
+    )
     scores = score_configs(evaluations, objectives).select(
         "config_id", "robustness", "worst_scenario", "robust", "penalty", "objective",
         "feasible",
@@ -204,7 +214,7 @@ def optimisation_history(
 
 
 def run_optimisation(
-    paths: Mapping[str, ScenarioPaths],
+    paths: Mapping[str, ScenarioPaths] | Mapping[str, PortfolioPaths],
     objectives: InvestmentObjectives,
     settings: AgentSettings,
     proposer: Proposer | None = None,
@@ -216,7 +226,8 @@ def run_optimisation(
 
     Parameters
     ----------
-    paths : scenario name -> its simulated paths; every config is evaluated in each.
+    paths : scenario name -> its simulated paths (two-asset ScenarioPaths, or the
+        PortfolioPaths of any portfolio); every config is evaluated in each.
     objectives : the mandate, the robustness threshold, the penalty weight and the one
         transaction-cost assumption (assumed_tc_bps) every config carries.
     settings : batch sizes, stop rule, seed and the proposer's name.
@@ -263,7 +274,7 @@ def run_optimisation(
         batch = [config for configs, _ in parts for config in configs]
         rounds.extend(config_rows(configs, round_index=round_index, proposer=used)
                       for configs, used in parts)
-        tables.extend(evaluate(scenario, batch, objectives) for scenario in paths.values())
+        tables.extend(_evaluate(scenario, batch, objectives) for scenario in paths.values())
         evaluations = pl.concat(tables)
         history, stop = optimisation_history(pl.concat(rounds), evaluations, objectives,
                                              settings, elapsed_s=clock() - started)
@@ -278,6 +289,19 @@ def local_proposer(settings: AgentSettings, space: SearchSpace,
     if settings.local_share == 0.0:
         return None
     return TrustRegionProposer(space, tc_bps, radius=settings.trust_radius)
+
+
+def _evaluate(
+    paths: ScenarioPaths | PortfolioPaths, configs: Sequence[StrategyConfig],
+    objectives: InvestmentObjectives,
+) -> pl.DataFrame:
+    """The evaluation table of one scenario, two-asset or portfolio paths; a portfolio
+    table keeps the two-asset columns and the base mixes (its per-asset weights are for
+    the reports, not the loop)."""
+    if isinstance(paths, PortfolioPaths):
+        table = evaluate_portfolio(paths, configs, objectives)
+        return table.drop([f"weight_{name}_mean" for name in paths.names])
+    return evaluate(paths, configs, objectives)
 
 
 def _named_proposer(name: str, space: SearchSpace, tc_bps: float) -> Proposer:

@@ -20,7 +20,7 @@ import polars as pl
 from engine.optimisation.sampling import sample_configs
 from engine.optimisation.search_space import PARAMETERS, SearchSpace
 from engine.rng import seed_sequence_for
-from engine.strategy.config import RISK_AVERSION_FNS, StrategyConfig
+from engine.strategy.config import MIX_FIELDS, RISK_AVERSION_FNS, StrategyConfig
 from engine.validation import ConfigError
 
 MAX_ATTEMPTS_PER_CONFIG = 50
@@ -253,6 +253,9 @@ def _distributions(space: SearchSpace) -> dict[str, optuna.distributions.BaseDis
         "target_vol": d.FloatDistribution(*space.target_vol),
         "vol_window_months": d.IntDistribution(*space.vol_window_months),
         "risk_aversion": d.FloatDistribution(*space.risk_aversion),
+        **{name: d.CategoricalDistribution(choices)
+           for name, choices in zip(MIX_FIELDS, space.mix_choices(), strict=True)
+           if name in space.searched_mixes},
     }
 
 
@@ -265,6 +268,9 @@ def _suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     }
     if values["weight_fn"] in RISK_AVERSION_FNS:
         values["risk_aversion"] = trial.suggest_float("risk_aversion", *space.risk_aversion)
+    for name, choices in zip(MIX_FIELDS, space.mix_choices(), strict=True):
+        if name in space.searched_mixes:
+            values[name] = trial.suggest_categorical(name, choices)
     return values
 
 
@@ -274,6 +280,7 @@ def _finished_trial(
     names = ["weight_fn", "target_vol", "vol_window_months"]
     if row["weight_fn"] in RISK_AVERSION_FNS:
         names.append("risk_aversion")
+    names.extend(name for name in MIX_FIELDS if name in distributions)
     params = {name: row[name] for name in names}
     used = {name: distributions[name] for name in names}
     if _missing(row["objective"]):
