@@ -29,6 +29,7 @@ LAST_YEAR_MONTHS = 12
 RECOMMENDED = "recommended"
 MARKET_REGIME = dg.AssetKey("market_regime")
 TRADES_CSV = "todays_allocation.csv"
+REPORT = dg.AssetKey("report")
 BACKTEST_CAPTIONS = {
     "backtest_nav": "NAV on the market history (log scale, 1 at the start): the recommended"
     " rule, the next configs, 60/40 and buy-and-hold equity.",
@@ -181,7 +182,7 @@ def rule_underperformance(
 
 
 @dg.asset(group_name=GROUP, owners=OWNERS, kinds={"polars", "csv"}, code_version="1",
-          tags={"dynalloc/output": "business"})
+          tags={"dynalloc/output": "business"}, deps=[REPORT])
 def todays_allocation(
     artifacts: ArtifactStore, recommended_allocation: pl.DataFrame,
     market_data: pl.DataFrame, market_holdings: pl.DataFrame,
@@ -191,7 +192,11 @@ def todays_allocation(
     no-trade band and cost), one row per asset; also written as todays_allocation.csv
     for a portfolio system. Holdings in units are valued at the last equity and bond
     closes (the bond leg is cash at 1 without a bond index); holdings by weight give
-    value changes as fractions of NAV; no holdings: from all bonds/cash, NAV 1."""
+    value changes as fractions of NAV; no holdings: from all bonds/cash, NAV 1.
+
+    Written after the report (a dependency without data): when the report fails, the
+    stage fails before the CSV a portfolio system reads is replaced, so the CSV never
+    trades a rule the committee's report does not show."""
     recommended = recommended_allocation.row(0, named=True)
     rule = config_from_row(recommended)
     target = float(recommended["equity_weight_today"])

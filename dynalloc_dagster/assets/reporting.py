@@ -184,6 +184,8 @@ CHART_CAPTIONS = {
     " proposer.",
     "cost_sensitivity": "Change of the top configs' worst-scenario mean Sharpe against 0 bp,"
     " at each cost evaluated.",
+    "search_progress": "The best objective per round and the proposer of each improvement;"
+    " where the evaluated configs lie in the searched space.",
 }
 
 
@@ -208,7 +210,7 @@ def charts(
     all together in charts.pdf: the best-strategy summary, the scenario comparison, risk
     and return with the efficient frontier, allocation dynamics, hyperparameter
     sensitivity, the weight x window interaction, the top configs, robustness,
-    optimisation convergence and cost sensitivity."""
+    optimisation convergence, cost sensitivity and the search progress."""
     judged_by = objectives.objectives()
     ids = set(optimisation_history["config_id"])
     evaluations = strategy_evaluations.filter(pl.col("config_id").is_in(ids))
@@ -237,6 +239,7 @@ def charts(
         "optimisation_convergence": plots.optimisation_convergence(optimisation_history, note),
         "cost_sensitivity": plots.cost_sensitivity(cost_sensitivity, robustness_leaderboard,
                                                    judged_by.assumed_tc_bps, note),
+        "search_progress": plots.search_progress(optimisation_history, note),
     }
     pngs = {name: plots.png_bytes(fig) for name, fig in figures.items()}
     pdf = plots.pdf_bytes(figures.values())
