@@ -409,11 +409,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_arguments(sub.add_parser("soc2", help="check an AWS account's SOC2 controls"))
 
 
-def run(args: argparse.Namespace, *, session: boto3.session.Session | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
     """Print the table (and write the JSON report); 0 if every control passes, 1 if any
     fails, 2 if the session or the account is wrong."""
     try:
-        session = session or boto3.session.Session(profile_name=args.profile)
+        session = boto3.session.Session(profile_name=args.profile)
         client = session_clients(session)
         home = session.region_name or DISCOVERY_REGION
         caller = caller_account(client, home, args.account)
