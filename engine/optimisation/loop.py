@@ -14,10 +14,11 @@ from typing import Literal, get_args
 import numpy as np
 import polars as pl
 
-from engine.analysis.scoring import score_configs
+from engine.analysis.scoring import PENALTIES, score_configs
 from engine.market.paths import ScenarioPaths
 from engine.objectives import InvestmentObjectives
 from engine.optimisation.convergence import convergence
+from engine.optimisation.edges import optimum_edges
 from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_round
 from engine.optimisation.search_space import SearchSpace
 from engine.strategy.config import StrategyConfig
@@ -32,7 +33,8 @@ STOP_REASONS: tuple[str, ...] = get_args(StopReason)
 HISTORY_COLUMNS: tuple[str, ...] = (
     "evaluation_index", "round", "config_id", "proposer", "weight_fn", "target_vol",
     "vol_window_months", "risk_aversion", "tc_bps", "robustness", "worst_scenario", "robust",
-    "penalty", "objective", "feasible", "best_objective_so_far", "stop_reason",
+    *(f"penalty_{name}" for name in PENALTIES), "penalty", "objective", "feasible",
+    "own_target_miss", "best_objective_so_far", "stop_reason", "optimum_at_edge",
 )
 
 
@@ -118,6 +120,7 @@ def optimisation_history(
     settings: AgentSettings,
     *,
     elapsed_s: float,
+    space: SearchSpace | None = None,
 ) -> tuple[pl.DataFrame, StopReason | None]:
     """Score every config evaluated so far and apply the stop rule.
 
@@ -130,12 +133,15 @@ def optimisation_history(
         (:func:`engine.analysis.scoring.score_configs`).
     settings : the stop rule's window, tolerance, max_configs and time budget.
     elapsed_s : wall time since the loop started, seconds.
+    space : the ranges searched (default ``SearchSpace()``), for optimum_at_edge.
 
     Returns
     -------
     The history, one row per config in evaluation order, with columns
     :data:`HISTORY_COLUMNS` (evaluation_index from 1; stop_reason the same on every row,
-    null while the loop goes on), and the stop reason or None.
+    null while the loop goes on; optimum_at_edge the same on every row: the ranges whose
+    edge the best config so far sits on, :func:`~engine.optimisation.edges.optimum_edges`,
+    null when none), and the stop reason or None.
 
     Notes
     -----
@@ -152,10 +158,7 @@ def optimisation_history(
     - "max_configs": at least ``max_configs`` configs are evaluated;
     - "time_budget": ``elapsed_s >= time_budget_s``.
     """
-    scores = score_configs(evaluations, objectives).select(
-        "config_id", "robustness", "worst_scenario", "robust", "penalty", "objective",
-        "feasible",
-    )
+    scores = score_configs(evaluations, objectives).drop("rank")
     history = (
         configs.with_row_index("evaluation_index", offset=1)
         .with_columns(pl.col("evaluation_index").cast(pl.Int64))
@@ -174,9 +177,11 @@ def optimisation_history(
         reason = "max_configs"
     elif elapsed_s >= settings.time_budget_s:
         reason = "time_budget"
+    edge = optimum_edges(history, space or SearchSpace())
     history = history.with_columns(
         pl.Series("best_objective_so_far", best, dtype=pl.Float64).replace(-np.inf, None),
         pl.lit(reason, dtype=pl.String).alias("stop_reason"),
+        pl.lit(edge, dtype=pl.String).alias("optimum_at_edge"),
     )
     return history.select(HISTORY_COLUMNS), reason
 
@@ -241,7 +246,8 @@ def run_optimisation(
         tables.extend(evaluate(scenario, batch, objectives) for scenario in paths.values())
         evaluations = pl.concat(tables)
         history, stop = optimisation_history(pl.concat(rounds), evaluations, objectives,
-                                             settings, elapsed_s=clock() - started)
+                                             settings, elapsed_s=clock() - started,
+                                             space=space)
         if stop is not None:
             return OptimisationResult(history, evaluations, stop, tuple(fallbacks))
         round_index += 1
