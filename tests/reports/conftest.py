@@ -24,9 +24,9 @@ import polars as pl
 import pytest
 
 from dbt_like_reports.loader import run_models
+from engine.analysis.scoring import PENALTIES
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
-from engine.analysis.scoring import PENALTIES
 from engine.objectives import InvestmentObjectives
 from engine.optimisation.loop import HISTORY_COLUMNS
 from engine.strategy import StrategyConfig, evaluate
