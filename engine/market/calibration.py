@@ -37,6 +37,7 @@ import polars as pl
 
 from engine.conventions import MONTHS_PER_YEAR, TRADING_DAYS_PER_MONTH, TRADING_DAYS_PER_YEAR
 from engine.market.heston_calibration import fit_heston
+from engine.market.legs import BOND_COLUMN, DefensiveLeg, leg_of
 from engine.market.regimes import REGIMES, Regime
 from engine.market.yield_curve import YieldCurve, fit_vasicek
 
@@ -49,7 +50,9 @@ class Calibration:
 
     ``heston_source`` is "surface" (risk-neutral fit, with ``heston_rmse_vol`` its RMSE
     in vol and ``heston_fit_seconds``) or "history" (moments; those two are NaN).
-    ``n_days`` is the history's length.
+    ``n_days`` is the history's length. ``defensive_leg`` is the non-equity leg the
+    history supports (engine.market.legs.leg_of): "bond" with a bond index, else "cash";
+    the scenarios simulate the strategies on that leg.
     """
 
     equity_drift: float
@@ -68,6 +71,7 @@ class Calibration:
     heston_fit_seconds: float
     heston_source: str
     n_days: int
+    defensive_leg: DefensiveLeg = "bond"
 
     def to_dict(self) -> dict[str, float | str | int]:
         return asdict(self)
@@ -161,9 +165,9 @@ def calibrate(
         raise ValueError(f"calibration needs at least {needed} daily rows; got {history.height}")
     close = history["close"].to_numpy()
     drift, vol = equity_drift_vol(close)
-    if "bond_close" in history.columns:
+    if leg_of(history.columns) == "bond":
         r_eq = np.diff(np.log(close))
-        r_bond = np.diff(np.log(history["bond_close"].to_numpy()))
+        r_bond = np.diff(np.log(history[BOND_COLUMN].to_numpy()))
         rho_eb = float(np.corrcoef(r_eq, r_bond)[0, 1])
     else:
         rho_eb = NAN
@@ -194,6 +198,7 @@ def calibrate(
         vol_of_vol=heston["sigma"],
         spot_variance_corr=heston["rho"],
         equity_bond_corr=rho_eb,
+        defensive_leg=leg_of(history.columns),
         short_rate=short_rate,
         rate_mean_reversion=rate_kappa,
         rate_mean=rate_mean,
