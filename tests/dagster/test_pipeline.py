@@ -249,7 +249,8 @@ def test_recommended_allocation_is_the_top_ranked_config(quarter: PipelineRun) -
     assert row["config_id"] == quarter.leaderboard.sort("rank")["config_id"][0]
     assert row["config_id"] in quarter.config_ids
     assert 0.0 <= row["equity_weight_today"] <= 1.0
-    assert row["equity_weight_today"] + row["defensive_weight_today"] == pytest.approx(1.0, abs=1e-12)
+    assert row["equity_weight_today"] + row["defensive_weight_today"] == pytest.approx(
+        1.0, abs=1e-12)
     assert row["as_of"] <= dt.date.fromisoformat(AS_OF)
 
 

@@ -28,10 +28,10 @@ from dynalloc_dagster.report_text import (
     leaderboard_table,
     to_markdown,
 )
-from engine.analysis.scoring import PENALTIES
 from engine.analysis.allocation import weight_bands, weight_paths
 from engine.analysis.benchmarks import evaluate_benchmarks
 from engine.analysis.costs import cost_sensitivity
+from engine.analysis.scoring import PENALTIES
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
 from engine.objectives import InvestmentObjectives
@@ -128,7 +128,8 @@ def test_decision_comes_first_and_states_the_weights(inputs: ReportInputs) -> No
     assert sections[:3] == ["Decision", "Data, run config and code version", "Narrative"]
     decision = text.split("## Decision", 1)[1].split("\n## ", 1)[0]
     assert "equity 66.0%, government bonds 34.0%" in decision
-    assert decision.strip().startswith(f"**Mandate status:** {inputs.recommended['mandate_status']}")
+    status = inputs.recommended["mandate_status"]
+    assert decision.strip().startswith(f"**Mandate status:** {status}")
     assert "as of 2026-11-20" in decision
     assert "first recommendation" in decision
     assert "synthetic market data" in decision
