@@ -30,7 +30,7 @@ from dynalloc_dagster.assets.reporting import CHART_CAPTIONS
 from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.partitions import SCENARIOS, batch_partitions
 from dynalloc_dagster.pipeline import run_pipeline
-from dynalloc_dagster.schedules import quarterly_reoptimization, weekly_refresh
+from dynalloc_dagster.schedules import quarterly_reoptimisation, weekly_refresh
 from dynalloc_dagster.sensors import pipeline_next_stage
 from dynalloc_dagster.stages import (
     EVALUATIONS_JOB,
@@ -295,10 +295,10 @@ def test_evaluation_stage_needs_the_round_configs(instance: dg.DagsterInstance) 
 
 def test_cron_schedules() -> None:
     assert weekly_refresh.cron_schedule == "0 6 * * 1"  # Mondays 06:00
-    assert quarterly_reoptimization.cron_schedule == "0 6 1 1,4,7,10 *"  # Jan/Apr/Jul/Oct 1st
+    assert quarterly_reoptimisation.cron_schedule == "0 6 1 1,4,7,10 *"  # Jan/Apr/Jul/Oct 1st
     assert weekly_refresh.execution_timezone == "UTC"
-    assert quarterly_reoptimization.execution_timezone == "UTC"
-    assert weekly_refresh.job_name == quarterly_reoptimization.job_name == INGEST_JOB
+    assert quarterly_reoptimisation.execution_timezone == "UTC"
+    assert weekly_refresh.job_name == quarterly_reoptimisation.job_name == INGEST_JOB
 
 
 def test_weekly_refresh_request(instance: dg.DagsterInstance) -> None:
@@ -314,9 +314,9 @@ def test_weekly_refresh_request(instance: dg.DagsterInstance) -> None:
                             RUN_CONFIG_TAG: json.dumps(config, sort_keys=True)}
 
 
-def test_quarterly_reoptimization_request(instance: dg.DagsterInstance) -> None:
+def test_quarterly_reoptimisation_request(instance: dg.DagsterInstance) -> None:
     context = dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK)
-    request = quarterly_reoptimization(context)
+    request = quarterly_reoptimisation(context)
 
     assert isinstance(request, dg.RunRequest)
     assert request.job_name == INGEST_JOB
@@ -329,7 +329,7 @@ def test_quarterly_reoptimization_request(instance: dg.DagsterInstance) -> None:
     assert json.loads(request.tags[RUN_CONFIG_TAG]) == request.run_config
 
 
-@pytest.mark.parametrize("schedule", [weekly_refresh, quarterly_reoptimization],
+@pytest.mark.parametrize("schedule", [weekly_refresh, quarterly_reoptimisation],
                          ids=["weekly", "quarterly"])
 def test_scheduled_request_runs(
     schedule: dg.ScheduleDefinition, data_root: Path, instance: dg.DagsterInstance
