@@ -5,7 +5,7 @@ cluster on 127.0.0.1, deployment/aws/dagster.yaml, the EC2 run launcher, and sta
 EC2 workers running each instance's user data as a subprocess (tests/aws/aws_deployment.py):
 every stage is its own ``python -m dagster api execute_run`` process, data in S3 under
 SSE-KMS, runs and events in PostgreSQL. local: the same stages in this process
-(``dynalloc_dagster.pipeline.run_pipeline``) on SQLite and files. Same run config for
+(``dynalloc_dagster.orchestration.pipeline.run_pipeline``) on SQLite and files. Same run config for
 both (tests' small config by default: 50 paths, 1-year horizon, 8 + 4 + 4 configs).
 
     python bench/aws_vs_local.py [--paths N]
@@ -40,7 +40,7 @@ def main() -> int:
     from dagster_test_support import small_run_config
 
     from dynalloc_dagster.definitions import build_definitions
-    from dynalloc_dagster.pipeline import run_pipeline
+    from dynalloc_dagster.orchestration.pipeline import run_pipeline
 
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     run_config = small_run_config(n_paths=args.paths)

@@ -1,6 +1,6 @@
 """The optimisation loop through Dagster on a fresh local DAGSTER_HOME, timed.
 
-Runs ``python -m dynalloc_dagster.pipeline`` (ingest -> 6 scenarios (the five named and
+Runs ``python -m dynalloc_dagster`` (ingest -> 6 scenarios (the five named and
 the calibrated one) x 1000 paths -> the agent's rounds until it stops -> reports) in a
 new process against an empty DAGSTER_HOME and data root; then reads the runs back from
 the instance and prints the wall time of each stage and of each optimisation round (a
@@ -61,7 +61,7 @@ def main() -> None:
         shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
         data = Path(tmp) / "data"
         env = os.environ | {"DAGSTER_HOME": str(home), "DYNALLOC_DATA_ROOT": str(data)}
-        total, _ = timed([sys.executable, "-m", "dynalloc_dagster.pipeline"], env)
+        total, _ = timed([sys.executable, "-m", "dynalloc_dagster"], env)
         walls = stage_walls(home)
         import polars as pl
 

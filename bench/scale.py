@@ -1,6 +1,6 @@
 """100, 1,000 and 10,000 configs through Dagster on one machine: wall time and peak memory.
 
-Each size runs the whole pipeline (``python -m dynalloc_dagster.pipeline``) in a new
+Each size runs the whole pipeline (``python -m dynalloc_dagster``) in a new
 process on a fresh DAGSTER_HOME and data root, 1000 paths per scenario, with the agent
 set to evaluate N configs in its Latin hypercube round 0 and stop (initial_batch =
 max_configs = N), so the figures measure the evaluation of N configs end to end:
@@ -39,7 +39,7 @@ def run(n_configs: int) -> tuple[float, float]:
             "initial_batch": n_configs, "max_configs": n_configs}}}}))
         env = os.environ | {"DAGSTER_HOME": str(home), "DYNALLOC_DATA_ROOT": f"{tmp}/data"}
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "dynalloc_dagster.pipeline", "--config",
+        subprocess.run([sys.executable, "-m", "dynalloc_dagster", "--config",
                         str(config)], cwd=ROOT, env=env, check=True, capture_output=True)
         wall = time.perf_counter() - start
     return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20

@@ -30,10 +30,10 @@ from dynalloc_dagster.assets.strategies import (
 )
 from dynalloc_dagster.checks import recommended_objectives_compliance
 from dynalloc_dagster.environment import Environment, current_environment, resources_for
-from dynalloc_dagster.jobs import STAGE_JOBS
-from dynalloc_dagster.monitoring import regime_shift_reoptimisation
-from dynalloc_dagster.schedules import quarterly_reoptimisation, weekly_refresh
-from dynalloc_dagster.sensors import pipeline_next_stage
+from dynalloc_dagster.orchestration.jobs import STAGE_JOBS
+from dynalloc_dagster.orchestration.monitoring import regime_shift_reoptimisation
+from dynalloc_dagster.orchestration.schedules import quarterly_reoptimisation, weekly_refresh
+from dynalloc_dagster.orchestration.sensors import pipeline_next_stage
 
 
 def build_definitions(

@@ -14,13 +14,12 @@ starts, never at import:
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
 
+from dynalloc_dagster import PROJECT_ROOT
 from dynalloc_dagster.bedrock.resource import BedrockResource
-from dynalloc_dagster.io_managers import PolarsParquetIOManager, ScenarioPathsIOManager
 from dynalloc_dagster.resources import (
     ArtifactStore,
     MarketDataSource,
@@ -28,10 +27,10 @@ from dynalloc_dagster.resources import (
     OptimisationAgent,
 )
 from dynalloc_dagster.storage import LocalStorage, ObjectStorage, S3Storage
+from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager, ScenarioPathsIOManager
 
 Environment = Literal["local", "aws"]
 ENVIRONMENTS: tuple[str, ...] = ("local", "aws")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 S3_BUCKET_ENV = "DYNALLOC_S3_BUCKET"
 S3_PREFIX_ENV = "DYNALLOC_S3_PREFIX"

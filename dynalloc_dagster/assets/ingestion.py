@@ -13,8 +13,8 @@ import dagster as dg
 import polars as pl
 from pydantic import Field, field_validator
 
-from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.resources import MarketDataSource
+from dynalloc_dagster.storage.metadata import table_metadata
 from engine.market.calibration import calibrate
 from engine.market.validation import MarketDataError, validate_history
 from engine.market.yield_curve import curve_from_frame

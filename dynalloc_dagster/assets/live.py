@@ -10,18 +10,18 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from dynalloc_dagster import plots
 from dynalloc_dagster.assets.scenarios import NON_REGIME_COLUMNS
-from dynalloc_dagster.decision import decision_markdown
-from dynalloc_dagster.metadata import code_version, table_metadata
+from dynalloc_dagster.committee import plots
+from dynalloc_dagster.committee.decision import decision_markdown
+from dynalloc_dagster.committee.text import data_label
 from dynalloc_dagster.partitions import CALIBRATED
-from dynalloc_dagster.report_text import data_label
 from dynalloc_dagster.resources import (
     SAMPLE_DATA,
     ArtifactStore,
     MarketDataSource,
     ObjectivesResource,
 )
+from dynalloc_dagster.storage.metadata import code_version, table_metadata
 from engine.analysis.benchmarks import STATIC_BENCHMARKS, constant_weight_config
 from engine.market.legs import leg_label, leg_of
 from engine.market.regime_classifier import classify_regime

@@ -12,14 +12,13 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
-from dynalloc_dagster import plots
 from dynalloc_dagster.bedrock.grounding import check_grounding
 from dynalloc_dagster.bedrock.narrative import ReportTables
 from dynalloc_dagster.bedrock.resource import BedrockResource
-from dynalloc_dagster.decision import decision_markdown, mandate_summary, status_text
-from dynalloc_dagster.metadata import code_version, png_data_uri, table_metadata
-from dynalloc_dagster.report_pdf import report_pdf
-from dynalloc_dagster.report_text import (
+from dynalloc_dagster.committee import plots
+from dynalloc_dagster.committee.decision import decision_markdown, mandate_summary, status_text
+from dynalloc_dagster.committee.pdf import report_pdf
+from dynalloc_dagster.committee.text import (
     ReportInputs,
     benchmark_table,
     build_report,
@@ -28,7 +27,8 @@ from dynalloc_dagster.report_text import (
     to_markdown,
 )
 from dynalloc_dagster.resources import ArtifactStore, MarketDataSource, ObjectivesResource
-from dynalloc_dagster.stages import RUN_CONFIG_TAG
+from dynalloc_dagster.storage.metadata import code_version, png_data_uri, table_metadata
+from dynalloc_dagster.tags import RUN_CONFIG_TAG
 from engine.analysis.allocation import weight_bands, weight_paths
 from engine.analysis.benchmarks import evaluate_benchmarks
 from engine.analysis.costs import DEFAULT_COSTS_BPS

@@ -30,7 +30,7 @@ from dbt_like_reports.schema_tests import (
     load_schema,
     run_test,
 )
-from dynalloc_dagster.metadata import table_metadata
+from dynalloc_dagster.storage.metadata import table_metadata
 
 __all__ = ["GROUP_NAME", "OWNERS", "build_report_assets"]
 

@@ -15,8 +15,8 @@ import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 from dynalloc_dagster.assets.ingestion import AS_OF_COLUMN
-from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.partitions import CALIBRATED, SCENARIOS, scenario_partitions
+from dynalloc_dagster.storage.metadata import table_metadata
 from engine.conventions import TRADING_DAYS_PER_MONTH, TRADING_DAYS_PER_YEAR
 from engine.market.calibration import Calibration, calibrated_regime
 from engine.market.legs import leg_label

@@ -12,12 +12,13 @@ import polars as pl
 from pydantic import Field
 
 from dynalloc_dagster.bedrock.resource import BedrockResource
-from dynalloc_dagster.io_managers import PolarsParquetIOManager
-from dynalloc_dagster.metadata import table_metadata
 from dynalloc_dagster.partitions import batch_key, batch_partitions, evaluation_partitions
 from dynalloc_dagster.resources import ObjectivesResource, OptimisationAgent
-from dynalloc_dagster.retention import prune_evaluations
+from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.storage.local import LocalStorage
+from dynalloc_dagster.storage.metadata import table_metadata
+from dynalloc_dagster.storage.retention import prune_evaluations
+from dynalloc_dagster.tags import BATCH, CONTINUE, STOP_REASON
 from engine.objectives import OBJECTIVE_CHECKS
 from engine.optimisation.loop import optimisation_history as score_history
 from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_round
@@ -27,9 +28,6 @@ from engine.strategy import CONFIG_COLUMNS, StrategyConfig, config_from_row, eva
 OWNERS = ["team:quant-research"]
 EVALUATIONS_PER_RUN_ENV = "DYNALLOC_EVALUATIONS_PER_RUN"
 LOOP_STARTED_AT = "loop_started_at"
-BATCH = "batch"
-STOP_REASON = "stop_reason"
-CONTINUE = "continue"
 CONFIG_TABLE_COLUMNS = ("config_id", "round", "batch", "proposer", *CONFIG_COLUMNS)
 
 

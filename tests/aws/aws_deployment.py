@@ -42,7 +42,7 @@ from dynalloc_dagster.aws.ec2_run_launcher import (
     INSTANCE_ID_TAG,
     decode_user_data,
 )
-from dynalloc_dagster.pipeline import job_run_config, run_pipeline
+from dynalloc_dagster.orchestration.pipeline import job_run_config, run_pipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENT = REPO_ROOT / "deployment" / "aws"
@@ -284,8 +284,8 @@ def run_pipeline_on_aws(
     instance: dg.DagsterInstance, context: WorkspaceProcessContext, defs: dg.Definitions,
     workers: StandInWorkers, run_config: dict[str, Any],
 ) -> list[dg.DagsterRun]:
-    """The whole chain (:func:`dynalloc_dagster.pipeline.run_pipeline`), each stage on its
-    own instance; stops at the first stage that does not succeed."""
+    """The whole chain (:func:`dynalloc_dagster.orchestration.pipeline.run_pipeline`), each
+    stage on its own instance; stops at the first stage that does not succeed."""
     def on_ec2(request: dg.RunRequest) -> dg.DagsterRun:
         return wait(instance, workers, launch(instance, context, defs, request).run_id)
 

@@ -29,7 +29,7 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from dynalloc_dagster.aws.compute_logs import KmsS3ComputeLogManager
 from dynalloc_dagster.aws.ec2_run_launcher import INSTANCE_ID_TAG, Ec2RunLauncher
 from dynalloc_dagster.definitions import build_definitions
-from dynalloc_dagster.stages import STAGES
+from dynalloc_dagster.tags import STAGES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dagster"))
 from dagster_test_support import small_run_config

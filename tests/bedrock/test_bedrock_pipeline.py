@@ -1,6 +1,6 @@
 """The whole pipeline with Bedrock on, in a subprocess, against the fake Converse endpoint.
 
-`python -m dynalloc_dagster.pipeline` runs with the bedrock proposer for the agent's later
+`python -m dynalloc_dagster` runs with the bedrock proposer for the agent's later
 rounds and the Bedrock narrative for the report; boto3 reaches the fake server on
 127.0.0.1 through AWS_ENDPOINT_URL_BEDROCK_RUNTIME, so the real client code runs over a
 socket. The first proposal is out of the search space (the round falls back to TPE and
@@ -49,7 +49,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
     with FakeConverse([OUT_OF_SPACE], text=NARRATIVE) as fake:
         env = fake.env() | {"DAGSTER_HOME": str(home), "DYNALLOC_DATA_ROOT": str(tmp / "data")}
         done = subprocess.run(
-            [sys.executable, "-m", "dynalloc_dagster.pipeline", "--config", str(config_file)],
+            [sys.executable, "-m", "dynalloc_dagster", "--config", str(config_file)],
             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
         requests = list(fake.requests)
     return done, requests, home, tmp / "data"

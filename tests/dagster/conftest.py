@@ -17,8 +17,9 @@ import pytest
 from dagster_test_support import N_CONFIGS, Upstream, failure_text, run_job, small_run_config
 
 from dynalloc_dagster.definitions import build_definitions
+from dynalloc_dagster.orchestration.stages import stage_request
 from dynalloc_dagster.partitions import batch_partitions
-from dynalloc_dagster.stages import INGEST_JOB, ROUND_JOB, SCENARIOS_JOB, stage_request
+from dynalloc_dagster.tags import INGEST_JOB, ROUND_JOB, SCENARIOS_JOB
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from dynalloc_dagster.pipeline import job_run_config
+from dynalloc_dagster.orchestration.pipeline import job_run_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AS_OF = "2026-11-20"

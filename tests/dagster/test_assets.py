@@ -3,7 +3,7 @@
 Direct calls check what an asset computes from given inputs; materializations check the
 partitioning, the files written and the asset checks, against tmp storage and a tmp
 instance. Partitioned stages run the way the pipeline runs them (one run per stage,
-partition range tags from ``dynalloc_dagster.stages``).
+partition range tags from ``dynalloc_dagster.orchestration.stages``).
 """
 
 from __future__ import annotations
@@ -40,15 +40,11 @@ from dynalloc_dagster.assets.scenarios import MarketRegimesConfig, market_regime
 from dynalloc_dagster.assets.strategies import StrategyConfigsConfig, strategy_configs
 from dynalloc_dagster.bedrock.resource import BedrockResource
 from dynalloc_dagster.environment import resources_for
-from dynalloc_dagster.io_managers import PolarsParquetIOManager, load_scenario_paths
+from dynalloc_dagster.orchestration.stages import evaluation_range_tags, stage_request
 from dynalloc_dagster.partitions import SCENARIOS, batch_partitions
 from dynalloc_dagster.resources import MarketDataSource, ObjectivesResource, OptimisationAgent
-from dynalloc_dagster.stages import (
-    EVALUATIONS_JOB,
-    SCENARIOS_JOB,
-    evaluation_range_tags,
-    stage_request,
-)
+from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager, load_scenario_paths
+from dynalloc_dagster.tags import EVALUATIONS_JOB, SCENARIOS_JOB
 from engine.conventions import TRADING_DAYS_PER_MONTH
 from engine.market.calibration import Calibration, calibrated_regime
 from engine.market.regimes import REGIMES

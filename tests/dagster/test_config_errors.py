@@ -34,16 +34,15 @@ from dagster_test_support import (
 
 from dynalloc_dagster.assets.strategies import strategy_configs
 from dynalloc_dagster.environment import resources_for
+from dynalloc_dagster.orchestration.pipeline import run_pipeline
+from dynalloc_dagster.orchestration.stages import evaluation_range_tags, stage_request
 from dynalloc_dagster.partitions import batch_partitions
-from dynalloc_dagster.pipeline import run_pipeline
-from dynalloc_dagster.stages import (
+from dynalloc_dagster.tags import (
     EVALUATIONS_JOB,
     INGEST_JOB,
     REPORTS_JOB,
     ROUND_JOB,
     SCENARIOS_JOB,
-    evaluation_range_tags,
-    stage_request,
 )
 from engine.validation import ConfigError
 
@@ -283,7 +282,7 @@ def _run_cli(tmp_path: Path, config: Path) -> subprocess.CompletedProcess[str]:
     home.mkdir(exist_ok=True)
     env = os.environ | {"DAGSTER_HOME": str(home), "DYNALLOC_DATA_ROOT": str(tmp_path / "data")}
     return subprocess.run(
-        [sys.executable, "-m", "dynalloc_dagster.pipeline", "--config", str(config)],
+        [sys.executable, "-m", "dynalloc_dagster", "--config", str(config)],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from dynalloc_dagster.decision import (
+from dynalloc_dagster.committee.decision import (
     DECISION_MAX_CHARS,
     decision_markdown,
     mandate_summary,

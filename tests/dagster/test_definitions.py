@@ -30,10 +30,10 @@ from dynalloc_dagster.environment import (
     current_environment,
     resources_for,
 )
-from dynalloc_dagster.io_managers import PolarsParquetIOManager, ScenarioPathsIOManager
-from dynalloc_dagster.jobs import STAGE_JOBS
+from dynalloc_dagster.orchestration.jobs import STAGE_JOBS
 from dynalloc_dagster.resources import ObjectivesResource, OptimisationAgent
-from dynalloc_dagster.stages import (
+from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager, ScenarioPathsIOManager
+from dynalloc_dagster.tags import (
     EVALUATIONS_JOB,
     HISTORY_JOB,
     INGEST_JOB,
@@ -62,7 +62,7 @@ LINEAGE = [*INGEST_ASSETS, "scenario_paths", "strategy_configs", "strategy_evalu
            "optimisation_history", "robustness_leaderboard", "parameter_sensitivity",
            "scenario_comparison", "constraint_compliance", "weight_window_interaction",
            "cost_sensitivity", "charts", "bedrock_report", "report", "recommended_allocation"]
-# what each stage job materializes (dynalloc_dagster.stages chains them in this order)
+# what each stage job materializes (dynalloc_dagster.orchestration.stages chains them in this order)
 STAGE_ASSETS = {
     INGEST_JOB: set(INGEST_ASSETS),
     SCENARIOS_JOB: {"scenario_paths"},

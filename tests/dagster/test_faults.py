@@ -23,25 +23,25 @@ import yaml
 from dagster_test_support import REPO_ROOT, Upstream, failure_text, run_job, small_run_config
 
 from dynalloc_dagster.definitions import build_definitions
-from dynalloc_dagster.io_managers import PolarsParquetIOManager
-from dynalloc_dagster.lease import (
-    PIPELINE_ID_TAG,
-    acquire_for_run,
-    read_lease,
-    release_after_run,
+from dynalloc_dagster.orchestration.local_run_launcher import (
+    LocalRunLauncher,
+    process_alive,
+    worker_start,
 )
-from dynalloc_dagster.local_run_launcher import LocalRunLauncher, process_alive, worker_start
+from dynalloc_dagster.orchestration.pipeline import job_run_config, run_pipeline
+from dynalloc_dagster.orchestration.stages import stage_request
 from dynalloc_dagster.partitions import batch_partitions
-from dynalloc_dagster.pipeline import job_run_config, run_pipeline
-from dynalloc_dagster.retention import prune_evaluations
-from dynalloc_dagster.stages import (
+from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager
+from dynalloc_dagster.storage.lease import acquire_for_run, read_lease, release_after_run
+from dynalloc_dagster.storage.retention import prune_evaluations
+from dynalloc_dagster.tags import (
     EVALUATIONS_JOB,
     INGEST_JOB,
+    PIPELINE_ID_TAG,
     PIPELINE_TAG,
     REPORTS_JOB,
     ROUND_JOB,
     SCENARIOS_JOB,
-    stage_request,
 )
 
 BIN = Path(os.environ.get("VIRTUAL_ENV", REPO_ROOT / ".venv")) / "bin"
@@ -76,7 +76,8 @@ def test_health_check_reads_the_run_start_pid(tmp_path: Path) -> None:
     defs = build_definitions(data_root=str(tmp_path / "data"))
     (tmp_path / "home").mkdir()
     with dg.instance_for_test(overrides={"run_launcher": {
-            "module": "dynalloc_dagster.local_run_launcher", "class": "LocalRunLauncher"}},
+            "module": "dynalloc_dagster.orchestration.local_run_launcher",
+            "class": "LocalRunLauncher"}},
             temp_dir=str(tmp_path / "home")) as instance:
         launcher = instance.run_launcher
         assert isinstance(launcher, LocalRunLauncher)
@@ -335,7 +336,7 @@ def test_release_only_at_the_reports_stage_or_a_lone_run(tmp_path: Path,
 def test_two_pipelines_on_one_data_root_one_refuses_the_other_is_right(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Pipeline A runs as ``python -m dynalloc_dagster.pipeline`` (``make run``); once it
+    """Pipeline A runs as ``python -m dynalloc_dagster`` (``make run``); once it
     holds the lease, pipeline B with other configs starts in this process on the same
     instance and data root. One of them fails naming the lease (B at once, or A at its
     next stage if B slipped into a gap between A's stages); the other's stored configs,
@@ -347,7 +348,7 @@ def test_two_pipelines_on_one_data_root_one_refuses_the_other_is_right(
                "B": small_run_config(seed=2, initial_batch=5, max_configs=5)}
     (tmp_path / "a.yaml").write_text(yaml.safe_dump(configs["A"]))
     env = {**os.environ, "DAGSTER_HOME": str(home), "DYNALLOC_DATA_ROOT": str(root)}
-    a = subprocess.Popen([str(BIN / "python"), "-m", "dynalloc_dagster.pipeline", "--config",
+    a = subprocess.Popen([str(BIN / "python"), "-m", "dynalloc_dagster", "--config",
                           str(tmp_path / "a.yaml")], cwd=REPO_ROOT, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -26,11 +26,12 @@ from dynalloc_dagster.assets.reporting import recommended_allocation
 from dynalloc_dagster.assets.scenarios import _martingale_z, _realized_vol_z
 from dynalloc_dagster.assets.strategies import evaluation_completeness
 from dynalloc_dagster.checks import recommended_objectives_compliance
-from dynalloc_dagster.io_managers import load_scenario_paths
+from dynalloc_dagster.orchestration.stages import evaluation_range_tags
 from dynalloc_dagster.partitions import SCENARIOS
 from dynalloc_dagster.resources import MarketDataSource, ObjectivesResource
-from dynalloc_dagster.stages import EVALUATIONS_JOB, evaluation_range_tags
+from dynalloc_dagster.storage.io_managers import load_scenario_paths
 from dynalloc_dagster.storage.local import LocalStorage
+from dynalloc_dagster.tags import EVALUATIONS_JOB
 from engine.objectives import InvestmentObjectives
 from engine.strategy import CONFIG_COLUMNS, StrategyConfig, evaluate
 

@@ -23,21 +23,20 @@ from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
 from polars.testing import assert_frame_equal
 
-from dynalloc_dagster import io_managers
-from dynalloc_dagster.io_managers import (
-    PolarsParquetIOManager,
-    ScenarioPathsIOManager,
-    _encode_paths,
-    load_scenario_paths,
-    safe_component,
-)
 from dynalloc_dagster.partitions import (
     SCENARIOS,
     batch_partitions,
     evaluation_partitions,
     scenario_partitions,
 )
-from dynalloc_dagster.storage import LocalStorage, ObjectStorage, S3Storage
+from dynalloc_dagster.storage import LocalStorage, ObjectStorage, S3Storage, io_managers
+from dynalloc_dagster.storage.io_managers import (
+    PolarsParquetIOManager,
+    ScenarioPathsIOManager,
+    _encode_paths,
+    load_scenario_paths,
+    safe_component,
+)
 from engine.market.paths import ScenarioPaths, simulate_scenario
 from engine.market.regimes import REGIMES
 

@@ -24,13 +24,13 @@ from dynalloc_dagster.assets.live import (
 )
 from dynalloc_dagster.environment import resources_for
 from dynalloc_dagster.market_sources import FolderReader, load_tables
-from dynalloc_dagster.monitoring import (
+from dynalloc_dagster.orchestration.monitoring import (
     PIPELINE,
     regime_shift_reoptimisation,
     reoptimisation_request,
 )
 from dynalloc_dagster.resources import SAMPLE_DATA, MarketDataSource, ObjectivesResource
-from dynalloc_dagster.stages import INGEST_JOB, PIPELINE_TAG
+from dynalloc_dagster.tags import INGEST_JOB, PIPELINE_TAG
 from engine.market.regimes import REGIMES
 from engine.strategy import StrategyConfig
 

@@ -28,17 +28,16 @@ from dagster_test_support import (
 
 from dynalloc_dagster.assets.reporting import CHART_CAPTIONS
 from dynalloc_dagster.definitions import build_definitions
+from dynalloc_dagster.orchestration.pipeline import run_pipeline
+from dynalloc_dagster.orchestration.schedules import quarterly_reoptimisation, weekly_refresh
+from dynalloc_dagster.orchestration.sensors import pipeline_next_stage
+from dynalloc_dagster.orchestration.stages import RANGE_END, RANGE_START, stage_request
 from dynalloc_dagster.partitions import SCENARIOS, batch_partitions
-from dynalloc_dagster.pipeline import run_pipeline
-from dynalloc_dagster.schedules import quarterly_reoptimisation, weekly_refresh
-from dynalloc_dagster.sensors import pipeline_next_stage
-from dynalloc_dagster.stages import (
+from dynalloc_dagster.tags import (
     EVALUATIONS_JOB,
     HISTORY_JOB,
     INGEST_JOB,
     PIPELINE_TAG,
-    RANGE_END,
-    RANGE_START,
     REPORTS_JOB,
     ROUND_JOB,
     ROUND_RUN_TAG,
@@ -46,7 +45,6 @@ from dynalloc_dagster.stages import (
     RUN_CONFIG_TAG,
     SCENARIOS_JOB,
     SPLIT_TAG,
-    stage_request,
 )
 from engine.validation import ConfigError
 

@@ -18,11 +18,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dynalloc_dagster import plots
 from dynalloc_dagster.assets.strategies import evaluation_metadata
-from dynalloc_dagster.decision import mandate_summary, status_text
-from dynalloc_dagster.report_pdf import report_pdf
-from dynalloc_dagster.report_text import (
+from dynalloc_dagster.committee import plots
+from dynalloc_dagster.committee.decision import mandate_summary, status_text
+from dynalloc_dagster.committee.pdf import report_pdf
+from dynalloc_dagster.committee.text import (
     ReportInputs,
     build_report,
     leaderboard_table,

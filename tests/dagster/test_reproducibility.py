@@ -20,7 +20,7 @@ import pytest
 from dagster_test_support import small_run_config
 
 from dynalloc_dagster.definitions import build_definitions
-from dynalloc_dagster.pipeline import run_pipeline
+from dynalloc_dagster.orchestration.pipeline import run_pipeline
 
 WALL_TIME = {"calibration.parquet": "heston_fit_seconds"}  # file -> wall-time column
 

@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 from matplotlib import image
 
-from dynalloc_dagster.stages import INGEST_JOB, ROUND_JOB
+from dynalloc_dagster.tags import INGEST_JOB, ROUND_JOB
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "ui"

@@ -18,8 +18,8 @@ import pytest
 from dbt_like_reports.loader import MODELS_DIR, UnknownRefError, discover_models
 from dbt_like_reports.schema_tests import SCHEMA_PATH, SchemaError, load_schema
 from dynalloc_dagster.assets.reports import build_report_assets
-from dynalloc_dagster.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.partitions import SCENARIOS, batch_partitions, evaluation_partitions
+from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.storage.local import LocalStorage
 
 

@@ -10,9 +10,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from dynalloc_dagster.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.partitions import scenario_partitions
 from dynalloc_dagster.storage import LocalStorage
+from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager
 
 
 @dg.asset(partitions_def=scenario_partitions)

@@ -14,9 +14,9 @@ from polars.testing import assert_frame_equal
 from storage_test_support import Bucket
 
 from dynalloc_dagster.environment import resources_for
-from dynalloc_dagster.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.resources import ArtifactStore
 from dynalloc_dagster.storage import CorruptObjectError, ObjectNotFoundError, StorageConfigError
+from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager
 
 
 def _assert_encrypted(bucket: Bucket, key: str) -> None:

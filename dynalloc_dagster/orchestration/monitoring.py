@@ -2,11 +2,12 @@
 
 ``regime_shift_reoptimisation`` watches ``market_regime`` materializations. When the
 regime today looks like differs from the previous materialization's, it starts a new
-pipeline at the ingest stage (dynalloc_dagster.stages.stage_request) with the run config
-of the pipeline that saw the shift (same source, as-of date and sizes) and the agent seeded
-from the as-of date, as the quarterly re-optimisation does: a fresh search for the new
-regime, without waiting for the quarter. The new pipeline's own market_regime sees no
-shift (it compares with the one that did), so the sensor does not chain itself.
+pipeline at the ingest stage (dynalloc_dagster.orchestration.stages.stage_request) with
+the run config of the pipeline that saw the shift (same source, as-of date and sizes)
+and the agent seeded from the as-of date, as the quarterly re-optimisation does: a fresh
+search for the new regime, without waiting for the quarter. The new pipeline's own
+market_regime sees no shift (it compares with the one that did), so the sensor does not
+chain itself.
 Off by default: turn it on in the UI (Automation) or with ``dagster sensor start``.
 """
 
@@ -18,7 +19,8 @@ from typing import Any
 import dagster as dg
 
 from dynalloc_dagster.assets.live import MARKET_REGIME
-from dynalloc_dagster.stages import INGEST_JOB, RUN_CONFIG_TAG, stage_request
+from dynalloc_dagster.orchestration.stages import stage_request
+from dynalloc_dagster.tags import INGEST_JOB, RUN_CONFIG_TAG
 
 PIPELINE = "regime_shift"
 

@@ -40,9 +40,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from dynalloc_dagster.local_run_launcher import process_alive, worker_start
+from dynalloc_dagster.tags import PIPELINE_ID_TAG, PIPELINE_TAG, REPORTS_JOB
+from dynalloc_dagster.workers import process_alive, worker_start
 
-PIPELINE_ID_TAG = "dynalloc/pipeline_id"
 LEASE_KEY = "dynalloc/lease:"
 LOCK_FILE = ".dynalloc-lease.lock"
 CHAIN_GRACE_S = 300.0
@@ -91,7 +91,6 @@ def read_lease(instance: dg.DagsterInstance, root: str | os.PathLike[str]) -> Le
 def pipeline_id_of(run: dg.DagsterRun) -> tuple[str, str, bool]:
     """(lease holder id, kind, first) of ``run``: a later pipeline stage's pipeline id, a
     first stage's own run id (it starts the pipeline), or a lone run's own id."""
-    from dynalloc_dagster.stages import PIPELINE_TAG  # stages imports the assets
 
     if PIPELINE_ID_TAG in run.tags:
         return run.tags[PIPELINE_ID_TAG], "pipeline", False
@@ -143,7 +142,6 @@ def acquire_for_run(instance: dg.DagsterInstance, run: dg.DagsterRun, root: str,
 def release_after_run(instance: dg.DagsterInstance, run: dg.DagsterRun, root: str) -> bool:
     """Give the lease back at the end of a lone run or of a pipeline's reports stage;
     True if it was released."""
-    from dynalloc_dagster.stages import REPORTS_JOB
 
     holder_id, kind, _ = pipeline_id_of(run)
     if kind == "pipeline" and run.job_name != REPORTS_JOB:
@@ -177,7 +175,6 @@ def holder_live(instance: dg.DagsterInstance, lease: Lease) -> tuple[bool, str]:
             return True, f"run {run.run_id} ({run.job_name}) is {run.status.value}"
     if lease.kind != "pipeline":
         return False, "its run has ended"
-    from dynalloc_dagster.stages import REPORTS_JOB
 
     ended = [r for r in runs if r.status not in _ACTIVE]
     if active or any(r.status != dg.DagsterRunStatus.SUCCESS for r in ended):

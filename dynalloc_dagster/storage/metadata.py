@@ -7,13 +7,13 @@ import base64
 import functools
 import subprocess
 from importlib import metadata as package_metadata
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from dynalloc_dagster import PROJECT_ROOT
+
 DISTRIBUTION = "dynalloc"
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dynalloc_dagster.jobs import STAGE_JOBS
-from dynalloc_dagster.stages import next_stage_request
+from dynalloc_dagster.orchestration.jobs import STAGE_JOBS
+from dynalloc_dagster.orchestration.stages import next_stage_request
 
 
 @dg.run_status_sensor(

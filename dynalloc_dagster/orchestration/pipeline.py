@@ -1,7 +1,7 @@
 """Run the whole pipeline, stage after stage, as the chaining sensor would.
 
 Two ways to execute a stage, one loop (:func:`run_pipeline`) over
-:func:`dynalloc_dagster.stages.next_stage_request`:
+:func:`dynalloc_dagster.orchestration.stages.next_stage_request`:
 
 - :class:`WorkspaceLauncher` (``python -m dynalloc_dagster``, ``make run``): each stage is
   created against the code location of ``workspace.yaml`` (what ``dagster dev`` loads) and
@@ -11,15 +11,7 @@ Two ways to execute a stage, one loop (:func:`run_pipeline`) over
   ``execute_in_process`` on a given ``Definitions`` (e.g. one with a temporary data root).
 """
 
-# ruff: noqa: E402 (the warnings filter comes first)
 from __future__ import annotations
-
-import warnings
-
-# before the project's assets are imported (``python -m dynalloc_dagster.pipeline``):
-# Dagster's notice that backfill_policy is beta is known and not the user's concern
-warnings.filterwarnings(
-    "ignore", message="Parameter `backfill_policy` of function `asset` is currently in beta")
 
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,11 +23,12 @@ from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRe
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster._utils.hosted_user_process import recon_job_from_origin
 
-from dynalloc_dagster.run_config import validate_run_config
-from dynalloc_dagster.stages import INGEST_JOB, next_stage_request, stage_request
+from dynalloc_dagster import PROJECT_ROOT
+from dynalloc_dagster.orchestration.run_config import validate_run_config
+from dynalloc_dagster.orchestration.stages import next_stage_request, stage_request
+from dynalloc_dagster.tags import INGEST_JOB
 
 MAX_STAGE_RUNS = 10_000
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE_FILE = PROJECT_ROOT / "workspace.yaml"
 
 
@@ -174,10 +167,3 @@ def job_run_config_from_names(op_names: set[str], resource_names: set[str],
         config["resources"] = resources
     return config
 
-
-if __name__ == "__main__":
-    import sys
-
-    from dynalloc_dagster.__main__ import main
-
-    sys.exit(main(prog="python -m dynalloc_dagster.pipeline"))

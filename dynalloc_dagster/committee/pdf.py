@@ -1,7 +1,7 @@
 """The investment-committee PDF: a title page, then the report's sections as text pages
 (matplotlib, A4 portrait), its tables and every chart.
 
-The same :class:`~dynalloc_dagster.report_text.ReportDocument` as the markdown report;
+The same :class:`~dynalloc_dagster.committee.text.ReportDocument` as the markdown report;
 the PDF has no creation date or producer, so identical inputs give identical bytes.
 """
 
@@ -20,7 +20,7 @@ from matplotlib import pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure as MplFigure
 
-from dynalloc_dagster.report_text import Code, Figure, Markdown, ReportDocument, Table
+from dynalloc_dagster.committee.text import Code, Figure, Markdown, ReportDocument, Table
 
 PAGE = (8.27, 11.69)  # A4, inches
 MARGIN_X = 0.08  # fractions of the page

@@ -23,7 +23,6 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from dynalloc_dagster.lease import end_of_run, hold_data_root
 from dynalloc_dagster.storage import (
     CorruptObjectError,
     LocalStorage,
@@ -32,6 +31,7 @@ from dynalloc_dagster.storage import (
     safe_component,
     sha256_hex,
 )
+from dynalloc_dagster.storage.lease import end_of_run, hold_data_root
 from engine.market.paths import ScenarioPaths
 from engine.market.regimes import regime_from_mapping
 
@@ -58,7 +58,8 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
         return self.storage if self.storage is not None else LocalStorage(root=self.root)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Before the run writes anything: hold the data root's lease (dynalloc_dagster.lease)."""
+        """Before the run writes anything: hold the data root's lease
+        (dynalloc_dagster.storage.lease)."""
         hold_data_root(context, self.object_storage().location)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

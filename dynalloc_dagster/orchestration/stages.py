@@ -14,7 +14,7 @@ Runs carry tags: ``dynalloc/pipeline`` (weekly, quarterly or manual; only tagged
 chain), ``dynalloc/run_config`` (the pipeline-wide run config as JSON, so every stage of
 one pipeline uses the same config), ``dynalloc/round`` and, after the first stage,
 ``dynalloc/pipeline_id`` (the first run's id: the pipeline holding the data root's lease,
-:mod:`dynalloc_dagster.lease`). The chaining sensor and
+:mod:`dynalloc_dagster.storage.lease`). The chaining sensor and
 ``make run`` both take the next stage from :func:`next_stage_request`.
 """
 
@@ -26,31 +26,29 @@ from typing import Any
 
 import dagster as dg
 
-from dynalloc_dagster.assets.strategies import (
+from dynalloc_dagster.assets.strategies import evaluation_keys_per_run
+from dynalloc_dagster.orchestration.run_config import validate_run_config
+from dynalloc_dagster.partitions import SCENARIOS
+from dynalloc_dagster.tags import (
     BATCH,
     CONTINUE,
+    EVALUATIONS_JOB,
+    HISTORY_JOB,
+    PIPELINE_ID_TAG,
+    PIPELINE_TAG,
+    REPORTS_JOB,
+    ROUND_JOB,
+    ROUND_RUN_TAG,
+    ROUND_TAG,
+    RUN_CONFIG_TAG,
+    SCENARIOS_JOB,
+    SPLIT_TAG,
+    STAGES,
     STOP_REASON,
-    evaluation_keys_per_run,
 )
-from dynalloc_dagster.lease import PIPELINE_ID_TAG
-from dynalloc_dagster.partitions import SCENARIOS
-from dynalloc_dagster.run_config import validate_run_config
 
-PIPELINE_TAG = "dynalloc/pipeline"
-RUN_CONFIG_TAG = "dynalloc/run_config"
-ROUND_TAG = "dynalloc/round"
-ROUND_RUN_TAG = "dynalloc/round_run"
-SPLIT_TAG = "dynalloc/split"
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
-
-INGEST_JOB = "ingest_job"
-SCENARIOS_JOB = "scenario_paths_job"
-ROUND_JOB = "optimisation_round_job"
-EVALUATIONS_JOB = "strategy_evaluations_job"
-HISTORY_JOB = "optimisation_history_job"
-REPORTS_JOB = "reports_job"
-STAGES = (INGEST_JOB, SCENARIOS_JOB, ROUND_JOB, EVALUATIONS_JOB, HISTORY_JOB, REPORTS_JOB)
 
 STRATEGY_CONFIGS = dg.AssetKey("strategy_configs")
 OPTIMISATION_HISTORY = dg.AssetKey("optimisation_history")
@@ -72,11 +70,12 @@ def stage_request(
     pipeline_id: str | None = None, extra_tags: Mapping[str, str] | None = None,
 ) -> dg.RunRequest:
     """The run request of one stage. ``run_config`` is pipeline-wide and validated first
-    (:func:`dynalloc_dagster.run_config.validate_run_config`); partitioned stages cover
-    their partitions in one run: every scenario, or every scenario of ``batch`` (the
+    (:func:`dynalloc_dagster.orchestration.run_config.validate_run_config`); partitioned
+    stages cover their partitions in one run: every scenario, or every scenario of ``batch`` (the
     round's configs), or the ``scenarios`` of ``batch`` when a round's evaluations are
     split over several runs. ``pipeline_id`` (every stage after the first) names the
-    pipeline whose data-root lease the stage must still hold (:mod:`dynalloc_dagster.lease`)."""
+    pipeline whose data-root lease the stage must still hold
+    (:mod:`dynalloc_dagster.storage.lease`)."""
     run_config = run_config or {}
     validate_run_config(run_config)
     tags = {PIPELINE_TAG: pipeline, RUN_CONFIG_TAG: json.dumps(run_config, sort_keys=True),

@@ -1,6 +1,6 @@
 """The investment-committee report as a document: sections of paragraphs, tables, code and
 figures, built once from the tables it reports and rendered to markdown here and to PDF
-by :mod:`dynalloc_dagster.report_pdf`.
+by :mod:`dynalloc_dagster.committee.pdf`.
 
 Order: the decision first (the rule in words, today's weights with their as-of date, what
 changed since the previous recommendation, whether it meets the objectives), then the
@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from dynalloc_dagster.plots import rule_label
+from dynalloc_dagster.committee.plots import rule_label
 from engine.analysis.scoring import PENALTIES
 from engine.market.legs import leg_label
 from engine.objectives import InvestmentObjectives

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dynalloc_dagster.stages import INGEST_JOB, stage_request
+from dynalloc_dagster.orchestration.stages import stage_request
+from dynalloc_dagster.tags import INGEST_JOB
 
 
 @dg.schedule(

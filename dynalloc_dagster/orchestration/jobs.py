@@ -1,10 +1,10 @@
-"""The pipeline's stage jobs (dynalloc_dagster.stages says how they chain)."""
+"""The pipeline's stage jobs (dynalloc_dagster.orchestration.stages says how they chain)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from dynalloc_dagster.stages import (
+from dynalloc_dagster.tags import (
     EVALUATIONS_JOB,
     HISTORY_JOB,
     INGEST_JOB,
