@@ -249,6 +249,7 @@ def todays_allocation(
         pl.when(pl.col("asset") == "equity").then(pl.lit("equity"))
         .otherwise(pl.lit(leg_label(leg))).alias("asset_label"),
         pl.lit(trades.trade).alias("trade"),
+        pl.lit(trades.nav).alias("nav"),
         pl.lit(reason is not None).alias("illustrative"),
         pl.lit(reason, dtype=pl.String).alias("illustrative_reason"),
         pl.lit(origin["data_source"]).alias("data_source"),

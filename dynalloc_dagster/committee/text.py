@@ -378,9 +378,9 @@ def trades_caveat(trades: pl.DataFrame) -> str:
 def trades_table(trades: pl.DataFrame) -> Table:
     rows = [[r["asset_label"], _pct(r["current_weight"]), _pct(r["target_weight"]),
              _pct(r["new_weight"]), f"{r['weight_change'] * 100:+.1f} pp",
-             _pct(r["cost"], 3)] for r in trades.iter_rows(named=True)]
-    return Table(["asset", "current", "target", "after trading", "change", "cost (of NAV)"],
-                 rows)
+             _pct(r["cost"] / r["nav"], 3)] for r in trades.iter_rows(named=True)]
+    return Table(["asset", "current", "target", "after trading", "change",
+                  "cost (share of NAV)"], rows)
 
 
 def regime_blocks(inputs: ReportInputs) -> list[Block]:

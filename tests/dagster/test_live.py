@@ -147,6 +147,7 @@ def test_todays_allocation_trades_the_held_units_to_the_target(
     assert result.metadata["trade"] is True
     # the sample's holdings are illustrative; the leg is cash; provenance on every row
     assert table["illustrative"].to_list() == [True, True]
+    np.testing.assert_allclose(table["nav"].to_list(), [nav, nav], rtol=1e-12)
     assert "illustrative portfolio" in table["illustrative_reason"][0]
     assert table["asset_label"].to_list() == ["equity", "cash"]
     assert set(table["holdings_source"]) == {"the shipped sample's holdings.csv"}

@@ -294,7 +294,8 @@ def _live(inputs: ReportInputs) -> dict[str, pl.DataFrame]:
         "as_of": ["2018-11-30"] * 2, "config_id": [rec_id] * 2, "asset": ["equity", "bond"],
         "current_weight": [0.6, 0.4], "target_weight": [0.66, 0.34], "new_weight": [0.66, 0.34],
         "weight_change": [0.06, -0.06], "value_change": [0.06, -0.06],
-        "units_change": [None, None], "cost": [0.00012, 0.0], "asset_label": ["equity", "cash"],
+        "units_change": [None, None], "cost": [120.0, 0.0], "nav": [1_000_000.0] * 2,
+        "asset_label": ["equity", "cash"],
         "trade": ["buy equity"] * 2, "illustrative": [True] * 2,
         "illustrative_reason": ["the shipped sample's holdings are an illustrative portfolio"] * 2,
         "data_source": ["files market data"] * 2,
@@ -325,7 +326,8 @@ def test_the_report_carries_the_live_evidence(inputs: ReportInputs) -> None:
     trades_part = text.split("## Trades to today's target")[1].split("\n## ")[0]
     assert "**Illustrative:** the shipped sample's holdings" in trades_part
     (trades,) = _tables(text, "Trades to today's target")
-    assert trades[1][:5] == ["equity", "60.0%", "66.0%", "66.0%", "+6.0 pp"]
+    # cost 120 on a NAV of 1,000,000: 0.012% of NAV
+    assert trades[1] == ["equity", "60.0%", "66.0%", "66.0%", "+6.0 pp", "0.012%"]
     assert trades[2][0] == "cash"
     regime_part = text.split("## Today's regime and its checks")[1].split("\n## ")[0]
     assert "most like the **bear** regime" in regime_part
