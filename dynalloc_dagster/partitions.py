@@ -9,7 +9,8 @@ configs; 10,000 configs in one batch are still 5 keys).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 
 import dagster as dg
 
@@ -18,6 +19,14 @@ from engine.market.regimes import REGIMES
 CALIBRATED = "calibrated"
 """The sixth scenario: the market-implied regime (engine.market.calibration)."""
 SCENARIOS: tuple[str, ...] = (*REGIMES, CALIBRATED)
+"""Every scenario, in the one order charts and tables show them: the five named regimes as
+engine.market.regimes lists them, then the market-implied one."""
+SCENARIO_LABELS: Mapping[str, str] = MappingProxyType({
+    "base": "Base case", "bull": "Bull market", "bear": "Bear market",
+    "high_vol": "High volatility", "low_vol": "Low volatility",
+    CALIBRATED: "Market-implied",
+})
+"""The scenarios' names for people: every chart and table label reads them from here."""
 scenario_partitions = dg.StaticPartitionsDefinition(list(SCENARIOS))
 batch_partitions = dg.DynamicPartitionsDefinition(name="config_batches")
 evaluation_partitions = dg.MultiPartitionsDefinition(
@@ -25,6 +34,19 @@ evaluation_partitions = dg.MultiPartitionsDefinition(
 )
 """Keys read ``batch|scenario`` (Dagster sorts dimensions by name); use
 ``keys_by_dimension`` rather than splitting strings."""
+
+
+def scenario_label(name: str) -> str:
+    """A scenario's human name; a name without one (a test's ad hoc regime) reads with
+    spaces for underscores."""
+    return SCENARIO_LABELS.get(name, name.replace("_", " "))
+
+
+def in_scenario_order(names: Iterable[str]) -> list[str]:
+    """The distinct ``names`` in the order of :data:`SCENARIOS`, names outside it last, by
+    name."""
+    rank = {name: i for i, name in enumerate(SCENARIOS)}
+    return sorted(set(names), key=lambda name: (rank.get(name, len(rank)), name))
 
 
 def batch_key(round_index: int, config_ids: Sequence[str]) -> str:

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from dynalloc_dagster.resources import MarketDataSource
 from dynalloc_dagster.storage.metadata import table_metadata
-from engine.market.calibration import calibrate
+from engine.market.calibration import calibrate, regime_clips
 from engine.market.validation import MarketDataError, validate_history
 from engine.market.yield_curve import curve_from_frame
 from engine.optimisation.search_space import SearchSpace
@@ -25,23 +25,36 @@ AS_OF_COLUMN = "as_of"
 """The date the market was taken at, carried from calibration to the regimes and paths."""
 LONGEST_WINDOW_MONTHS = SearchSpace().vol_window_months[1]
 """The longest vol window the agent may propose: the history must cover it plus a year."""
+EARLIEST_AS_OF = dt.date(1900, 1, 1)
+"""The earliest market date accepted (no daily index history is older)."""
+CLIPS_CHECK = "calibration_within_model_ranges"
 
 
 class MarketDataConfig(dg.Config):
-    """``as_of``: ISO date the data is taken at. Default: today (UTC) for the synthetic
-    source; the last date of the files for the files and s3 sources (no stale check)."""
+    """``as_of``: ISO date the data is taken at, from ``EARLIEST_AS_OF`` to today (UTC):
+    a later date's market is not known yet (the synthetic source would invent one).
+    Default: today (UTC) for the synthetic source; the last date of the files for the
+    files and s3 sources (no stale check)."""
 
-    as_of: str | None = Field(default=None, description="ISO date, e.g. 2026-11-23")
+    as_of: str | None = Field(default=None, description="ISO date, e.g. 2026-11-23, from"
+                              f" {EARLIEST_AS_OF} to today (UTC)")
 
     @field_validator("as_of")
     @classmethod
     def _iso_date(cls, value: str | None) -> str | None:
         # checked when the config is built, so a bad date fails naming the field
-        if value is not None:
-            try:
-                dt.date.fromisoformat(value)
-            except ValueError as error:
-                raise ValueError(f"as_of must be an ISO date (YYYY-MM-DD): {error}") from None
+        if value is None:
+            return value
+        try:
+            date = dt.date.fromisoformat(value)
+        except ValueError as error:
+            raise ValueError(f"as_of must be an ISO date (YYYY-MM-DD): {error}") from None
+        today = dt.datetime.now(dt.UTC).date()
+        if date < EARLIEST_AS_OF:
+            raise ValueError(f"as_of {value} is before {EARLIEST_AS_OF}")
+        if date > today:
+            raise ValueError(f"as_of {value} is after today ({today}, UTC): a future date's"
+                             " market is not known")
         return value
 
 
@@ -75,6 +88,7 @@ def market_data(config: MarketDataConfig, market_source: MarketDataSource):
     as_of = dt.date.fromisoformat(config.as_of) if config.as_of else None
     market = market_source.fetch(as_of, longest_window_months=LONGEST_WINDOW_MONTHS)
     history = market.history.with_columns(pl.lit(market.dividend_yield).alias("dividend_yield"))
+    _check_calibratable(history, market.yield_curve, market.origin)
     yield dg.Output(history, "market_data", metadata={
         **table_metadata(history.tail(10)), "dagster/row_count": history.height,
         "as_of": str(market.as_of), "first_date": str(history["date"][0]),
@@ -90,6 +104,19 @@ def market_data(config: MarketDataConfig, market_source: MarketDataSource):
                     metadata=table_metadata(market.yield_curve))
     yield dg.Output(market.holdings, "market_holdings",
                     metadata=table_metadata(market.holdings))
+
+
+def _check_calibratable(history: pl.DataFrame, yield_curve: pl.DataFrame, origin: str) -> None:
+    """Rule ``not_calibratable``: the calibration's history estimates and curve bootstrap
+    run on the new market before it is stored, so a market the ``calibration`` step would
+    fail on never replaces the one the stored calibration came from. (The surface's
+    Heston fit is left to that step: it fails only on vols the surface rules refuse.)"""
+    try:
+        calibrate(history, yield_curve=curve_from_frame(yield_curve) if yield_curve.height
+                  else None)
+    except Exception as error:
+        raise MarketDataError(f"{origin}: rule not_calibratable: {type(error).__name__}:"
+                              f" {error}") from None
 
 
 @dg.asset_check(asset="market_data", blocking=True,
@@ -108,11 +135,15 @@ def market_data_sanity(market_data: pl.DataFrame) -> dg.AssetCheckResult:
     })
 
 
-@dg.asset(group_name="ingestion", owners=OWNERS, kinds={"polars", "parquet"}, code_version="2")
+@dg.asset(group_name="ingestion", owners=OWNERS, kinds={"polars", "parquet"}, code_version="3",
+          check_specs=[dg.AssetCheckSpec(
+              CLIPS_CHECK, asset="calibration",
+              description="Every estimate reached the calibrated regime unclipped (a"
+              " warning: the regime is still built, each clipped value at its range's end)")])
 def calibration(
     market_data: pl.DataFrame, market_vol_surface: pl.DataFrame,
     market_yield_curve: pl.DataFrame,
-) -> dg.MaterializeResult:
+):  # no return annotation: with check specs, Dagster types an annotated result's value Nothing
     """The market-implied dynamics (engine.market.calibration.calibrate): Heston fitted to
     the vol surface (by moments of the realised variance without one), the short rate
     from the bootstrapped curve (the last risk-free rate without one), Vasicek rate
@@ -132,4 +163,9 @@ from it); the fit's RMSE and time are in the metadata."""
     metadata = {**table_metadata(table), **figures, "as_of": str(as_of)}
     if curve is not None:
         metadata["zero_curve"] = table_metadata(curve.to_frame())["preview"]
-    return dg.MaterializeResult(value=table, metadata=metadata)
+    clips = regime_clips(fitted)
+    check = dg.AssetCheckResult(
+        check_name=CLIPS_CHECK, passed=not clips, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"clips": len(clips),
+                  "clipped": dg.MetadataValue.md("\n".join(f"- {c}" for c in clips) or "none")})
+    return dg.MaterializeResult(value=table, metadata=metadata, check_results=[check])

@@ -21,7 +21,7 @@ from dynalloc_dagster.resources import (
     MarketDataSource,
     ObjectivesResource,
 )
-from dynalloc_dagster.storage.metadata import code_version, table_metadata
+from dynalloc_dagster.storage.metadata import chart_gallery, code_version, table_metadata
 from engine.analysis.benchmarks import STATIC_BENCHMARKS, constant_weight_config
 from engine.market.legs import leg_label, leg_of
 from engine.market.regime_classifier import classify_regime
@@ -38,6 +38,12 @@ LAST_YEAR_MONTHS = 12
 RECOMMENDED = "recommended"
 MARKET_REGIME = dg.AssetKey("market_regime")
 TRADES_CSV = "todays_allocation.csv"
+BACKTEST_CAPTIONS = {
+    "backtest_nav": "NAV on the market history (log scale, 1 at the start): the recommended"
+    " rule, the next configs, 60/40 and buy-and-hold equity.",
+    "backtest_equity_weight": "The equity weight each strategy held month by month on the"
+    " market history.",
+}
 
 
 def provenance(source: MarketDataSource, market_data: pl.DataFrame) -> dict[str, str]:
@@ -105,7 +111,7 @@ def _strategies(leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
 @dg.multi_asset(
     outs={
         "historical_backtest": dg.AssetOut(
-            group_name=GROUP, owners=OWNERS, kinds={"polars", "parquet"}, code_version="1",
+            group_name=GROUP, owners=OWNERS, kinds={"polars", "parquet"}, code_version="2",
             description="Metrics of the recommended rule, the next configs and the static"
             " benchmarks (60/40, 100% equity = buy-and-hold) on the real history, over the"
             " full common period and the last 12 months."),
@@ -153,11 +159,14 @@ def historical_backtest(
         pl.lit(origin["as_of"]).alias("data_as_of"))
     path_table = pl.concat(paths).select("date", "strategy", "portfolio_return",
                                          "equity_weight", "nav")
-    figures = {"backtest_nav": plots.backtest_nav(path_table),
-               "backtest_equity_weight": plots.backtest_equity_weight(path_table)}
-    uris = {name: artifacts.write(f"{name}.png", plots.png_bytes(fig))
-            for name, fig in figures.items()}
+    note = (f"Data: {data_label(market_source.kind)}; {path_table['date'].min()} to"
+            f" {path_table['date'].max()}, month-ends; dynalloc.")
+    figures = {"backtest_nav": plots.backtest_nav(path_table, RECOMMENDED, note),
+               "backtest_equity_weight": plots.backtest_equity_weight(path_table, RECOMMENDED,
+                                                                      note)}
+    pngs = {name: plots.png_bytes(fig) for name, fig in figures.items()}
     plots.close(figures)
+    uris = {name: artifacts.write(f"{name}.png", png) for name, png in pngs.items()}
     full = {r["strategy"]: r for r in rows if r["period"] == "full"}
     key_figures = {
         f"{prefix}_{metric}": dg.MetadataValue.float(round(float(full[name][metric]), 4))
@@ -174,6 +183,7 @@ def historical_backtest(
                                       "ann_return", "ann_vol", "max_drawdown", "turnover"),
                          preview_rows=table.height),
         **key_figures,
+        "charts": chart_gallery(pngs, BACKTEST_CAPTIONS),
         **{name: dg.MetadataValue.url(uri) for name, uri in uris.items()},
     })
     yield dg.Output(path_table, "historical_backtest_paths", metadata={

@@ -27,7 +27,12 @@ from dynalloc_dagster.committee.text import (
     to_markdown,
 )
 from dynalloc_dagster.resources import ArtifactStore, MarketDataSource, ObjectivesResource
-from dynalloc_dagster.storage.metadata import code_version, png_data_uri, table_metadata
+from dynalloc_dagster.storage.metadata import (
+    chart_gallery,
+    code_version,
+    png_data_uri,
+    table_metadata,
+)
 from dynalloc_dagster.tags import RUN_CONFIG_TAG
 from engine.analysis.allocation import weight_bands, weight_paths
 from engine.analysis.benchmarks import evaluate_benchmarks
@@ -185,24 +190,26 @@ def cost_sensitivity(
 
 
 CHART_CAPTIONS = {
-    "summary_table": "Best-strategy summary: the recommended rule beside the static"
-    " benchmarks in every scenario.",
+    "summary_table": "Best-strategy summary: the recommended rule (highlighted) beside the"
+    " static benchmarks in every scenario.",
     "scenario_comparison": "Mean Sharpe in each scenario: the best, median and worst config,"
     " the recommended rule and the benchmarks.",
     "risk_return": "Risk and return of every config per scenario, the efficient frontier"
-    " (upper-left envelope), the recommended rule and the benchmarks.",
+    " (upper-left envelope), the recommended rule, the benchmarks and the mandate's vol"
+    " band.",
     "allocation_dynamics": "The recommended rule's equity weight over the horizon: median"
-    " path and 5-95% band across paths, per scenario.",
+    " path and 5-95% band across paths, per scenario, against the weight it sets today.",
     "parameter_sensitivity": "How much each hyperparameter explains of the mean-Sharpe"
     " differences between configs, per scenario.",
     "weight_window_interaction": "Mean Sharpe by weight function and vol-window band, per"
-    " scenario.",
+    " scenario, on one colour scale.",
     "sharpe_by_scenario": "Mean Sharpe of the top configs in every scenario.",
-    "robustness_ranking": "Robustness and objective of every config, by rank.",
+    "robustness_ranking": "Robustness of every config by rank on a 0-100% axis with the"
+    " robust threshold; the objective on its own axis below.",
     "optimisation_convergence": "Best objective against configs evaluated, overall and per"
     " proposer.",
-    "cost_sensitivity": "Worst-scenario mean Sharpe of the top configs across cost"
-    " assumptions.",
+    "cost_sensitivity": "Change of the top configs' worst-scenario mean Sharpe against 0 bp,"
+    " at each cost evaluated.",
 }
 
 
@@ -213,7 +220,7 @@ def chart_note(market_source: MarketDataSource, evaluations: pl.DataFrame) -> st
             " dynalloc.")
 
 
-@dg.asset(group_name="reports", owners=OWNERS, kinds={"matplotlib", "pdf"}, code_version="3",
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"matplotlib", "pdf"}, code_version="4",
           tags=BUSINESS)
 def charts(
     artifacts: ArtifactStore, objectives: ObjectivesResource, market_source: MarketDataSource,
@@ -239,10 +246,12 @@ def charts(
     figures = {
         "summary_table": plots.summary_table(
             summary.rows, summary.header,
-            "Best-strategy summary: " + plots.rule_label(recommended), note),
+            "Best-strategy summary: " + plots.rule_label(recommended), note,
+            highlight=summary.highlight),
         "scenario_comparison": plots.scenario_comparison(
             scenario_comparison, evaluations, benchmark_evaluations, recommended, note),
-        "risk_return": plots.risk_return(evaluations, recommended, benchmark_evaluations, note),
+        "risk_return": plots.risk_return(evaluations, recommended, benchmark_evaluations,
+                                         judged_by, note),
         "allocation_dynamics": plots.allocation_dynamics(allocation_paths, recommended, note),
         "parameter_sensitivity": plots.parameter_sensitivity(parameter_sensitivity, note),
         "weight_window_interaction": plots.weight_window_interaction(
@@ -265,11 +274,9 @@ def charts(
                           "caption": [CHART_CAPTIONS[n] for n in pngs],
                           "png": list(pngs.values())},
                          schema_overrides={"png": pl.Binary})
-    gallery = "\n\n".join(f"### {name.replace('_', ' ')}\n\n![{name}]({png_data_uri(png)})"
-                          f"\n\n*{CHART_CAPTIONS[name]}*" for name, png in pngs.items())
     return dg.MaterializeResult(value=table, metadata={
         "decision": dg.MetadataValue.md(recommended_decision(recommended)),
-        "charts": dg.MetadataValue.md(gallery),
+        "charts": chart_gallery(pngs, CHART_CAPTIONS),
         "pdf": dg.MetadataValue.url(pdf_uri),
         **table_metadata(table.drop("png")),
         "dagster/column_schema": table_metadata(table)["dagster/column_schema"],

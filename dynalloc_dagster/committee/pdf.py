@@ -20,6 +20,7 @@ from matplotlib import pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure as MplFigure
 
+from dynalloc_dagster.committee.plots import RECOMMENDED_ROW
 from dynalloc_dagster.committee.text import Code, Figure, Markdown, ReportDocument, Table
 
 PAGE = (8.27, 11.69)  # A4, inches
@@ -102,11 +103,15 @@ class _Pages:
                              bbox=(0, 0, 1, 1))
             drawn.auto_set_font_size(False)
             drawn.set_fontsize(7)
+            first = 1 if header is not None else 0
             for (r, _), cell in drawn.get_celld().items():
                 cell.set_linewidth(0.3)
                 if r == 0 and header is not None:
                     cell.set_text_props(weight="bold")
                     cell.set_facecolor("#e8e8e8")
+                elif start + r - first in table.highlight:
+                    cell.set_text_props(weight="bold")
+                    cell.set_facecolor(RECOMMENDED_ROW)
             drawn.auto_set_column_width(list(range(len(table.header))))
             self.y -= height + LINE
             start += len(chunk)

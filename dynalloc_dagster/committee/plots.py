@@ -20,13 +20,27 @@ matplotlib.use("Agg")
 from matplotlib import pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.image import AxesImage
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator, PercentFormatter
+
+from dynalloc_dagster.partitions import in_scenario_order, scenario_label
+from engine.objectives import InvestmentObjectives
 
 PROPOSER_COLOURS = {"lhs": "tab:blue", "tpe": "tab:orange", "bedrock": "tab:green"}
 BENCHMARK_STYLE = {"60/40": ("s", "tab:purple"), "100% equity": ("^", "tab:red")}
 RECOMMENDED = {"marker": "*", "s": 260, "color": "black", "zorder": 5}
-PNG_DPI = 110
+RECOMMENDED_ROW = "#fff2b3"
+"""Background of the recommended rule's rows in a table figure."""
+OTHER_SERIES = [("tab:blue", "s", "--"), ("tab:orange", "^", "-."), ("tab:green", "D", ":"),
+                ("tab:red", "v", "--"), ("tab:purple", "P", "-."), ("tab:brown", "X", ":")]
+"""Colour, marker and line style of the series beside the recommended rule's (black, solid,
+round markers): lines that coincide stay told apart."""
+MANDATE_BAND = {"color": "gold", "alpha": 0.25, "zorder": 0}
+PNG_DPI = 100
+"""An 11-inch-wide chart is 1100 pixels: the width of the Dagster UI's markdown dialog, so
+no part of a chart is cut off on the asset page."""
 WIDE = (11, 5.2)
 
 
@@ -94,10 +108,11 @@ def _panels(n: int, *, height: float = 3.4) -> tuple[Figure, list[Axes]]:
     return fig, flat[:n]
 
 
-def summary_table(rows: list[list[str]], header: list[str], title: str, note: str = ""
-                  ) -> Figure:
-    """A table as a figure (the best-strategy summary): ``rows`` already formatted; the
-    first row (the recommended rule) in bold."""
+def summary_table(rows: list[list[str]], header: list[str], title: str, note: str = "",
+                  *, highlight: Sequence[int] = ()) -> Figure:
+    """A table as a figure (the best-strategy summary): ``rows`` already formatted, the
+    header in bold on grey, the rows whose indices are in ``highlight`` (the recommended
+    rule's) in bold on :data:`RECOMMENDED_ROW`."""
     fig, ax = plt.subplots(figsize=(11, 0.55 + 0.34 * (len(rows) + 1) + 0.5))
     ax.axis("off")
     table = ax.table(cellText=rows, colLabels=header, loc="center", cellLoc="center")
@@ -105,28 +120,38 @@ def summary_table(rows: list[list[str]], header: list[str], title: str, note: st
     table.set_fontsize(8)
     table.scale(1.0, 1.35)
     table.auto_set_column_width(list(range(len(header))))
+    marked = {i + 1 for i in highlight}  # row 0 of the drawn table is the header
     for (r, _), cell in table.get_celld().items():
         if r == 0:
             cell.set_text_props(weight="bold")
             cell.set_facecolor("#e8e8e8")
+        elif r in marked:
+            cell.set_text_props(weight="bold")
+            cell.set_facecolor(RECOMMENDED_ROW)
     ax.set_title(title, fontsize=11)
     return _finish(fig, note)
+
+
+def _scenario_ticks(ax: Axes, scenarios: list[str], offset: float) -> None:
+    ax.set_xticks([j + offset for j in range(len(scenarios))],
+                  [scenario_label(s) for s in scenarios])
 
 
 def scenario_comparison(comparison: pl.DataFrame, evaluations: pl.DataFrame,
                         benchmarks: pl.DataFrame, recommended: dict, note: str = "") -> Figure:
     """Mean Sharpe per scenario: the best, median and worst config, the recommended rule
     and the static benchmarks."""
-    scenarios = comparison["scenario"].to_list()
+    scenarios = in_scenario_order(comparison["scenario"])
+    by_scenario = {row["scenario"]: row for row in comparison.iter_rows(named=True)}
     rec = dict(evaluations.filter(pl.col("config_id") == recommended["config_id"])
                .select("scenario", "sharpe_mean").iter_rows())
     series: list[tuple[str, list[float], dict]] = [
-        ("best config", comparison["best_sharpe_mean"].to_list(), {"color": "tab:green"}),
-        ("median config", comparison["median_sharpe_mean"].to_list(), {"color": "tab:grey"}),
-        ("worst config", comparison["worst_sharpe_mean"].to_list(), {"color": "lightgrey"}),
-        ("recommended: " + rule_label(recommended), [rec.get(s, np.nan) for s in scenarios],
-         {"color": "black"}),
-    ]
+        (f"{which} config", [by_scenario[s][f"{which}_sharpe_mean"] for s in scenarios],
+         {"color": colour})
+        for which, colour in (("best", "tab:green"), ("median", "tab:grey"),
+                              ("worst", "lightgrey"))]
+    series.append(("recommended: " + rule_label(recommended),
+                   [rec.get(s, np.nan) for s in scenarios], {"color": "black"}))
     for name in benchmarks["benchmark"].unique(maintain_order=True):
         values = dict(benchmarks.filter(pl.col("benchmark") == name)
                       .select("scenario", "sharpe_mean").iter_rows())
@@ -137,7 +162,7 @@ def scenario_comparison(comparison: pl.DataFrame, evaluations: pl.DataFrame,
     for i, (label, values, style) in enumerate(series):
         ax.bar([j + i * width for j in range(len(scenarios))], values, width=width,
                label=label, **style)
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(scenarios))], scenarios)
+    _scenario_ticks(ax, scenarios, 0.4 - width / 2)
     ax.axhline(0.0, color="grey", linewidth=0.8)
     ax.set_ylabel("mean Sharpe across paths")
     ax.set_title("Scenario comparison: the recommended rule against the configs and benchmarks")
@@ -149,7 +174,7 @@ def sharpe_by_scenario(evaluations: pl.DataFrame, leaderboard: pl.DataFrame,
                        top: int = 5, note: str = "") -> Figure:
     """Mean Sharpe of the top configs in every scenario, the recommended one first."""
     ranked = leaderboard.sort("rank").head(top)
-    scenarios = sorted(evaluations["scenario"].unique())
+    scenarios = in_scenario_order(evaluations["scenario"])
     fig, ax = plt.subplots(figsize=WIDE)
     width = 0.8 / max(ranked.height, 1)
     for i, row in enumerate(ranked.iter_rows(named=True)):
@@ -159,7 +184,7 @@ def sharpe_by_scenario(evaluations: pl.DataFrame, leaderboard: pl.DataFrame,
         ax.bar(xs, [sharpe.get(s, float("nan")) for s in scenarios], width=width,
                label=("recommended: " if i == 0 else f"#{row['rank']}: ") + rule_label(row),
                color="black" if i == 0 else None)
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(scenarios))], scenarios)
+    _scenario_ticks(ax, scenarios, 0.4 - width / 2)
     ax.axhline(0.0, color="grey", linewidth=0.8)
     ax.set_ylabel("mean Sharpe across paths")
     ax.set_title(f"Top {ranked.height} configs by objective: Sharpe in every scenario")
@@ -168,33 +193,59 @@ def sharpe_by_scenario(evaluations: pl.DataFrame, leaderboard: pl.DataFrame,
 
 
 def robustness_ranking(leaderboard: pl.DataFrame, threshold: float, note: str = "") -> Figure:
-    """Robustness and objective of every config by rank, with the robust threshold."""
+    """Two panels by rank: robustness on a 0-100% axis with the robust threshold (a value
+    outside the axis is drawn on its edge as a triangle pointing out of it), and the
+    objective, unitless, on its own axis."""
     ordered = leaderboard.sort("rank")
-    fig, ax = plt.subplots(figsize=WIDE)
-    ax.plot(ordered["rank"].to_list(), ordered["robustness"].to_list(), marker=".",
-            label="robustness (worst-scenario share of the best mean Sharpe)")
-    ax.plot(ordered["rank"].to_list(), ordered["objective"].to_list(), marker=".",
-            alpha=0.7, label="objective (robustness minus penalties)")
-    ax.scatter([1], [ordered["robustness"][0]], **RECOMMENDED,
-               label="recommended: " + rule_label(ordered.row(0, named=True)))
-    ax.axhline(threshold, color="grey", linestyle="--", label=f"robust threshold {threshold:.0%}")
-    ax.set_xlabel("rank by objective (1 = recommended)")
-    _percent(ax, y=True, decimals=0)
-    ax.set_title("Robustness and objective of every config")
-    ax.legend(fontsize=8)
+    ranks = np.asarray(ordered["rank"].to_list(), dtype=float)
+    robustness = ordered["robustness"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    objective = ordered["objective"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6.6), sharex=True,
+                                      gridspec_kw={"height_ratios": (3, 2)})
+    inside = (robustness >= 0.0) & (robustness <= 1.0)
+    top.plot(ranks[inside], robustness[inside], linestyle="none", marker="o", markersize=4,
+             color="tab:blue", label="robustness (worst-scenario share of the best mean"
+             " Sharpe)")
+    for mask, edge, marker, side in ((robustness < 0.0, 0.0, "v", "below 0%"),
+                                     (robustness > 1.0, 1.0, "^", "above 100%")):
+        if mask.any():
+            top.plot(ranks[mask], np.full(mask.sum(), edge), linestyle="none", marker=marker,
+                     markersize=6, color="tab:red", clip_on=False,
+                     label=f"robustness {side}: {int(mask.sum())} configs, drawn on the edge")
+    top.axhline(threshold, color="grey", linestyle="--",
+                label=f"robust threshold {threshold:.0%}")
+    top.scatter([ranks[0]], [min(max(robustness[0], 0.0), 1.0)], **RECOMMENDED, clip_on=False,
+                label="recommended: " + rule_label(ordered.row(0, named=True)))
+    top.set_ylim(0.0, 1.0)
+    _percent(top, y=True, decimals=0)
+    top.set_ylabel("robustness")
+    top.set_title("Robustness and objective of every config, by rank")
+    top.legend(fontsize=7, loc="center right")
+    bottom.plot(ranks, objective, marker=".", color="tab:orange",
+                label="objective (robustness minus the penalty weight x penalties)")
+    bottom.scatter([ranks[0]], [objective[0]], **RECOMMENDED)
+    bottom.axhline(0.0, color="grey", linewidth=0.8)
+    bottom.set_ylabel("objective (unitless)")
+    bottom.set_xlabel("rank by objective (1 = recommended)")
+    bottom.legend(fontsize=7, loc="lower left")
     return _finish(fig, note)
 
 
 def risk_return(evaluations: pl.DataFrame, recommended: dict, benchmarks: pl.DataFrame,
-                note: str = "") -> Figure:
+                objectives: InvestmentObjectives, note: str = "") -> Figure:
     """One panel per scenario: annualised vol against return of every config, the
-    efficient frontier (upper-left envelope of the configs), the recommended rule and the
-    static benchmarks."""
-    scenarios = sorted(evaluations["scenario"].unique())
+    efficient frontier (upper-left envelope of the configs), the recommended rule, the
+    static benchmarks and the mandate's vol band (target_vol +- vol_tolerance; the span
+    takes part in autoscaling, so it is inside every panel)."""
+    scenarios = in_scenario_order(evaluations["scenario"])
+    low = objectives.target_vol - objectives.vol_tolerance
+    high = objectives.target_vol + objectives.vol_tolerance
+    band = f"mandate vol {objectives.target_vol:.0%} \u00b1 {objectives.vol_tolerance:.0%}"
     fig, axes = _panels(len(scenarios))
     for ax, scenario in zip(axes, scenarios, strict=True):
         rows = evaluations.filter(pl.col("scenario") == scenario)
         vol, ret = rows["ann_vol_mean"].to_list(), rows["ann_return_mean"].to_list()
+        ax.axvspan(low, high, **MANDATE_BAND, label=band)
         ax.scatter(vol, ret, s=12, color="tab:blue", alpha=0.5, label="configs")
         front = efficient_frontier(vol, ret)
         ax.plot([vol[i] for i in front], [ret[i] for i in front], color="tab:green",
@@ -207,19 +258,21 @@ def risk_return(evaluations: pl.DataFrame, recommended: dict, benchmarks: pl.Dat
             marker, colour = BENCHMARK_STYLE.get(name, ("o", "tab:brown"))
             ax.scatter(b["ann_vol_mean"].to_list(), b["ann_return_mean"].to_list(), s=70,
                        marker=marker, color=colour, label=name, zorder=4)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
         _percent(ax, x=True, y=True)
-        ax.set_title(scenario, fontsize=10)
+        ax.set_title(scenario_label(scenario), fontsize=10)
         ax.set_xlabel("annualised volatility", fontsize=8)
         ax.set_ylabel("annualised return", fontsize=8)
         ax.tick_params(labelsize=7)
     return _legend_on_top(fig, axes[0], "Risk and return by scenario (means across paths);"
-                          " recommended: " + rule_label(recommended), note, ncol=5)
+                          " recommended: " + rule_label(recommended), note, ncol=6)
 
 
 def allocation_dynamics(bands: pl.DataFrame, recommended: dict, note: str = "") -> Figure:
     """The recommended rule's equity weight month by month in every scenario: the median
-    across paths and the 5-95% band."""
-    scenarios = bands["scenario"].unique(maintain_order=True).to_list()
+    across paths and the 5-95% band, beside the weight it sets today (dashed)."""
+    scenarios = in_scenario_order(bands["scenario"])
+    today = float(recommended["equity_weight_today"])
     fig, axes = _panels(len(scenarios))
     for ax, scenario in zip(axes, scenarios, strict=True):
         rows = bands.filter(pl.col("scenario") == scenario).sort("month")
@@ -228,24 +281,25 @@ def allocation_dynamics(bands: pl.DataFrame, recommended: dict, note: str = "") 
                         alpha=0.25, label="5-95% of paths")
         ax.plot(months, rows["p50"].to_list(), color="tab:blue", linewidth=2,
                 label="median path")
-        top = float(rows["p95"].max())
+        ax.axhline(today, color="black", linestyle="--", linewidth=1.2,
+                   label=f"today's weight {today:.1%} (as of {recommended['as_of']})")
+        top = max(float(rows["p95"].max()), today)
         ax.set_ylim(0.0, 1.02 if top <= 1.0 else top * 1.05)
         _percent(ax, y=True, decimals=0)
-        ax.set_title(scenario, fontsize=10)
+        ax.set_title(scenario_label(scenario), fontsize=10)
         ax.set_xlabel("month of the horizon", fontsize=8)
         ax.set_ylabel("equity weight", fontsize=8)
         ax.tick_params(labelsize=7)
     return _legend_on_top(fig, axes[0], "Allocation dynamics of the recommended rule: "
-                          + rule_label(recommended), note, ncol=2)
+                          + rule_label(recommended), note, ncol=3)
 
 
 def _heatmap(ax: Axes, values: np.ndarray, rows: list[str], cols: list[str], fmt: str,
-             cmap: str, vmin: float | None = None, vmax: float | None = None) -> None:
-    image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+             cmap: str, norm: Normalize) -> AxesImage:
+    image = ax.imshow(values, cmap=cmap, norm=norm, aspect="auto")
     ax.set_xticks(range(len(cols)), cols, fontsize=8)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    finite = values[np.isfinite(values)]
-    middle = (float(finite.min()) + float(finite.max())) / 2 if finite.size else 0.0
+    middle = (norm.vmin + norm.vmax) / 2
     for i in range(len(rows)):
         for j in range(len(cols)):
             value = values[i, j]
@@ -253,21 +307,23 @@ def _heatmap(ax: Axes, values: np.ndarray, rows: list[str], cols: list[str], fmt
             colour = "white" if np.isfinite(value) and value > middle and cmap != "RdYlGn" \
                 else "black"
             ax.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)
-    image.colorbar = ax.figure.colorbar(image, ax=ax, shrink=0.8)
+    return image
 
 
 def parameter_sensitivity(sensitivity: pl.DataFrame, note: str = "") -> Figure:
     """Main-effect share (eta^2) of mean-Sharpe variance, per hyperparameter and scenario:
     how much each parameter matters in each regime."""
-    scenarios = sorted(sensitivity["scenario"].unique())
+    scenarios = in_scenario_order(sensitivity["scenario"])
     parameters = sensitivity["parameter"].unique(maintain_order=True).to_list()
     values = np.full((len(parameters), len(scenarios)), np.nan)
     for row in sensitivity.iter_rows(named=True):
         values[parameters.index(row["parameter"]), scenarios.index(row["scenario"])] = \
             row["main_effect_share"]
     fig, ax = plt.subplots(figsize=(11, 1.4 + 0.7 * len(parameters)))
-    _heatmap(ax, values, [p.replace("_", " ") for p in parameters], scenarios, ".0%",
-             "Blues", 0.0, 1.0)
+    image = _heatmap(ax, values, [p.replace("_", " ") for p in parameters],
+                     [scenario_label(s) for s in scenarios], ".0%", "Blues", Normalize(0.0, 1.0))
+    bar = fig.colorbar(image, ax=ax, shrink=0.8, format=PercentFormatter(1.0, decimals=0))
+    bar.set_label("share of variance", fontsize=8)
     ax.set_title("Hyperparameter sensitivity: share of mean-Sharpe variance explained"
                  " (eta squared; risk aversion over linear and sigmoid rules only)", fontsize=10)
     return _finish(fig, note)
@@ -275,30 +331,38 @@ def parameter_sensitivity(sensitivity: pl.DataFrame, note: str = "") -> Figure:
 
 def weight_window_interaction(interaction: pl.DataFrame, recommended: dict, note: str = ""
                               ) -> Figure:
-    """Mean Sharpe by weight function x vol-window band, one panel per scenario; the
+    """Mean Sharpe by weight function x vol-window band, one panel per scenario, all on
+    one colour scale symmetric about 0 (red below, green above) with one colour bar; the
     recommended rule's cell framed."""
-    scenarios = sorted(interaction["scenario"].unique())
+    scenarios = in_scenario_order(interaction["scenario"])
     weight_fns = sorted(interaction["weight_fn"].unique())
     bands = sorted(interaction["vol_window_band"].unique(), key=lambda b: int(b.split("-")[0]))
+    finite = interaction["mean_sharpe_mean"].drop_nulls().drop_nans()
+    reach = float(finite.abs().max()) if finite.len() and finite.abs().max() > 0 else 1.0
+    norm = Normalize(-reach, reach)
     fig, axes = _panels(len(scenarios), height=3.0)
     window = recommended["vol_window_months"]
     rec_band = next((b for b in bands if int(b.split("-")[0]) <= window
                      <= int(b.split("-")[1].rstrip("m"))), None)
+    image = None
     for ax, scenario in zip(axes, scenarios, strict=True):
         values = np.full((len(weight_fns), len(bands)), np.nan)
         for row in interaction.filter(pl.col("scenario") == scenario).iter_rows(named=True):
             values[weight_fns.index(row["weight_fn"]), bands.index(row["vol_window_band"])] = \
                 row["mean_sharpe_mean"]
-        _heatmap(ax, values, [w.replace("_", " ") for w in weight_fns], bands, ".2f", "RdYlGn")
+        image = _heatmap(ax, values, [w.replace("_", " ") for w in weight_fns], bands, ".2f",
+                         "RdYlGn", norm)
         if rec_band is not None and recommended["weight_fn"] in weight_fns:
             i, j = weight_fns.index(recommended["weight_fn"]), bands.index(rec_band)
             ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, linewidth=2.5,
                                        edgecolor="black"))
-        ax.set_title(scenario, fontsize=10)
-        ax.images[-1].colorbar.set_label("mean Sharpe", fontsize=8)
+        ax.set_title(scenario_label(scenario), fontsize=10)
     fig.suptitle("Weight function x vol window: mean Sharpe of the configs in each cell"
                  " (framed: the recommended rule's cell)", fontsize=10, y=0.995)
-    return _finish(fig, note, rect=(0, 0.03, 1, 0.95))
+    _finish(fig, note, rect=(0, 0.03, 0.9, 0.95))
+    bar = fig.colorbar(image, cax=fig.add_axes((0.92, 0.12, 0.015, 0.75)))
+    bar.set_label("mean Sharpe (one scale for every panel)", fontsize=8)
+    return fig
 
 
 def optimisation_convergence(history: pl.DataFrame, note: str = "") -> Figure:
@@ -337,23 +401,36 @@ def optimisation_convergence(history: pl.DataFrame, note: str = "") -> Figure:
 
 def cost_sensitivity(costs: pl.DataFrame, leaderboard: pl.DataFrame,
                      assumed_tc_bps: float, note: str = "") -> Figure:
-    """Worst-scenario mean Sharpe of the top configs across cost assumptions."""
-    labels = {row["config_id"]: row for row in leaderboard.iter_rows(named=True)}
+    """How the worst-scenario mean Sharpe of the top configs moves with the cost: its
+    change against the lowest cost evaluated (0 bp), one tick per cost evaluated, each
+    config's level at that cost in its label, the configs in rank order."""
+    by_id = {row["config_id"]: row for row in leaderboard.iter_rows(named=True)}
     worst = costs.group_by("config_id", "tc_bps").agg(pl.col("worst_sharpe_mean").first())
+    evaluated = sorted(worst["tc_bps"].unique().to_list())
+    base = evaluated[0]
     fig, ax = plt.subplots(figsize=WIDE)
-    for config_id in costs["config_id"].unique(maintain_order=True):
-        rows = worst.filter(pl.col("config_id") == config_id).sort("tc_bps")
-        row = labels[config_id]
+    others = iter(OTHER_SERIES * len(by_id))
+    for config_id in sorted(worst["config_id"].unique(), key=lambda c: by_id[c]["rank"]):
+        value = dict(worst.filter(pl.col("config_id") == config_id)
+                     .select("tc_bps", "worst_sharpe_mean").iter_rows())
+        level = value.get(base, np.nan)
+        row = by_id[config_id]
         first = row["rank"] == 1
-        ax.plot(rows["tc_bps"].to_list(), rows["worst_sharpe_mean"].to_list(), marker="o",
-                linewidth=2.5 if first else 1.2, color="black" if first else None,
-                label=("recommended: " if first else f"#{row['rank']}: ") + rule_label(row))
+        colour, marker, style = ("black", "o", "-") if first else next(others)
+        ax.plot(evaluated, [value.get(c, np.nan) - level for c in evaluated], color=colour,
+                marker=marker, linestyle=style, linewidth=2.5 if first else 1.3,
+                zorder=3 if first else 2,
+                label=(("recommended: " if first else f"#{row['rank']}: ") + rule_label(row)
+                       + f" ({level:.2f} at {base:g} bp)"))
+    ax.axhline(0.0, color="grey", linewidth=0.8)
     ax.axvline(assumed_tc_bps, color="grey", linestyle="--",
                label=f"ranking assumption {assumed_tc_bps:g} bp")
-    ax.set_xlabel("transaction cost, bp per unit of weight traded")
-    ax.set_ylabel("worst-scenario mean Sharpe")
-    ax.set_title("Cost sensitivity of the top configs")
-    ax.legend(fontsize=7)
+    ax.set_xticks(evaluated, [f"{c:g}" for c in evaluated])
+    ax.set_xlabel("transaction cost, bp per unit of weight traded (the costs evaluated)")
+    ax.set_ylabel(f"change in worst-scenario mean Sharpe\nagainst {base:g} bp")
+    ax.set_title(f"Cost sensitivity of the top configs: worst-scenario mean Sharpe at each"
+                 f" cost minus at {base:g} bp")
+    ax.legend(fontsize=7, loc="lower left")
     return _finish(fig, note)
 
 
@@ -379,31 +456,57 @@ def close(figures: dict[str, Figure]) -> None:
         plt.close(fig)
 
 
-def backtest_nav(paths: pl.DataFrame) -> Figure:
-    """NAV of each backtested strategy on the real history (log scale, 1 at the start),
-    the recommended rule drawn thickest."""
+def _strategy_styles(strategies: list[str], recommended: str) -> dict[str, dict]:
+    """The recommended rule black and heavy, every other strategy its own colour, marker
+    and dash, so strategies whose lines coincide stay told apart."""
+    others = iter(OTHER_SERIES * len(strategies))
+    styles = {}
+    for name in strategies:
+        if name == recommended:
+            styles[name] = {"color": "black", "linewidth": 2.4, "linestyle": "-", "zorder": 3}
+        else:
+            colour, marker, dash = next(others)
+            styles[name] = {"color": colour, "linewidth": 1.1, "linestyle": dash,
+                            "marker": marker, "markevery": 12, "markersize": 4}
+    return styles
+
+
+def backtest_nav(paths: pl.DataFrame, recommended: str, note: str = "") -> Figure:
+    """NAV of each backtested strategy on the market history (log scale labelled in plain
+    numbers, 1 at the start), the strategy ``recommended`` black and heavy."""
+    strategies = paths["strategy"].unique(maintain_order=True).to_list()
+    styles = _strategy_styles(strategies, recommended)
     fig, ax = plt.subplots(figsize=(10, 4.8))
     for (strategy,), rows in paths.group_by("strategy", maintain_order=True):
         ax.plot(rows["date"].to_list(), rows["nav"].to_list(), label=strategy,
-                linewidth=2.4 if strategy == "recommended" else 1.0)
+                **styles[strategy])
     ax.set_yscale("log")
+    low, high = float(paths["nav"].min()), float(paths["nav"].max())
+    if high < 10 * low:  # under a decade a log axis has too few ticks to read
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=8))
+        ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
+    ax.axhline(1.0, color="grey", linewidth=0.8)
     ax.set_ylabel("NAV (log scale, 1 at the start)")
     ax.set_title("Historical backtest: the recommended rule, the next configs, 60/40 and"
                  " buy-and-hold equity")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _finish(fig, note)
 
 
-def backtest_equity_weight(paths: pl.DataFrame) -> Figure:
-    """The equity weight each rule held month by month on the real history."""
+def backtest_equity_weight(paths: pl.DataFrame, recommended: str, note: str = "") -> Figure:
+    """The equity weight each rule held month by month on the market history (0-100%), the
+    strategy ``recommended`` black and heavy."""
+    strategies = paths["strategy"].unique(maintain_order=True).to_list()
+    styles = _strategy_styles(strategies, recommended)
     fig, ax = plt.subplots(figsize=(10, 4))
     for (strategy,), rows in paths.group_by("strategy", maintain_order=True):
         ax.step(rows["date"].to_list(), rows["equity_weight"].to_list(), where="post",
-                label=strategy, linewidth=2.0 if strategy == "recommended" else 0.8)
+                label=strategy, **styles[strategy])
+    top = float(paths["equity_weight"].max())
+    ax.set_ylim(0.0, 1.02 if top <= 1.0 else top * 1.05)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel("equity weight")
-    ax.set_title("Equity weight held on the real history")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    ax.set_title("Equity weight held on the history")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _finish(fig, note)

@@ -19,6 +19,7 @@ import polars as pl
 import yaml
 
 from dynalloc_dagster.committee.plots import rule_label
+from dynalloc_dagster.partitions import in_scenario_order, scenario_label
 from engine.analysis.scoring import PENALTIES
 from engine.market.legs import leg_label
 from engine.objectives import InvestmentObjectives
@@ -41,6 +42,8 @@ _PERCENT_OBJECTIVES = {"target_vol", "vol_tolerance", "max_drawdown", "max_var95
 class Table:
     header: list[str]
     rows: list[list[str]]
+    highlight: tuple[int, ...] = ()
+    """Indices of ``rows`` that are the recommended rule's (drawn highlighted)."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,8 @@ def data_section(inputs: ReportInputs) -> Section:
         ["market data", data_label(inputs.data_source)],
         ["non-equity leg", leg_label(inputs.recommended["defensive_leg"])],
         ["as of", str(inputs.recommended["as_of"])],
-        ["scenarios", ", ".join(sorted(evaluations["scenario"].unique()))],
+        ["scenarios", ", ".join(scenario_label(s)
+                                for s in in_scenario_order(evaluations["scenario"]))],
         ["paths per scenario", str(int(evaluations["n_paths"].max()))],
         ["configs evaluated", f"{history.height} in {history['round'].n_unique()} rounds ("
          + ", ".join(f"{n} by {p}" for p, n in by_proposer.iter_rows()) + ")"],
@@ -220,16 +224,18 @@ def benchmark_table(inputs: ReportInputs) -> Table:
                          inputs.benchmarks.select(*BENCHMARK_COLUMNS)])
     order = ["recommended rule", *inputs.benchmarks["benchmark"].unique(maintain_order=True)]
     rows = []
-    for scenario in sorted(stacked["scenario"].unique()):
+    for scenario in in_scenario_order(stacked["scenario"]):
         for name in order:
             (r,) = stacked.filter((pl.col("scenario") == scenario)
                                   & (pl.col("benchmark") == name)).iter_rows(named=True)
-            rows.append([scenario, name, _num(r["sharpe_mean"]), _pct(r["ann_return_mean"]),
+            rows.append([scenario_label(scenario), name, _num(r["sharpe_mean"]),
+                         _pct(r["ann_return_mean"]),
                          _pct(r["ann_vol_mean"]), _pct(r["max_drawdown_median"]),
                          _pct(r["avg_equity_weight_mean"], 0),
                          "yes" if r["meets_objectives"] else "no"])
     return Table(["scenario", "portfolio", "mean Sharpe", "ann. return", "ann. vol",
-                  "max drawdown (median)", "avg equity", "meets objectives"], rows)
+                  "max drawdown (median)", "avg equity", "meets objectives"], rows,
+                 highlight=tuple(range(0, len(rows), len(order))))
 
 
 BENCHMARK_COLUMNS = ("benchmark", "scenario", "sharpe_mean", "ann_return_mean", "ann_vol_mean",
@@ -253,10 +259,11 @@ def leaderboard_table(leaderboard: pl.DataFrame, rows: int = LEADERBOARD_ROWS) -
                      _num(r["objective"], 3), _pct(r["robustness"]),
                      *(_num(r[f"penalty_{name}"], 2) for name in PENALTIES),
                      f"{r['n_scenarios_meeting']} of {r['n_scenarios']}",
-                     r["worst_scenario"] or ""])
+                     scenario_label(r["worst_scenario"]) if r["worst_scenario"] else ""])
     return Table(["rank", "weight function", "target vol", "vol window", "risk aversion",
                   "objective", "robustness", *(f"penalty {PENALTY_NAMES[n]}" for n in PENALTIES),
-                  "meets mandate", "worst scenario"], body)
+                  "meets mandate", "worst scenario"], body,
+                 highlight=(0,) if body else ())
 
 
 PENALTY_NAMES = {"vol": "vol", "drawdown": "drawdown", "var95": "VaR95", "cvar95": "CVaR95",

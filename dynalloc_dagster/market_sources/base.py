@@ -109,7 +109,7 @@ def validate_inputs(
 
 def validate_holdings(holdings: pl.DataFrame, *, source: str | None = None) -> None:
     """Holdings rules: asset is equity or bond, once each (rule ``holdings_asset``); units
-    finite and >= 0 (``holdings_units``), or weights in [0, 1] summing to 1
+    finite, >= 0 and not all 0 (``holdings_units``), or weights in [0, 1] summing to 1
     (``holdings_weights``); exactly one of the two columns (``holdings_columns``)."""
     where = f"{source}:" if source else "holdings:"
     has_units, has_weight = "units" in holdings.columns, "weight" in holdings.columns
@@ -133,6 +133,9 @@ def validate_holdings(holdings: pl.DataFrame, *, source: str | None = None) -> N
             bound = ">= 0" if column == "units" else "in [0, 1]"
             problems.append(f"{where} column {column!r}, row {row}: rule holdings_{column}:"
                             f" {value!r} is not {bound}")
+    if column == "units" and not problems and not any(values):
+        problems.append(f"{where} column 'units': rule holdings_units: every unit is 0, a"
+                        " portfolio worth nothing; leave the file out when nothing is held")
     if column == "weight" and not problems and abs(sum(values) - 1.0) > WEIGHT_TOLERANCE:
         problems.append(f"{where} column 'weight': rule holdings_weights: weights sum to"
                         f" {sum(values)!r}, not 1")

@@ -44,6 +44,7 @@ from engine.market.validation import (
     MarketDataError,
     check_stale,
     validate_history,
+    validate_yield_curve,
 )
 
 TABLES: tuple[str, ...] = ("equity", "risk_free", "bond", "yield_curve", "vol_surface",
@@ -71,7 +72,9 @@ class TableReader(Protocol):
 
 
 class FolderReader:
-    """Files in a local folder."""
+    """Files in a local folder. A file may be a link to another file in the folder; a
+    link leading outside it is refused unread (rule ``outside_folder``): an error would
+    otherwise show a line of a file nobody meant to hand over."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -82,7 +85,11 @@ class FolderReader:
         return {p.name for p in self.folder.iterdir() if p.is_file()}
 
     def read(self, name: str) -> bytes:
-        return (self.folder / name).read_bytes()
+        path = self.folder / name
+        if not path.resolve().is_relative_to(self.folder.resolve()):
+            raise MarketDataError(f"{path}: rule outside_folder: a link to a file outside"
+                                  f" {self.folder}; copy the file into the folder")
+        return path.read_bytes()
 
     def locate(self, name: str) -> str:
         return str(self.folder / name)
@@ -169,19 +176,40 @@ def _find(present: set[str], reader: TableReader) -> dict[str, str]:
 def _read(reader: TableReader, name: str, columns: tuple[str, ...]) -> pl.DataFrame:
     """The file's table with ``columns`` (other columns ignored); CSV cells as text."""
     where = reader.locate(name)
+    data = reader.read(name)
+    is_csv = not name.endswith(".parquet")
     try:
-        data = reader.read(name)
-        frame = (pl.read_parquet(io.BytesIO(data)) if name.endswith(".parquet")
-                 else pl.read_csv(io.BytesIO(data), infer_schema_length=0))
-    except MarketDataError:
-        raise
-    except Exception as error:  # the reader's own message, with the file named
-        raise MarketDataError(f"{where}: rule unreadable: {error}") from None
+        frame = (pl.read_csv(io.BytesIO(data), infer_schema_length=0) if is_csv
+                 else pl.read_parquet(io.BytesIO(data)))
+    except Exception as error:
+        raise MarketDataError((is_csv and _csv_format(data, where))
+                              or f"{where}: rule unreadable: {error}") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise MarketDataError(f"{where}: rule missing_column: column(s) {', '.join(missing)}"
-                              f" missing; found {', '.join(frame.columns)}")
+        raise MarketDataError((is_csv and _csv_format(data, where))
+                              or f"{where}: rule missing_column: column(s)"
+                              f" {', '.join(missing)} missing; found {', '.join(frame.columns)}")
     return frame
+
+
+def _csv_format(data: bytes, where: str) -> str | None:
+    """Rule ``csv_format``: what a CSV in another locale looks like and what is expected,
+    or None when the file does not look like one (a header without commas but with ';'
+    or tabs; a row with more fields than the header)."""
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    if not lines:
+        return None
+    expected = "expected comma-separated with '.' decimals, e.g. 2020-01-02,3.5"
+    header = lines[0]
+    for separator, label in ((";", "';'-separated"), ("\t", "tab-separated")):
+        if separator in header and "," not in header:
+            return f"{where}: rule csv_format: the header is {label}; {expected}"
+    wide = next((row for row, line in enumerate(lines[1:])
+                 if line.count(",") > header.count(",")), None)
+    if wide is not None:
+        return (f"{where}: rule csv_format: row {wide} has more fields than the header"
+                f" ({header.count(',') + 1}): a decimal comma?; {expected}")
+    return None
 
 
 def _numbers(frame: pl.DataFrame, columns: tuple[str, ...], where: str) -> pl.DataFrame:
@@ -214,8 +242,10 @@ def _dates(frame: pl.DataFrame, where: str) -> pl.DataFrame:
             row = int(bad[0])
             raise MarketDataError(f"{where}: column 'date', row {row}: rule date_format:"
                                   f" {raw[row]!r} is not YYYY-MM-DD")
-    elif raw.dtype in (pl.Date, pl.Datetime) or isinstance(raw.dtype, pl.Datetime):
-        parsed = raw.cast(pl.Date)
+    elif isinstance(raw.dtype, pl.Datetime):
+        parsed = raw.dt.date()  # a zoned timestamp's date in its own zone, not UTC's
+    elif raw.dtype == pl.Date:
+        parsed = raw
     else:
         raise MarketDataError(f"{where}: column 'date': rule date_format: type {raw.dtype}"
                               " is not a date or YYYY-MM-DD text")
@@ -260,6 +290,7 @@ def _curve(reader: TableReader, name: str) -> pl.DataFrame:
     columns = ("tenor_years", rate, *(("frequency",) if rate == "par_rate"
                                       and "frequency" in frame.columns else ()))
     frame = _numbers(frame.select(columns), columns, where)
+    validate_yield_curve(frame, source=where)
     if "frequency" in frame.columns:
         frame = frame.with_columns(pl.col("frequency").cast(pl.Int64))
     return frame

@@ -7,7 +7,10 @@ after validation (letters, digits, ``_ - .``; no ``..``, no separators). An outp
 serialized whole before anything is written, and all its objects are written together
 (docs/storage.md). Every object's sha256 is recorded by the storage and in the
 materialization's metadata, and checked when the object is loaded: a flipped byte, a
-truncated or unreadable file fails naming the asset, the partition and the path.
+truncated or unreadable file fails naming the asset, the partition and the path. An
+unpartitioned object loaded as a run's input is also compared with the sha256 of the
+asset's latest materialization in the Dagster instance, so a file put back together with
+its checksum (yesterday's pair) is refused too.
 """
 
 from __future__ import annotations
@@ -162,14 +165,24 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
             )
         return keys
 
-    def _load(self, asset_key: dg.AssetKey, partition: str, key: str) -> Any:
-        """Read, verify and decode one object; errors name asset, partition and path."""
+    def _load(self, asset_key: dg.AssetKey, partition: str, key: str,
+              instance: dg.DagsterInstance | None = None) -> Any:
+        """Read, verify and decode one object; errors name asset, partition and path.
+        With ``instance``, an unpartitioned object must also match the sha256 of the
+        asset's latest materialization there (when it was stored at this object's URI)."""
         storage = self.object_storage()
         where = asset_key.to_user_string() + (f" partition {partition!r}" if partition else "")
         try:
             data = storage.get(key)
         except StorageError as exc:
             raise type(exc)(f"{where}: {exc}") from exc
+        recorded = (_materialized_sha256(instance, asset_key, storage.uri(key))
+                    if instance is not None and not partition else None)
+        if recorded is not None and sha256_hex(data) != recorded:
+            raise CorruptObjectError(
+                f"{where}: {storage.uri(key)} has sha256 {sha256_hex(data)}, not the"
+                f" {recorded} recorded by Dagster at its latest materialization: the file and"
+                " its checksum were replaced outside Dagster; re-materialize it")
         try:
             return self.decode(data)
         except Exception as exc:
@@ -179,8 +192,27 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
             ) from exc
 
     def _load_all(self, context: dg.InputContext) -> dict[str, Any]:
-        return {partition: self._load(context.asset_key, partition, key)
+        try:
+            instance: dg.DagsterInstance | None = context.instance
+        except dg.DagsterInvariantViolationError:  # a context built without an instance
+            instance = None
+        return {partition: self._load(context.asset_key, partition, key, instance)
                 for partition, key in self._input_keys(context).items()}
+
+
+def _materialized_sha256(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
+                         uri: str) -> str | None:
+    """``stored_sha256`` of the asset's latest materialization in ``instance``, when it
+    was stored at ``uri`` (another data root's bytes are not comparable); else None."""
+    event = instance.get_latest_materialization_event(asset_key)
+    materialization = event.asset_materialization if event is not None else None
+    if materialization is None:
+        return None
+    metadata = materialization.metadata
+    stored_at, digest = metadata.get("stored_uri"), metadata.get("stored_sha256")
+    if digest is None or stored_at is None or str(stored_at.value) != uri:
+        return None
+    return str(digest.value)
 
 
 class PolarsParquetIOManager(_PartitionedIOManager):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import functools
 import subprocess
+from collections.abc import Mapping
 from importlib import metadata as package_metadata
 from typing import Any
 
@@ -45,6 +46,14 @@ def table_metadata(frame: pl.DataFrame, *, preview_rows: int = 10,
 def png_data_uri(png: bytes) -> str:
     """A PNG as a data URI, so markdown metadata shows the image in the Dagster UI."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def chart_gallery(pngs: Mapping[str, bytes], captions: Mapping[str, str]) -> dg.MetadataValue:
+    """Markdown showing each chart inline (a data URI, so no file link is needed to see
+    it) under its name, with its caption."""
+    return dg.MetadataValue.md("\n\n".join(
+        f"### {name.replace('_', ' ')}\n\n![{name}]({png_data_uri(png)})\n\n*{captions[name]}*"
+        for name, png in pngs.items()))
 
 
 @functools.cache

@@ -19,8 +19,15 @@ Delta = 1/12 year):
       rho = Cov(R_m, Y_{m+1}) Delta kappa^2 / (sigma theta (1 - b)^2)
 
   (R_m the month's log return; Cov(R_m, Y_{m+1}) = rho sigma theta (1 - b)^2 /
-  (Delta kappa^2) from dv = ... + sigma sqrt(v) dW_v), b clipped to [0.05, 0.99],
-  rho to [-0.99, 0.99]. These are noisy on a few years of data: ``n_days`` travels along.
+  (Delta kappa^2) from dv = ... + sigma sqrt(v) dW_v), b clipped to [0.05, 0.99] (0.99
+  when gamma_1 <= 0), rho to [-0.99, 0.99]. These are noisy on a few years of data:
+  ``n_days`` travels along.
+
+No estimate is clipped silently: the estimator's own clips are listed in
+``Calibration.clipped``, and :func:`regime_clips` lists where the calibrated regime
+leaves an estimate at its range's end (the ``calibration`` asset reports both as a
+warning check). A history the estimators cannot use (constant closes) raises
+:class:`CalibrationError`.
 
 With an implied-vol surface, (v0, kappa, theta, sigma, rho) come from
 engine.market.heston_calibration.fit_heston instead (risk-neutral). With a yield curve,
@@ -42,6 +49,14 @@ from engine.market.regimes import REGIMES, Regime
 from engine.market.yield_curve import YieldCurve, fit_vasicek
 
 NAN = float("nan")
+B_RANGE = (0.05, 0.99)
+"""Bounds of the monthly realised variance's lag-1 autocorrelation b = e^{-kappa / 12}."""
+RHO_RANGE = (-0.99, 0.99)
+"""Bounds of the moment estimate of the spot-variance correlation."""
+
+
+class CalibrationError(ValueError):
+    """The inputs cannot be calibrated (e.g. a history without variance)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +65,8 @@ class Calibration:
 
     ``heston_source`` is "surface" (risk-neutral fit, with ``heston_rmse_vol`` its RMSE
     in vol and ``heston_fit_seconds``) or "history" (moments; those two are NaN).
-    ``n_days`` is the history's length. ``defensive_leg`` is the non-equity leg the
+    ``n_days`` is the history's length; ``clipped`` lists the estimator's clips
+    ("; "-separated, empty when none). ``defensive_leg`` is the non-equity leg the
     history supports (engine.market.legs.leg_of): "bond" with a bond index, else "cash";
     the scenarios simulate the strategies on that leg.
     """
@@ -71,6 +87,7 @@ class Calibration:
     heston_fit_seconds: float
     heston_source: str
     n_days: int
+    clipped: str = ""
     defensive_leg: DefensiveLeg = "bond"
 
     def to_dict(self) -> dict[str, float | str | int]:
@@ -79,14 +96,10 @@ class Calibration:
     def apply_dynamics(self, regime: Regime) -> Regime:
         """``regime`` with the calibrated Heston dynamics (kappa, vol of vol, rho_sv) and
         rate vol, each clipped into the Regime's range; NaN estimates keep the regime's."""
-        values = regime.to_dict()
-        for field, value in (("heston_kappa", self.heston_kappa),
-                             ("vol_of_vol", self.vol_of_vol),
-                             ("spot_variance_corr", self.spot_variance_corr),
-                             ("rate_vol", self.rate_vol)):
-            if math.isfinite(value):
-                values[field] = _clip(field, value)
-        return Regime(**values)
+        estimates = {"heston_kappa": self.heston_kappa, "vol_of_vol": self.vol_of_vol,
+                     "spot_variance_corr": self.spot_variance_corr, "rate_vol": self.rate_vol}
+        values, _ = _bounded(estimates)
+        return Regime(**(regime.to_dict() | values))
 
 
 _RANGES = {
@@ -104,9 +117,19 @@ _RANGES = {
 """The Regime's ranges (engine.market.regimes), open ends nudged inside."""
 
 
-def _clip(field: str, value: float) -> float:
-    low, high = _RANGES[field]
-    return float(min(max(value, low), high))
+def _bounded(estimates: dict[str, float]) -> tuple[dict[str, float], list[str]]:
+    """The finite estimates clipped into ``_RANGES``, and a note for each one clipped."""
+    values: dict[str, float] = {}
+    notes: list[str] = []
+    for field, value in estimates.items():
+        if not math.isfinite(value):
+            continue
+        low, high = _RANGES[field]
+        values[field] = float(min(max(value, low), high))
+        if values[field] != value:
+            notes.append(f"{field} {value:.6g} clipped to {values[field]:g}"
+                         f" (the model's range [{low:g}, {high:g}])")
+    return values, notes
 
 
 def equity_drift_vol(close: np.ndarray) -> tuple[float, float]:
@@ -117,8 +140,9 @@ def equity_drift_vol(close: np.ndarray) -> tuple[float, float]:
     return float(np.mean(r) * TRADING_DAYS_PER_YEAR + 0.5 * vol * vol), vol
 
 
-def heston_moments(close: np.ndarray) -> dict[str, float]:
-    """Heston (kappa, theta, sigma, rho) from monthly realised variance (module notes)."""
+def heston_moments(close: np.ndarray) -> dict[str, float | str]:
+    """Heston (kappa, theta, sigma, rho) from monthly realised variance (module notes),
+    and ``clipped``: the clips of b and rho applied ("; "-separated, "" when none)."""
     r = np.diff(np.log(np.asarray(close, dtype=np.float64)))
     n_months = len(r) // TRADING_DAYS_PER_MONTH
     if n_months < 4:
@@ -127,19 +151,30 @@ def heston_moments(close: np.ndarray) -> dict[str, float]:
                                                                      TRADING_DAYS_PER_MONTH)
     y = (blocks**2).sum(axis=1) * (TRADING_DAYS_PER_YEAR / TRADING_DAYS_PER_MONTH)
     month_return = blocks.sum(axis=1)
+    theta = float(y.mean())
+    if not theta > 0:
+        raise CalibrationError("the closes never move: no realised variance to fit Heston to")
     dev = y - y.mean()
     gamma1 = float(np.mean(dev[1:] * dev[:-1]))
     gamma2 = float(np.mean(dev[2:] * dev[:-2]))
     delta = 1.0 / MONTHS_PER_YEAR
-    b = float(np.clip(gamma2 / gamma1, 0.05, 0.99)) if gamma1 > 0 else 0.99
+    notes = []
+    raw_b = gamma2 / gamma1 if gamma1 > 0 else NAN
+    b = float(np.clip(raw_b, *B_RANGE)) if gamma1 > 0 else B_RANGE[1]
+    if b != raw_b:
+        notes.append(f"variance autocorrelation b {raw_b:.6g} clipped to {b:g} (kappa"
+                     f" {-math.log(b) / delta:.4g})" if gamma1 > 0 else
+                     f"variance autocovariance {gamma1:.3g} <= 0: b set to {b:g}")
     kappa = -math.log(b) / delta
-    theta = float(y.mean())
     var_v = max(gamma1, 0.0) * (kappa * delta) ** 2 / (1.0 - b) ** 2
     sigma = math.sqrt(2.0 * kappa * var_v / theta)
     cov = float(np.mean((month_return[:-1] - month_return[:-1].mean()) * (y[1:] - y[1:].mean())))
-    rho = (cov * delta * kappa**2 / (sigma * theta * (1.0 - b) ** 2)) if sigma > 0 else 0.0
-    return {"kappa": kappa, "theta": theta, "sigma": sigma,
-            "rho": float(np.clip(rho, -0.99, 0.99))}
+    raw_rho = (cov * delta * kappa**2 / (sigma * theta * (1.0 - b) ** 2)) if sigma > 0 else 0.0
+    rho = float(np.clip(raw_rho, *RHO_RANGE))
+    if rho != raw_rho:
+        notes.append(f"spot_variance_corr {raw_rho:.6g} clipped to {rho:g}")
+    return {"kappa": kappa, "theta": theta, "sigma": sigma, "rho": rho,
+            "clipped": "; ".join(notes)}
 
 
 def calibrate(
@@ -165,6 +200,8 @@ def calibrate(
         raise ValueError(f"calibration needs at least {needed} daily rows; got {history.height}")
     close = history["close"].to_numpy()
     drift, vol = equity_drift_vol(close)
+    if not vol > 0:
+        raise CalibrationError("the equity closes never move: no variance to calibrate")
     if leg_of(history.columns) == "bond":
         r_eq = np.diff(np.log(close))
         r_bond = np.diff(np.log(history[BOND_COLUMN].to_numpy()))
@@ -182,8 +219,8 @@ def calibrate(
     if vol_surface is not None:
         fit = fit_heston(vol_surface, spot=1.0, r=short_rate, q=dividend_yield)
         p = fit.params
-        heston = {"v0": p.v0, "kappa": p.kappa, "theta": p.theta, "sigma": p.sigma,
-                  "rho": p.rho}
+        heston: dict[str, float | str] = {"v0": p.v0, "kappa": p.kappa, "theta": p.theta,
+                                          "sigma": p.sigma, "rho": p.rho, "clipped": ""}
         rmse, seconds, source = fit.rmse_vol, fit.fit_seconds, "surface"
     else:
         moments = heston_moments(close)
@@ -207,7 +244,27 @@ def calibrate(
         heston_fit_seconds=seconds,
         heston_source=source,
         n_days=int(history.height),
+        clipped=str(heston["clipped"]),
     )
+
+
+def _regime_estimates(calibration: Calibration, *, equity_risk_premium: float | None,
+                      dividend_yield: float, ) -> dict[str, float]:
+    drift = (calibration.short_rate + equity_risk_premium if equity_risk_premium is not None
+             else calibration.equity_drift)
+    return {
+        "equity_drift": drift,
+        "equity_vol": math.sqrt(calibration.heston_theta)
+        if calibration.heston_theta > 0 else NAN,
+        "short_rate": calibration.short_rate,
+        "equity_bond_corr": calibration.equity_bond_corr,
+        "heston_kappa": calibration.heston_kappa,
+        "vol_of_vol": calibration.vol_of_vol,
+        "spot_variance_corr": calibration.spot_variance_corr,
+        "rate_mean_reversion": calibration.rate_mean_reversion,
+        "rate_vol": calibration.rate_vol,
+        "dividend_yield": dividend_yield,
+    }
 
 
 def calibrated_regime(
@@ -230,27 +287,21 @@ def calibrated_regime(
       Vasicek fit of the rate history;
     - equity_bond_corr: from history;
     - rate_risk_premium and (unless given) dividend_yield: the fallback regime's.
-    Each value is clipped into the Regime's range; a NaN estimate takes the ``fallback``
-    regime's value (default: base).
+    Each value is clipped into the Regime's range (:func:`regime_clips` lists which); a
+    NaN estimate takes the ``fallback`` regime's value (default: base).
     """
     base = fallback or REGIMES["base"]
-    drift = (calibration.short_rate + equity_risk_premium if equity_risk_premium is not None
-             else calibration.equity_drift)
-    estimates = {
-        "equity_drift": drift,
-        "equity_vol": math.sqrt(calibration.heston_theta)
-        if calibration.heston_theta > 0 else NAN,
-        "short_rate": calibration.short_rate,
-        "equity_bond_corr": calibration.equity_bond_corr,
-        "heston_kappa": calibration.heston_kappa,
-        "vol_of_vol": calibration.vol_of_vol,
-        "spot_variance_corr": calibration.spot_variance_corr,
-        "rate_mean_reversion": calibration.rate_mean_reversion,
-        "rate_vol": calibration.rate_vol,
-        "dividend_yield": base.dividend_yield if dividend_yield is None else dividend_yield,
-    }
-    values = base.to_dict() | {"name": name}
-    for field, value in estimates.items():
-        if math.isfinite(value):
-            values[field] = _clip(field, value)
-    return Regime(**values)
+    values, _ = _bounded(_regime_estimates(
+        calibration, equity_risk_premium=equity_risk_premium,
+        dividend_yield=base.dividend_yield if dividend_yield is None else dividend_yield))
+    return Regime(**(base.to_dict() | {"name": name} | values))
+
+
+def regime_clips(calibration: Calibration, *, equity_risk_premium: float | None = None,
+                 ) -> list[str]:
+    """Every clip behind the calibrated regime: the estimator's (``calibration.clipped``)
+    and each estimate :func:`calibrated_regime` moves to its range's end, e.g.
+    ``"equity_vol 3.17 clipped to 2 (the model's range [0.0001, 2])"``."""
+    _, notes = _bounded(_regime_estimates(calibration, equity_risk_premium=equity_risk_premium,
+                                          dividend_yield=NAN))
+    return [n for n in calibration.clipped.split("; ") if n] + notes

@@ -6,7 +6,8 @@ source (file) when given, the column, the row or date, and the rule, e.g.
 ``prices.csv: column 'close', row 17 (2020-01-24): rule non_positive_price: value -3.0 <= 0``.
 Frames are polars DataFrames with the columns of docs/engine.md ("Market data
 validation"). Thresholds live here once: ``MAX_GAP_BUSINESS_DAYS``,
-``MAX_STALE_BUSINESS_DAYS``, ``MAX_ABS_RATE``, ``MAX_MEDIAN_ABS_RATE``.
+``MAX_STALE_BUSINESS_DAYS``, ``MAX_ABS_DAILY_LOG_RETURN``, ``MAX_ABS_RATE``,
+``MAX_IMPLIED_VOL``, ``ARBITRAGE_TOLERANCE``.
 """
 
 from __future__ import annotations
@@ -19,15 +20,23 @@ import polars as pl
 from scipy.special import ndtr
 
 from engine.conventions import TRADING_DAYS_PER_MONTH, TRADING_DAYS_PER_YEAR
+from engine.market.yield_curve import COUPON_FREQUENCIES
+from engine.types import FloatArray
 
 MAX_GAP_BUSINESS_DAYS = 5
 """Default largest number of business days allowed between two consecutive dates."""
 MAX_STALE_BUSINESS_DAYS = 5
 """Default largest number of business days between the last date and ``as_of``."""
-MAX_ABS_RATE = 1.0
-"""A rate above 100% a year in absolute value is taken for a percent."""
-MAX_MEDIAN_ABS_RATE = 0.5
-"""A median absolute rate above 50% a year is taken for a percent series."""
+MAX_ABS_DAILY_LOG_RETURN = 0.5
+"""Largest |ln(P_t / P_{t-1})| between two rows of a price series: a move of x1.65 or
+/1.65 in a day, twice the worst day of the S&P 500 since 1928 (-22.9% on 1987-10-19, a
+log return of -0.26). Beyond it a row is taken for a bad print or a unit change."""
+MAX_ABS_RATE = 0.25
+"""A rate above 25% a year in absolute value is taken for a percent: the highest short
+rate the model's regimes take (engine.market.regimes), so 0.36 written for 0.36% in a
+low-rate era is refused instead of clipped."""
+MAX_IMPLIED_VOL = 5.0
+"""An implied vol above 5 (500% a year) is taken for a percent (20 written for 20%)."""
 ARBITRAGE_TOLERANCE = 1e-10
 """Slack of the calendar (total variance) and butterfly (normalised call price) checks."""
 
@@ -190,26 +199,67 @@ def check_stale(frame: pl.DataFrame, as_of: dt.date, *,
 
 def check_rates_decimal(frame: pl.DataFrame, columns: Sequence[str], *,
                         source: str | None = None) -> None:
-    """Rule ``rate_in_percent``: rates are decimals: |r| <= ``MAX_ABS_RATE`` everywhere and
-    median |r| <= ``MAX_MEDIAN_ABS_RATE``."""
+    """Rule ``rate_in_percent``: rates are decimals, |r| <= ``MAX_ABS_RATE`` everywhere."""
     _require(frame, columns, source)
     found: list[str] = []
     for column in columns:
         values = frame[column].cast(pl.Float64).to_numpy()
-        finite = np.isfinite(values)
-        bad = np.flatnonzero(finite & (np.abs(values) > MAX_ABS_RATE))
+        bad = np.flatnonzero(np.isfinite(values) & (np.abs(values) > MAX_ABS_RATE))
         if bad.size:
             row = int(bad[0])
             found.append(
                 f"{_where(source, column, row, _date_at(frame, row))} rule rate_in_percent:"
                 f" {float(values[row])!r} is above {MAX_ABS_RATE:g} in absolute value; rates are"
-                f" decimals (0.03 = 3%)"
+                f" decimals (0.03 = 3%) and no regime's short rate exceeds {MAX_ABS_RATE:g}"
+                f" ({bad.size} such row(s))"
             )
-        elif finite.any() and np.median(np.abs(values[finite])) > MAX_MEDIAN_ABS_RATE:
+    if found:
+        raise MarketDataError(found)
+
+
+def _log_returns(frame: pl.DataFrame, column: str) -> FloatArray:
+    """ln(P_t / P_{t-1}) of a price column; NaN where either price is not positive."""
+    values = frame[column].cast(pl.Float64).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
+    return np.diff(logs)
+
+
+def check_jumps(frame: pl.DataFrame, columns: Sequence[str], *,
+                max_abs_log_return: float = MAX_ABS_DAILY_LOG_RETURN,
+                source: str | None = None) -> None:
+    """Rule ``jump``: |ln(P_t / P_{t-1})| <= ``max_abs_log_return`` between consecutive
+    rows (a one-day spike of x1000 is a log return of 6.9, then -6.9)."""
+    _require(frame, columns, source)
+    found: list[str] = []
+    for column in columns:
+        r = _log_returns(frame, column)
+        bad = np.flatnonzero(np.abs(np.nan_to_num(r)) > max_abs_log_return)
+        if bad.size:
+            row = int(bad[0]) + 1
             found.append(
-                f"{_where(source, column)} rule rate_in_percent: median |rate|"
-                f" {np.median(np.abs(values[finite])):g} above {MAX_MEDIAN_ABS_RATE:g};"
-                f" rates are decimals (0.03 = 3%)"
+                f"{_where(source, column, row, _date_at(frame, row))} rule jump: daily log"
+                f" return {float(r[row - 1]):.4g} beyond +-{max_abs_log_return:g}"
+                f" ({float(frame[column][row - 1])!r} -> {float(frame[column][row])!r});"
+                f" {bad.size} such move(s)"
+            )
+    if found:
+        raise MarketDataError(found)
+
+
+def check_variance(frame: pl.DataFrame, columns: Sequence[str], *,
+                   source: str | None = None) -> None:
+    """Rule ``constant_price``: a price series moves (its daily log returns are not all
+    zero); a constant series has no variance to calibrate a model to."""
+    _require(frame, columns, source)
+    found: list[str] = []
+    for column in columns:
+        r = _log_returns(frame, column)
+        if r.size and np.isfinite(r).all() and not np.any(r != 0.0):
+            found.append(
+                f"{_where(source, column)} rule constant_price: every one of the"
+                f" {frame.height} values is {float(frame[column][0])!r}; a price series with"
+                " no variance cannot be calibrated"
             )
     if found:
         raise MarketDataError(found)
@@ -233,24 +283,81 @@ def check_vols_positive(surface: pl.DataFrame, *, source: str | None = None) -> 
             )
 
 
+def check_vols_decimal(surface: pl.DataFrame, *, source: str | None = None) -> None:
+    """Rule ``vol_in_percent``: implied vols are decimals, <= ``MAX_IMPLIED_VOL``."""
+    _require(surface, SURFACE_COLUMNS, source)
+    values = surface["implied_vol"].cast(pl.Float64).to_numpy()
+    bad = np.flatnonzero(np.isfinite(values) & (values > MAX_IMPLIED_VOL))
+    if bad.size:
+        row = int(bad[0])
+        raise MarketDataError(
+            f"{_where(source, 'implied_vol', row)} rule vol_in_percent: {float(values[row])!r}"
+            f" is above {MAX_IMPLIED_VOL:g}; implied vols are decimals (0.2 = 20%)"
+            f" ({bad.size} such row(s))"
+        )
+
+
+def check_unique_points(surface: pl.DataFrame, *, source: str | None = None) -> None:
+    """Rule ``duplicate_point``: each (expiry, log-moneyness) is quoted once."""
+    _require(surface, SURFACE_COLUMNS, source)
+    keys = surface.select("expiry_years", "log_moneyness").with_row_index("_row")
+    first = keys.group_by("expiry_years", "log_moneyness").agg(pl.col("_row").min()
+                                                               .alias("_first"))
+    repeats = keys.join(first, on=["expiry_years", "log_moneyness"]).filter(
+        pl.col("_row") != pl.col("_first")).sort("_row")
+    if repeats.height:
+        row, first_row = int(repeats["_row"][0]), int(repeats["_first"][0])
+        raise MarketDataError(
+            f"{_where(source, 'log_moneyness', row)} rule duplicate_point: expiry"
+            f" {repeats['expiry_years'][0]}, log-moneyness {repeats['log_moneyness'][0]} is"
+            f" the same as row {first_row} ({repeats.height} repeated point(s))"
+        )
+
+
 def check_calendar_arbitrage(surface: pl.DataFrame, *, source: str | None = None) -> None:
-    """Rule ``calendar_arbitrage``: total implied variance w = iv^2 T is non-decreasing in T
-    at every fixed log-moneyness k = ln(K / F) present at several expiries."""
+    """Rule ``calendar_arbitrage``: total implied variance w(k, T) = iv^2 T is
+    non-decreasing in T at fixed log-moneyness k = ln(K / F).
+
+    Notes
+    -----
+    Expiries rarely share a k (a strike grid against forwards that grow with T, or strikes
+    set in standard deviations): for every pair of expiries T1 < T2, each node of one is
+    compared with the other's w linearly interpolated in k, where the node lies within
+    the other's k range. A violation is w(k, T2) < w(k, T1) - ``ARBITRAGE_TOLERANCE``.
+    """
     _require(surface, SURFACE_COLUMNS, source)
     frame = surface.with_row_index("_row").with_columns(
         (pl.col("implied_vol") ** 2 * pl.col("expiry_years")).alias("_w")
-    ).sort("log_moneyness", "expiry_years")
-    for (k,), group in frame.group_by("log_moneyness", maintain_order=True):
-        w = group["_w"].to_numpy()
-        drop = np.flatnonzero(np.diff(w) < -ARBITRAGE_TOLERANCE)
-        if drop.size:
-            i = int(drop[0])
-            row = int(group["_row"][i + 1])
-            raise MarketDataError(
+    ).sort("expiry_years", "log_moneyness")
+    slices = [(float(t), g["log_moneyness"].to_numpy(), g["_w"].to_numpy(), g["_row"].to_numpy())
+              for (t,), g in frame.group_by("expiry_years", maintain_order=True)]
+    found: list[str] = []
+    for i, (t1, k1, w1, rows1) in enumerate(slices):
+        for t2, k2, w2, rows2 in slices[i + 1:]:
+            inside2 = (k2 >= k1[0]) & (k2 <= k1[-1])
+            below = np.flatnonzero(inside2 & (w2 < np.interp(k2, k1, w1) - ARBITRAGE_TOLERANCE))
+            inside1 = (k1 >= k2[0]) & (k1 <= k2[-1])
+            above = np.flatnonzero(inside1 & (w1 > np.interp(k1, k2, w2) + ARBITRAGE_TOLERANCE))
+            if below.size:
+                j = int(below[0])
+                later, earlier = w2[j], float(np.interp(k2[j], k1, w1))
+                row, k = int(rows2[j]), k2[j]
+            elif above.size:
+                j = int(above[0])
+                later, earlier = float(np.interp(k1[j], k2, w2)), w1[j]
+                row, k = int(rows1[j]), k1[j]
+            else:
+                continue
+            found.append(
                 f"{_where(source, 'implied_vol', row)} rule calendar_arbitrage: total variance"
-                f" {w[i + 1]:.6g} at expiry {group['expiry_years'][i + 1]} is below {w[i]:.6g}"
-                f" at expiry {group['expiry_years'][i]} (log-moneyness {k})"
+                f" {later:.6g} at expiry {t2:g} is below {earlier:.6g} at expiry {t1:g}"
+                f" (log-moneyness {k:g}; linear in k between quoted points)"
             )
+            break
+        if found:
+            break
+    if found:
+        raise MarketDataError(found)
 
 
 def check_butterfly_arbitrage(surface: pl.DataFrame, *, source: str | None = None) -> None:
@@ -322,6 +429,8 @@ def validate_history(
     checks: list[Callable[[], None]] = [
         lambda: check_no_nan(frame, [*prices, *rate_columns], source=source),
         lambda: check_positive(frame, prices, source=source),
+        lambda: check_jumps(frame, prices, source=source),
+        lambda: check_variance(frame, prices, source=source),
         lambda: check_dates_sorted_unique(frame, source=source),
         lambda: check_rates_decimal(frame, rate_columns, source=source),
     ]
@@ -339,10 +448,16 @@ def validate_history(
 
 
 def validate_vol_surface(surface: pl.DataFrame, *, source: str | None = None) -> None:
-    """Run every vol-surface rule (nan, non_positive_vol, calendar and butterfly
-    arbitrage) and raise one MarketDataError listing all violations."""
+    """Run every vol-surface rule (nan, vol_in_percent, duplicate_point, non_positive_vol,
+    calendar and butterfly arbitrage) and raise one MarketDataError listing all
+    violations. The arbitrage rules run only on a surface in decimals without repeated
+    points (they would misname a unit or a typo)."""
     _require(surface, SURFACE_COLUMNS, source)
     _collect([lambda: check_no_nan(surface, SURFACE_COLUMNS, source=source)])
+    _collect([
+        lambda: check_vols_decimal(surface, source=source),
+        lambda: check_unique_points(surface, source=source),
+    ])
     _collect([
         lambda: check_vols_positive(surface, source=source),
         lambda: check_calendar_arbitrage(surface, source=source),
@@ -351,8 +466,9 @@ def validate_vol_surface(surface: pl.DataFrame, *, source: str | None = None) ->
 
 
 def validate_yield_curve(curve: pl.DataFrame, *, source: str | None = None) -> None:
-    """Rules for a curve with tenor_years and zero_yield or par_rate: no NaN, tenors
-    positive and strictly increasing (rule ``unsorted_tenors``), rates in decimals."""
+    """Rules for a curve with tenor_years and zero_yield or par_rate [, frequency]: no NaN,
+    tenors positive and strictly increasing (rule ``unsorted_tenors``), rates in decimals,
+    each par rate's coupons a year one of ``COUPON_FREQUENCIES`` (rule ``frequency``)."""
     rate = "zero_yield" if "zero_yield" in curve.columns else "par_rate"
     _require(curve, ["tenor_years", rate], source)
 
@@ -370,8 +486,20 @@ def validate_yield_curve(curve: pl.DataFrame, *, source: str | None = None) -> N
                 f" {float(values[row])!r} not above {float(values[row - 1])!r}"
             )
 
+    def frequencies() -> None:
+        if rate != "par_rate" or "frequency" not in curve.columns:
+            return
+        values = curve["frequency"].cast(pl.Float64).to_list()
+        bad = [row for row, f in enumerate(values) if f not in COUPON_FREQUENCIES]
+        if bad:
+            allowed = ", ".join(str(f) for f in COUPON_FREQUENCIES)
+            raise MarketDataError(
+                f"{_where(source, 'frequency', bad[0])} rule frequency: {values[bad[0]]!r} is"
+                f" not one of {allowed} (coupons a year; {len(bad)} such row(s))")
+
     _collect([
         lambda: check_no_nan(curve, ["tenor_years", rate], source=source),
         tenors,
         lambda: check_rates_decimal(curve, [rate], source=source),
+        frequencies,
     ])

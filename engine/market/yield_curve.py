@@ -23,6 +23,9 @@ from scipy.optimize import brentq
 from engine.conventions import DT_DAY
 from engine.types import FloatArray
 
+COUPON_FREQUENCIES: tuple[int, ...] = (1, 2, 4, 12)
+"""Coupons a year a par rate may be quoted with."""
+
 
 @dataclass(frozen=True, slots=True)
 class YieldCurve:
@@ -118,15 +121,16 @@ def bootstrap_par_curve(
     tenors: Sequence[float] | FloatArray,
     par_rates: Sequence[float] | FloatArray,
     *,
-    frequency: int = 1,
+    frequency: int | Sequence[int] = 1,
 ) -> YieldCurve:
     """Bootstrap zero rates from par yields of bullet bonds priced at par.
 
     Parameters
     ----------
     tenors : maturities in years, strictly increasing.
-    par_rates : par coupon rates (decimals), paid ``frequency`` times a year (1 or 2).
-    frequency : coupons a year.
+    par_rates : par coupon rates (decimals), paid ``frequency`` times a year.
+    frequency : coupons a year, one of ``COUPON_FREQUENCIES``: one for every tenor, or
+        one per tenor (a curve of bills and bonds).
 
     Notes
     -----
@@ -141,17 +145,21 @@ def bootstrap_par_curve(
     P(T_n), which is found by Brent's method (the price is monotone in it). A tenor
     shorter than 1/f is a single payment (1 + c T) at T, P(T) = 1 / (1 + c T).
     """
-    if frequency not in (1, 2, 4, 12):
-        raise ValueError(f"frequency = {frequency!r} must be 1, 2, 4 or 12 coupons a year")
     tenors = np.asarray(tenors, dtype=np.float64)
     rates = np.asarray(par_rates, dtype=np.float64)
     if tenors.shape != rates.shape or tenors.ndim != 1 or tenors.size == 0:
         raise ValueError("tenors and par_rates must be 1-D of one length >= 1")
+    frequencies = (list(frequency) if isinstance(frequency, Sequence | np.ndarray)
+                   else [frequency] * tenors.size)
+    if len(frequencies) != tenors.size or any(f not in COUPON_FREQUENCIES
+                                              for f in frequencies):
+        raise ValueError(f"frequency = {frequency!r} must be one of {COUPON_FREQUENCIES}"
+                         " coupons a year, once or once per tenor")
     if tenors[0] <= 0 or (np.diff(tenors) <= 0).any():
         raise ValueError("tenors must be positive and strictly increasing")
     zeros: list[float] = []
     for n, (tenor, coupon) in enumerate(zip(tenors, rates, strict=True)):
-        times, accrual = coupon_schedule(float(tenor), frequency)
+        times, accrual = coupon_schedule(float(tenor), int(frequencies[n]))
 
         def par_error(z: float, n: int = n, tenor: float = float(tenor),
                       coupon: float = float(coupon), times: FloatArray = times,
@@ -166,13 +174,16 @@ def bootstrap_par_curve(
 
 def curve_from_frame(frame: pl.DataFrame, *, frequency: int = 1) -> YieldCurve:
     """A curve from a frame with tenor_years and either zero_yield (continuously
-    compounded) or par_rate (bootstrapped with ``frequency`` coupons a year)."""
+    compounded) or par_rate (bootstrapped with the frame's ``frequency`` column, coupons
+    a year per tenor, else ``frequency`` for all)."""
     if "zero_yield" in frame.columns:
         return curve_from_zero_rates(frame["tenor_years"].to_numpy(),
                                      frame["zero_yield"].to_numpy())
     if "par_rate" in frame.columns:
+        given = (frame["frequency"].cast(pl.Float64).to_list() if "frequency" in frame.columns
+                 else frequency)
         return bootstrap_par_curve(frame["tenor_years"].to_numpy(),
-                                   frame["par_rate"].to_numpy(), frequency=frequency)
+                                   frame["par_rate"].to_numpy(), frequency=given)
     raise ValueError(
         f"yield curve needs tenor_years and zero_yield or par_rate; found {frame.columns}"
     )

@@ -30,6 +30,7 @@ from dynalloc_dagster.orchestration.monitoring import (
     reoptimisation_request,
 )
 from dynalloc_dagster.resources import SAMPLE_DATA, MarketDataSource, ObjectivesResource
+from dynalloc_dagster.storage.metadata import png_data_uri
 from dynalloc_dagster.tags import INGEST_JOB, PIPELINE_TAG
 from engine.market.regimes import REGIMES
 from engine.strategy import StrategyConfig
@@ -118,8 +119,12 @@ def test_historical_backtest_on_the_sample(
     assert table["code_version"][0].startswith("dynalloc")
     assert metadata["defensive_leg"].value == "cash"
     assert next(iter(metadata)) == "provenance"
-    assert Path(metadata["backtest_nav"].value.removeprefix("file://")).read_bytes()[:4] == \
-        b"\x89PNG"
+    # each chart is on the asset's page itself (a data URI), the file beside it the same PNG
+    gallery = metadata["charts"].value
+    for name in ("backtest_nav", "backtest_equity_weight"):
+        stored = Path(metadata[name].value.removeprefix("file://")).read_bytes()
+        assert stored[:4] == b"\x89PNG"
+        assert f"![{name}]({png_data_uri(stored)})" in gallery
 
 
 def test_todays_allocation_trades_the_held_units_to_the_target(

@@ -18,8 +18,13 @@ import pydantic
 import pytest
 from dagster_test_support import AS_OF, failure_text, snapshot
 
-from dynalloc_dagster.assets.ingestion import LONGEST_WINDOW_MONTHS, market_data
-from dynalloc_dagster.assets.scenarios import ScenarioPathsConfig, scenario_paths
+from dynalloc_dagster.assets.ingestion import (
+    LONGEST_WINDOW_MONTHS,
+    MarketDataConfig,
+    calibration,
+    market_data,
+)
+from dynalloc_dagster.assets.scenarios import ScenarioPathsConfig, market_regimes, scenario_paths
 from dynalloc_dagster.environment import resources_for
 from dynalloc_dagster.market_sources import FolderReader, load_tables, synthetic_inputs
 from dynalloc_dagster.market_sources.synthetic import heston_surface, surface_params
@@ -338,3 +343,246 @@ def test_scenario_seeds_derive_from_the_as_of_date() -> None:
     week1 = _bear_paths(regimes, FRIDAY)
     assert np.array_equal(week1, _bear_paths(regimes, FRIDAY))
     assert not np.array_equal(week1, _bear_paths(regimes, FRIDAY + dt.timedelta(days=7)))
+
+
+# --- inputs that used to pass silently ------------------------------------------------------
+
+
+def _ingest(folder: Path, data_root: Path, instance: dg.DagsterInstance,
+            assets: list | None = None) -> dg.ExecuteInProcessResult:
+    resources = resources_for("local", data_root=str(data_root)) | {
+        "market_source": MarketDataSource(kind="files", path=str(folder))}
+    return dg.materialize(assets or [market_data, calibration], instance=instance,
+                          resources=resources, raise_on_error=False)
+
+
+def test_timezone_aware_parquet_dates_keep_their_own_calendar_day(folder: Path) -> None:
+    """Europe/Berlin midnights are the day they name, not the UTC day before."""
+    equity = pl.read_csv(folder / "equity.csv", try_parse_dates=True)
+    equity.with_columns(pl.col("date").cast(pl.Datetime("us")).dt.replace_time_zone(
+        "Europe/Berlin")).write_parquet(folder / "equity.parquet")
+    (folder / "equity.csv").unlink()
+
+    market = _fetch(MarketDataSource(kind="files", path=str(folder)), SAMPLE_END)
+
+    assert market.history["date"].equals(equity["date"])
+    assert market.history["date"][0] == dt.date(2014, 12, 1)  # a Monday, not Sunday's
+
+
+def test_a_one_day_spike_is_refused_naming_the_date(folder: Path) -> None:
+    _rewrite(folder / "equity.csv", lambda f: f.with_columns(
+        pl.when(pl.int_range(pl.len()) == 100).then(pl.col("close").cast(pl.Float64) * 1000)
+        .otherwise(pl.col("close").cast(pl.Float64)).alias("close")))
+    text = _violations(MarketDataSource(kind="files", path=str(folder)))
+    assert (f"{folder / 'equity.csv'}: column 'close', row 100 (2015-04-27): rule jump:"
+            " daily log return 6.9") in text
+
+
+def _wild_equity(folder: Path) -> None:
+    """Closes whose daily log returns alternate +-0.2 (under the jump bound, vol 3.2 a
+    year): the calibrated vol and drift lie outside the model's ranges."""
+    equity = pl.read_csv(folder / "equity.csv")
+    steps = 0.2 * np.where(np.arange(equity.height) % 2, -1.0, 1.0)
+    steps += np.random.default_rng(1).normal(0.0, 0.01, equity.height)
+    equity.with_columns(pl.Series("close", 100.0 * np.exp(np.cumsum(steps)))).write_csv(
+        folder / "equity.csv")
+
+
+def test_every_calibration_clip_is_a_warning_check(
+    folder: Path, data_root: Path, instance: dg.DagsterInstance
+) -> None:
+    _wild_equity(folder)
+    (folder / "vol_surface.csv").unlink()  # Heston from the history's moments
+    result = _ingest(folder, data_root, instance, [market_data, calibration, market_regimes])
+    assert result.success, failure_text(result)
+
+    (check,) = [e for e in result.get_asset_check_evaluations()
+                if e.check_name == "calibration_within_model_ranges"]
+    assert not check.passed
+    assert check.severity == dg.AssetCheckSeverity.WARN
+    details = check.metadata["clipped"].value
+    assert "equity_vol 3.1" in details and "clipped to 2" in details
+    assert "equity_drift" in details and "clipped to 1" in details
+    assert "variance autocovariance" in details and "b set to 0.99" in details  # estimator's
+
+
+def test_constant_prices_are_refused_before_anything_is_stored(
+    folder: Path, data_root: Path, instance: dg.DagsterInstance
+) -> None:
+    assert _ingest(folder, data_root, instance).success
+    before = snapshot(data_root)
+
+    _rewrite(folder / "equity.csv", lambda f: f.with_columns(pl.lit("2000.0").alias("close")))
+    bad = _ingest(folder, data_root, instance)
+
+    assert not bad.success
+    text = failure_text(bad)
+    assert f"{folder / 'equity.csv'}: column 'close', rule constant_price" in text
+    assert "ZeroDivisionError" not in text
+    assert snapshot(data_root) == before
+
+
+def test_market_data_is_not_stored_when_its_calibration_fails(
+    folder: Path, data_root: Path, instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """market_data and calibration never come from different inputs: the new market is
+    calibrated (all but the surface fit) before it is stored."""
+    assert _ingest(folder, data_root, instance).success
+    before = snapshot(data_root)
+    (folder / "vol_surface.csv").unlink()
+
+    def broken(close: np.ndarray) -> dict[str, float]:
+        raise FloatingPointError("no variance to fit")
+
+    monkeypatch.setattr("engine.market.calibration.heston_moments", broken)
+    bad = _ingest(folder, data_root, instance)
+
+    assert not bad.success
+    assert "rule not_calibratable: FloatingPointError: no variance to fit" in failure_text(bad)
+    assert snapshot(data_root) == before
+
+
+def test_calendar_arbitrage_is_found_between_expiries_with_different_strikes(
+    folder: Path
+) -> None:
+    """Strikes against a forward that grows with expiry: no two expiries share a
+    log-moneyness, and the 2y total variance 0.13^2 x 2 is below the 1y 0.2^2 x 1."""
+    strikes = [2400.0, 2550.0, 2700.0, 2850.0, 3000.0]
+    pl.DataFrame({
+        "expiry_years": [1.0] * 5 + [2.0] * 5, "strike": strikes * 2,
+        "forward": [2700.0 * np.exp(0.02)] * 5 + [2700.0 * np.exp(0.04)] * 5,
+        "implied_vol": [0.2] * 5 + [0.13] * 5,
+    }).write_csv(folder / "vol_surface.csv")
+    text = _violations(MarketDataSource(kind="files", path=str(folder)))
+    assert f"{folder / 'vol_surface.csv'}: column 'implied_vol', row 6: rule" \
+        " calendar_arbitrage" in text
+
+
+@pytest.mark.parametrize(("frequency", "shown"), [("0", "0.0"), ("2.7", "2.7"), ("", "None"),
+                                                  ("NaN", "nan")])
+def test_par_curve_frequency_is_checked_at_the_edge(folder: Path, frequency: str,
+                                                    shown: str) -> None:
+    _rewrite(folder / "yield_curve.csv", lambda f: f.with_columns(
+        pl.when(pl.int_range(pl.len()) == 2).then(pl.lit(frequency)).otherwise(pl.lit("2"))
+        .alias("frequency")))
+    text = _violations(MarketDataSource(kind="files", path=str(folder)))
+    assert (f"{folder / 'yield_curve.csv'}: column 'frequency', row 2: rule frequency:"
+            f" {shown} is not one of 1, 2, 4, 12") in text
+
+
+def test_semiannual_par_rates_reach_the_calibration(
+    folder: Path, data_root: Path, instance: dg.DagsterInstance
+) -> None:
+    """The stored curve keeps its frequency and the calibration bootstraps with it: for
+    4% (0.5y) and 5% (1y) semi-annual par rates, P(0.5) = 1 / 1.02 and P(1) = (1 - 0.025
+    P(0.5)) / 1.025, a 1y zero rate of 4.9508% (read as annual: 4.879%)."""
+    pl.DataFrame({"tenor_years": [0.5, 1.0], "par_rate": [0.04, 0.05],
+                  "frequency": [2, 2]}).write_csv(folder / "yield_curve.csv")
+    result = _ingest(folder, data_root, instance)
+    assert result.success, failure_text(result)
+    p_half = 1.0 / 1.02
+    p_one = (1.0 - 0.025 * p_half) / 1.025
+    (event,) = [e for e in result.get_asset_materialization_events()
+                if e.asset_key == dg.AssetKey("calibration")]
+    zero_curve = event.materialization.metadata["zero_curve"].value
+    one_year = next(line for line in zero_curve.splitlines() if line.startswith("| 1 |"))
+    np.testing.assert_allclose(float(one_year.split("|")[2]), -np.log(p_one), atol=1e-5)
+
+
+def test_csv_in_another_locale_says_what_was_expected(folder: Path) -> None:
+    text = (folder / "equity.csv").read_text()
+    (folder / "equity.csv").write_text(text.replace(",", ";").replace(".", ","))
+    message = _violations(MarketDataSource(kind="files", path=str(folder)))
+    assert f"{folder / 'equity.csv'}: rule csv_format:" in message
+    assert "';'-separated" in message and "comma-separated with '.' decimals" in message
+    assert "truncate_ragged_lines" not in message
+
+    (folder / "equity.csv").write_text(text.replace("2057.1", "2057,1"))
+    message = _violations(MarketDataSource(kind="files", path=str(folder)))
+    assert "rule csv_format:" in message and "decimal comma" in message
+    assert "truncate_ragged_lines" not in message
+
+
+def test_percent_vols_and_duplicate_points_have_their_own_rules(folder: Path) -> None:
+    original = (folder / "vol_surface.csv").read_text()
+    _rewrite(folder / "vol_surface.csv", lambda f: f.with_columns(
+        pl.col("implied_vol").cast(pl.Float64) * 100))
+    text = _violations(MarketDataSource(kind="files", path=str(folder)))
+    assert "column 'implied_vol', row 0: rule vol_in_percent" in text
+    assert "arbitrage" not in text
+
+    (folder / "vol_surface.csv").write_text(original)
+    _rewrite(folder / "vol_surface.csv", lambda f: pl.concat([f, f.slice(3, 1)]))
+    text = _violations(MarketDataSource(kind="files", path=str(folder)))
+    assert "row 25: rule duplicate_point: expiry 0.08333" in text and "same as row 3" in text
+    assert "arbitrage" not in text
+
+
+def test_all_zero_holdings_are_refused_at_ingest(folder: Path) -> None:
+    _rewrite(folder / "holdings.csv", lambda f: f.with_columns(pl.lit("0").alias("units")))
+    text = _violations(MarketDataSource(kind="files", path=str(folder)))
+    assert f"{folder / 'holdings.csv'}: column 'units': rule holdings_units: every unit" in text
+
+
+def test_low_rate_era_percent_rates_are_refused(folder: Path) -> None:
+    """0.36 as a percent (0.36%) read as a decimal is a 36% short rate."""
+    _rewrite(folder / "risk_free.csv", lambda f: f.with_columns(
+        (pl.int_range(pl.len()) % 10 * 0.04).cast(pl.String).alias("risk_free")))
+    text = _violations(MarketDataSource(kind="files", path=str(folder)))
+    assert "risk_free.csv: column 'risk_free', row 7" in text
+    assert "rule rate_in_percent: 0.28 is above 0.25" in text
+
+
+def test_symlinks_out_of_the_folder_are_refused_without_reading_them(
+    folder: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.env"
+    secret.write_text("AWS_SECRET_ACCESS_KEY=hunter2\n")
+    (folder / "equity.csv").unlink()
+    (folder / "equity.csv").symlink_to(secret)
+    text = _violations(MarketDataSource(kind="files", path=str(folder)))
+    assert f"{folder / 'equity.csv'}: rule outside_folder: a link to a file outside" in text
+    assert "hunter2" not in text and "AWS_SECRET" not in text
+    # a link inside the folder is an ordinary file
+    (folder / "equity.csv").unlink()
+    pl.read_csv(SAMPLE_DATA / "equity.csv").filter(pl.col("date") >= "2014-12-01").write_csv(
+        folder / "equity-2018.csv")
+    (folder / "equity.csv").symlink_to(folder / "equity-2018.csv")
+    assert _fetch(MarketDataSource(kind="files", path=str(folder)), SAMPLE_END).history.height
+
+
+@pytest.mark.parametrize("as_of", ["0001-01-01", "1899-12-31", "9999-12-31"])
+def test_as_of_is_bounded(as_of: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match="as_of"):
+        MarketDataConfig(as_of=as_of)
+
+
+def test_a_future_as_of_is_refused() -> None:
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    with pytest.raises(pydantic.ValidationError, match="after today"):
+        MarketDataConfig(as_of=tomorrow.isoformat())
+    MarketDataConfig(as_of=dt.datetime.now(dt.UTC).date().isoformat())
+
+
+def test_a_stored_file_swapped_with_its_checksum_is_refused(
+    folder: Path, data_root: Path, instance: dg.DagsterInstance
+) -> None:
+    """Yesterday's market_data.parquet and its .sha256 put back together agree with each
+    other, but not with the checksum Dagster recorded at the last materialization."""
+    assert _ingest(folder, data_root, instance, [market_data]).success
+    stored = data_root / "market_data.parquet"
+    checksum = data_root / ".checksums" / "market_data.parquet.sha256"
+    old = stored.read_bytes(), checksum.read_bytes()
+
+    _rewrite(folder / "equity.csv", lambda f: f.head(f.height - 5))
+    assert _ingest(folder, data_root, instance, [market_data]).success
+    stored.write_bytes(old[0])
+    checksum.write_bytes(old[1])
+
+    result = _ingest(folder, data_root, instance, [*market_data.to_source_assets(),
+                                                   calibration])
+    assert not result.success
+    text = failure_text(result)
+    assert "market_data: " in text and "recorded by Dagster" in text
+    assert "replaced outside Dagster" in text

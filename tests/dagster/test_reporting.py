@@ -17,17 +17,21 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from matplotlib.colors import to_rgba
 
 from dynalloc_dagster.assets.strategies import evaluation_metadata
 from dynalloc_dagster.committee import plots
 from dynalloc_dagster.committee.decision import mandate_summary, status_text
-from dynalloc_dagster.committee.pdf import report_pdf
+from dynalloc_dagster.committee.pdf import _Pages, report_pdf
 from dynalloc_dagster.committee.text import (
     ReportInputs,
+    Table,
+    benchmark_table,
     build_report,
     leaderboard_table,
     to_markdown,
 )
+from dynalloc_dagster.partitions import in_scenario_order, scenario_label
 from engine.analysis.allocation import weight_bands, weight_paths
 from engine.analysis.benchmarks import evaluate_benchmarks
 from engine.analysis.costs import cost_sensitivity
@@ -147,7 +151,10 @@ def test_benchmark_table_numbers_are_the_tables_numbers(inputs: ReportInputs) ->
     assert header[:3] == ["scenario", "portfolio", "mean Sharpe"]
     assert len(rows) == len(SCENARIOS) * 3
     rec_id = inputs.leaderboard["config_id"][0]
-    for scenario, portfolio, sharpe, ret, vol, drawdown, equity, meets in rows:
+    by_label = {scenario_label(s): s for s in SCENARIOS}
+    assert [r[0] for r in rows[::3]] == [scenario_label(s) for s in in_scenario_order(SCENARIOS)]
+    for label, portfolio, sharpe, ret, vol, drawdown, equity, meets in rows:
+        scenario = by_label[label]
         if portfolio == "recommended rule":
             source = inputs.evaluations.filter((pl.col("config_id") == rec_id)
                                                & (pl.col("scenario") == scenario))
@@ -189,7 +196,7 @@ def test_leaderboard_numbers_and_parameters_in_words(inputs: ReportInputs) -> No
         np.testing.assert_allclose([float(c) for c in cells[7:12]],
                                    [row[f"penalty_{n}"] for n in PENALTIES], atol=0.005)
         assert cells[12] == f"{row['n_scenarios_meeting']} of {row['n_scenarios']}"
-        assert cells[13] == row["worst_scenario"]
+        assert cells[13] == scenario_label(row["worst_scenario"])
 
 
 def test_leaderboard_shows_distinct_alternatives_and_each_weight_functions_best(
@@ -355,3 +362,29 @@ def test_an_optimum_at_the_edge_is_reported(inputs: ReportInputs) -> None:
     inside = inputs.history.with_columns(pl.lit(None, dtype=pl.String).alias("optimum_at_edge"))
     assert "Optimum at the edge" not in to_markdown(
         build_report(dataclasses.replace(inputs, history=inside)))
+
+
+def test_recommended_rows_are_highlighted_in_the_pdf_tables_across_page_breaks(
+        inputs: ReportInputs) -> None:
+    table = benchmark_table(inputs)
+    # the recommended rule's row comes first in each scenario's group of three
+    assert [table.rows[i][1] for i in table.highlight] == ["recommended rule"] * len(SCENARIOS)
+    assert leaderboard_table(inputs.leaderboard).highlight == (0,)
+
+    marked: list[str] = []
+
+    class Pages:  # what PdfPages.savefig is handed: each page's highlighted first cells
+        def savefig(self, fig) -> None:
+            for ax in fig.axes:
+                for tab in ax.tables:
+                    cells = tab.get_celld()
+                    marked.extend(cells[r, 0].get_text().get_text() for (r, c) in cells
+                                    if r > 0 and c == 0 and to_rgba(cells[r, c].get_facecolor())
+                                    == to_rgba(plots.RECOMMENDED_ROW))
+
+    long = Table(["n", "x"], [[str(i), "x"] for i in range(120)], highlight=(0, 57, 119))
+    pages = _Pages(Pages(), footer="f")
+    pages.table(long)
+    pages.flush()
+    assert pages.number >= 2  # the table runs over a page break
+    assert marked == ["0", "57", "119"]

@@ -6,10 +6,10 @@ queued run coordinator is the real one) and a temporary DYNALLOC_DATA_ROOT. Over
 HTTP to its GraphQL endpoint the tests read the asset graph and launch runs; headless
 Chromium renders the global asset lineage page to artifacts/ui/lineage.png. Then
 ``python -m dynalloc_dagster`` (``make run``) runs the pipeline into the same instance: its
-runs must be the job page's runs, and the report, charts and recommended_allocation pages,
-driven over the DevTools protocol, must show the embedded charts and today's weights
-(screenshots artifacts/ui/<asset>.png). Chromium comes from .ci/run; without it the
-browser tests skip.
+runs must be the job page's runs, and the report, charts, recommended_allocation,
+todays_allocation and historical_backtest pages, driven over the DevTools protocol, must
+show the embedded charts and today's weights (screenshots artifacts/ui/<asset>.png).
+Chromium comes from .ci/run; without it the browser tests skip.
 """
 
 from __future__ import annotations
@@ -689,7 +689,7 @@ def _devtools_page(binary: Path, profile: Path, url: str, png: Path, *,
 
 @pytest.mark.parametrize(("asset", "entry", "min_images"), [
     ("report", "report", 10), ("charts", "charts", 10), ("recommended_allocation", None, 0),
-    ("todays_allocation", None, 0)])
+    ("todays_allocation", None, 0), ("historical_backtest", "charts", 2)])
 def test_business_outputs_render_in_the_browser(dagster_dev, chromium, pipeline_through_cli,
                                                 tmp_path, asset, entry, min_images):
     import polars as pl

@@ -370,7 +370,7 @@ def test_percent_risk_free_is_refused_with_the_date():
     dates, equity, _, rate = _history()
     percent = np.where(np.arange(len(rate)) >= 10, rate * 100, rate)
     with pytest.raises(ValueError,
-                       match=rf"risk_free = 3\.\d+ on {dates[10]} \(row 10\) is above 1"
+                       match=rf"risk_free = 3\.\d+ on {dates[10]} \(row 10\) is above 0\.25"
                              r" in absolute value.*not percent"):
         backtest_history(dates, equity, percent, StrategyConfig(0.1, "inverse_vol", 1))
 

@@ -16,10 +16,12 @@ from engine.market.validation import (
     check_dates_sorted_unique,
     check_gaps,
     check_history_length,
+    check_jumps,
     check_no_nan,
     check_positive,
     check_rates_decimal,
     check_stale,
+    check_variance,
     check_vols_positive,
     required_history_rows,
     validate_history,
@@ -105,10 +107,32 @@ def test_rates_in_percent() -> None:
     with pytest.raises(MarketDataError,
                        match=r"column 'risk_free', row 0 \(2024-01-02\): rule rate_in_percent"):
         check_rates_decimal(_history(risk_free=[5.0, 5.0, 5.1, 5.0, 5.0]), ["risk_free"])
-    # every value <= 1 but the median above 0.5: percent rates of a low-rate period
-    with pytest.raises(MarketDataError, match="rule rate_in_percent: median"):
-        check_rates_decimal(_history(risk_free=[0.6, 0.7, 0.8, 0.6, 0.9]), ["risk_free"])
+    # percent rates of a low-rate period: 0.36 for 0.36%, every value below 1
+    with pytest.raises(MarketDataError, match=r"row 3 \(2024-01-05\): rule rate_in_percent:"
+                                              r" 0.36 is above 0.25"):
+        check_rates_decimal(_history(risk_free=[0.1, 0.12, 0.2, 0.36, 0.3]), ["risk_free"])
     check_rates_decimal(_history(risk_free=[-0.005, 0.0, 0.02, 0.25, 0.03]), ["risk_free"])
+
+
+def test_jump_names_the_date_of_the_move() -> None:
+    """0.5 is the bound: a move of exactly e^0.5 passes (ln(e^0.5) - ln 1 is exactly 0.5
+    in floating point), a little more does not."""
+    edge = float(np.exp(0.5))
+    assert np.log(edge) - np.log(1.0) == 0.5
+    check_jumps(_history(close=[1.0, edge, edge, edge, edge]), ["close"])
+    spike = _history(close=[100.0, 101.0, 101000.0, 100.2, 100.9])
+    with pytest.raises(MarketDataError, match=r"column 'close', row 2 \(2024-01-04\): rule"
+                                              r" jump: daily log return 6.908 beyond \+-0.5"):
+        check_jumps(spike, ["close"], source="prices.csv")
+    with pytest.raises(MarketDataError, match="rule jump"):
+        check_jumps(_history(close=[1.0, 1.0, edge * 1.001, edge * 1.001, edge * 1.001]), ["close"])
+
+
+def test_constant_price_has_no_variance() -> None:
+    with pytest.raises(MarketDataError, match=r"column 'close', rule constant_price: every one"
+                                              r" of the 5 values is 100\.0"):
+        check_variance(_history(close=[100.0] * 5), ["close"])
+    check_variance(_history(close=[100.0] * 4 + [100.01]), ["close"])
 
 
 def test_validate_history_reports_every_violation() -> None:
@@ -152,6 +176,25 @@ def test_calendar_arbitrage() -> None:
         check_calendar_arbitrage(surface)
     # a flat vol grows total variance with T: no violation
     check_calendar_arbitrage(_surface({0.25: [0.3] * 5, 0.5: [0.3] * 5}, KS))
+
+
+def test_calendar_arbitrage_between_different_strikes_interpolates_in_k() -> None:
+    """No k is shared: the 0.5y point at k = 0.05 (w = 0.2^2 x 0.5 = 0.02) is compared with
+    the 0.25y w interpolated between k = 0 and 0.1 (0.3^2 x 0.25 = 0.0225)."""
+    early = [(0.25, k, 0.3) for k in KS]
+    late = [(0.5, k + 0.05, v) for k, v in zip(KS, [0.3, 0.3, 0.2, 0.3, 0.3], strict=True)]
+    surface = pl.DataFrame(early + late, schema=["expiry_years", "log_moneyness",
+                                                 "implied_vol"], orient="row")
+    with pytest.raises(MarketDataError, match=r"row 7: rule calendar_arbitrage: total variance"
+                                              r" 0\.02 at expiry 0\.5 is below 0\.0225 at"
+                                              r" expiry 0\.25 \(log-moneyness 0\.05"):
+        check_calendar_arbitrage(surface)
+    # the earlier expiry's node inside the later one's range counts too
+    reverse = pl.DataFrame([(0.25, 0.05, 0.5), *late[:2], (0.5, 0.1, 0.3)],
+                           schema=["expiry_years", "log_moneyness", "implied_vol"],
+                           orient="row")
+    with pytest.raises(MarketDataError, match=r"row 0: rule calendar_arbitrage"):
+        check_calendar_arbitrage(reverse)
 
 
 def test_butterfly_arbitrage() -> None:

@@ -115,3 +115,21 @@ def test_fit_vasicek_refuses_an_explosive_history() -> None:
     # r_{i+1} = 1.001 r_i: AR(1) slope 1.001 > 1
     with pytest.raises(ValueError, match="no mean reversion"):
         fit_vasicek(0.01 * 1.001 ** np.arange(200))
+
+
+def test_the_frames_frequency_column_is_honoured() -> None:
+    """Semi-annual par rates 4% (0.5y), 5% (1y), 5.5% (1.5y), by hand: P(0.5) = 1 / 1.02,
+    P(1) = (1 - 0.025 P(0.5)) / 1.025, P(1.5) = (1 - 0.0275 (P(0.5) + P(1))) / 1.0275;
+    an annual reading would give a 1y zero rate of 4.879% instead of 4.950%."""
+    frame = pl.DataFrame({"tenor_years": [0.5, 1.0, 1.5], "par_rate": [0.04, 0.05, 0.055],
+                          "frequency": [2, 2, 2]})
+    p_half = 1.0 / 1.02
+    p_one = (1.0 - 0.025 * p_half) / 1.025
+    p_one_half = (1.0 - 0.0275 * (p_half + p_one)) / 1.0275
+    np.testing.assert_allclose(curve_from_frame(frame).discount([0.5, 1.0, 1.5]),
+                               [p_half, p_one, p_one_half], rtol=1e-13)
+    mixed = frame.with_columns(pl.Series("frequency", [1, 2, 2]))  # a bill, then bonds
+    np.testing.assert_allclose(curve_from_frame(mixed).discount([0.5, 1.0]),
+                               [p_half, p_one], rtol=1e-13)
+    with pytest.raises(ValueError, match="frequency"):
+        curve_from_frame(frame.with_columns(pl.Series("frequency", [2.0, 2.7, 2.0])))

@@ -1,0 +1,300 @@
+"""The committee's charts cannot mislead: checked on the matplotlib objects each plotting
+function returns (axes limits, lines, ticks, colour norms, table cells), on small literal
+tables whose expected values are written next to them. No pixels are compared."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import numpy as np
+import polars as pl
+import pytest
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import PercentFormatter
+
+from dynalloc_dagster.committee import plots
+from dynalloc_dagster.partitions import (
+    SCENARIO_LABELS,
+    SCENARIOS,
+    in_scenario_order,
+    scenario_label,
+)
+from engine.objectives import InvestmentObjectives
+
+# alphabetical, as the SQL marts return them: the charts must reorder
+SHUFFLED = sorted(SCENARIOS)
+IN_ORDER = [SCENARIO_LABELS[s] for s in SCENARIOS]
+OBJECTIVES = InvestmentObjectives(target_vol=0.10, vol_tolerance=0.02)
+
+
+def _config(config_id: str, rank: int, weight_fn: str, target_vol: float, window: int,
+            risk_aversion: float | None = None) -> dict:
+    return {"config_id": config_id, "rank": rank, "weight_fn": weight_fn,
+            "target_vol": target_vol, "vol_window_months": window,
+            "risk_aversion": risk_aversion}
+
+
+# c2 and c3 read the same in words (targets 8.01% and 8.04% both print 8.0%)
+CONFIGS = [_config("c1", 1, "inverse_vol", 0.10, 12),
+           _config("c2", 2, "linear", 0.0801, 6, 2.0),
+           _config("c3", 3, "linear", 0.0804, 6, 2.0)]
+RECOMMENDED = {**CONFIGS[0], "equity_weight_today": 0.37, "as_of": "2026-11-20"}
+
+
+@pytest.fixture
+def figures() -> Iterator[list[Figure]]:
+    """Figures a test draws, closed after it."""
+    drawn: list[Figure] = []
+    yield drawn
+    plots.close({str(i): fig for i, fig in enumerate(drawn)})
+
+
+def _leaderboard(robustness: list[float | None], objective: list[float | None]
+                 ) -> pl.DataFrame:
+    rows = [CONFIGS[i % 3] | {"config_id": f"c{i + 1}", "rank": i + 1}
+            for i in range(len(robustness))]
+    return pl.DataFrame(rows, schema_overrides={"risk_aversion": pl.Float64}).with_columns(
+        pl.Series("robustness", robustness, dtype=pl.Float64),
+        pl.Series("objective", objective, dtype=pl.Float64))
+
+
+def test_robustness_on_a_percent_axis_with_its_threshold_and_the_objective_apart(
+        figures: list[Figure]) -> None:
+    # rank 3 is below 0% (-140%), rank 4 above 100% (a rule beating the in-band best),
+    # rank 5 unscored
+    board = _leaderboard([0.85, 0.40, -1.4, 1.2, None], [0.85, 0.10, -2.6, -3.0, None])
+    fig = plots.robustness_ranking(board, threshold=0.8)
+    figures.append(fig)
+    top, bottom = fig.axes
+    assert top.get_ylim() == (0.0, 1.0)
+    assert isinstance(top.yaxis.get_major_formatter(), PercentFormatter)
+    threshold = [line for line in top.get_lines() if list(line.get_ydata()) == [0.8, 0.8]]
+    assert len(threshold) == 1 and "80%" in threshold[0].get_label()
+    points = {line.get_marker(): (list(line.get_xdata()), list(line.get_ydata()))
+              for line in top.get_lines() if line.get_linestyle() == "None"}
+    assert points["o"] == ([1.0, 2.0], [0.85, 0.40])
+    assert points["v"] == ([3.0], [0.0])  # drawn on the axis floor, counted in its label
+    assert points["^"] == ([4.0], [1.0])
+    # the objective is unitless, on its own axis, with every value as it is
+    assert not isinstance(bottom.yaxis.get_major_formatter(), PercentFormatter)
+    (objective,) = [line for line in bottom.get_lines() if line.get_marker() == "."]
+    np.testing.assert_array_equal(objective.get_ydata(), [0.85, 0.10, -2.6, -3.0, np.nan])
+    assert bottom.get_ylim()[0] <= -3.0
+    assert all("objective" not in line.get_label() for line in top.get_lines())
+
+
+def _costs(levels: dict[str, list[float]], costs: list[float]) -> pl.DataFrame:
+    """Two scenarios per (config, cost); worst_sharpe_mean repeated on both, as the engine
+    writes it."""
+    rows = [{"config_id": cid, "tc_bps": cost, "scenario": scenario,
+             "worst_sharpe_mean": value}
+            for cid, values in levels.items() for cost, value in zip(costs, values, strict=True)
+            for scenario in ("base", "bear")]
+    return pl.DataFrame(rows)
+
+
+def test_cost_sensitivity_is_the_change_against_0_bp_at_the_costs_evaluated(
+        figures: list[Figure]) -> None:
+    costs = [0.0, 5.0, 10.0, 20.0]  # not evenly spaced: ticks must sit on these
+    # listed out of rank order; c2 and c3 both flat and at the same change
+    levels = {"c3": [0.50, 0.50, 0.50, 0.50], "c1": [0.30, 0.28, 0.25, 0.19],
+              "c2": [0.90, 0.90, 0.90, 0.90]}
+    board = pl.DataFrame(CONFIGS, schema_overrides={"risk_aversion": pl.Float64})
+    fig = plots.cost_sensitivity(_costs(levels, costs), board, assumed_tc_bps=10.0)
+    figures.append(fig)
+    (ax,) = fig.axes
+    assert list(ax.get_xticks()) == costs
+    series = [line for line in ax.get_lines() if len(line.get_xdata()) == len(costs)]
+    assert [line.get_label().split(":")[0] for line in series] == ["recommended", "#2", "#3"]
+    expected = {"recommended": [0.0, -0.02, -0.05, -0.11], "#2": [0.0] * 4, "#3": [0.0] * 4}
+    for line in series:
+        assert list(line.get_xdata()) == costs
+        np.testing.assert_allclose(line.get_ydata(), expected[line.get_label().split(":")[0]],
+                                   atol=1e-12)
+    labels = [line.get_label() for line in series]
+    assert len(set(labels)) == 3
+    assert "(0.30 at 0 bp)" in labels[0] and "(0.90 at 0 bp)" in labels[1]
+    # coinciding lines (#2 and #3 here) stay told apart: colour, marker and dash differ
+    for style in (lambda line: to_rgba(line.get_color()), Line2D.get_marker,
+                  Line2D.get_linestyle):
+        assert len({style(line) for line in series}) == 3
+    assert to_rgba(series[0].get_color()) == to_rgba("black")
+    assert "0 bp" in ax.get_ylabel()
+    assumed = [line for line in ax.get_lines() if list(line.get_xdata()) == [10.0, 10.0]]
+    assert len(assumed) == 1
+
+
+def _interaction() -> pl.DataFrame:
+    """Bear all negative and small, bull large: per-panel scales would paint -0.1 in bear
+    the same colour as 1.6 in bull."""
+    values = {"bull": [1.6, 1.2, 0.9, 1.4], "bear": [-0.1, -0.3, -0.2, -0.05],
+              "base": [0.5, 0.4, 0.6, 0.3]}
+    cells = [("inverse_vol", "6-11m"), ("inverse_vol", "12-17m"), ("linear", "6-11m"),
+             ("linear", "18-24m")]
+    return pl.DataFrame([{"scenario": s, "weight_fn": w, "vol_window_band": b,
+                          "mean_sharpe_mean": v, "n_configs": 1}
+                         for s, vs in values.items() for (w, b), v in zip(cells, vs, strict=True)])
+
+
+def test_heatmap_panels_share_one_colour_scale_symmetric_about_zero(
+        figures: list[Figure]) -> None:
+    fig = plots.weight_window_interaction(_interaction(), RECOMMENDED)
+    figures.append(fig)
+    images = [image for ax in fig.axes for image in ax.images]
+    assert len(images) == 3
+    assert {(image.norm.vmin, image.norm.vmax) for image in images} == {(-1.6, 1.6)}
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == len(panels) + 1  # one colour bar, for every panel
+    # the recommended rule (inverse vol, 12m window) framed in the 12-17m column
+    for ax in panels:
+        (frame,) = [p for p in ax.patches if isinstance(p, Rectangle) and not p.get_fill()]
+        assert frame.get_xy() == (1 - 0.5, 0 - 0.5)
+
+
+def _evaluations() -> pl.DataFrame:
+    """Vol far above the mandate's band in high_vol, below it in low_vol."""
+    rows = []
+    for s in SHUFFLED:
+        vols = {"high_vol": (0.30, 0.40), "low_vol": (0.02, 0.04)}.get(s, (0.05, 0.15))
+        for cid, vol in zip(("c1", "c2"), vols, strict=True):
+            rows.append({"config_id": cid, "scenario": s, "ann_vol_mean": vol,
+                         "ann_return_mean": vol / 2, "sharpe_mean": 0.5})
+    return pl.DataFrame(rows)
+
+
+def _benchmarks() -> pl.DataFrame:
+    return pl.DataFrame([{"benchmark": name, "scenario": s, "ann_vol_mean": vol,
+                          "ann_return_mean": 0.05, "sharpe_mean": 0.3}
+                         for s in SHUFFLED for name, vol in (("60/40", 0.09), ("100% equity",
+                                                                                 0.16))])
+
+
+def test_risk_return_shows_the_mandate_vol_band_in_every_panel(figures: list[Figure]) -> None:
+    fig = plots.risk_return(_evaluations(), RECOMMENDED, _benchmarks(), OBJECTIVES)
+    figures.append(fig)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == IN_ORDER
+    for ax in panels:
+        (band,) = [p for p in ax.patches if p.get_label().startswith("mandate vol")]
+        np.testing.assert_allclose([band.get_x(), band.get_x() + band.get_width()],
+                                   [0.08, 0.12], atol=1e-12)
+        left, right = ax.get_xlim()
+        assert left < 0.08 and right > 0.12, ax.get_title()
+    assert "10% \u00b1 2%" in band.get_label()
+
+
+def _bands() -> pl.DataFrame:
+    return pl.DataFrame([{"scenario": s, "month": m, "mean": 0.5, "p5": 0.2, "p50": 0.5,
+                          "p95": 0.8} for s in SHUFFLED for m in (1, 2, 3)])
+
+
+def test_allocation_dynamics_shows_todays_weight_in_every_panel(figures: list[Figure]) -> None:
+    fig = plots.allocation_dynamics(_bands(), RECOMMENDED)
+    figures.append(fig)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == IN_ORDER
+    for ax in panels:
+        (today,) = [line for line in ax.get_lines() if "today" in line.get_label()]
+        assert list(today.get_ydata()) == [0.37, 0.37]
+        assert "37.0%" in today.get_label() and "2026-11-20" in today.get_label()
+        assert ax.get_ylim() == (0.0, 1.02)
+
+
+def test_summary_table_highlights_the_recommended_rows(figures: list[Figure]) -> None:
+    rows = [[label, portfolio, "0.5"] for label in ("Base case", "Bull market")
+            for portfolio in ("recommended rule", "60/40", "100% equity")]
+    fig = plots.summary_table(rows, ["scenario", "portfolio", "mean Sharpe"], "summary",
+                              highlight=(0, 3))
+    figures.append(fig)
+    (table,) = fig.axes[0].tables
+    cells = table.get_celld()
+    for (r, c), cell in cells.items():
+        marked = r in (1, 4)  # table row 0 is the header
+        assert (to_rgba(cell.get_facecolor()) == to_rgba(plots.RECOMMENDED_ROW)) == marked
+        weight = cell.get_text().get_fontweight()
+        assert (weight == "bold") == (marked or r == 0), (r, c)
+
+
+def test_scenarios_read_in_one_order_with_human_names_on_every_chart(
+        figures: list[Figure]) -> None:
+    evaluations = _evaluations()
+    comparison = pl.DataFrame([{"scenario": s, "best_sharpe_mean": 1.0,
+                                "median_sharpe_mean": 0.5, "worst_sharpe_mean": 0.1}
+                               for s in SHUFFLED])
+    board = pl.DataFrame(CONFIGS[:2], schema_overrides={"risk_aversion": pl.Float64})
+    sensitivity = pl.DataFrame([{"scenario": s, "parameter": p, "main_effect_share": 0.3}
+                                for s in SHUFFLED for p in ("weight_fn", "target_vol")])
+    bar_charts = [plots.scenario_comparison(comparison, evaluations, _benchmarks(),
+                                            RECOMMENDED),
+                  plots.sharpe_by_scenario(evaluations, board),
+                  plots.parameter_sensitivity(sensitivity)]
+    figures.extend(bar_charts)
+    for fig in bar_charts:
+        assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == IN_ORDER
+    interaction = _interaction()
+    fig = plots.weight_window_interaction(interaction, RECOMMENDED)
+    figures.append(fig)
+    assert [ax.get_title() for ax in fig.axes if ax.images] == [
+        scenario_label(s) for s in ("base", "bull", "bear")]
+
+
+def test_scenario_order_and_labels() -> None:
+    assert in_scenario_order(["calibrated", "zeta", "bear", "alpha", "base", "bear"]) == [
+        "base", "bear", "calibrated", "alpha", "zeta"]
+    assert scenario_label("high_vol") == "High volatility"
+    assert scenario_label("my_regime") == "my regime"
+    assert set(SCENARIO_LABELS) == set(SCENARIOS)
+
+
+def _backtest_paths() -> pl.DataFrame:
+    dates = [dt.date(2020, m, 28) for m in range(1, 13)]
+    strategies = {"recommended": 0.004, "#2": 0.006, "#3": 0.006, "60/40": 0.003,
+                  "100% equity": 0.008}
+    return pl.DataFrame([{"date": d, "strategy": name, "portfolio_return": r,
+                          "equity_weight": 1.0 if name == "100% equity" else 0.4,
+                          "nav": (1 + r) ** (i + 1)}
+                         for name, r in strategies.items() for i, d in enumerate(dates)])
+
+
+def test_backtest_charts_tell_every_strategy_apart(figures: list[Figure]) -> None:
+    paths = _backtest_paths()
+    nav = plots.backtest_nav(paths, "recommended", note="Data: sample")
+    weight = plots.backtest_equity_weight(paths, "recommended")
+    figures.extend([nav, weight])
+    for fig in (nav, weight):
+        lines = {line.get_label(): line for line in fig.axes[0].get_lines()
+                 if not line.get_label().startswith("_")}
+        assert list(lines) == ["recommended", "#2", "#3", "60/40", "100% equity"]
+        assert to_rgba(lines["recommended"].get_color()) == to_rgba("black")
+        assert lines["recommended"].get_linewidth() > max(
+            line.get_linewidth() for name, line in lines.items() if name != "recommended")
+        # #2 and #3 coincide: still a different colour and marker each, and a dash
+        # unlike the recommended rule's solid line
+        others = [line for name, line in lines.items() if name != "recommended"]
+        assert len({to_rgba(line.get_color()) for line in lines.values()}) == len(lines)
+        assert len({line.get_marker() for line in others}) == len(others)
+        assert all(line.get_linestyle() != "-" for line in others)
+    # the NAV's log axis reads in plain numbers, with ticks inside the data's range
+    nav.canvas.draw()
+    low, high = nav.axes[0].get_ylim()
+    ticks = [t.get_text() for t in nav.axes[0].get_yticklabels()
+             if t.get_text() and low <= t.get_position()[1] <= high]
+    assert len(ticks) >= 3 and not any("10^" in t or "times" in t for t in ticks), ticks
+    assert weight.axes[0].get_ylim() == (0.0, 1.02)
+    assert any(t.get_text() == "Data: sample" for t in nav.texts)
+
+
+def test_the_new_layouts_render_to_the_same_bytes_twice(figures: list[Figure]) -> None:
+    board = _leaderboard([0.85, 0.40, -1.4], [0.85, 0.10, -2.6])
+
+    def draw() -> list[bytes]:
+        drawn = [plots.robustness_ranking(board, 0.8),
+                 plots.weight_window_interaction(_interaction(), RECOMMENDED)]
+        figures.extend(drawn)
+        return [plots.png_bytes(fig) for fig in drawn]
+
+    assert draw() == draw()
