@@ -1,8 +1,12 @@
 """The full engine sweep: 5 regimes x 1000 paths x (24 + 60) months daily x 100 configs.
 
 Prints wall time, peak memory, throughput, the time split (paths / rolling vol /
-backtest / metrics), and the same evaluation through a naive per-path, per-month
-Python loop for 2 configs so the speed-up is visible.
+backtest / metrics) in wall and CPU seconds (CPU: every thread of this process, the
+figure to compare on a busy machine), and the same evaluation through a naive per-path,
+per-month Python loop for 2 configs so the speed-up is visible. Then the same sweep on the
+6-asset portfolio engine.portfolio.examples.GLOBAL_SIX (3 equity indices, 3 bond buckets;
+the configs' base mixes cycle through fixed, inverse_vol and risk_parity) and its time
+against the two-asset sweep's.
 
     python bench/engine_sweep.py [--paths 1000] [--configs 100] [--naive-paths 1000]
 """
@@ -10,6 +14,7 @@ Python loop for 2 configs so the speed-up is visible.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import resource
 import time
@@ -24,7 +29,11 @@ from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
 from engine.objectives import InvestmentObjectives
 from engine.optimisation.sampling import sample_configs
+from engine.portfolio.evaluation import evaluate_portfolio
+from engine.portfolio.examples import GLOBAL_SIX
+from engine.portfolio.paths import simulate_portfolio
 from engine.strategy import StrategyConfig, market_from_paths, metrics_table, target_weights
+from engine.strategy.config import BASE_MIXES
 from engine.strategy.portfolio import StrategyRun, path_metrics, rebalance, target_weights_for
 
 
@@ -41,34 +50,32 @@ def main() -> None:
     compile_s = time.perf_counter() - t0
 
     split: dict[str, float] = defaultdict(float)
+    split_cpu: dict[str, float] = defaultdict(float)
     configs = sample_configs(args.configs, args.seed)
     tables, all_paths, fast_sharpes = [], {}, {}
-    start = time.perf_counter()
+    clock = _Split(split, split_cpu)
+    start, start_cpu = time.perf_counter(), time.process_time()
     for name, regime in REGIMES.items():
-        tick = time.perf_counter()
-        paths = simulate_scenario(regime, args.paths, args.seed)
-        split["paths"] += time.perf_counter() - tick
-        tick = time.perf_counter()
-        market = market_from_paths(paths)
-        targets = target_weights_for(market, configs)
-        split["rolling vol + weights"] += time.perf_counter() - tick
-        tick = time.perf_counter()
-        rebalanced = rebalance(market, targets, configs)
-        split["backtest"] += time.perf_counter() - tick
-        tick = time.perf_counter()
-        metrics = path_metrics(market, rebalanced, configs)
-        run = StrategyRun(tuple(configs), rebalanced.monthly_returns, rebalanced.weights,
-                          rebalanced.costs, metrics)
-        tables.append(metrics_table(run, scenario=name))
-        split["metrics"] += time.perf_counter() - tick
+        with clock("paths"):
+            paths = simulate_scenario(regime, args.paths, args.seed)
+        with clock("rolling vol + weights"):
+            market = market_from_paths(paths)
+            targets = target_weights_for(market, configs)
+        with clock("backtest"):
+            rebalanced = rebalance(market, targets, configs)
+        with clock("metrics"):
+            metrics = path_metrics(market, rebalanced, configs)
+            run = StrategyRun(tuple(configs), rebalanced.monthly_returns, rebalanced.weights,
+                              rebalanced.costs, metrics)
+            tables.append(metrics_table(run, scenario=name))
         all_paths[name] = paths
         fast_sharpes[name] = metrics["sharpe"][:2]
         del market, targets, rebalanced, run
-    tick = time.perf_counter()
-    evaluations = pl.concat(tables)
-    leaderboard = robustness_scores(evaluations, InvestmentObjectives().robustness_threshold)
-    split["metrics"] += time.perf_counter() - tick
+    with clock("metrics"):
+        evaluations = pl.concat(tables)
+        leaderboard = robustness_scores(evaluations, InvestmentObjectives().robustness_threshold)
     sweep_s = time.perf_counter() - start
+    sweep_cpu = time.process_time() - start_cpu
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
     n_months = 60
@@ -76,12 +83,14 @@ def main() -> None:
     print(f"sweep: {len(REGIMES)} regimes x {args.paths} paths x (24 + 60) months daily"
           f" x {args.configs} configs")
     print(f"wall (sweep)           {sweep_s:8.2f} s")
+    print(f"cpu (sweep)            {sweep_cpu:8.2f} s (all threads)")
     print(f"numba kernels ready in {compile_s:8.2f} s (compile on first run, cache after)")
     print(f"wall (total)           {sweep_s + compile_s:8.2f} s")
     print(f"peak memory (RSS)      {peak_gib:8.2f} GiB")
     print(f"throughput             {path_months / sweep_s:,.0f} config-path-months / s")
     for stage, seconds in split.items():
-        print(f"  {stage:<22} {seconds:7.2f} s  ({100 * seconds / sweep_s:4.1f}%)")
+        print(f"  {stage:<22} {seconds:7.2f} s  ({100 * seconds / sweep_s:4.1f}%)"
+              f"   cpu {split_cpu[stage]:7.2f} s  ({100 * split_cpu[stage] / sweep_cpu:4.1f}%)")
     print(f"evaluation rows        {evaluations.height}")
     print(f"robust configs         {int(leaderboard['robust'].sum())}"
           f" (best robustness {leaderboard['robustness'][0]:.3f})")
@@ -102,6 +111,51 @@ def main() -> None:
     print(f"naive vs vectorised Sharpe, max abs difference: {max(gaps):.2e}")
     print(f"vectorised sweep: {per_config_fast:.3f} s per config (paths included)"
           f" -> speed-up x{per_config_naive / per_config_fast:,.0f}")
+    _portfolio_sweep(configs, args.paths, args.seed, sweep_s)
+
+
+def _portfolio_sweep(configs, n_paths: int, seed: int, two_asset_s: float) -> None:
+    """The same sweep on the 6-asset portfolio, printed against the two-asset one."""
+    mixed = [dataclasses.replace(c, risky_mix=BASE_MIXES[i % 3],
+                                 defensive_mix=BASE_MIXES[(i // 3) % 3])
+             for i, c in enumerate(configs)]
+    evaluate_portfolio(simulate_portfolio(GLOBAL_SIX, REGIMES["base"], 4, 0, horizon_years=3),
+                       mixed[:3])
+    split: dict[str, float] = defaultdict(float)
+    start = time.perf_counter()
+    for regime in REGIMES.values():
+        tick = time.perf_counter()
+        paths = simulate_portfolio(GLOBAL_SIX, regime, n_paths, seed)
+        split["paths"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        evaluate_portfolio(paths, mixed)
+        split["rule + metrics"] += time.perf_counter() - tick
+        del paths
+    sweep_s = time.perf_counter() - start
+    print(f"6-asset sweep ({', '.join(GLOBAL_SIX.names)}): {len(REGIMES)} regimes x"
+          f" {n_paths} paths x {len(mixed)} configs")
+    print(f"wall (6-asset sweep)   {sweep_s:8.2f} s")
+    for stage, seconds in split.items():
+        print(f"  {stage:<22} {seconds:7.2f} s  ({100 * seconds / sweep_s:4.1f}%)")
+    print(f"6-asset / two-asset    {sweep_s / two_asset_s:8.2f} x (target <= 3)")
+
+
+class _Split:
+    """``with split("stage"):`` adds the block's wall and CPU seconds to the stage."""
+
+    def __init__(self, wall: dict[str, float], cpu: dict[str, float]) -> None:
+        self.wall, self.cpu, self.stage = wall, cpu, ""
+
+    def __call__(self, stage: str) -> _Split:
+        self.stage = stage
+        return self
+
+    def __enter__(self) -> None:
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+
+    def __exit__(self, *_: object) -> None:
+        self.wall[self.stage] += time.perf_counter() - self.t0
+        self.cpu[self.stage] += time.process_time() - self.c0
 
 
 def _warm_up_kernels() -> None:

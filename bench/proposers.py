@@ -1,11 +1,12 @@
 """TPE against Latin hypercube sampling at the same budget, over several seeds.
 
 Each proposer runs the engine's optimisation loop (5 scenarios x 1000 paths, round 0 the
-same 32-config Latin hypercube batch, then batches of 8) to a fixed budget of configs
-with the convergence stop switched off. The objective is relative (a config's share of
-the best Sharpe found in each scenario), so runs that found different bests cannot be
-compared on their own scores: every run's configs are pooled and rescored together, and
-each run's best config is reported on that common scale.
+same 32-config Latin hypercube batch, then batches of 8, no trust-region share) to a
+fixed budget of configs with the convergence stop switched off. The objective is
+relative (a config's share of the best Sharpe found in each scenario), so runs that
+found different bests cannot be compared on their own scores: every run's configs are
+pooled and rescored together, and each run's best config is reported on that common
+scale.
 
     python bench/proposers.py [--budget 60] [--seeds 5]
 """
@@ -38,7 +39,8 @@ def main() -> None:
     walls: dict[str, list[float]] = {"lhs": [], "tpe": []}
     for seed in range(args.seeds):
         for proposer in ("lhs", "tpe"):
-            settings = AgentSettings(proposer=proposer, max_configs=args.budget,
+            settings = AgentSettings(proposer=proposer, initial_batch=32, batch_size=8,
+                                     local_share=0.0, max_configs=args.budget,
                                      window=10 * args.budget, seed=seed)
             start = time.perf_counter()
             result = run_optimisation(paths, objectives, settings)

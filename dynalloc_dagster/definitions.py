@@ -28,6 +28,7 @@ from dynalloc_dagster.assets.strategies import (
     strategy_configs,
     strategy_evaluations,
 )
+from dynalloc_dagster.aws.reaper import ec2_instance_reaper
 from dynalloc_dagster.checks import recommended_objectives_compliance
 from dynalloc_dagster.environment import Environment, current_environment, resources_for
 from dynalloc_dagster.orchestration.jobs import STAGE_JOBS
@@ -39,8 +40,11 @@ from dynalloc_dagster.orchestration.sensors import pipeline_next_stage
 def build_definitions(
     environment: Environment | None = None, *, data_root: str | None = None
 ) -> dg.Definitions:
-    """All assets, checks, jobs, schedules and sensors with the environment's resources."""
+    """All assets, checks, jobs, schedules and sensors with the environment's resources;
+    on aws also the EC2 instance reaper."""
     report_assets, report_checks = build_report_assets()
+    environment = environment or current_environment()
+    reaper = [ec2_instance_reaper] if environment == "aws" else []
     return dg.Definitions(
         assets=[market_data, calibration, market_regimes, scenario_paths, strategy_configs,
                 strategy_evaluations, optimisation_history, *report_assets, cost_sensitivity,
@@ -52,8 +56,8 @@ def build_definitions(
                       rule_underperformance],
         jobs=STAGE_JOBS,
         schedules=[weekly_refresh, quarterly_reoptimisation],
-        sensors=[pipeline_next_stage, regime_shift_reoptimisation],
-        resources=resources_for(environment or current_environment(), data_root=data_root),
+        sensors=[pipeline_next_stage, regime_shift_reoptimisation, *reaper],
+        resources=resources_for(environment, data_root=data_root),
         executor=dg.in_process_executor,
     )
 

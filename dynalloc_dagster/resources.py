@@ -123,8 +123,10 @@ def _engine_settings(cls: type[T], resource: dg.ConfigurableResource) -> T:
 
 
 class OptimisationAgent(dg.ConfigurableResource):
-    """How the optimisation agent searches: the proposer of rounds after the first
-    (``tpe``, ``lhs`` or ``bedrock``), the batch sizes, and the stop rule (best objective
+    """How the optimisation agent searches: the global proposer of rounds after the first
+    (``tpe``, ``lhs`` or ``bedrock``), the batch sizes, the share of each later round
+    refined locally around the incumbents (``local_share``, first step ``trust_radius``),
+    and the stop rule (best objective
     improving by less than ``tolerance`` over ``window`` configs, ``max_configs``, or
     ``time_budget_s`` of wall time). Defaults and ranges are
     ``engine.optimisation.loop.AgentSettings``'."""
@@ -132,6 +134,8 @@ class OptimisationAgent(dg.ConfigurableResource):
     proposer: Literal["tpe", "lhs", "bedrock"] = _AGENT.proposer  # type: ignore[assignment]
     initial_batch: int = _AGENT.initial_batch
     batch_size: int = _AGENT.batch_size
+    local_share: float = _AGENT.local_share
+    trust_radius: float = _AGENT.trust_radius
     max_configs: int = _AGENT.max_configs
     window: int = _AGENT.window
     tolerance: float = _AGENT.tolerance

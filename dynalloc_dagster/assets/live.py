@@ -28,7 +28,7 @@ from engine.market.regime_classifier import classify_regime
 from engine.market.regimes import regime_from_mapping
 from engine.strategy import StrategyConfig, config_from_row
 from engine.strategy.backtest import BacktestResult, backtest_history
-from engine.strategy.trades import trades_frame, trades_to_target
+from engine.strategy.trades import Trades, trades_frame, trades_to_target
 
 OWNERS = ["team:quant-research"]
 GROUP = "live"
@@ -38,6 +38,7 @@ LAST_YEAR_MONTHS = 12
 RECOMMENDED = "recommended"
 MARKET_REGIME = dg.AssetKey("market_regime")
 TRADES_CSV = "todays_allocation.csv"
+REPORT = dg.AssetKey("report")
 BACKTEST_CAPTIONS = {
     "backtest_nav": "NAV on the market history (log scale, 1 at the start): the recommended"
     " rule, the next configs, 60/40 and buy-and-hold equity.",
@@ -227,7 +228,7 @@ def rule_underperformance(
 
 
 @dg.asset(group_name=GROUP, owners=OWNERS, kinds={"polars", "csv"}, code_version="2",
-          tags={"dynalloc/output": "business"})
+          tags={"dynalloc/output": "business"}, deps=[REPORT])
 def todays_allocation(
     artifacts: ArtifactStore, market_source: MarketDataSource,
     recommended_allocation: pl.DataFrame, market_data: pl.DataFrame,
@@ -241,30 +242,18 @@ def todays_allocation(
     give value changes as fractions of NAV; no holdings: from a portfolio without
     equity, NAV 1. Every row carries its provenance (data source, holdings source, as-of
     date, code version) and whether the trades are illustrative (synthetic data, demo
-    or sample holdings, or none given): such trades are not orders."""
+    or sample holdings, or none given): such trades are not orders.
+
+    Written after the report (a dependency without data): when the report fails, the
+    stage fails before the CSV a portfolio system reads is replaced, so the CSV never
+    trades a rule the committee's report does not show."""
     recommended = recommended_allocation.row(0, named=True)
-    rule = config_from_row(recommended)
+    table, trades = trades_table(market_source, recommended, market_data, market_holdings)
     target = float(recommended["equity_weight_today"])
-    trades = trades_to_target(target, no_trade_band=rule.no_trade_band, tc_bps=rule.tc_bps,
-                              **_holdings(market_holdings, market_data))
     origin = provenance(market_source, market_data)
-    holdings_source, reason = holdings_provenance(market_source, market_holdings)
-    if reason is None and market_source.kind == "synthetic":
-        reason = "synthetic market data"
+    holdings_source = table["holdings_source"][0]
+    reason = table["illustrative_reason"][0]
     leg = leg_of(market_data.columns)
-    table = trades_frame(trades).select(
-        pl.lit(origin["as_of"]).alias("as_of"),
-        pl.lit(recommended["config_id"]).alias("config_id"),
-        pl.all(),
-        pl.when(pl.col("asset") == "equity").then(pl.lit("equity"))
-        .otherwise(pl.lit(leg_label(leg))).alias("asset_label"),
-        pl.lit(trades.trade).alias("trade"),
-        pl.lit(trades.nav).alias("nav"),
-        pl.lit(reason is not None).alias("illustrative"),
-        pl.lit(reason, dtype=pl.String).alias("illustrative_reason"),
-        pl.lit(origin["data_source"]).alias("data_source"),
-        pl.lit(holdings_source).alias("holdings_source"),
-        pl.lit(origin["code_version"]).alias("code_version"))
     buffer = io.BytesIO()
     table.write_csv(buffer)
     uri = artifacts.write(TRADES_CSV, buffer.getvalue())
@@ -286,6 +275,36 @@ def todays_allocation(
         "csv": dg.MetadataValue.url(uri),
         **table_metadata(table),
     })
+
+
+def trades_table(source: MarketDataSource, recommended: dict, market_data: pl.DataFrame,
+                 holdings: pl.DataFrame) -> tuple[pl.DataFrame, Trades]:
+    """The trades from ``holdings`` to the recommended rule's weight today, one row per
+    asset, with the provenance and illustrative columns (todays_allocation's table; the
+    report shows the same)."""
+    rule = config_from_row(recommended)
+    target = float(recommended["equity_weight_today"])
+    trades = trades_to_target(target, no_trade_band=rule.no_trade_band, tc_bps=rule.tc_bps,
+                              **_holdings(holdings, market_data))
+    origin = provenance(source, market_data)
+    holdings_source, reason = holdings_provenance(source, holdings)
+    if reason is None and source.kind == "synthetic":
+        reason = "synthetic market data"
+    leg = leg_of(market_data.columns)
+    table = trades_frame(trades).select(
+        pl.lit(origin["as_of"]).alias("as_of"),
+        pl.lit(recommended["config_id"]).alias("config_id"),
+        pl.all(),
+        pl.when(pl.col("asset") == "equity").then(pl.lit("equity"))
+        .otherwise(pl.lit(leg_label(leg))).alias("asset_label"),
+        pl.lit(trades.trade).alias("trade"),
+        pl.lit(trades.nav).alias("nav"),
+        pl.lit(reason is not None).alias("illustrative"),
+        pl.lit(reason, dtype=pl.String).alias("illustrative_reason"),
+        pl.lit(origin["data_source"]).alias("data_source"),
+        pl.lit(holdings_source).alias("holdings_source"),
+        pl.lit(origin["code_version"]).alias("code_version"))
+    return table, trades
 
 
 def _holdings(holdings: pl.DataFrame, market_data: pl.DataFrame) -> dict[str, float]:

@@ -12,6 +12,7 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
+from dynalloc_dagster.assets.live import trades_table
 from dynalloc_dagster.bedrock.grounding import check_grounding
 from dynalloc_dagster.bedrock.narrative import ReportTables
 from dynalloc_dagster.bedrock.resource import BedrockResource
@@ -210,6 +211,8 @@ CHART_CAPTIONS = {
     " proposer.",
     "cost_sensitivity": "Change of the top configs' worst-scenario mean Sharpe against 0 bp,"
     " at each cost evaluated.",
+    "search_progress": "The best objective per round and the proposer of each improvement;"
+    " where the evaluated configs lie in the searched space.",
 }
 
 
@@ -234,7 +237,7 @@ def charts(
     all together in charts.pdf: the best-strategy summary, the scenario comparison, risk
     and return with the efficient frontier, allocation dynamics, hyperparameter
     sensitivity, the weight x window interaction, the top configs, robustness,
-    optimisation convergence and cost sensitivity."""
+    optimisation convergence, cost sensitivity and the search progress."""
     judged_by = objectives.objectives()
     ids = set(optimisation_history["config_id"])
     evaluations = strategy_evaluations.filter(pl.col("config_id").is_in(ids))
@@ -263,6 +266,7 @@ def charts(
         "optimisation_convergence": plots.optimisation_convergence(optimisation_history, note),
         "cost_sensitivity": plots.cost_sensitivity(cost_sensitivity, robustness_leaderboard,
                                                    judged_by.assumed_tc_bps, note),
+        "search_progress": plots.search_progress(optimisation_history, note),
     }
     pngs = {name: plots.png_bytes(fig) for name, fig in figures.items()}
     pdf = plots.pdf_bytes(figures.values())
@@ -395,8 +399,8 @@ def report(
     robustness_leaderboard: pl.DataFrame, strategy_evaluations: pl.DataFrame,
     optimisation_history: pl.DataFrame, cost_sensitivity: pl.DataFrame,
     benchmark_evaluations: pl.DataFrame, charts: pl.DataFrame,
-    historical_backtest: pl.DataFrame, todays_allocation: pl.DataFrame,
-    market_regime: pl.DataFrame,
+    historical_backtest: pl.DataFrame, market_regime: pl.DataFrame,
+    market_data: pl.DataFrame, market_holdings: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """Business output: the investment-committee report, report.md (charts beside it) and
     report.pdf (title page, decision, narrative, tables, every chart). It opens with the
@@ -404,7 +408,8 @@ def report(
     limit against its value; no rule meeting it said first), the rule in words, today's
     weights on the leg the data supports, what changed since the previous
     recommendation; and it carries the live evidence: the rule on the market history
-    against 60/40 and buy-and-hold, the trades to target, today's regime and its checks.
+    against 60/40 and buy-and-hold, the trades to target (assets.live.trades_table, the
+    table todays_allocation writes after the report), today's regime and its checks.
     Rendered on this page."""
     ids = set(optimisation_history["config_id"])
     inputs = _inputs_for_tables(
@@ -413,8 +418,9 @@ def report(
         optimisation_history, cost_sensitivity, benchmark_evaluations, market_source,
         narrative=bedrock_report.row(0, named=True), charts_table=charts,
         run_config=run_config_from_tag(context.run_tags.get(RUN_CONFIG_TAG)),
-        live={"backtest": historical_backtest, "trades": todays_allocation,
-              "regime": market_regime})
+        live={"backtest": historical_backtest, "regime": market_regime,
+              "trades": trades_table(market_source, recommended_allocation.row(0, named=True),
+                                     market_data, market_holdings)[0]})
     document = build_report(inputs)
     text = to_markdown(document)
     pngs = dict(zip(charts["chart"], charts["png"], strict=True))

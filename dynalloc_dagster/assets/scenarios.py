@@ -7,7 +7,6 @@ week's refresh simulates new paths, and the same week always the same ones.
 No `from __future__ import annotations`: Dagster reads Config annotations at runtime."""
 
 import math
-import os
 
 import dagster as dg
 import numpy as np
@@ -15,6 +14,7 @@ import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 from dynalloc_dagster.assets.ingestion import AS_OF_COLUMN
+from dynalloc_dagster.memory import memory_limit
 from dynalloc_dagster.partitions import CALIBRATED, SCENARIOS, scenario_partitions
 from dynalloc_dagster.storage.metadata import table_metadata
 from engine.conventions import TRADING_DAYS_PER_MONTH, TRADING_DAYS_PER_YEAR
@@ -90,7 +90,8 @@ def market_regimes(config: MarketRegimesConfig, calibration: pl.DataFrame) -> dg
 
 
 MEMORY_SHARE = 0.75
-"""The share of this machine's memory a run's paths and one chunk of configs may take."""
+"""The share of the memory this process may use (:func:`dynalloc_dagster.memory.memory_limit`:
+machine, cgroup or rlimit) a run's paths and one chunk of configs may take."""
 PATH_ARRAYS = 5  # equity, variance, short rate, bond index, cash
 
 
@@ -108,10 +109,6 @@ def evaluation_memory_bytes(n_paths: int, horizon_years: int, warmup_months: int
     return paths + max(CHUNK_BYTES, 10 * 8 * n_paths * 12 * horizon_years)
 
 
-def machine_memory_bytes() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
 class ScenarioPathsConfig(dg.Config):
     n_paths: int = Field(default=1000, ge=2, le=200_000, description="paths per scenario")
     seed: int = Field(
@@ -126,14 +123,16 @@ class ScenarioPathsConfig(dg.Config):
     @model_validator(mode="after")
     def _fits_in_memory(self) -> "ScenarioPathsConfig":
         need = evaluation_memory_bytes(self.n_paths, self.horizon_years, self.warmup_months)
-        limit = MEMORY_SHARE * machine_memory_bytes()
+        available = memory_limit()
+        limit = MEMORY_SHARE * available.bytes
         if need > limit:
             raise ValueError(
                 f"n_paths = {self.n_paths} over horizon_years = {self.horizon_years} (+"
                 f" warmup_months = {self.warmup_months}) needs about {need / 2**30:.1f} GiB"
                 f" ({len(SCENARIOS)} scenarios of daily paths held together by the"
-                f" evaluations), more than {limit / 2**30:.1f} GiB ({MEMORY_SHARE:.0%} of this"
-                " machine's memory): use fewer paths or a shorter horizon")
+                f" evaluations), more than {limit / 2**30:.1f} GiB ({MEMORY_SHARE:.0%} of"
+                f" {available.bytes / 2**30:.1f} GiB, {available.source}): use fewer paths"
+                " or a shorter horizon")
         return self
 
 

@@ -20,8 +20,9 @@ from dynalloc_dagster.storage.metadata import table_metadata
 from dynalloc_dagster.storage.retention import prune_evaluations
 from dynalloc_dagster.tags import BATCH, CONTINUE, STOP_REASON
 from engine.objectives import OBJECTIVE_CHECKS
+from engine.optimisation.loop import local_proposer
 from engine.optimisation.loop import optimisation_history as score_history
-from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_round
+from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_batch
 from engine.optimisation.search_space import SearchSpace
 from engine.strategy import CONFIG_COLUMNS, StrategyConfig, config_from_row, evaluate
 
@@ -50,11 +51,13 @@ def _proposer(agent: OptimisationAgent, bedrock: BedrockResource, space: SearchS
             return TpeProposer(space, tc_bps)
 
 
-def _config_rows(configs: list[StrategyConfig], round_index: int, proposer: str) -> pl.DataFrame:
-    batch = batch_key(round_index, [c.config_id for c in configs])
+def _config_rows(parts: list[tuple[list[StrategyConfig], str]], round_index: int
+                 ) -> pl.DataFrame:
+    """One row per config of the round's parts (configs, the proposer that made them)."""
+    batch = batch_key(round_index, [c.config_id for configs, _ in parts for c in configs])
     return pl.DataFrame(
         [{"config_id": c.config_id, "round": round_index, "batch": batch, "proposer": proposer,
-          **c.to_dict()} for c in configs],
+          **c.to_dict()} for configs, proposer in parts for c in configs],
         schema_overrides={"round": pl.Int64, "vol_window_months": pl.Int64,
                           "risk_aversion": pl.Float64},
     ).select(CONFIG_TABLE_COLUMNS)
@@ -92,7 +95,7 @@ def strategy_configs(
         proposed = LhsProposer(space, tc_bps).propose(
             pl.DataFrame(), min(settings.initial_batch, settings.max_configs), round_index=0,
             seed=settings.seed)
-        used, fallback_reason = "lhs", None
+        parts, reasons = [(proposed, "lhs")], ()
         previous = None
         loop_started_at = time.time()
     else:
@@ -103,16 +106,17 @@ def strategy_configs(
         if remaining <= 0:
             raise ValueError(f"round {round_index}: the loop already has {previous.height}"
                              f" configs, the maximum is {settings.max_configs}")
-        proposed, used, fallback_reason = propose_round(
-            _proposer(agent, bedrock, space, tc_bps), TpeProposer(space, tc_bps), history,
-            min(settings.batch_size, remaining), round_index=round_index, seed=settings.seed,
+        parts, reasons = propose_batch(
+            _proposer(agent, bedrock, space, tc_bps), local_proposer(settings, space, tc_bps),
+            TpeProposer(space, tc_bps), history, min(settings.batch_size, remaining),
+            local_share=settings.local_share, round_index=round_index, seed=settings.seed,
             space=space,
         )
         loop_started_at = _previous_loop_start(context)
-    if fallback_reason:
-        context.log.warning(f"round {round_index}: {agent.proposer} failed ({fallback_reason});"
-                            f" the round was proposed by {used}")
-    new = _config_rows(proposed, round_index, used)
+    for reason in reasons:
+        context.log.warning(f"round {round_index}: {reason}; tpe proposed that part instead")
+    new = _config_rows(parts, round_index)
+    used = ", ".join(f"{name} ({len(configs)})" for configs, name in parts)
     table = new if previous is None else pl.concat([previous, new])
     batch = new["batch"][0]
     _register(context.instance, batch, replace=round_index == 0)
@@ -127,7 +131,7 @@ def strategy_configs(
         "dagster/row_count": table.height,
         "round": round_index,
         "proposer": used,
-        "fallback_reason": fallback_reason or "",
+        "fallback_reason": "; ".join(reasons),
         "new_configs": new.height,
         BATCH: batch,
         LOOP_STARTED_AT: loop_started_at,

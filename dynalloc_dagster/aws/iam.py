@@ -1,13 +1,16 @@
 """Least-privilege IAM policies of the run workers and the run launcher, from config.
 
 The worker (the instance profile of each run's EC2 instance) may read, write and list
-objects under one bucket prefix, use the one KMS key for SSE-KMS (DescribeKey: the S3
-storage checks the key is enabled before its first write), read the named secrets
-(the PostgreSQL URL) and write its logs to one log group. The launcher (the host of the
-Dagster daemon and webserver) may start instances only from the one image into the one
-subnet and security groups and only tagged ``dynalloc/deployment = <deployment>``, tag
-them at launch, describe instances, terminate only instances carrying that tag, and pass
-only the worker's role, only to EC2.
+objects under one bucket prefix, have S3 (and only S3: ``kms:ViaService``) use the one KMS
+key for SSE-KMS, describe that key (the S3 storage checks it is enabled before its first
+write), read the named secrets (the PostgreSQL URL), write its logs to one log group and,
+when a model is configured, invoke that one Bedrock model or inference profile. The
+launcher (the host of the Dagster daemon and webserver) may start instances only from the
+one image into the listed subnets and security groups, only of the allowed instance types,
+only with IMDSv2 required and only with every created resource (instance, volume, network
+interface, spot request) tagged ``dynalloc/deployment = <deployment>``; tag them at launch
+only; describe instances; terminate and read the console output of only instances
+carrying that tag; and pass only the worker's role, only to EC2.
 
 The only ``"Resource": "*"`` is the launcher's ``ec2:Describe*`` statement: EC2's
 Describe actions support no resource-level permissions. No action has a wildcard.
@@ -23,7 +26,7 @@ from typing import Any
 from dynalloc_dagster.aws.ec2_run_launcher import DEPLOYMENT_TAG
 
 VERSION = "2012-10-17"
-DESCRIBE_ACTIONS = ("ec2:DescribeInstances", "ec2:DescribeInstanceStatus")
+DESCRIBE_ACTIONS = ("ec2:DescribeInstances",)
 """Actions without resource-level permissions: the one statement allowed ``*``."""
 
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -37,6 +40,10 @@ _IMAGE = re.compile(r"^ami-[0-9a-f]{8,17}$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _LOG_GROUP = re.compile(r"^/[\w./-]+$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_MODEL = re.compile(r"^[a-z0-9.-]+\.[\w.:-]+$")
+_PROFILE_GEOS = ("us", "eu", "apac", "us-gov", "global", "jp", "au", "ca")
+"""Prefixes of Bedrock's cross-region inference profile ids (``us.anthropic...``)."""
 
 
 class PolicyConfigError(ValueError):
@@ -49,7 +56,10 @@ class PolicyScope:
 
     ``prefix`` is the object key prefix without slashes at its ends (S3 objects under
     ``<bucket>/<prefix>/``; empty: the whole bucket); ``secret_arns`` are the secrets the
-    worker reads at boot."""
+    worker reads at boot; ``instance_types`` the types the launcher may start (its
+    ``instance_types`` and ``allowed_instance_types``); ``bedrock_model_id`` the model or
+    inference profile of ``BedrockResource`` (empty: no Bedrock grant), called in
+    ``bedrock_region`` (default ``region``)."""
 
     region: str
     account: str
@@ -58,12 +68,15 @@ class PolicyScope:
     kms_key_arn: str
     worker_role_arn: str
     image_id: str
-    subnet_id: str
+    subnet_ids: tuple[str, ...]
+    instance_types: tuple[str, ...]
     security_group_ids: tuple[str, ...] = ()
     secret_arns: tuple[str, ...] = ()
     deployment: str = "dynalloc"
     log_group: str = "/dynalloc/runs"
     spot: bool = field(default=True)
+    bedrock_model_id: str = ""
+    bedrock_region: str = ""
 
     def __post_init__(self) -> None:
         def need(name: str, pattern: re.Pattern[str], value: str, rule: str) -> re.Match[str]:
@@ -84,7 +97,21 @@ class PolicyScope:
         role = need("worker_role_arn", _ROLE, self.worker_role_arn,
                     "must be a role ARN arn:aws:iam::<account>:role/<name>")
         need("image_id", _IMAGE, self.image_id, "must be an AMI id ami-...")
-        need("subnet_id", _SUBNET, self.subnet_id, "must be a subnet id subnet-...")
+        if not self.subnet_ids:
+            raise PolicyConfigError("subnet_ids: at least one subnet")
+        for subnet in self.subnet_ids:
+            need("subnet_ids", _SUBNET, subnet, "must be subnet ids subnet-...")
+        if not self.instance_types:
+            raise PolicyConfigError("instance_types: at least one instance type")
+        for instance_type in self.instance_types:
+            need("instance_types", _INSTANCE_TYPE, instance_type,
+                 "must be instance types such as c7i.2xlarge")
+        if self.bedrock_model_id and not self.bedrock_model_id.startswith("arn:aws:bedrock:"):
+            need("bedrock_model_id", _MODEL, self.bedrock_model_id,
+                 "must be a Bedrock model id, inference profile id or ARN")
+        if self.bedrock_region:
+            need("bedrock_region", _REGION, self.bedrock_region,
+                 "must be a region name such as us-east-1")
         for group in self.security_group_ids:
             need("security_group_ids", _GROUP, group, "must be security group ids sg-...")
         need("log_group", _LOG_GROUP, self.log_group, "must be a log group name /...")
@@ -107,6 +134,37 @@ class PolicyScope:
     def ec2_arn(self, resource: str, *, account: bool = True) -> str:
         return f"arn:aws:ec2:{self.region}:{self.account if account else ''}:{resource}"
 
+    def log_group_arn(self) -> str:
+        return f"arn:aws:logs:{self.region}:{self.account}:log-group:{self.log_group}"
+
+
+def bedrock_statements(scope: PolicyScope) -> list[dict[str, Any]]:
+    """``bedrock:InvokeModel`` (what Converse needs) on the one model.
+
+    A foundation model id is granted in its region; a cross-region inference profile id
+    (``us.anthropic...``) is granted on the profile and on its foundation model in any
+    region, the latter only through that profile (``bedrock:InferenceProfileArn``), since
+    the profile routes each call to one of its regions; an ARN is granted as given."""
+    model, region = scope.bedrock_model_id, scope.bedrock_region or scope.region
+    if not model:
+        return []
+    if model.startswith("arn:"):
+        return [{"Sid": "InvokeTheModel", "Effect": "Allow", "Action": ["bedrock:InvokeModel"],
+                 "Resource": [model]}]
+    geo, _, base = model.partition(".")
+    if geo not in _PROFILE_GEOS:
+        return [{"Sid": "InvokeTheModel", "Effect": "Allow", "Action": ["bedrock:InvokeModel"],
+                 "Resource": [f"arn:aws:bedrock:{region}::foundation-model/{model}"]}]
+    profile = f"arn:aws:bedrock:{region}:{scope.account}:inference-profile/{model}"
+    return [
+        {"Sid": "InvokeTheInferenceProfile", "Effect": "Allow",
+         "Action": ["bedrock:InvokeModel"], "Resource": [profile]},
+        {"Sid": "InvokeItsModelThroughTheProfile", "Effect": "Allow",
+         "Action": ["bedrock:InvokeModel"],
+         "Resource": [f"arn:aws:bedrock:*::foundation-model/{base}"],
+         "Condition": {"ArnEquals": {"bedrock:InferenceProfileArn": profile}}},
+    ]
+
 
 def worker_policy(scope: PolicyScope) -> dict[str, Any]:
     """The instance profile policy of the run workers."""
@@ -121,13 +179,16 @@ def worker_policy(scope: PolicyScope) -> dict[str, Any]:
         {"Sid": "ReadWriteThePrefix", "Effect": "Allow",
          "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
          "Resource": [f"arn:aws:s3:::{scope.bucket}/{under}*"]},
-        {"Sid": "UseTheKey", "Effect": "Allow",
-         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+        {"Sid": "S3UsesTheKey", "Effect": "Allow",
+         "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [scope.kms_key_arn],
+         "Condition": {"StringEquals": {"kms:ViaService": f"s3.{scope.region}.amazonaws.com"}}},
+        {"Sid": "DescribeTheKey", "Effect": "Allow", "Action": ["kms:DescribeKey"],
          "Resource": [scope.kms_key_arn]},
-        {"Sid": "WriteRunLogs", "Effect": "Allow",
-         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": [f"arn:aws:logs:{scope.region}:{scope.account}:log-group:"
-                      f"{scope.log_group}:log-stream:*"]},
+        {"Sid": "CreateRunLogStreams", "Effect": "Allow", "Action": ["logs:CreateLogStream"],
+         "Resource": [scope.log_group_arn(), f"{scope.log_group_arn()}:*"]},
+        {"Sid": "WriteRunLogs", "Effect": "Allow", "Action": ["logs:PutLogEvents"],
+         "Resource": [f"{scope.log_group_arn()}:log-stream:*"]},
+        *bedrock_statements(scope),
     ]
     if scope.secret_arns:
         statements.append({"Sid": "ReadBootSecrets", "Effect": "Allow",
@@ -138,16 +199,24 @@ def worker_policy(scope: PolicyScope) -> dict[str, Any]:
 
 def launcher_policy(scope: PolicyScope) -> dict[str, Any]:
     """The policy of the host running the Dagster daemon (which launches runs)."""
-    tagged = {"StringEquals": {f"aws:RequestTag/{DEPLOYMENT_TAG}": scope.deployment}}
-    created = ["instance/*", "volume/*", "network-interface/*"]
+    request_tag = {f"aws:RequestTag/{DEPLOYMENT_TAG}": scope.deployment}
+    own = {"StringEquals": {f"ec2:ResourceTag/{DEPLOYMENT_TAG}": scope.deployment}}
+    attached = ["volume/*", "network-interface/*"]
     if scope.spot:
-        created.append("spot-instances-request/*")
+        attached.append("spot-instances-request/*")
+    created = ["instance/*", *attached]
     inputs = [scope.ec2_arn(f"image/{scope.image_id}", account=False),
-              scope.ec2_arn(f"subnet/{scope.subnet_id}"),
+              *(scope.ec2_arn(f"subnet/{s}") for s in scope.subnet_ids),
               *(scope.ec2_arn(f"security-group/{g}") for g in scope.security_group_ids)]
     return {"Version": VERSION, "Statement": [
-        {"Sid": "RunTaggedInstances", "Effect": "Allow", "Action": ["ec2:RunInstances"],
-         "Resource": [scope.ec2_arn(r) for r in created], "Condition": tagged},
+        {"Sid": "RunTaggedInstancesOfAllowedTypesWithImdsV2", "Effect": "Allow",
+         "Action": ["ec2:RunInstances"], "Resource": [scope.ec2_arn("instance/*")],
+         "Condition": {"StringEquals": {**request_tag,
+                                        "ec2:InstanceType": list(scope.instance_types),
+                                        "ec2:MetadataHttpTokens": "required"}}},
+        {"Sid": "RunTaggedVolumesInterfacesAndSpotRequests", "Effect": "Allow",
+         "Action": ["ec2:RunInstances"], "Resource": [scope.ec2_arn(r) for r in attached],
+         "Condition": {"StringEquals": request_tag}},
         {"Sid": "RunFromTheImageSubnetAndGroups", "Effect": "Allow",
          "Action": ["ec2:RunInstances"], "Resource": inputs},
         {"Sid": "TagOnLaunchOnly", "Effect": "Allow", "Action": ["ec2:CreateTags"],
@@ -155,9 +224,9 @@ def launcher_policy(scope: PolicyScope) -> dict[str, Any]:
          "Condition": {"StringEquals": {"ec2:CreateAction": "RunInstances"}}},
         {"Sid": "DescribeInstances", "Effect": "Allow", "Action": list(DESCRIBE_ACTIONS),
          "Resource": "*"},
-        {"Sid": "TerminateOwnInstances", "Effect": "Allow",
-         "Action": ["ec2:TerminateInstances"], "Resource": [scope.ec2_arn("instance/*")],
-         "Condition": {"StringEquals": {f"ec2:ResourceTag/{DEPLOYMENT_TAG}": scope.deployment}}},
+        {"Sid": "TerminateAndReadOwnInstances", "Effect": "Allow",
+         "Action": ["ec2:TerminateInstances", "ec2:GetConsoleOutput"],
+         "Resource": [scope.ec2_arn("instance/*")], "Condition": own},
         {"Sid": "PassTheWorkerRole", "Effect": "Allow", "Action": ["iam:PassRole"],
          "Resource": [scope.worker_role_arn],
          "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},

@@ -2,7 +2,8 @@
 
 The script is plain bash run once as root by cloud-init at boot:
 
-    set -euo pipefail; trap 'shutdown -h now' EXIT
+    set -euo pipefail; trap '<flush logs>; shutdown -h now' EXIT
+    <start the CloudWatch agent>            (when a log group is given)
     export <non-secret settings>            (region, DAGSTER_HOME, DYNALLOC_*)
     NAME="$(<python> -c <read secret>)"     (each secret, read with the instance profile)
     cd <working directory>
@@ -12,10 +13,18 @@ The ``EXIT`` trap powers the instance off whatever the exit status (the run's, o
 failed secret read); the launcher starts instances with
 ``InstanceInitiatedShutdownBehavior=terminate``, so powering off terminates them. Every
 word is quoted with :func:`shlex.quote`.
+
+Logs: cloud-init writes the script's output (boot, secret reads, the whole run) to
+``/var/log/cloud-init-output.log``; with a log group the script hands that file to the
+CloudWatch agent (installed on the image, docs/aws.md "The image"), one stream per
+instance named by its id, and on exit waits ``LOG_FLUSH_S`` seconds (the agent flushes
+every 5 s) before powering off. An image without the agent says so in that log and runs
+on (the console output, which ``get_run_worker_debug_info`` reads, still has the boot).
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Mapping, Sequence
 
@@ -27,6 +36,9 @@ CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSI
 profile signs the worker's calls)."""
 
 SHUTDOWN_COMMAND = "shutdown -h now"
+BOOT_LOG = "/var/log/cloud-init-output.log"
+CLOUDWATCH_AGENT = "amazon-cloudwatch-agent-ctl"
+LOG_FLUSH_S = 10
 
 _READ_SECRET = (
     "import sys, boto3; print(boto3.client('secretsmanager')"
@@ -36,6 +48,11 @@ _READ_SECRET = (
 
 class UserDataError(ValueError):
     """The user data cannot be built: a credential, a bad name, or too long."""
+
+
+def _exit_command() -> str:
+    """The ``EXIT`` trap: let the agent flush (when started), then power off."""
+    return f'[ "$cloudwatch" = 1 ] && sleep {LOG_FLUSH_S}; {SHUTDOWN_COMMAND}'
 
 
 def refuse_credentials(names: Sequence[str], *, where: str) -> None:
@@ -53,10 +70,34 @@ def _check_name(name: str, *, where: str) -> None:
         raise UserDataError(f"{where}: {name!r} is not a shell variable name")
 
 
+def cloudwatch_agent_config(log_group: str) -> dict[str, object]:
+    """The CloudWatch agent's config: the boot log into ``log_group``, one stream per
+    instance (``{instance_id}``, the agent's placeholder)."""
+    return {"agent": {"run_as_user": "root"},
+            "logs": {"force_flush_interval": 5, "logs_collected": {"files": {"collect_list": [
+                {"file_path": BOOT_LOG, "log_group_name": log_group,
+                 "log_stream_name": "{instance_id}"}]}}}}
+
+
+def _cloudwatch_lines(log_group: str) -> list[str]:
+    config = json.dumps(cloudwatch_agent_config(log_group), separators=(",", ":"))
+    missing = f"dynalloc: no {CLOUDWATCH_AGENT} on the image: logs not sent to {log_group}"
+    return [
+        f"if command -v {CLOUDWATCH_AGENT} >/dev/null 2>&1; then",
+        '  cloudwatch_config="$(mktemp)"',
+        f'  printf %s {shlex.quote(config)} > "$cloudwatch_config"',
+        f'  {CLOUDWATCH_AGENT} -a fetch-config -m ec2 -s -c "file:$cloudwatch_config"',
+        "  cloudwatch=1",
+        "else",
+        f"  echo {shlex.quote(missing)} >&2",
+        "fi",
+    ]
+
+
 def build_user_data(
     *, command: Sequence[str], environment: Mapping[str, str],
     secrets: Mapping[str, str], python_executable: str, working_directory: str,
-    header: str = "",
+    header: str = "", log_group: str = "", preamble: Sequence[str] = (),
 ) -> str:
     """The bash script that runs ``command`` on the instance and powers it off after.
 
@@ -75,6 +116,11 @@ def build_user_data(
         Where the run starts (the project's folder on the image).
     header
         Comment lines identifying the run (``#`` is added).
+    log_group
+        CloudWatch Logs group of the boot log (empty: no agent started).
+    preamble
+        Commands run after the settings and secrets, before ``command`` (each already
+        a shell-quoted line).
 
     Raises
     ------
@@ -88,8 +134,11 @@ def build_user_data(
     lines += [
         "# No credentials here: every AWS call is signed by the instance profile.",
         "set -euo pipefail",
-        f"trap {shlex.quote(SHUTDOWN_COMMAND)} EXIT",
+        "cloudwatch=0",
+        f"trap {shlex.quote(_exit_command())} EXIT",
     ]
+    if log_group:
+        lines += _cloudwatch_lines(log_group)
     for name, value in environment.items():
         _check_name(name, where="user data environment")
         lines.append(f"export {name}={shlex.quote(value)}")
@@ -99,6 +148,7 @@ def build_user_data(
                      f" {shlex.quote(_READ_SECRET)} {shlex.quote(secret_id)})\"")
         lines.append(f"export {name}")
     lines.append(f"cd {shlex.quote(working_directory)}")
+    lines += preamble
     lines.append(shlex.join(command))
     script = "\n".join(lines) + "\n"
     size = len(script.encode("utf-8"))

@@ -9,7 +9,14 @@ from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
 from botocore.parsers import ResponseParserError
 
 RetryMode = Literal["legacy", "standard", "adaptive"]
@@ -34,6 +41,11 @@ class BedrockModelAccessError(BedrockError):
 
 class BedrockThrottledError(BedrockError):
     """Still throttled after botocore's last retry."""
+
+
+class BedrockConnectionError(BedrockError):
+    """The endpoint could not be reached, closed the connection or did not answer in time,
+    on every attempt."""
 
 
 class BedrockReplyError(BedrockError):
@@ -134,7 +146,10 @@ class BedrockClient:
         retried with exponential backoff up to ``max_attempts`` calls in all, the first
         included (botocore's ``total_max_attempts``); ``adaptive`` also rate-limits the
         client after throttling.
-    read_timeout_s : seconds to wait for the model's reply.
+    connect_timeout_s : seconds to wait for the endpoint to accept a connection.
+    read_timeout_s : seconds to wait for the model's reply (each attempt). A call stalls at
+        most about ``max_attempts x (connect_timeout_s + read_timeout_s)`` plus botocore's
+        backoff before :class:`BedrockConnectionError`.
     runtime : an existing ``bedrock-runtime`` client (e.g. under botocore's Stubber);
         by default one is built from the default credential chain. The endpoint is
         boto3's: ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` selects another one.
@@ -150,7 +165,8 @@ class BedrockClient:
         temperature: float,
         retry_mode: RetryMode = "adaptive",
         max_attempts: int = 5,
-        read_timeout_s: float = 300.0,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 120.0,
         runtime: Any = None,
     ) -> None:
         self.model_id = model_id
@@ -159,6 +175,8 @@ class BedrockClient:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.max_attempts = max_attempts
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
         # a session of its own: credentials are resolved now, not reused from boto3's
         # process-wide default session
         self.runtime = runtime or boto3.session.Session().client(
@@ -166,6 +184,7 @@ class BedrockClient:
             region_name=region,
             config=Config(
                 retries={"mode": retry_mode, "total_max_attempts": max_attempts},
+                connect_timeout=connect_timeout_s,
                 read_timeout=read_timeout_s,
             ),
         )
@@ -192,6 +211,8 @@ class BedrockClient:
             raise BedrockCredentialsError(self._no_credentials(str(error))) from error
         except ClientError as error:
             raise self._client_error(error) from error
+        except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError) as error:
+            raise self._connection_error(error) from error
         except ResponseParserError as error:
             raise BedrockReplyError(
                 f"Bedrock model {self.model_id} sent a malformed response: {error}"
@@ -216,6 +237,21 @@ class BedrockClient:
             output_tokens=output_tokens,
             latency_ms=int((response.get("metrics") or {}).get("latencyMs", 0)),
             cost_usd=self.price.cost(input_tokens, output_tokens),
+        )
+
+    def _connection_error(self, error: Exception) -> BedrockConnectionError:
+        endpoint = getattr(self.runtime.meta, "endpoint_url", "the Bedrock Runtime endpoint")
+        if isinstance(error, ReadTimeoutError):
+            what = f"no reply within read_timeout_s = {self.read_timeout_s:g} s"
+        elif isinstance(error, ConnectionClosedError):
+            what = "the connection was closed before a reply"
+        else:
+            what = f"could not connect within connect_timeout_s = {self.connect_timeout_s:g} s"
+        return BedrockConnectionError(
+            f"Converse with model {self.model_id} at {endpoint} failed: {what}, on each of"
+            f" {self.max_attempts} attempts ({type(error).__name__}); check the network and"
+            " the endpoint (AWS_ENDPOINT_URL_BEDROCK_RUNTIME), or raise read_timeout_s for"
+            " long replies, or use mode 'offline'"
         )
 
     def _no_credentials(self, detail: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import polars as pl
 
 from dynalloc_dagster.bedrock.client import BedrockClient
-from dynalloc_dagster.bedrock.markdown import cell, markdown_table
+from dynalloc_dagster.bedrock.markdown import cell, markdown_table, safe_markdown
 
 OFFLINE_AUTHOR = "offline (deterministic, written without Bedrock)"
 SECTIONS = (
@@ -128,12 +128,14 @@ class Narrative:
 
 
 def write_narrative(tables: ReportTables, client: BedrockClient | None) -> Narrative:
-    """The narrative by Bedrock through ``client``, or offline when ``client`` is None."""
+    """The narrative by Bedrock through ``client`` (made safe to store and show:
+    :func:`~dynalloc_dagster.bedrock.markdown.safe_markdown`), or offline when ``client``
+    is None."""
     if client is None:
         return Narrative(offline_narrative(tables), OFFLINE_AUTHOR, None, 0, 0, 0, 0.0)
     reply = client.converse(narrative_prompt(tables), system=SYSTEM_PROMPT)
     return Narrative(
-        text=reply.text(),
+        text=safe_markdown(reply.text()),
         written_by=f"bedrock:{client.model_id}",
         model_id=client.model_id,
         input_tokens=reply.input_tokens,

@@ -11,6 +11,7 @@ import polars as pl
 
 from dynalloc_dagster.bedrock.client import BedrockClient, ConverseReply
 from dynalloc_dagster.bedrock.markdown import markdown_table
+from engine.optimisation.landscape import search_landscape
 from engine.strategy.config import StrategyConfig
 from engine.validation import ConfigError
 
@@ -20,14 +21,22 @@ if TYPE_CHECKING:
 TOOL_NAME = "propose_configs"
 _HISTORY_COLUMNS = (
     "evaluation_index", "round", "proposer", "weight_fn", "target_vol", "vol_window_months",
-    "risk_aversion", "robustness", "penalty", "objective", "feasible",
+    "risk_aversion", "robustness", "penalty", "objective", "feasible", "improved",
 )
+MAX_ROWS = 60
+"""A history up to this long is shown whole in the prompt."""
+TOP_ROWS = 40
+"""Rows of a longer history shown: its best configs (and the latest round's)."""
+MAX_UNEXPLORED = 24
+"""Unexplored cells listed in the prompt."""
 SYSTEM_PROMPT = (
     "You are a quantitative researcher tuning a volatility-targeted equity/bond allocation"
     " rule. Each evaluated config has an objective to maximise: its robustness (worst-regime"
     " mean Sharpe relative to the best config in that regime) minus penalties for violating"
-    " the investment objectives. Propose new configs that are likely to beat the best so"
-    " far, balancing refinement near the best configs with exploration of untried regions."
+    " the investment objectives; it is relative, so every config is rescored as better"
+    " ones appear. The last percent of objective is usually found close to the best"
+    " configs: propose configs likely to beat the best so far, mostly small steps around"
+    " the incumbents in the parameters that matter, a few in unexplored regions."
     " Answer only by calling the tool."
 )
 
@@ -83,15 +92,37 @@ class BedrockProposer:
         }
 
     def prompt(self, history: pl.DataFrame, n: int, *, round_index: int) -> str:
-        """The user message: the space, the history table and the request."""
-        shown = history.sort("evaluation_index")
-        table = markdown_table(shown, _HISTORY_COLUMNS)
+        """The user message: the space, the shape of the search so far (the incumbent of
+        each weight function, the parameters that mattered, the unexplored cells), the
+        history table (every config up to :data:`MAX_ROWS`, else the best
+        :data:`TOP_ROWS` and the latest round) and the request."""
+        ordered = history.sort("evaluation_index")
+        scored = history.filter(pl.col("objective").is_not_null())
+        shown, caption = ordered, f"Configs evaluated so far ({ordered.height})"
+        if ordered.height > MAX_ROWS:
+            top = set(scored.sort("objective", descending=True)["config_id"].head(TOP_ROWS))
+            last = int(ordered["round"].max())
+            shown = ordered.filter(pl.col("config_id").is_in(top) | (pl.col("round") == last))
+            caption = (f"The best {TOP_ROWS} and the latest round's configs, {shown.height} of"
+                       f" the {ordered.height} evaluated")
+        shape = search_landscape(history, self.space)
+        unexplored = shape.unexplored.head(MAX_UNEXPLORED)
         return (
             f"Optimisation round {round_index}. The search space of one config (JSON"
             f" schema):\n{json.dumps(self.space.json_schema(), indent=1)}\n\n"
-            f"Configs evaluated so far ({shown.height}), objective to maximise:\n{table}\n\n"
-            f"Call {TOOL_NAME} with exactly {n} new configs, none equal to a config above"
-            " or to another in the batch."
+            "The incumbent (best config) of each weight function, best first, and how many"
+            f" configs of each were evaluated:\n{markdown_table(shape.incumbents)}\n\n"
+            "How much the mean objective moves across each parameter's bins (the other"
+            " parameters averaged over what was evaluated), most influential first, and its"
+            f" best bin:\n{markdown_table(shape.influence)}\n\n"
+            f"Unexplored cells (no config evaluated; {shape.unexplored.height} in all, the"
+            f" first {unexplored.height} shown):\n{markdown_table(unexplored)}\n\n"
+            f"{caption}, in evaluation order, objective to maximise:\n"
+            f"{markdown_table(shown, _HISTORY_COLUMNS)}\n\n"
+            f"Call {TOOL_NAME} with exactly {n} new configs, none equal to a config"
+            " evaluated before or to another in the batch: most of them close to the"
+            " incumbents, varying the influential parameters in small steps; a few in"
+            " unexplored cells."
         )
 
     def propose(

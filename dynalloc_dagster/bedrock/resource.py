@@ -59,7 +59,9 @@ class BedrockResource(dg.ConfigurableResource):
     )
     max_tokens: int = Field(default=4096, description="reply length cap, in [256, 64000]")
     temperature: float = Field(default=0.0, description="sampling temperature, in [0, 1]")
-    read_timeout_s: float = Field(default=300.0, description="seconds, in [1, 3600]")
+    connect_timeout_s: float = Field(default=10.0, description="seconds, in [1, 120]")
+    read_timeout_s: float = Field(default=120.0,
+                                  description="seconds per attempt, in [1, 3600]")
     prices: dict[str, ModelPrice] = Field(
         default_factory=default_prices,
         description="USD per 1,000 input/output tokens by model id (cost metadata)",
@@ -71,6 +73,7 @@ class BedrockResource(dg.ConfigurableResource):
         check_int_range(owner, "max_attempts", self.max_attempts, 1, 20)
         check_int_range(owner, "max_tokens", self.max_tokens, 256, 64_000)
         check_range(owner, "temperature", self.temperature, 0.0, 1.0)
+        check_range(owner, "connect_timeout_s", self.connect_timeout_s, 1.0, 120.0)
         check_range(owner, "read_timeout_s", self.read_timeout_s, 1.0, 3600.0)
         if not self.model_id.strip():
             raise ConfigError(f"{owner}.model_id must name a Bedrock model")
@@ -98,6 +101,7 @@ class BedrockResource(dg.ConfigurableResource):
             temperature=self.temperature,
             retry_mode=self.retry_mode,
             max_attempts=self.max_attempts,
+            connect_timeout_s=self.connect_timeout_s,
             read_timeout_s=self.read_timeout_s,
         )
 

@@ -29,6 +29,9 @@ TOP, BOTTOM = 0.94, 0.06
 LINE = 0.0165  # height of a 9-pt text line, fraction of the page height
 WRAP = 100  # characters per line of body text
 TABLE_ROW = 0.022
+PLAIN_TEXT = {"text.usetex": False, "text.parse_math": False}
+"""Text is set as written: a narrative's "$5.2m (down 10%) to $4.1m" is two dollar
+amounts, not a mathtext formula (which fails to parse or sets italics)."""
 _INLINE = re.compile(r"\*\*|__|`|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)")
 
 
@@ -161,10 +164,11 @@ def _title_page(pages: _Pages, document: ReportDocument, facts: list[str]) -> No
 def report_pdf(document: ReportDocument, charts: Mapping[str, bytes], footer: str,
                title_facts: list[str]) -> bytes:
     """The document as PDF bytes; ``charts`` maps each figure's name to its PNG;
-    ``footer`` is printed on every page, ``title_facts`` on the title page."""
+    ``footer`` is printed on every page, ``title_facts`` on the title page. Text is set
+    as text (:data:`PLAIN_TEXT`), never as TeX or mathtext."""
     buffer = io.BytesIO()
-    with PdfPages(buffer, metadata={"CreationDate": None, "Creator": None,
-                                    "Producer": None}) as pdf:
+    with matplotlib.rc_context(PLAIN_TEXT), PdfPages(
+            buffer, metadata={"CreationDate": None, "Creator": None, "Producer": None}) as pdf:
         pages = _Pages(pdf, footer)
         _title_page(pages, document, title_facts)
         pages.new_page()

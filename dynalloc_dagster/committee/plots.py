@@ -509,3 +509,57 @@ def backtest_equity_weight(paths: pl.DataFrame, recommended: str, note: str = ""
     ax.set_title("Equity weight held on the history")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _finish(fig, note)
+
+
+SEARCH_COLOURS = {**PROPOSER_COLOURS, "trust_region": "tab:red"}
+
+
+def search_progress(history: pl.DataFrame, note: str = "") -> Figure:
+    """How the search went: the best objective at the end of each round with the proposer
+    of each improvement after round 0 (left), and where the evaluated configs lie in
+    target vol x vol window, one marker per config coloured by its proposer, the
+    improvements ringed and the final best starred (one panel per weight function)."""
+    ordered = history.sort("evaluation_index")
+    fns = ordered["weight_fn"].unique(maintain_order=True).sort().to_list()
+    fig = plt.figure(figsize=(13, 6.2))
+    grid = fig.add_gridspec(2, 1 + math.ceil(len(fns) / 2), width_ratios=[1.4]
+                            + [1] * math.ceil(len(fns) / 2))
+    ax = fig.add_subplot(grid[:, 0])
+    per_round = ordered.group_by("round", maintain_order=True).agg(
+        pl.col("round_best_objective").last(), pl.len().alias("configs"))
+    ax.step(per_round["round"].to_list(), per_round["round_best_objective"].to_list(),
+            where="post", color="black", linewidth=2, label="best objective so far")
+    gains = ordered.filter(pl.col("improved") & (pl.col("round") > 0))
+    for (proposer,), rows in gains.group_by("proposer", maintain_order=True):
+        ax.scatter(rows["round"].to_list(), rows["best_objective_so_far"].to_list(), s=40,
+                   color=SEARCH_COLOURS.get(proposer), edgecolor="black", zorder=3,
+                   label=f"improvement by {proposer}")
+    ax.set_xlabel("round (configs per round in the labels)")
+    ax.set_xticks(per_round["round"].to_list(),
+                  [f"{r}\n{n}" for r, n in per_round.select("round", "configs").iter_rows()],
+                  fontsize=7)
+    ax.set_ylabel("best objective at the end of the round")
+    ax.legend(fontsize=7, loc="lower right")
+    best = ordered.sort("objective", descending=True, nulls_last=True).row(0, named=True)
+    for k, fn in enumerate(fns):
+        panel = fig.add_subplot(grid[k % 2, 1 + k // 2])
+        rows = ordered.filter(pl.col("weight_fn") == fn)
+        for (proposer,), part in rows.group_by("proposer", maintain_order=True):
+            panel.scatter(part["target_vol"].to_list(), part["vol_window_months"].to_list(),
+                          s=14, alpha=0.6, color=SEARCH_COLOURS.get(proposer), label=proposer)
+        ringed = rows.filter(pl.col("improved"))
+        panel.scatter(ringed["target_vol"].to_list(), ringed["vol_window_months"].to_list(),
+                      s=60, facecolor="none", edgecolor="black", linewidth=0.8)
+        if best["weight_fn"] == fn:
+            panel.scatter([best["target_vol"]], [best["vol_window_months"]], **RECOMMENDED)
+        panel.set_title(f"{fn} ({rows.height} configs)", fontsize=9)
+        _percent(panel, x=True, decimals=0)
+        panel.tick_params(labelsize=7)
+        panel.set_xlabel("target vol", fontsize=8)
+        panel.set_ylabel("vol window (months)", fontsize=8)
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color=c, label=p)
+               for p, c in SEARCH_COLOURS.items() if p in set(ordered["proposer"])]
+    fig.legend(handles=handles, loc="upper right", fontsize=7, ncol=len(handles))
+    fig.suptitle(f"Search progress: {ordered.height} configs in {per_round.height} rounds;"
+                 " ringed: a new best when evaluated, star: the final best", fontsize=10)
+    return _finish(fig, note, rect=(0, 0.03, 1, 0.95))

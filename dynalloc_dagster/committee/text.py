@@ -23,6 +23,7 @@ from dynalloc_dagster.partitions import in_scenario_order, scenario_label
 from engine.analysis.scoring import PENALTIES
 from engine.market.legs import leg_label
 from engine.objectives import InvestmentObjectives
+from engine.optimisation.landscape import search_rounds
 
 TITLE = "dynalloc: volatility-targeting review"
 LEADERBOARD_ROWS = 10
@@ -284,6 +285,16 @@ def cost_table(inputs: ReportInputs) -> Table:
     return Table(["rule", *(f"{c:g} bp" for c in costs_bps)], rows)
 
 
+def rounds_table(history: pl.DataFrame) -> Table:
+    """The search round by round: configs and their proposers, the best objective at the
+    end of the round, and which proposers found the improvements."""
+    rows = [[str(r["round"]), str(r["configs"]), r["proposers"], _num(r["best_objective"], 3),
+             str(r["improvements"]), r["improved_by"] or "-"]
+            for r in search_rounds(history).iter_rows(named=True)]
+    return Table(["round", "configs", "proposed by", "best objective", "new bests",
+                  "new bests by"], rows)
+
+
 def build_report(inputs: ReportInputs) -> ReportDocument:
     """The whole report as a document."""
     history = inputs.history
@@ -311,7 +322,8 @@ def build_report(inputs: ReportInputs) -> ReportDocument:
             f"{history.height} configs in {history['round'].n_unique()} rounds"
             f" ({', '.join(f'{n} by {p}' for p, n in by_proposer.iter_rows())}); stopped:"
             f" {history['stop_reason'][-1] or 'not stopped'}; best objective"
-            f" {history['best_objective_so_far'][-1]:.3f}."]),
+            f" {history['best_objective_so_far'][-1]:.3f}. Round by round (objectives"
+            " rescored against every config evaluated):", rounds_table(history)]),
         *live_sections(inputs),
         Section(f"Cost sensitivity (worst-scenario mean Sharpe; ranked at"
                 f" {inputs.objectives.assumed_tc_bps:g} bp)", [cost_table(inputs)]),

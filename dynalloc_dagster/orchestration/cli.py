@@ -116,13 +116,15 @@ def _metadata(instance: Any, asset: str) -> dict[str, Any]:
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    """The run config in a YAML file; ConfigError naming the file when it is not one."""
+    """The run config in a YAML file; ConfigError naming the file when it is not one or
+    gives a key twice."""
     import yaml
 
+    from dynalloc_dagster.orchestration.run_config import RunConfigLoader
     from engine.validation import ConfigError
 
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=RunConfigLoader)
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the run config: {error.strerror}") from None
     except yaml.YAMLError as error:

@@ -156,8 +156,10 @@ def job_run_config(job: dg.JobDefinition, run_config: dict[str, Any]) -> dict[st
 
 def job_run_config_from_names(op_names: set[str], resource_names: set[str],
                               run_config: dict[str, Any]) -> dict[str, Any]:
-    """:func:`job_run_config` from the job's op and resource names."""
-    config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    """:func:`job_run_config` from the job's op and resource names; the run config's own
+    ``loggers`` section, when given, replaces the console logger's INFO default."""
+    config: dict[str, Any] = {
+        "loggers": run_config.get("loggers") or {"console": {"config": {"log_level": "INFO"}}}}
     ops = {k: v for k, v in (run_config.get("ops") or {}).items() if k in op_names}
     if ops:
         config["ops"] = ops

@@ -11,6 +11,11 @@ truncated or unreadable file fails naming the asset, the partition and the path.
 unpartitioned object loaded as a run's input is also compared with the sha256 of the
 asset's latest materialization in the Dagster instance, so a file put back together with
 its checksum (yesterday's pair) is refused too.
+
+Within one run each object is read, verified and decoded once: the run's later inputs of
+the same object get the decoded value (arrays made read-only), so a reports run whose
+steps all read the evaluations and the scenario paths reads them once; an object the
+run writes is read again. The cache ends with the run.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any, ClassVar
 import dagster as dg
 import numpy as np
 import polars as pl
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from dynalloc_dagster.storage import (
     CorruptObjectError,
@@ -55,6 +60,7 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
         default=None, description="where objects are stored (default: LocalStorage(root))")
 
     extension: ClassVar[str] = ""
+    _loaded: dict[str, Any] | None = PrivateAttr(default=None)
 
     def object_storage(self) -> ObjectStorage:
         """The configured storage, or a local folder at ``root``."""
@@ -64,8 +70,10 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
         """Before the run writes anything: hold the data root's lease
         (dynalloc_dagster.storage.lease)."""
         hold_data_root(context, self.object_storage().location)
+        self._loaded = {}
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._loaded = None
         end_of_run(context, self.object_storage().location)
 
     def object_key(self, asset_key: dg.AssetKey, partition_key: str | None = None,
@@ -118,6 +126,9 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
         blobs = {key: self.encode(value, key) for key, value in
                  self._output_items(context, obj).items()}
         storage = self.object_storage()
+        if self._loaded is not None:
+            for key in blobs:
+                self._loaded.pop(key, None)
         sums = storage.put_many(blobs)
         size = sum(len(b) for b in blobs.values())
         if len(sums) == 1:
@@ -167,9 +178,19 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
 
     def _load(self, asset_key: dg.AssetKey, partition: str, key: str,
               instance: dg.DagsterInstance | None = None) -> Any:
-        """Read, verify and decode one object; errors name asset, partition and path.
-        With ``instance``, an unpartitioned object must also match the sha256 of the
-        asset's latest materialization there (when it was stored at this object's URI)."""
+        """Read, verify and decode one object, once per run (module docstring); errors
+        name asset, partition and path. With ``instance``, an unpartitioned object must
+        also match the sha256 of the asset's latest materialization there (when it was
+        stored at this object's URI)."""
+        if self._loaded is not None and key in self._loaded:
+            return self._loaded[key]
+        value = self._read(asset_key, partition, key, instance)
+        if self._loaded is not None:
+            self._loaded[key] = value
+        return value
+
+    def _read(self, asset_key: dg.AssetKey, partition: str, key: str,
+              instance: dg.DagsterInstance | None) -> Any:
         storage = self.object_storage()
         where = asset_key.to_user_string() + (f" partition {partition!r}" if partition else "")
         try:
@@ -296,6 +317,8 @@ def _decode_paths(data: bytes) -> ScenarioPaths:
     with np.load(io.BytesIO(data)) as npz:
         meta = json.loads(str(npz["meta"]))
         arrays = {name: npz[name] for name in _ARRAYS}
+    for array in arrays.values():
+        array.flags.writeable = False  # one decoded copy may serve several steps of a run
     return ScenarioPaths(
         regime=regime_from_mapping(meta["regime"]),
         warmup_months=meta["warmup_months"],

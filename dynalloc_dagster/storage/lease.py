@@ -17,7 +17,8 @@ are initialised (before any step writes anything), for every run however it was 
   with a log line naming the old holder.
 
 The lease is a JSON record in the Dagster instance's key-value store under
-``dynalloc/lease:<absolute data root>`` (nothing is written into the data root, so a run
+``dynalloc/lease:<data root with symlinks resolved>`` (one folder reached through a
+symlinked path is one lease; nothing is written into the data root, so a run
 refused or failing before its first step leaves the data root untouched); every
 read-decide-write holds an exclusive ``flock`` on ``<DAGSTER_HOME>/.dynalloc-lease.lock``,
 so two processes deciding at once see each other. One data root is used through one
@@ -77,8 +78,9 @@ class Lease:
 
 
 def lease_key(root: str | os.PathLike[str]) -> str:
-    """The instance key-value key of ``root``'s lease."""
-    return LEASE_KEY + os.path.abspath(root)
+    """The instance key-value key of ``root``'s lease: its absolute path with every
+    symlink resolved, so every path to one folder names one lease."""
+    return LEASE_KEY + os.path.realpath(root)
 
 
 def read_lease(instance: dg.DagsterInstance, root: str | os.PathLike[str]) -> Lease | None:

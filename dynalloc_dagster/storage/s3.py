@@ -1,23 +1,37 @@
 """Objects in an S3 bucket: ``s3://<bucket>/<prefix>/<key>``, encrypted with SSE-KMS.
 
-Every object is one whole-object ``put_object`` (S3 makes it visible only once complete,
-so a reader never sees part of one), with ``ServerSideEncryption="aws:kms"``, the
-configured ``SSEKMSKeyId`` and the sha256 of its bytes as object metadata (checked by
-``get``). Before the first write the bucket (``head_bucket``) and the KMS key
-(``kms:DescribeKey``, enabled) are checked, so a wrong bucket or key fails naming it before
-anything is written. The client is dagster-aws's ``S3Resource``; with no endpoint configured
-boto3 takes ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (and ``AWS_ENDPOINT_URL_KMS``)
-from the environment.
+Every object is written whole through boto3's transfer manager: one ``PutObject`` up to
+``multipart_threshold_mb``, a multipart upload above it (a single PutObject stops at 5 GB;
+a scenario's paths pass that near 71,000 paths) in parts of ``multipart_chunk_mb``. Either
+way S3 makes the object visible only once complete, so a reader never sees part of one.
+Each carries ``ServerSideEncryption="aws:kms"``, the configured ``SSEKMSKeyId``, S3's own
+SHA-256 checksum (``ChecksumAlgorithm``: per part for a multipart upload, checked by S3 on
+receipt) and the sha256 of the whole object as metadata (checked by ``get``). Before the
+first write the bucket and the KMS key (``kms:DescribeKey``, enabled) are checked, so a
+wrong bucket or key fails naming it before anything is written.
+
+Every existence check is a ``ListObjectsV2`` under the prefix (``MaxKeys=1``), never a
+HEAD: the worker's ``s3:ListBucket`` grant is conditioned on ``s3:prefix``, which a
+``HeadBucket`` does not carry, and without a matching ``ListBucket`` grant S3 answers a
+GET or HEAD of a missing key with 403, not 404. A 403 on ``get`` is therefore told apart
+by listing the key: absent, it is "does not exist"; present, it is access denied.
+
+The client is dagster-aws's ``S3Resource``; with no endpoint configured boto3 takes
+``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (and ``AWS_ENDPOINT_URL_KMS``) from the
+environment.
 """
 
 from __future__ import annotations
 
+import io
 import posixpath
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import boto3
 import dagster as dg
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
@@ -33,7 +47,8 @@ from dynalloc_dagster.storage.base import (
 )
 
 CHECKSUM_METADATA = "sha256"
-# above this many keys, ``missing`` lists the common prefix instead of one HEAD per key
+MIB = 1024 * 1024
+# above this many keys, ``missing`` lists the common prefix instead of one listing per key
 _LIST_ABOVE = 20
 
 
@@ -49,6 +64,12 @@ class S3Storage(ObjectStorage):
                            description="the S3 client's settings (region, endpoint, retries)")
     list_page_size: int = Field(default=1000, ge=1, le=1000,
                                 description="keys per ListObjectsV2 page")
+    multipart_threshold_mb: int = Field(default=64, ge=5, le=5120,
+                                        description="objects above this many MiB go up as"
+                                        " multipart uploads (S3: 5 MiB to 5 GiB)")
+    multipart_chunk_mb: int = Field(default=64, ge=5, le=5120,
+                                    description="MiB per part of a multipart upload (S3: at"
+                                    " least 5 MiB, at most 10,000 parts)")
 
     _client: Any = PrivateAttr(default=None)
     _verified: bool = PrivateAttr(default=False)
@@ -95,12 +116,20 @@ class S3Storage(ObjectStorage):
         and is enabled. Runs once per instance (again after a failure)."""
         if self._verified:
             return
+        prefix = self._prefix()
         try:
-            self.client().head_bucket(Bucket=self.bucket)
+            self.client().list_objects_v2(Bucket=self.bucket, Prefix=f"{prefix}/" if prefix
+                                          else "", MaxKeys=1)
         except (ClientError, BotoCoreError) as exc:
+            code = _code(exc) if isinstance(exc, ClientError) else ""
+            hint = {"NoSuchBucket": "no such bucket: check DYNALLOC_S3_BUCKET and the region",
+                    "AccessDenied": "access denied: the role needs s3:ListBucket on the bucket"
+                    f" with s3:prefix {prefix or '(any)'}/*"}.get(
+                        code, "check the bucket name (DYNALLOC_S3_BUCKET), region, endpoint"
+                        " and permissions")
             raise StorageConfigError(
-                f"S3 bucket {self.bucket!r} is not usable ({_reason(exc)}): check the"
-                " bucket name (DYNALLOC_S3_BUCKET), region, endpoint and permissions") from exc
+                f"S3 bucket {self.bucket!r} (prefix {prefix!r}) is not usable"
+                f" ({_reason(exc)}): {hint}") from exc
         try:
             meta = self._kms_client().describe_key(KeyId=self.kms_key_id)["KeyMetadata"]
         except (ClientError, BotoCoreError) as exc:
@@ -118,14 +147,18 @@ class S3Storage(ObjectStorage):
         self.verify()
         client = self.client()
         written: list[str] = []
+        transfer = TransferConfig(multipart_threshold=self.multipart_threshold_mb * MIB,
+                                  multipart_chunksize=self.multipart_chunk_mb * MIB,
+                                  use_threads=False)
         for key, digest in sums.items():
             try:
-                client.put_object(
-                    Bucket=self.bucket, Key=self.object_key(key), Body=objects[key],
-                    ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id,
-                    Metadata={CHECKSUM_METADATA: digest},
-                )
-            except (ClientError, BotoCoreError) as exc:
+                client.upload_fileobj(
+                    io.BytesIO(objects[key]), self.bucket, self.object_key(key),
+                    ExtraArgs={"ServerSideEncryption": "aws:kms",
+                               "SSEKMSKeyId": self.kms_key_id, "ChecksumAlgorithm": "SHA256",
+                               "Metadata": {CHECKSUM_METADATA: digest}},
+                    Config=transfer)
+            except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
                 raise StorageError(
                     f"cannot write {self.uri(key)} ({_reason(exc)}); of this output"
                     f" {len(written)} object(s) were written before it"
@@ -140,7 +173,8 @@ class S3Storage(ObjectStorage):
             response = self.client().get_object(Bucket=self.bucket, Key=self.object_key(key))
             data = response["Body"].read()
         except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
+            if _code(exc) in ("NoSuchKey", "404") or (
+                    _code(exc) in ("AccessDenied", "403") and not self._exists(key)):
                 raise ObjectNotFoundError(f"{uri} does not exist") from None
             raise StorageError(f"cannot read {uri} ({_reason(exc)})") from exc
         except BotoCoreError as exc:
@@ -165,13 +199,14 @@ class S3Storage(ObjectStorage):
         return [key for key in wanted if key not in present]
 
     def _exists(self, key: str) -> bool:
+        """Whether the object exists: the first key listed under its own name is itself
+        (keys list in byte order, so ``key`` precedes every ``key...``)."""
+        name = self.object_key(key)
         try:
-            self.client().head_object(Bucket=self.bucket, Key=self.object_key(key))
-        except ClientError as exc:
-            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return False
+            found = self.client().list_objects_v2(Bucket=self.bucket, Prefix=name, MaxKeys=1)
+        except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"cannot look up {self.uri(key)} ({_reason(exc)})") from exc
-        return True
+        return any(item["Key"] == name for item in found.get("Contents", []))
 
     def list_keys(self, folder: str = "") -> list[str]:
         """Every key under ``folder`` (a key prefix ending at a ``/``; "" for all), read page

@@ -19,9 +19,12 @@ from engine.market.paths import ScenarioPaths
 from engine.objectives import InvestmentObjectives
 from engine.optimisation.convergence import convergence
 from engine.optimisation.edges import optimum_edges
-from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_round
+from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_batch
 from engine.optimisation.search_space import SearchSpace
-from engine.strategy.config import StrategyConfig
+from engine.optimisation.trust_region import TrustRegionProposer
+from engine.portfolio.evaluation import evaluate_portfolio
+from engine.portfolio.paths import PortfolioPaths
+from engine.strategy.config import DEFAULT_MIX, MIX_FIELDS, StrategyConfig
 from engine.strategy.evaluation import CONFIG_COLUMNS, evaluate
 from engine.validation import ConfigError, check_choice, check_int_range, check_range
 
@@ -32,9 +35,11 @@ STOP_REASONS: tuple[str, ...] = get_args(StopReason)
 
 HISTORY_COLUMNS: tuple[str, ...] = (
     "evaluation_index", "round", "config_id", "proposer", "weight_fn", "target_vol",
-    "vol_window_months", "risk_aversion", "tc_bps", "robustness", "worst_scenario", "robust",
+    "vol_window_months", "risk_aversion", "risky_mix", "defensive_mix", "tc_bps",
+    "robustness", "worst_scenario", "robust",
     *(f"penalty_{name}" for name in PENALTIES), "penalty", "objective", "feasible",
-    "own_target_miss", "best_objective_so_far", "stop_reason", "optimum_at_edge",
+    "own_target_miss", "best_objective_so_far", "improved", "round_best_objective",
+    "stop_reason", "optimum_at_edge",
 )
 
 
@@ -44,12 +49,17 @@ class AgentSettings:
 
     Parameters
     ----------
-    proposer : who proposes rounds 1, 2, ...: "tpe" (default), "lhs" or "bedrock" (an
-        LLM; the engine has none, the caller passes it to :func:`run_optimisation`).
-        Round 0 is always a Latin hypercube.
-    initial_batch : configs of round 0, in [1, 10_000] (32).
-    batch_size : configs of every later round, in [1, 10_000] (8).
-    max_configs : stop once this many configs are evaluated, in [1, 100_000] (100).
+    proposer : the global proposer of rounds 1, 2, ...: "tpe" (default), "lhs" or
+        "bedrock" (an LLM; the engine has none, the caller passes it to
+        :func:`run_optimisation`). Round 0 is always a Latin hypercube.
+    initial_batch : configs of round 0, in [1, 10_000] (64).
+    batch_size : configs of every later round, in [1, 10_000] (16).
+    local_share : the share of every later round proposed by local refinement around
+        the incumbents (:class:`~engine.optimisation.trust_region.TrustRegionProposer`),
+        in [0, 1] (0.5); the rest comes from ``proposer``.
+    trust_radius : the local refinement's initial step, a fraction of each parameter's
+        range, in (0, 1] (0.15).
+    max_configs : stop once this many configs are evaluated, in [1, 100_000] (200).
     window, tolerance : stop when the best objective so far improved by less than
         ``tolerance`` (relative, in [0, 1]; 0.01) over ``window`` consecutive configs
         (in [1, 10_000]; 20).
@@ -59,9 +69,11 @@ class AgentSettings:
     """
 
     proposer: ProposerName = "tpe"
-    initial_batch: int = 32
-    batch_size: int = 8
-    max_configs: int = 100
+    initial_batch: int = 64
+    batch_size: int = 16
+    local_share: float = 0.5
+    trust_radius: float = 0.15
+    max_configs: int = 200
     window: int = 20
     tolerance: float = 0.01
     time_budget_s: float = 1800.0
@@ -75,6 +87,9 @@ class AgentSettings:
                             ("max_configs", 100_000), ("window", 10_000)):
             set_(self, field, check_int_range(owner, field, getattr(self, field), 1, high))
         set_(self, "tolerance", check_range(owner, "tolerance", self.tolerance, 0.0, 1.0))
+        set_(self, "local_share", check_range(owner, "local_share", self.local_share, 0.0, 1.0))
+        set_(self, "trust_radius", check_range(owner, "trust_radius", self.trust_radius, 0.0,
+                                               1.0, low_inclusive=False))
         set_(self, "time_budget_s", check_range(owner, "time_budget_s", self.time_budget_s,
                                                 0.0, 604_800.0, low_inclusive=False))
         set_(self, "seed", check_int_range(owner, "seed", self.seed, 0, 2**32 - 1))
@@ -100,16 +115,19 @@ def config_rows(
     configs: Sequence[StrategyConfig], *, round_index: int, proposer: str
 ) -> pl.DataFrame:
     """The ``configs`` input of :func:`optimisation_history` for one round: columns round,
-    config_id, proposer and the StrategyConfig fields (risk_aversion null when unused)."""
+    config_id, proposer and the StrategyConfig fields (risk_aversion null when unused),
+    base mixes included."""
     return pl.DataFrame(
         {
             "round": [round_index] * len(configs),
             "config_id": [c.config_id for c in configs],
             "proposer": [proposer] * len(configs),
-            **{name: [getattr(c, name) for c in configs] for name in CONFIG_COLUMNS},
+            **{name: [getattr(c, name) for c in configs]
+               for name in CONFIG_COLUMNS + MIX_FIELDS},
         },
         schema_overrides={"round": pl.Int64, "vol_window_months": pl.Int64,
-                          "risk_aversion": pl.Float64, "proposer": pl.String},
+                          "risk_aversion": pl.Float64, "proposer": pl.String,
+                          "risky_mix": pl.String, "defensive_mix": pl.String},
     )
 
 
@@ -127,7 +145,8 @@ def optimisation_history(
     Parameters
     ----------
     configs : one row per config in evaluation order: round, config_id, proposer and the
-        StrategyConfig fields (:func:`config_rows`, stacked over rounds).
+        StrategyConfig fields (:func:`config_rows`, stacked over rounds); a table without
+        the base mixes is the two-asset study's, its mixes "fixed".
     evaluations : the stacked evaluate() table of those configs in every scenario.
     objectives : limits, robustness threshold and penalty weight
         (:func:`engine.analysis.scoring.score_configs`).
@@ -141,23 +160,34 @@ def optimisation_history(
     :data:`HISTORY_COLUMNS` (evaluation_index from 1; stop_reason the same on every row,
     null while the loop goes on; optimum_at_edge the same on every row: the ranges whose
     edge the best config so far sits on, :func:`~engine.optimisation.edges.optimum_edges`,
-    null when none), and the stop reason or None.
+    null when none), and the stop reason or None. Rounds must be contiguous in
+    evaluation order (a round's configs follow each other).
 
     Notes
     -----
     Every objective is recomputed against the whole current set (best_s of the relative
     score is the best among all configs evaluated so far), so earlier objectives can
     fall as better configs appear; best_objective_so_far is the running max of that
-    rescored sequence (a config without an objective never counts). The loop stops, in
-    this order of precedence:
+    rescored sequence (a config without an objective never counts), ``improved`` marks
+    the configs that raised it (the first config with an objective included), and
+    round_best_objective is its value at the end of the config's round. The loop stops,
+    in this order of precedence:
 
-    - "converged": :func:`~engine.optimisation.convergence.convergence` fires on the
-      rescored sequence, best_i - best_{i-window} < tolerance |best_{i-window}|, at an i
-      after round 0 (the order inside the Latin-hypercube round is arbitrary, so a flat
-      stretch there says nothing about the search);
+    - "converged": :func:`~engine.optimisation.convergence.convergence`, with the rounds
+      as its batches, holds at the end of the latest round: the best improved by less
+      than ``tolerance`` (relative) over the last max(window, latest round's size)
+      configs. Windows are counted in configs (one config = one iteration of the source
+      design's stop rule); a round of b configs moves the window by b, and the rule is
+      only tested where a round ends and never against a point inside round 0, so a
+      round that raised the best by ``tolerance`` or more never stops the loop, and the
+      loop evaluates at least ``window`` proposed configs after round 0;
     - "max_configs": at least ``max_configs`` configs are evaluated;
     - "time_budget": ``elapsed_s >= time_budget_s``.
     """
+    configs = configs.with_columns(
+        pl.lit(DEFAULT_MIX, dtype=pl.String).alias(name)
+        for name in MIX_FIELDS if name not in configs.columns
+    )
     scores = score_configs(evaluations, objectives).drop("rank")
     history = (
         configs.with_row_index("evaluation_index", offset=1)
@@ -165,13 +195,13 @@ def optimisation_history(
         .join(scores, on="config_id", how="left")
         .sort("evaluation_index")
     )
-    objective = history["objective"].fill_null(-np.inf).to_numpy()
+    objective = history["objective"].fill_null(-np.inf).fill_nan(-np.inf).to_numpy()
     best = np.maximum.accumulate(objective) if objective.size else objective
-    n_initial = int((history["round"] == 0).sum())
-    _, converged_at = convergence(objective, settings.window, settings.tolerance,
-                                  min_iteration=n_initial + 1)
+    improved = objective > np.r_[-np.inf, best[:-1]] if objective.size else objective > 0
+    sizes = history.group_by("round", maintain_order=True).len()["len"].to_list()
+    rule, _ = convergence(objective, settings.window, settings.tolerance, batches=sizes)
     reason: StopReason | None = None
-    if converged_at is not None:
+    if history.height and rule["converged"][-1]:
         reason = "converged"
     elif history.height >= settings.max_configs:
         reason = "max_configs"
@@ -180,14 +210,17 @@ def optimisation_history(
     edge = optimum_edges(history, space or SearchSpace())
     history = history.with_columns(
         pl.Series("best_objective_so_far", best, dtype=pl.Float64).replace(-np.inf, None),
+        pl.Series("improved", improved, dtype=pl.Boolean),
         pl.lit(reason, dtype=pl.String).alias("stop_reason"),
         pl.lit(edge, dtype=pl.String).alias("optimum_at_edge"),
+    ).with_columns(
+        pl.col("best_objective_so_far").last().over("round").alias("round_best_objective"),
     )
     return history.select(HISTORY_COLUMNS), reason
 
 
 def run_optimisation(
-    paths: Mapping[str, ScenarioPaths],
+    paths: Mapping[str, ScenarioPaths] | Mapping[str, PortfolioPaths],
     objectives: InvestmentObjectives,
     settings: AgentSettings,
     proposer: Proposer | None = None,
@@ -199,7 +232,8 @@ def run_optimisation(
 
     Parameters
     ----------
-    paths : scenario name -> its simulated paths; every config is evaluated in each.
+    paths : scenario name -> its simulated paths (two-asset ScenarioPaths, or the
+        PortfolioPaths of any portfolio); every config is evaluated in each.
     objectives : the mandate, the robustness threshold, the penalty weight and the one
         transaction-cost assumption (assumed_tc_bps) every config carries.
     settings : batch sizes, stop rule, seed and the proposer's name.
@@ -224,6 +258,7 @@ def run_optimisation(
     tc_bps = objectives.assumed_tc_bps
     fallback = TpeProposer(space, tc_bps)
     proposer = proposer or _named_proposer(settings.proposer, space, tc_bps)
+    local = local_proposer(settings, space, tc_bps)
     rounds: list[pl.DataFrame] = []
     tables: list[pl.DataFrame] = []
     fallbacks: list[tuple[int, str]] = []
@@ -234,16 +269,18 @@ def run_optimisation(
             n = min(settings.initial_batch, settings.max_configs)
             batch = LhsProposer(space, tc_bps).propose(history, n, round_index=0,
                                                        seed=settings.seed)
-            used = "lhs"
+            parts = [(batch, "lhs")]
         else:
             n = min(settings.batch_size, settings.max_configs - history.height)
-            batch, used, reason = propose_round(proposer, fallback, history, n,
-                                                round_index=round_index, seed=settings.seed,
-                                                space=space)
-            if reason is not None:
-                fallbacks.append((round_index, reason))
-        rounds.append(config_rows(batch, round_index=round_index, proposer=used))
-        tables.extend(evaluate(scenario, batch, objectives) for scenario in paths.values())
+            parts, reasons = propose_batch(proposer, local, fallback, history, n,
+                                           local_share=settings.local_share,
+                                           round_index=round_index, seed=settings.seed,
+                                           space=space)
+            fallbacks.extend((round_index, reason) for reason in reasons)
+        batch = [config for configs, _ in parts for config in configs]
+        rounds.extend(config_rows(configs, round_index=round_index, proposer=used)
+                      for configs, used in parts)
+        tables.extend(_evaluate(scenario, batch, objectives) for scenario in paths.values())
         evaluations = pl.concat(tables)
         history, stop = optimisation_history(pl.concat(rounds), evaluations, objectives,
                                              settings, elapsed_s=clock() - started,
@@ -251,6 +288,27 @@ def run_optimisation(
         if stop is not None:
             return OptimisationResult(history, evaluations, stop, tuple(fallbacks))
         round_index += 1
+
+
+def local_proposer(settings: AgentSettings, space: SearchSpace,
+                   tc_bps: float) -> TrustRegionProposer | None:
+    """The local refinement of rounds >= 1, or None when ``settings.local_share`` is 0."""
+    if settings.local_share == 0.0:
+        return None
+    return TrustRegionProposer(space, tc_bps, radius=settings.trust_radius)
+
+
+def _evaluate(
+    paths: ScenarioPaths | PortfolioPaths, configs: Sequence[StrategyConfig],
+    objectives: InvestmentObjectives,
+) -> pl.DataFrame:
+    """The evaluation table of one scenario, two-asset or portfolio paths; a portfolio
+    table keeps the two-asset columns and the base mixes (its per-asset weights are for
+    the reports, not the loop)."""
+    if isinstance(paths, PortfolioPaths):
+        table = evaluate_portfolio(paths, configs, objectives)
+        return table.drop([f"weight_{name}_mean" for name in paths.names])
+    return evaluate(paths, configs, objectives)
 
 
 def _named_proposer(name: str, space: SearchSpace, tc_bps: float) -> Proposer:

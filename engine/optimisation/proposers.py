@@ -18,9 +18,9 @@ import optuna
 import polars as pl
 
 from engine.optimisation.sampling import sample_configs
-from engine.optimisation.search_space import SearchSpace
+from engine.optimisation.search_space import PARAMETERS, SearchSpace
 from engine.rng import seed_sequence_for
-from engine.strategy.config import RISK_AVERSION_FNS, StrategyConfig
+from engine.strategy.config import MIX_FIELDS, RISK_AVERSION_FNS, StrategyConfig
 from engine.validation import ConfigError
 
 MAX_ATTEMPTS_PER_CONFIG = 50
@@ -158,6 +158,61 @@ def propose_round(
     return configs, fallback.name, reason
 
 
+def propose_batch(
+    proposer: Proposer,
+    local: Proposer | None,
+    fallback: Proposer,
+    history: pl.DataFrame,
+    n: int,
+    *,
+    local_share: float,
+    round_index: int,
+    seed: int,
+    space: SearchSpace,
+) -> tuple[list[tuple[list[StrategyConfig], str]], tuple[str, ...]]:
+    """One round's batch, split between a global proposer and local refinement.
+
+    Parameters
+    ----------
+    proposer : proposes n - n_local configs (TPE, LHS, an LLM).
+    local : proposes n_local = round(local_share n) configs (the trust region); None: 0.
+    fallback : stands in for either that fails (:func:`propose_round`).
+    local_share : in [0, 1].
+
+    Returns
+    -------
+    The parts, each (configs, the name of the proposer that produced them), in order, and
+    the reasons of the fallbacks. The local part is asked second, with the global part's
+    configs appended to the history as pending rows (no objective), so the two never
+    propose the same config.
+    """
+    n_local = round(local_share * n) if local is not None else 0
+    parts: list[tuple[list[StrategyConfig], str]] = []
+    reasons: list[str] = []
+    for who, count in ((proposer, n - n_local), (local, n_local)):
+        if who is None or count == 0:
+            continue
+        pending = _with_pending(history, [c for configs, _ in parts for c in configs])
+        configs, used, reason = propose_round(who, fallback, pending, count,
+                                              round_index=round_index, seed=seed, space=space)
+        parts.append((configs, used))
+        if reason is not None:
+            reasons.append(reason)
+    return parts, tuple(reasons)
+
+
+def _with_pending(history: pl.DataFrame, configs: list[StrategyConfig]) -> pl.DataFrame:
+    """The history plus one row per proposed, not yet evaluated config (objective null)."""
+    if not configs:
+        return history
+    pending = pl.DataFrame(
+        {"config_id": [c.config_id for c in configs],
+         **{name: [getattr(c, name) for c in configs] for name in PARAMETERS}},
+        schema_overrides={"vol_window_months": pl.Int64, "risk_aversion": pl.Float64},
+    ).with_columns(pl.lit(None, dtype=pl.Float64).alias("objective"))
+    return pl.concat([history, pending], how="diagonal_relaxed")
+
+
 def check_proposals(
     configs: object, history: pl.DataFrame, n: int, space: SearchSpace
 ) -> None:
@@ -198,6 +253,9 @@ def _distributions(space: SearchSpace) -> dict[str, optuna.distributions.BaseDis
         "target_vol": d.FloatDistribution(*space.target_vol),
         "vol_window_months": d.IntDistribution(*space.vol_window_months),
         "risk_aversion": d.FloatDistribution(*space.risk_aversion),
+        **{name: d.CategoricalDistribution(choices)
+           for name, choices in zip(MIX_FIELDS, space.mix_choices(), strict=True)
+           if name in space.searched_mixes},
     }
 
 
@@ -210,6 +268,9 @@ def _suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     }
     if values["weight_fn"] in RISK_AVERSION_FNS:
         values["risk_aversion"] = trial.suggest_float("risk_aversion", *space.risk_aversion)
+    for name, choices in zip(MIX_FIELDS, space.mix_choices(), strict=True):
+        if name in space.searched_mixes:
+            values[name] = trial.suggest_categorical(name, choices)
     return values
 
 
@@ -219,6 +280,7 @@ def _finished_trial(
     names = ["weight_fn", "target_vol", "vol_window_months"]
     if row["weight_fn"] in RISK_AVERSION_FNS:
         names.append("risk_aversion")
+    names.extend(name for name in MIX_FIELDS if name in distributions)
     params = {name: row[name] for name in names}
     used = {name: distributions[name] for name in names}
     if _missing(row["objective"]):

@@ -8,7 +8,7 @@ from scipy.stats import qmc
 
 from engine.optimisation.search_space import SearchSpace
 from engine.rng import as_generator
-from engine.strategy.config import StrategyConfig
+from engine.strategy.config import MIX_FIELDS, StrategyConfig
 from engine.types import SeedLike
 from engine.validation import check_int_range
 
@@ -29,7 +29,9 @@ def sample_configs(
     Notes
     -----
     Four dimensions, in this column order: target_vol, weight_fn, vol_window_months,
-    risk_aversion. Each is split into n equal strata with exactly one point per stratum.
+    risk_aversion, then one per searched base mix (:attr:`SearchSpace.searched_mixes`,
+    a category like weight_fn); a space searching no mix draws exactly the four. Each is
+    split into n equal strata with exactly one point per stratum.
     A unit coordinate u maps to lo + u (hi - lo) for continuous parameters (rounded as
     :meth:`SearchSpace.make_config` rounds); to the category floor(u m) for the m weight
     functions and to lo + floor(u (hi - lo + 1)) for the m = hi - lo + 1 integer windows.
@@ -42,22 +44,28 @@ def sample_configs(
     """
     count = check_int_range("sample_configs", "n", n, 1, 1_000_000)
     space = space or SearchSpace()
-    unit = qmc.LatinHypercube(d=4, rng=as_generator(seed)).random(count)
-    fns = space.weight_fns
+    mixes = dict(zip(MIX_FIELDS, space.mix_choices(), strict=True))
+    searched = space.searched_mixes
+    unit = qmc.LatinHypercube(d=4 + len(searched), rng=as_generator(seed)).random(count)
     w_lo, w_hi = space.vol_window_months
     return [
         space.make_config(
             {
-                "target_vol": _scale(u_tv, space.target_vol),
-                "weight_fn": fns[min(math.floor(u_fn * len(fns)), len(fns) - 1)],
-                "vol_window_months": w_lo + min(math.floor(u_win * (w_hi - w_lo + 1)),
+                "target_vol": _scale(u[0], space.target_vol),
+                "weight_fn": _category(u[1], space.weight_fns),
+                "vol_window_months": w_lo + min(math.floor(u[2] * (w_hi - w_lo + 1)),
                                                 w_hi - w_lo),
-                "risk_aversion": _scale(u_ra, space.risk_aversion),
+                "risk_aversion": _scale(u[3], space.risk_aversion),
+                **{name: _category(u[4 + i], mixes[name]) for i, name in enumerate(searched)},
             },
             tc_bps,
         )
-        for u_tv, u_fn, u_win, u_ra in unit
+        for u in unit
     ]
+
+
+def _category(u: float, choices: tuple[str, ...]) -> str:
+    return choices[min(math.floor(u * len(choices)), len(choices) - 1)]
 
 
 def _scale(u: float, bounds: tuple[float, float]) -> float:

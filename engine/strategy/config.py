@@ -18,6 +18,12 @@ WEIGHT_FNS: tuple[str, ...] = get_args(WeightFn)
 RISK_AVERSION_FNS: tuple[str, ...] = ("linear", "sigmoid")
 """The weight functions that use risk_aversion; the inverse rules ignore it."""
 DEFAULT_RISK_AVERSION = 1.0
+BaseMix = Literal["fixed", "inverse_vol", "risk_parity"]
+BASE_MIXES: tuple[str, ...] = get_args(BaseMix)
+DEFAULT_MIX = "fixed"
+MIX_FIELDS: tuple[str, ...] = ("risky_mix", "defensive_mix")
+"""How each sleeve of a multi-asset portfolio splits among its assets (engine.portfolio.mix);
+a sleeve of one asset, as in the two-asset study, holds it whatever the mix."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +41,13 @@ class StrategyConfig:
         same share one config and one config_id.
     tc_bps : cost per unit of weight traded, in basis points, in [0, 500].
     min_allocation, max_allocation : clip range of the equity weight, within [0, 3].
-    no_trade_band : skip a rebalance whose equity-weight change is below this, in [0, 1].
+    no_trade_band : skip a rebalance whose equity-weight change is below this, in [0, 1]
+        (for several assets: whose one-way turnover sum |w* - w^d| / 2 is below it).
+    risky_mix, defensive_mix : base mix of the equity sleeve and of the defensive sleeve
+        (bonds, cash): "fixed" (the portfolio spec's weights), "inverse_vol" or
+        "risk_parity" (equal risk contribution) from the trailing covariance over
+        vol_window_months. Left out of :meth:`to_dict` (so of the config_id) when "fixed",
+        so the two-asset study's configs keep their ids.
     """
 
     target_vol: float
@@ -46,6 +58,8 @@ class StrategyConfig:
     min_allocation: float = 0.0
     max_allocation: float = 1.0
     no_trade_band: float = 0.0
+    risky_mix: BaseMix = "fixed"
+    defensive_mix: BaseMix = "fixed"
 
     def __post_init__(self) -> None:
         owner = "StrategyConfig"
@@ -67,6 +81,8 @@ class StrategyConfig:
                                                  self.min_allocation, 3.0))
         set_(self, "no_trade_band",
              check_range(owner, "no_trade_band", self.no_trade_band, 0.0, 1.0))
+        for name in MIX_FIELDS:
+            check_choice(owner, name, getattr(self, name), BASE_MIXES)
 
     @property
     def config_id(self) -> str:
@@ -79,7 +95,12 @@ class StrategyConfig:
         return self.vol_window_months * 21
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as a mapping; a base mix at its default "fixed" is left out."""
+        values = dataclasses.asdict(self)
+        for name in MIX_FIELDS:
+            if values[name] == DEFAULT_MIX:
+                del values[name]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> StrategyConfig:

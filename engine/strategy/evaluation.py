@@ -14,7 +14,7 @@ import polars as pl
 
 from engine.market.paths import ScenarioPaths
 from engine.objectives import InvestmentObjectives
-from engine.strategy.config import WEIGHT_FNS, StrategyConfig, WeightFn, target_weights
+from engine.strategy.config import MIX_FIELDS, WEIGHT_FNS, StrategyConfig, WeightFn, target_weights
 from engine.strategy.metrics import METRICS, summarise
 from engine.strategy.portfolio import Market, StrategyRun, run_strategies
 
@@ -42,9 +42,11 @@ CONFIG_COLUMNS = (
 
 
 def config_from_row(row: Mapping[str, Any]) -> StrategyConfig:
-    """The StrategyConfig of a table row holding :data:`CONFIG_COLUMNS` (other columns
-    of the row, e.g. config_id or round, are ignored)."""
-    return StrategyConfig(**{name: row[name] for name in CONFIG_COLUMNS})
+    """The StrategyConfig of a table row holding :data:`CONFIG_COLUMNS` and, in a
+    multi-asset table, the base mixes (other columns of the row, e.g. config_id or round,
+    are ignored)."""
+    return StrategyConfig(**{name: row[name] for name in CONFIG_COLUMNS},
+                          **{name: row[name] for name in MIX_FIELDS if name in row})
 
 
 def market_from_paths(paths: ScenarioPaths) -> Market:

@@ -13,16 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.conventions import MONTHS_PER_YEAR, TRADING_DAYS_PER_YEAR
+from engine.conventions import TRADING_DAYS_PER_YEAR
 from engine.strategy.config import StrategyConfig, target_weights
-from engine.strategy.kernels import drifting_nav_max_drawdown, rebalance_months, vol_tracking_error
-from engine.strategy.metrics import (
-    annualised_return,
-    annualised_vol,
-    sharpe_ratio,
-    sortino_ratio,
-    var_cvar,
-)
+from engine.strategy.kernels import PATH_METRIC_PASS, path_metric_pass, rebalance_months
+from engine.strategy.metrics import METRICS, annualised_return, var_cvar
 from engine.strategy.rolling import cumulative_squared_returns, realized_vol_from_logs
 from engine.types import FloatArray, IntArray
 
@@ -143,25 +137,26 @@ def path_metrics(
 
     Turnover = sum_k |w_k - w^d_k| / years and cost drag = sum_k c_k / years over the
     evaluation's n_months / 12 years.
+
+    Notes
+    -----
+    One compiled pass per path (engine.strategy.kernels.path_metric_pass) computes all
+    but the annualised return and VaR/CVaR, which need log1p/exp/pow and a partial sort
+    and stay numpy's (engine.strategy.metrics); the results are those of the metrics
+    module's functions bit for bit.
     """
     days = np.asarray(market.rebalance_days, dtype=np.int64)
-    monthly, weights, costs = rebalanced.monthly_returns, rebalanced.weights, rebalanced.costs
-    years = monthly.shape[-1] / MONTHS_PER_YEAR
-    excess = monthly - _period_returns(market.cash, days)[None]
+    monthly = rebalanced.monthly_returns
+    c0, c1, c2, scale = _variance_coefficients(market, days)
+    fused = path_metric_pass(
+        rebalanced.weights, rebalanced.trades, rebalanced.costs, monthly,
+        _period_returns(market.cash, days), market.equity, market.alternative, days,
+        c0, c1, c2, scale, np.array([c.target_vol for c in configs]),
+    )
     var95, cvar95 = var_cvar(monthly)
-    return {
-        "ann_return": annualised_return(monthly),
-        "ann_vol": annualised_vol(monthly),
-        "sharpe": sharpe_ratio(excess),
-        "sortino": sortino_ratio(excess),
-        "max_drawdown": _daily_max_drawdown(market, days, weights, monthly, costs),
-        "var95": var95,
-        "cvar95": cvar95,
-        "turnover": rebalanced.trades.sum(axis=-1) / years,
-        "cost_drag": costs.sum(axis=-1) / years,
-        "tracking_error": _vol_tracking_error(market, days, weights, configs),
-        "avg_equity_weight": weights.mean(axis=-1),
-    }
+    metrics = dict(zip(PATH_METRIC_PASS, fused, strict=True))
+    metrics |= {"ann_return": annualised_return(monthly), "var95": var95, "cvar95": cvar95}
+    return {name: metrics[name] for name in METRICS}
 
 
 def _period_returns(levels: FloatArray, days: IntArray) -> FloatArray:
@@ -170,37 +165,19 @@ def _period_returns(levels: FloatArray, days: IntArray) -> FloatArray:
     return at[:, 1:] / at[:, :-1] - 1.0
 
 
-def _daily_max_drawdown(
-    market: Market, days: IntArray, weights: FloatArray, monthly: FloatArray, costs: FloatArray
-) -> FloatArray:
-    """Max drawdown of the daily NAV, (n_configs, n_paths).
-
-    Within month k the holdings drift with prices: NAV_t = A_k (g^A_t + w_k (g^E_t - g^A_t))
-    with g_t = level_t / level_{d_k} and A_k the NAV just after the rebalance's cost;
-    the running peak starts at the initial NAV of 1.
-    """
-    span = slice(days[0] + 1, days[-1] + 1)
-    lengths = np.diff(days)
-    month_start = np.repeat(days[:-1], lengths)
-    growth_alt = market.alternative[:, span] / market.alternative[:, month_start]
-    growth_gap = market.equity[:, span] / market.equity[:, month_start] - growth_alt
-    return drifting_nav_max_drawdown(
-        weights, monthly, costs, growth_alt, growth_gap, np.concatenate([[0], np.cumsum(lengths)])
-    )
-
-
-def _vol_tracking_error(
-    market: Market, days: IntArray, weights: FloatArray, configs: Sequence[StrategyConfig]
-) -> FloatArray:
-    """RMS over months of (realized vol of the month's daily returns - target_vol).
+def _variance_coefficients(
+    market: Market, days: IntArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """c0, c1, c2 (n_paths, n_months) and scale (n_months,) of the vol tracking error.
 
     Notes
     -----
-    The month's daily portfolio return is taken at the rebalanced weight,
-    r^P_t = r^A_t + w_k (r^E_t - r^A_t) (intramonth drift of the weight is second
-    order), so (n - 1) s^2 = sum (r^P)^2 - (sum r^P)^2 / n is a quadratic
+    The tracking error is the RMS over months of (realized vol of the month's daily
+    portfolio returns - target_vol). The month's daily portfolio return is taken at the
+    rebalanced weight, r^P_t = r^A_t + w_k (r^E_t - r^A_t) (intramonth drift of the
+    weight is second order), so (n - 1) s^2 = sum (r^P)^2 - (sum r^P)^2 / n is a quadratic
     c0 + c1 w + c2 w^2 whose coefficients are per-path month sums shared by all configs;
-    realized vol = sqrt(252 s^2).
+    realized vol = sqrt(scale (c0 + c1 w + c2 w^2)) with scale = 252 / (n - 1).
     """
     r_eq = np.diff(market.equity, axis=-1) / market.equity[:, :-1]
     r_alt = np.diff(market.alternative, axis=-1) / market.alternative[:, :-1]
@@ -214,6 +191,4 @@ def _vol_tracking_error(
     c0 = month_sums(r_alt * r_alt) - s_a * s_a / n
     c1 = 2.0 * (month_sums(r_alt * gap) - s_a * s_g / n)
     c2 = month_sums(gap * gap) - s_g * s_g / n
-    scale = TRADING_DAYS_PER_YEAR / (n - 1.0)
-    target = np.array([c.target_vol for c in configs])
-    return vol_tracking_error(weights, c0, c1, c2, scale, target)
+    return c0, c1, c2, TRADING_DAYS_PER_YEAR / (n - 1.0)

@@ -15,7 +15,6 @@ Used by tests/aws/test_end_to_end.py and bench/aws_vs_local.py.
 
 from __future__ import annotations
 
-import json
 import stat
 import subprocess
 import sys
@@ -32,7 +31,13 @@ import boto3
 import dagster as dg
 import psycopg2
 import yaml
-from aws_test_support import FAKE_CREDENTIALS, REGION, Postgres, aws_environment
+from aws_test_support import (
+    FAKE_CREDENTIALS,
+    REGION,
+    Postgres,
+    aws_environment,
+    create_worker_network,
+)
 from dagster._cli.job import _create_run
 from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
@@ -91,19 +96,7 @@ def provision(endpoint: str, postgres: Postgres, home: Path) -> AwsDeployment:
     bucket = f"dynalloc-{uuid.uuid4().hex[:10]}"
     client("s3").create_bucket(Bucket=bucket)
     key_arn = client("kms").create_key(Description="dynalloc data")["KeyMetadata"]["Arn"]
-    iam = client("iam")
-    iam.create_role(RoleName="dynalloc-worker", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "ec2.amazonaws.com"}}]}))
-    profile = iam.create_instance_profile(InstanceProfileName="dynalloc-worker")
-    iam.add_role_to_instance_profile(InstanceProfileName="dynalloc-worker",
-                                     RoleName="dynalloc-worker")
-    ec2 = client("ec2")
-    subnet = ec2.describe_subnets()["Subnets"][0]
-    group = ec2.create_security_group(GroupName="dynalloc-workers", Description="workers",
-                                      VpcId=subnet["VpcId"])
-    image = ec2.register_image(Name="dynalloc-worker", RootDeviceName="/dev/xvda",
-                               Architecture="x86_64")
+    network = create_worker_network(client)
     pg_url = create_database(postgres)
     secret = client("secretsmanager").create_secret(Name=f"dynalloc/pg-url-{bucket}",
                                                     SecretString=pg_url)
@@ -117,10 +110,11 @@ def provision(endpoint: str, postgres: Postgres, home: Path) -> AwsDeployment:
         **aws, "DAGSTER_HOME": str(home), "DYNALLOC_ENV": "aws", "DYNALLOC_S3_BUCKET": bucket,
         "DYNALLOC_S3_PREFIX": PREFIX, "DYNALLOC_KMS_KEY_ID": key_arn,
         "DYNALLOC_PG_URL": pg_url, "DYNALLOC_PG_SECRET_ARN": secret["ARN"],
-        "DYNALLOC_EC2_IMAGE_ID": image["ImageId"], "DYNALLOC_EC2_INSTANCE_TYPE": "c7i.2xlarge",
-        "DYNALLOC_EC2_SUBNET_ID": subnet["SubnetId"],
-        "DYNALLOC_EC2_SECURITY_GROUP_ID": group["GroupId"],
-        "DYNALLOC_EC2_INSTANCE_PROFILE_ARN": profile["InstanceProfile"]["Arn"],
+        "DYNALLOC_EC2_IMAGE_ID": network["image_id"],
+        "DYNALLOC_EC2_INSTANCE_TYPE": "c7i.2xlarge",
+        "DYNALLOC_EC2_SUBNET_ID": network["subnet_id"],
+        "DYNALLOC_EC2_SECURITY_GROUP_ID": network["security_group_id"],
+        "DYNALLOC_EC2_INSTANCE_PROFILE_ARN": network["instance_profile_arn"],
     }
     return AwsDeployment(endpoint=endpoint, home=home, bucket=bucket, kms_key_arn=key_arn,
                          pg_url=pg_url, environment=environment)

@@ -8,19 +8,27 @@ these into fixtures.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
+import dagster as dg
+from botocore.awsrequest import AWSResponse
+from dagster._core.code_pointer import ModuleCodePointer
+from dagster._core.origin import RepositoryPythonOrigin
+from dagster._core.test_utils import create_run_for_test
 from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
@@ -32,6 +40,8 @@ FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIAMOTOTESTKEY00001",
 reach user data."""
 
 NO_DEFAULT_AMIS = "MOTO_EC2_LOAD_DEFAULT_AMIS"
+PG_SECRET_VALUE = "postgresql+psycopg2://dagster:pg-password-never-in-user-data@db:5432/dagster"
+JOB = "strategy_evaluations_job"
 
 
 @contextmanager
@@ -74,6 +84,27 @@ def moto_client(service: str, region: str = REGION):
 
         client.meta.events.register("before-send.s3-control.*", same_host)
     return client
+
+
+def create_worker_network(client: Callable[[str], Any]) -> dict[str, str]:
+    """The worker's role and instance profile, a security group in the default VPC's first
+    subnet, and an AMI, in moto through ``client(service)``; their ids and ARNs."""
+    iam = client("iam")
+    iam.create_role(RoleName="dynalloc-worker", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "ec2.amazonaws.com"}}]}))
+    profile = iam.create_instance_profile(InstanceProfileName="dynalloc-worker")
+    iam.add_role_to_instance_profile(InstanceProfileName="dynalloc-worker",
+                                     RoleName="dynalloc-worker")
+    ec2 = client("ec2")
+    subnet = ec2.describe_subnets()["Subnets"][0]
+    group = ec2.create_security_group(GroupName="dynalloc-workers", Description="workers",
+                                      VpcId=subnet["VpcId"])
+    image = ec2.register_image(Name="dynalloc-worker", RootDeviceName="/dev/xvda",
+                               Architecture="x86_64")
+    return {"image_id": image["ImageId"], "subnet_id": subnet["SubnetId"],
+            "security_group_id": group["GroupId"],
+            "instance_profile_arn": profile["InstanceProfile"]["Arn"]}
 
 
 def _free_port() -> int:
@@ -130,3 +161,50 @@ def postgres_cluster(bindir: Path) -> Iterator[Postgres]:
             run(str(bindir / "pg_ctl"), "-D", str(data_dir), "-m", "immediate", "-w", "stop")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def launcher_config(network: dict[str, str], **overrides) -> dict:
+    return {"image_id": network["image_id"], "instance_types": ["c7i.2xlarge"],
+            "subnet_ids": [network["subnet_id"]],
+            "security_group_ids": [network["security_group_id"]],
+            "instance_profile_arn": network["instance_profile_arn"],
+            "python_executable": "/opt/dynalloc/.venv/bin/python",
+            "env_vars": ["DYNALLOC_ENV", "DYNALLOC_S3_BUCKET", "DYNALLOC_EVALUATIONS_PER_RUN=5"],
+            "secrets": {"DYNALLOC_PG_URL": network["secret_arn"]}, **overrides}
+
+
+def create_run(instance: dg.DagsterInstance, tags: dict[str, str] | None = None,
+               **kwargs) -> dg.DagsterRun:
+    """A run of the project's evaluations job with a code origin, as the daemon makes."""
+    code_pointer = ModuleCodePointer("dynalloc_dagster.definitions", "defs", os.getcwd())
+    # a code server's origin: entry point a bare `dagster`, which the image may not have
+    # on PATH; the launcher must run the image's Python instead
+    origin = RepositoryPythonOrigin(executable_path=sys.executable, code_pointer=code_pointer,
+                                    entry_point=["dagster"]).get_job_origin(JOB)
+    tags = {"dagster/asset_partition_range_start": "c0001|base",
+            "dagster/asset_partition_range_end": "c0008|low_vol",
+            "dynalloc/pipeline": "manual", "dynalloc/round": "0", **(tags or {})}
+    return create_run_for_test(instance, job_name=JOB, tags=tags, job_code_origin=origin,
+                               **kwargs)
+
+
+def fail_run_instances(client: Any, codes: list[str]) -> list[dict[str, Any]]:
+    """Make ``client``'s first ``len(codes)`` RunInstances calls fail with those EC2 error
+    codes (without reaching moto), as EC2 answers when out of capacity or throttling; the
+    calls after go to moto. Returns the list the parameters of every call are appended to."""
+    calls: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        calls.append(dict(params))
+
+    def refuse(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if len(calls) > len(codes):
+            return None
+        code = codes[len(calls) - 1]
+        return (AWSResponse("https://ec2.invalid", 400, {}, None),
+                {"Error": {"Code": code, "Message": f"{code} (test)"},
+                 "ResponseMetadata": {"HTTPStatusCode": 400}})
+
+    client.meta.events.register("before-parameter-build.ec2.RunInstances", record)
+    client.meta.events.register("before-call.ec2.RunInstances", refuse)
+    return calls

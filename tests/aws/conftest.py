@@ -7,11 +7,15 @@ import urllib.request
 from collections.abc import Iterator
 
 import boto3
+import dagster as dg
 import pytest
 from aws_test_support import (
+    PG_SECRET_VALUE,
     REGION,
     Postgres,
     aws_environment,
+    create_worker_network,
+    launcher_config,
     moto_server,
     postgres_bin,
     postgres_cluster,
@@ -39,6 +43,30 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def ec2(aws: str):
     return boto3.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def network(ec2) -> dict[str, str]:  # ec2: moto reset, boto3 pointed at it
+    """An AMI, a subnet, a security group and the worker's instance profile in moto."""
+    secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="dynalloc/pg-url", SecretString=PG_SECRET_VALUE)
+    return {**create_worker_network(lambda service: boto3.client(service, region_name=REGION)),
+            "secret_arn": secret["ARN"]}
+
+
+@pytest.fixture
+def instance(network, monkeypatch, tmp_path) -> Iterator[dg.DagsterInstance]:
+    monkeypatch.setenv("DYNALLOC_ENV", "aws")
+    monkeypatch.setenv("DYNALLOC_S3_BUCKET", "dynalloc-test-bucket")
+    monkeypatch.setenv("DYNALLOC_PG_URL", PG_SECRET_VALUE)
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides={
+        "run_launcher": {"module": "dynalloc_dagster.aws.ec2_run_launcher",
+                         "class": "Ec2RunLauncher", "config": launcher_config(network)},
+        # start timeout 0: a run the test leaves unstarted has timed out at once
+        "run_monitoring": {"enabled": True, "max_resume_run_attempts": 0,
+                           "start_timeout_seconds": 0},
+    }) as test_instance:
+        yield test_instance
 
 
 @pytest.fixture(scope="session")

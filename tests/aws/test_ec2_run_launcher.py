@@ -4,95 +4,45 @@ in user data, terminate, and worker health through to run monitoring."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sys
-from collections.abc import Iterator
+import time
 
-import boto3
 import dagster as dg
 import pytest
-from aws_test_support import FAKE_CREDENTIALS, REGION
-from dagster._core.code_pointer import ModuleCodePointer
+from aws_test_support import (
+    FAKE_CREDENTIALS,
+    JOB,
+    PG_SECRET_VALUE,
+    REGION,
+    create_run,
+    fail_run_instances,
+    launcher_config,
+)
+from botocore.exceptions import ClientError
 from dagster._core.launcher import LaunchRunContext
 from dagster._core.launcher.base import WorkerStatus
-from dagster._core.origin import RepositoryPythonOrigin
-from dagster._core.test_utils import create_run_for_test
-from dagster._daemon.monitoring.run_monitoring import monitor_started_run
+from dagster._daemon.monitoring.run_monitoring import monitor_started_run, monitor_starting_run
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import deserialize_value
 
+from dynalloc_dagster.aws.code_version import code_version
 from dynalloc_dagster.aws.ec2_run_launcher import (
     DEPLOYMENT_TAG,
     INSTANCE_ID_TAG,
+    INSTANCE_TYPE_TAG,
     Ec2RunLauncher,
+    LaunchError,
     decode_user_data,
 )
+from dynalloc_dagster.aws.reaper import (
+    FINISHED_GRACE_S,
+    UNKNOWN_GRACE_S,
+    ec2_instance_reaper,
+    find_leaks,
+    reap,
+)
 from dynalloc_dagster.aws.user_data import CREDENTIAL_VARIABLES, UserDataError
-
-PG_SECRET_VALUE = "postgresql+psycopg2://dagster:pg-password-never-in-user-data@db:5432/dagster"
-JOB = "strategy_evaluations_job"
-
-
-@pytest.fixture
-def network(ec2) -> dict[str, str]:
-    """An AMI, a subnet, a security group and the worker's instance profile in moto."""
-    iam = boto3.client("iam", region_name=REGION)
-    iam.create_role(RoleName="dynalloc-worker", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "ec2.amazonaws.com"}}]}))
-    profile = iam.create_instance_profile(InstanceProfileName="dynalloc-worker")
-    iam.add_role_to_instance_profile(InstanceProfileName="dynalloc-worker",
-                                     RoleName="dynalloc-worker")
-    subnet = ec2.describe_subnets()["Subnets"][0]
-    group = ec2.create_security_group(GroupName="dynalloc-workers", Description="workers",
-                                      VpcId=subnet["VpcId"])
-    secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
-        Name="dynalloc/pg-url", SecretString=PG_SECRET_VALUE)
-    image = ec2.register_image(Name="dynalloc-worker", RootDeviceName="/dev/xvda",
-                               Architecture="x86_64")
-    return {"image_id": image["ImageId"],
-            "subnet_id": subnet["SubnetId"], "security_group_id": group["GroupId"],
-            "instance_profile_arn": profile["InstanceProfile"]["Arn"],
-            "secret_arn": secret["ARN"]}
-
-
-def launcher_config(network: dict[str, str], **overrides) -> dict:
-    return {"image_id": network["image_id"], "instance_type": "c7i.2xlarge",
-            "subnet_id": network["subnet_id"],
-            "security_group_ids": [network["security_group_id"]],
-            "instance_profile_arn": network["instance_profile_arn"],
-            "python_executable": "/opt/dynalloc/.venv/bin/python",
-            "env_vars": ["DYNALLOC_ENV", "DYNALLOC_S3_BUCKET", "DYNALLOC_EVALUATIONS_PER_RUN=5"],
-            "secrets": {"DYNALLOC_PG_URL": network["secret_arn"]}, **overrides}
-
-
-@pytest.fixture
-def instance(network, monkeypatch, tmp_path) -> Iterator[dg.DagsterInstance]:
-    monkeypatch.setenv("DYNALLOC_ENV", "aws")
-    monkeypatch.setenv("DYNALLOC_S3_BUCKET", "dynalloc-test-bucket")
-    monkeypatch.setenv("DYNALLOC_PG_URL", PG_SECRET_VALUE)
-    with dg.instance_for_test(temp_dir=str(tmp_path), overrides={
-        "run_launcher": {"module": "dynalloc_dagster.aws.ec2_run_launcher",
-                         "class": "Ec2RunLauncher", "config": launcher_config(network)},
-        "run_monitoring": {"enabled": True, "max_resume_run_attempts": 0},
-    }) as test_instance:
-        yield test_instance
-
-
-def create_run(instance: dg.DagsterInstance, **kwargs) -> dg.DagsterRun:
-    """A run of the project's evaluations job with a code origin, as the daemon makes."""
-    code_pointer = ModuleCodePointer("dynalloc_dagster.definitions", "defs", os.getcwd())
-    # a code server's origin: entry point a bare `dagster`, which the image may not have
-    # on PATH; the launcher must run the image's Python instead
-    origin = RepositoryPythonOrigin(executable_path=sys.executable, code_pointer=code_pointer,
-                                    entry_point=["dagster"]).get_job_origin(JOB)
-    tags = {"dagster/asset_partition_range_start": "c0001|base",
-            "dagster/asset_partition_range_end": "c0008|low_vol",
-            "dynalloc/pipeline": "manual", "dynalloc/round": "0"}
-    return create_run_for_test(instance, job_name=JOB, tags=tags, job_code_origin=origin,
-                               **kwargs)
 
 
 def launch(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
@@ -133,13 +83,16 @@ def test_launch_run_starts_a_tagged_instance_with_the_run_in_its_user_data(
 
     script = user_data_of(ec2, instance_id)
     assert script.startswith("#!/bin/bash\n")
-    assert "trap 'shutdown -h now' EXIT\n" in script
+    assert "trap '[ \"$cloudwatch\" = 1 ] && sleep 10; shutdown -h now' EXIT\n" in script
     assert "export DAGSTER_HOME=/opt/dynalloc/deployment/aws\n" in script
     assert "export DYNALLOC_ENV=aws\n" in script
     assert "export DYNALLOC_EVALUATIONS_PER_RUN=5\n" in script
     assert f"export AWS_DEFAULT_REGION={REGION}\n" in script
     assert "DYNALLOC_PG_URL=\"$(/opt/dynalloc/.venv/bin/python -c" in script
     assert network["secret_arn"] in script
+    check = (f"/opt/dynalloc/.venv/bin/python -m dynalloc_dagster.aws.code_version"
+             f" {code_version()} {run.run_id}\n")
+    assert check in script and script.index(check) < script.index(" api execute_run ")
     command = script.rstrip("\n").splitlines()[-1]
     prefix = "/opt/dynalloc/.venv/bin/python -m dagster api execute_run '"
     assert command.startswith(prefix) and command.endswith("'")
@@ -240,3 +193,175 @@ def test_run_monitoring_fails_a_run_whose_instance_was_terminated(instance, ec2)
     assert failed.status == dg.DagsterRunStatus.FAILURE
     failure = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     assert instance_id in failure[-1].message
+
+
+# -- launch robustness ---------------------------------------------------------------------
+
+def two_subnets(ec2) -> list[str]:
+    return [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"][:2]]
+
+
+def robust_launcher(network, ec2, instance, **overrides) -> Ec2RunLauncher:
+    launcher = Ec2RunLauncher(**launcher_config(
+        network, instance_types=["c7i.2xlarge", "m7i.2xlarge"], subnet_ids=two_subnets(ec2),
+        **overrides))
+    launcher.register_instance(instance)
+    launcher.sleep = lambda seconds: waits.append(seconds)
+    waits.clear()
+    return launcher
+
+
+waits: list[float] = []
+
+
+def tried(calls: list[dict]) -> list[tuple[str, str, str, str]]:
+    return [("spot" if c.get("InstanceMarketOptions") else "on-demand", c["InstanceType"],
+             c["SubnetId"], c["ClientToken"]) for c in calls]
+
+
+def test_capacity_errors_try_each_subnet_and_type_then_on_demand(instance, network, ec2):
+    launcher = robust_launcher(network, ec2, instance, spot=True)
+    calls = fail_run_instances(launcher.ec2, ["InsufficientInstanceCapacity"] * 4)
+    run = create_run(instance)
+    instance_id = launch_with(launcher, instance, run)
+    s1, s2 = two_subnets(ec2)
+    r = run.run_id
+    assert tried(calls) == [
+        ("spot", "c7i.2xlarge", s1, r), ("spot", "c7i.2xlarge", s2, f"{r}-1"),
+        ("spot", "m7i.2xlarge", s1, f"{r}-2"), ("spot", "m7i.2xlarge", s2, f"{r}-3"),
+        ("on-demand", "c7i.2xlarge", s1, f"{r}-4")]
+    found = describe(ec2, instance_id)
+    assert "InstanceLifecycle" not in found and found["SubnetId"] == s1
+    assert waits == []
+    event = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)[-1]
+    assert "on-demand" not in event.message and instance_id in event.message
+
+
+def test_throttling_backs_off_and_retries_with_the_same_token(instance, network, ec2):
+    launcher = robust_launcher(network, ec2, instance)
+    calls = fail_run_instances(launcher.ec2, ["RequestLimitExceeded"] * 2)
+    run = create_run(instance)
+    launch_with(launcher, instance, run)
+    assert [c["ClientToken"] for c in calls] == [run.run_id] * 3
+    assert len(waits) == 2
+    assert 5.0 <= waits[0] <= 7.5 and 10.0 <= waits[1] <= 15.0
+
+
+def test_every_round_failing_names_each_attempt_and_starts_nothing(instance, network, ec2):
+    launcher = robust_launcher(network, ec2, instance, launch_attempts=2)
+    fail_run_instances(launcher.ec2, ["InsufficientInstanceCapacity"] * 8)
+    with pytest.raises(LaunchError, match=r"no EC2 instance started after 2 round\(s\) over 4"
+                       r" candidate\(s\): round 1, on-demand c7i.2xlarge in subnet-\w+:"
+                       r" InsufficientInstanceCapacity;"):
+        launcher.launch_run(LaunchRunContext(dagster_run=create_run(instance), workspace=None))
+    assert ec2.describe_instances()["Reservations"] == []
+
+
+def test_other_errors_are_not_retried(instance, network, ec2):
+    launcher = robust_launcher(network, ec2, instance)
+    calls = fail_run_instances(launcher.ec2, ["InvalidAMIID.NotFound"])
+    with pytest.raises(ClientError, match=r"InvalidAMIID\.NotFound"):
+        launcher.launch_run(LaunchRunContext(dagster_run=create_run(instance), workspace=None))
+    assert len(calls) == 1
+
+
+def test_a_run_asks_for_an_allowed_instance_type_by_tag(instance, network, ec2):
+    launcher = robust_launcher(network, ec2, instance, allowed_instance_types=["r7i.4xlarge"])
+    run = create_run(instance, tags={INSTANCE_TYPE_TAG: "r7i.4xlarge"})
+    assert describe(ec2, launch_with(launcher, instance, run))["InstanceType"] == "r7i.4xlarge"
+    refused = create_run(instance, tags={INSTANCE_TYPE_TAG: "p5.48xlarge"})
+    with pytest.raises(LaunchError, match=r"tag dynalloc/instance_type='p5.48xlarge' is not an"
+                       r" allowed instance type \(c7i.2xlarge, m7i.2xlarge, r7i.4xlarge\)"):
+        launcher.launch_run(LaunchRunContext(dagster_run=refused, workspace=None))
+
+
+def test_a_run_that_never_starts_is_failed_with_the_console_and_its_instance_ends(
+        instance, ec2):
+    """Run monitoring's start timeout (the daemon's monitor_starting_run, called directly)
+    fails the run with the instance state and console tail, and the instance is
+    terminated."""
+    run = create_run(instance, status=dg.DagsterRunStatus.NOT_STARTED)
+    instance_id = launch(instance, run)
+    monitor_starting_run(instance, instance.get_run_record_by_id(run.run_id),
+                         logging.getLogger("test"))
+    failed = instance.get_run_by_id(run.run_id)
+    assert failed.status == dg.DagsterRunStatus.FAILURE
+    message = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1].message
+    assert f"EC2 instance {instance_id} is running" in message
+    assert "terminated it: the run is NOT_STARTED past its timeout" in message
+    assert "console output (last lines):" in message and "Linux version" in message
+    assert describe(ec2, instance_id)["State"]["Name"] in {"shutting-down", "terminated"}
+
+
+def test_debug_info_of_a_started_run_leaves_its_instance_alone(instance, ec2):
+    run = create_run(instance, status=dg.DagsterRunStatus.STARTED)
+    instance_id = launch(instance, run)
+    info = instance.run_launcher.get_run_worker_debug_info(instance.get_run_by_id(run.run_id))
+    assert info.startswith(f"EC2 instance {instance_id} is running\nconsole output")
+    assert describe(ec2, instance_id)["State"]["Name"] == "running"
+
+
+def launch_with(launcher: Ec2RunLauncher, instance: dg.DagsterInstance,
+                run: dg.DagsterRun) -> str:
+    launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+    return instance.get_run_by_id(run.run_id).tags[INSTANCE_ID_TAG]
+
+
+# -- the reaper ------------------------------------------------------------------------------
+
+def test_the_reaper_ends_instances_of_finished_unknown_and_overlong_runs(instance, network,
+                                                                        ec2, aws):
+    launcher = instance.run_launcher
+    done = create_run(instance, status=dg.DagsterRunStatus.STARTED)
+    running = create_run(instance, status=dg.DagsterRunStatus.STARTED)
+    gone = create_run(instance, status=dg.DagsterRunStatus.STARTED)
+    ids = {name: launch(instance, run) for name, run in
+           (("done", done), ("running", running), ("gone", gone))}
+    instance.report_run_failed(instance.get_run_by_id(done.run_id), "finished")
+    instance.delete_run(gone.run_id)
+    stray = ec2.run_instances(ImageId=network["image_id"], MinCount=1, MaxCount=1,
+                              TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                  {"Key": DEPLOYMENT_TAG, "Value": "other"}]}])
+    now = time.time()
+    assert find_leaks(instance, launcher, now) == []  # all within their grace
+    later = now + UNKNOWN_GRACE_S + 60
+    leaks = {leak.instance_id: leak for leak in reap(instance, launcher, later)}
+    assert set(leaks) == {ids["done"], ids["gone"]}
+    assert "its run ended (FAILURE)" in leaks[ids["done"]].reason
+    assert f"its run {gone.run_id} is unknown" in leaks[ids["gone"]].reason
+    for name in ("done", "gone"):
+        assert describe(ec2, ids[name])["State"]["Name"] in {"shutting-down", "terminated"}
+    assert describe(ec2, ids["running"])["State"]["Name"] == "running"
+    assert describe(ec2, stray["Instances"][0]["InstanceId"])["State"]["Name"] == "running"
+    events = instance.all_logs(done.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+    assert any(f"Reaper terminated EC2 instance {ids['done']}" in e.message for e in events)
+
+
+def test_the_reaper_ends_a_run_past_its_maximum_runtime(network, aws, ec2, tmp_path,
+                                                        monkeypatch):
+    monkeypatch.setenv("DYNALLOC_ENV", "aws")
+    monkeypatch.setenv("DYNALLOC_S3_BUCKET", "b")
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides={
+        "run_launcher": {"module": "dynalloc_dagster.aws.ec2_run_launcher",
+                         "class": "Ec2RunLauncher", "config": launcher_config(network)},
+        "run_monitoring": {"enabled": True, "max_runtime_seconds": 3600},
+    }) as test_instance:
+        run = create_run(test_instance)
+        instance_id = launch(test_instance, run)
+        test_instance.handle_new_event(dg.EventLogEntry(
+            error_info=None, level="debug", user_message="", run_id=run.run_id,
+            timestamp=time.time(), dagster_event=dg.DagsterEvent(
+                dg.DagsterEventType.RUN_START.value, job_name=run.job_name)))
+        start = test_instance.get_run_record_by_id(run.run_id).start_time
+        launcher = test_instance.run_launcher
+        assert find_leaks(test_instance, launcher, start + 3600 + FINISHED_GRACE_S - 1) == []
+        leaks = reap(test_instance, launcher, start + 3600 + FINISHED_GRACE_S + 1)
+        assert [leak.instance_id for leak in leaks] == [instance_id]
+        assert "over the maximum runtime of 3600 s" in leaks[0].reason
+
+
+def test_the_reaper_sensor_skips_without_the_ec2_launcher(tmp_path):
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as test_instance:
+        context = dg.build_sensor_context(instance=test_instance)
+        result = ec2_instance_reaper(context)
+    assert "not EC2" in result.skip_message

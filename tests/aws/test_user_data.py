@@ -4,6 +4,7 @@ status (a ``shutdown`` stub first on PATH records the call)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,13 @@ import pytest
 from aws_test_support import REGION, aws_environment
 
 from dynalloc_dagster.aws.user_data import (
+    BOOT_LOG,
+    CLOUDWATCH_AGENT,
+    LOG_FLUSH_S,
     MAX_USER_DATA_BYTES,
     UserDataError,
     build_user_data,
+    cloudwatch_agent_config,
 )
 
 AWKWARD = "it's $HOME; `rm -rf /` \"quoted\" \\ and spaces"
@@ -23,7 +28,7 @@ AWKWARD = "it's $HOME; `rm -rf /` \"quoted\" \\ and spaces"
 
 def run_script(script: str, tmp_path: Path, endpoint: str) -> tuple[int, str, bool]:
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir.mkdir(exist_ok=True)
     mark = tmp_path / "shutdown"
     stub = bin_dir / "shutdown"
     stub.write_text(f'#!/bin/sh\necho "$@" > {mark}\n')
@@ -72,3 +77,37 @@ def test_refused_user_data_is_named(environment, secrets, message):
     with pytest.raises(UserDataError, match=message):
         build_user_data(command=["true"], environment=environment, secrets=secrets,
                         python_executable="python3", working_directory="/")
+
+
+def test_the_boot_log_goes_to_cloudwatch_and_is_flushed_before_power_off(aws, tmp_path):
+    """With a log group, the script starts the image's CloudWatch agent on the boot log
+    (one stream per instance) and waits for it to flush before powering off; stubs of
+    the agent's control script and of ``sleep`` record what they were asked."""
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, record in ((CLOUDWATCH_AGENT, 'echo "agent $@" >> {calls}; cat "${{7#file:}}"'
+                          ' > {calls}.json'), ("sleep", 'echo "sleep $@" >> {calls}')):
+        stub = bin_dir / name
+        stub.write_text("#!/bin/sh\n" + record.format(calls=calls) + "\n")
+        stub.chmod(0o755)
+    script = build_user_data(command=["echo", "ran"], environment={}, secrets={},
+                             python_executable=sys.executable, working_directory="/",
+                             log_group="/dynalloc/runs")
+    returncode, out, powered_off = run_script(script, tmp_path, aws)
+    assert (returncode, out, powered_off) == (0, "ran\n", True)
+    recorded = calls.read_text().splitlines()
+    assert recorded[0].startswith("agent -a fetch-config -m ec2 -s -c file:")
+    assert recorded[1:] == [f"sleep {LOG_FLUSH_S}"]
+    config = json.loads(Path(f"{calls}.json").read_text())
+    assert config == cloudwatch_agent_config("/dynalloc/runs")
+    assert config["logs"]["logs_collected"]["files"]["collect_list"] == [
+        {"file_path": BOOT_LOG, "log_group_name": "/dynalloc/runs",
+         "log_stream_name": "{instance_id}"}]
+
+
+def test_without_the_agent_the_run_goes_on_and_powers_off_at_once(aws, tmp_path):
+    script = build_user_data(command=["echo", "ran"], environment={}, secrets={},
+                             python_executable=sys.executable, working_directory="/",
+                             log_group="/dynalloc/runs")
+    assert run_script(script, tmp_path, aws) == (0, "ran\n", True)

@@ -19,10 +19,12 @@ endpoint URL and serves until interrupted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,11 +44,14 @@ DEFAULT_TEXT = (
 
 @dataclass(frozen=True, slots=True)
 class FakeResponse:
-    """One HTTP reply: status, JSON body, and the error code for an error reply."""
+    """One HTTP reply: status, JSON body, and the error code for an error reply; sent
+    after ``delay_s`` seconds, or never when ``drop`` (the connection is closed)."""
 
     status: int
     body: Mapping[str, Any]
     error_type: str | None = None
+    delay_s: float = 0.0
+    drop: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,13 @@ def error_response(code: str, status: int, message: str) -> FakeResponse:
 
 
 THROTTLING = error_response("ThrottlingException", 429, "Too many requests, please wait.")
+DROP = FakeResponse(0, {}, drop=True)
+"""The request is read, then the connection closed without a reply."""
+
+
+def stalled(seconds: float, text: str = "late") -> FakeResponse:
+    """A text reply sent only after ``seconds``."""
+    return dataclasses.replace(text_response(text), delay_s=seconds)
 
 
 def _reply(content: list[dict[str, Any]], stop_reason: str, input_tokens: int,
@@ -177,15 +189,24 @@ def _handler(fake: FakeConverse) -> type[BaseHTTPRequestHandler]:
             self._send(fake.respond(unquote(parts[2]), body))
 
         def _send(self, response: FakeResponse) -> None:
+            if response.drop:
+                self.close_connection = True
+                self.connection.close()
+                return
+            if response.delay_s:
+                time.sleep(response.delay_s)
             payload = json.dumps(response.body).encode()
-            self.send_response(response.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.send_header("x-amzn-RequestId", "fake-request")
-            if response.error_type:
-                self.send_header("x-amzn-ErrorType", response.error_type)
-            self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.send_response(response.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("x-amzn-RequestId", "fake-request")
+                if response.error_type:
+                    self.send_header("x-amzn-ErrorType", response.error_type)
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up (a read timeout)
 
         def log_message(self, format: str, *args: Any) -> None:
             return

@@ -3,8 +3,10 @@ selected with AWS_ENDPOINT_URL_BEDROCK_RUNTIME (botocore signs, retries and pars
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -12,14 +14,17 @@ import dagster as dg
 import pytest
 from conftest import MODEL_ID
 from fake_converse import (
+    DROP,
     THROTTLING,
     FakeConverse,
     FakeResponse,
     error_response,
+    stalled,
     text_response,
 )
 
 from dynalloc_dagster.bedrock.client import (
+    BedrockConnectionError,
     BedrockModelAccessError,
     BedrockReplyError,
     BedrockThrottledError,
@@ -142,3 +147,62 @@ def test_command_line_server_for_subprocesses() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_a_closed_connection_is_retried_then_named(
+    fake_env: FakeConverse, tables: ReportTables
+) -> None:
+    fake_env.script = [DROP, DROP]
+    with pytest.raises(BedrockConnectionError) as raised:
+        bedrock(max_attempts=2).write_narrative(tables)
+    message = str(raised.value)
+    assert (f"Converse with model {MODEL_ID} at {fake_env.endpoint} failed: the connection"
+            " was closed before a reply, on each of 2 attempts") in message
+    assert len(fake_env.requests) == 2
+
+
+def test_a_stalled_reply_times_out_per_attempt(
+    fake_env: FakeConverse, tables: ReportTables
+) -> None:
+    """Two attempts of a 1 s read timeout against a 10 s stall: the error comes after two
+    seconds and botocore's backoff (at most 1 s), not after the stall, and names the
+    timeout and the endpoint."""
+    fake_env.script = [stalled(10), stalled(10)]
+    start = time.monotonic()
+    with pytest.raises(BedrockConnectionError,
+                       match=f"at {fake_env.endpoint} failed: no reply within read_timeout_s"
+                       " = 1 s, on each of 2 attempts"):
+        bedrock(max_attempts=2, read_timeout_s=1.0).write_narrative(tables)
+    assert time.monotonic() - start < 8
+    assert len(fake_env.requests) == 2
+
+
+def test_an_endpoint_nobody_listens_on_is_named(tables: ReportTables,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeConverse() as fake:
+        env = fake.env({})
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():  # the fake has stopped: nothing listens on its port
+        monkeypatch.setenv(key, value)
+    with pytest.raises(BedrockConnectionError, match=f"at {fake.endpoint} failed: could not"
+                       " connect within connect_timeout_s = 10 s, on each of 1 attempts"):
+        bedrock(max_attempts=1).write_narrative(tables)
+
+
+def test_the_default_timeouts_bound_a_stall() -> None:
+    """At most 5 x (10 s + 120 s) plus backoff, not 5 x 300 s = 25 minutes."""
+    client = BedrockResource(mode="bedrock").client()
+    config = client.runtime.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (10.0, 120.0)
+    assert config.retries["total_max_attempts"] == 5
+
+
+def test_a_hostile_narrative_is_stored_without_scripts_images_or_script_links(
+    fake_env: FakeConverse, tables: ReportTables
+) -> None:
+    fake_env.script = [text_response(
+        "## Executive summary\n\nAdopt it.<script>alert(document.cookie)</script>"
+        " ![x](https://tracker.example/p.png) [details](javascript:alert(1))\n")]
+    text = bedrock().write_narrative(tables).text
+    assert text == "## Executive summary\n\nAdopt it. x details)"

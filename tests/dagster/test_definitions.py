@@ -27,11 +27,13 @@ from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.environment import (
     ENVIRONMENTS,
     PROJECT_ROOT,
+    S3_BUCKET_ENV,
     current_environment,
     resources_for,
 )
 from dynalloc_dagster.orchestration.jobs import STAGE_JOBS
 from dynalloc_dagster.resources import ObjectivesResource, OptimisationAgent
+from dynalloc_dagster.storage import LocalStorage, S3Storage
 from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager, ScenarioPathsIOManager
 from dynalloc_dagster.tags import (
     EVALUATIONS_JOB,
@@ -97,10 +99,22 @@ def test_definitions_load_in_every_environment(
     for name in STAGES:
         assert defs.resolve_job_def(name).name == name
     assert {s.name for s in defs.schedules} == {"weekly_refresh", "quarterly_reoptimisation"}
+    reaper = {"ec2_instance_reaper"} if environment == "aws" else set()
     assert {s.name for s in defs.sensors} == {"pipeline_next_stage",
-                                              "regime_shift_reoptimisation"}
+                                              "regime_shift_reoptimisation", *reaper}
     assert set(defs.resources) >= {"io_manager", "paths_io_manager", "market_source",
                                    "artifacts", "objectives", "agent", "bedrock"}
+    # the environment chose the storage: a local folder, or S3 named by the environment
+    io_manager, paths, artifacts = (defs.resources[k] for k in (
+        "io_manager", "paths_io_manager", "artifacts"))
+    if environment == "local":
+        assert io_manager.root == paths.root == str(tmp_path)
+        assert isinstance(artifacts.storage, LocalStorage)
+        assert artifacts.storage.root == str(tmp_path)
+    else:
+        assert isinstance(io_manager.storage, S3Storage)
+        assert paths.storage is io_manager.storage is artifacts.storage
+        assert io_manager.storage.bucket == dg.EnvVar(S3_BUCKET_ENV)
 
 
 def test_the_module_level_defs_is_what_dagster_loads() -> None:
@@ -179,8 +193,9 @@ def test_lineage(full_defs: dg.Definitions) -> None:
                                          "parameter_sensitivity", "constraint_compliance",
                                          "optimisation_history", "recommended_allocation"}
     assert parents("report") >= {"charts", "bedrock_report", "recommended_allocation"}
+    # the CSV a portfolio system trades from is written only once the report succeeded
     assert parents("todays_allocation") == {"market_data", "market_holdings",
-                                            "recommended_allocation"}
+                                            "recommended_allocation", "report"}
     assert parents("historical_backtest") >= {"market_data", "robustness_leaderboard"}
     # the whole chain, end to end (holdings feed today's trades, not the report)
     assert set(LINEAGE) - {"report", "market_holdings"} <= ancestors("report")

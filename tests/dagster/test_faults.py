@@ -20,6 +20,12 @@ import dagster as dg
 import polars as pl
 import pytest
 import yaml
+from dagster._core.remote_origin import (
+    RegisteredCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+)
+from dagster._core.utils import make_new_run_id
 from dagster_test_support import REPO_ROOT, Upstream, failure_text, run_job, small_run_config
 
 from dynalloc_dagster.definitions import build_definitions
@@ -32,7 +38,12 @@ from dynalloc_dagster.orchestration.pipeline import job_run_config, run_pipeline
 from dynalloc_dagster.orchestration.stages import stage_request
 from dynalloc_dagster.partitions import batch_partitions
 from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager
-from dynalloc_dagster.storage.lease import acquire_for_run, read_lease, release_after_run
+from dynalloc_dagster.storage.lease import (
+    acquire_for_run,
+    holder_live,
+    read_lease,
+    release_after_run,
+)
 from dynalloc_dagster.storage.retention import prune_evaluations
 from dynalloc_dagster.tags import (
     EVALUATIONS_JOB,
@@ -292,6 +303,50 @@ def test_lone_run_and_foreign_stage_refused_while_a_live_pipeline_holds_the_root
             in _run_messages(instance, result.run_id))
     assert read_lease(instance, data_root) == lease  # untouched
     assert not (data_root / "market_data.parquet").exists()  # nothing was written
+
+
+def test_a_symlinked_path_to_a_leased_data_root_is_refused(
+    tmp_path: Path, instance: dg.DagsterInstance, data_root: Path
+) -> None:
+    """A second pipeline pointed at the same folder through a symlink is the same root."""
+    data_root.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(data_root)
+    holder = _started_run(instance, build_definitions(data_root=str(data_root)),
+                          {PIPELINE_TAG: "manual"}, os.getpid())
+    acquire_for_run(instance, holder, str(data_root))
+
+    result = run_job(build_definitions(data_root=str(link)), INGEST_JOB, instance,
+                     run_config=small_run_config())
+    assert not result.success
+    assert f"{IN_USE} {holder.run_id} started" in _run_messages(instance, result.run_id)
+    assert read_lease(instance, link) == read_lease(instance, data_root)
+    assert not (data_root / "market_data.parquet").exists()
+
+
+def test_a_queued_next_stage_keeps_the_pipeline_live(
+    defs: dg.Definitions, instance: dg.DagsterInstance, data_root: Path
+) -> None:
+    """Between two stages with no daemon, the pipeline's next stage sits QUEUED: the
+    lease is live (a queued run will write), so a lone run is refused, not let in."""
+    first = _started_run(instance, defs, {PIPELINE_TAG: "manual"}, os.getpid())
+    acquire_for_run(instance, first, str(data_root))
+    instance.report_dagster_event(dg.DagsterEvent(  # the first stage ended ...
+        event_type_value=dg.DagsterEventType.RUN_SUCCESS.value, job_name=first.job_name),
+        run_id=first.run_id)
+    queued = instance.add_run(dg.DagsterRun(  # ... and its next stage waits in the queue
+        job_name=SCENARIOS_JOB, run_id=make_new_run_id(), status=dg.DagsterRunStatus.QUEUED,
+        tags={PIPELINE_TAG: "manual", PIPELINE_ID_TAG: first.run_id},
+        remote_job_origin=RemoteJobOrigin(RemoteRepositoryOrigin(
+            RegisteredCodeLocationOrigin("dynalloc"), "__repository__"), SCENARIOS_JOB)))
+    assert instance.get_run_by_id(queued.run_id).status == dg.DagsterRunStatus.QUEUED
+
+    live, why = holder_live(instance, read_lease(instance, data_root))
+    assert live, why
+    assert why == f"run {queued.run_id} ({SCENARIOS_JOB}) is QUEUED"
+    result = run_job(defs, INGEST_JOB, instance, run_config=small_run_config())
+    assert not result.success
+    assert f"{IN_USE} {first.run_id} started" in _run_messages(instance, result.run_id)
 
 
 def test_stale_lease_is_taken_over_with_a_log_line(

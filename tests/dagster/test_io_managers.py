@@ -425,3 +425,50 @@ def test_missing_scenario_paths_are_named(npz: ScenarioPathsIOManager) -> None:
                                      asset_partitions_def=scenario_partitions)
     with pytest.raises(FileNotFoundError, match=r"scenario_paths: 1 partition.*'low_vol'"):
         npz.load_input(context)
+
+
+# --- one read per object per run ------------------------------------------------------------
+
+
+def test_a_run_reads_each_stored_object_once_and_again_after_writing_it(
+        tmp_path: Path, bear_paths: ScenarioPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[str] = []
+    real_get = LocalStorage.get
+
+    def counting_get(self: LocalStorage, key: str) -> bytes:
+        reads.append(key)
+        return real_get(self, key)
+
+    monkeypatch.setattr(LocalStorage, "get", counting_get)
+
+    @dg.asset(io_manager_key="paths_io_manager")
+    def paths() -> ScenarioPaths:
+        return bear_paths
+
+    @dg.asset
+    def table() -> pl.DataFrame:
+        return _frame("t")
+
+    @dg.asset(io_manager_key="paths_io_manager")
+    def first(paths: dict[str, ScenarioPaths], table: pl.DataFrame) -> ScenarioPaths:
+        with pytest.raises(ValueError, match="read-only"):
+            paths[""].equity[0, 0] = 0.0  # the decoded copy is shared by the run's steps
+        return paths[""]
+
+    @dg.asset
+    def second(paths: dict[str, ScenarioPaths], table: pl.DataFrame,
+               first: dict[str, ScenarioPaths]) -> pl.DataFrame:
+        return table.with_columns(pl.lit(float(first[""].equity[0, -1])).alias("last"))
+
+    root = str(tmp_path)
+    resources = {"io_manager": PolarsParquetIOManager(root=root),
+                 "paths_io_manager": ScenarioPathsIOManager(root=root)}
+    assert dg.materialize([paths, table], resources=resources).success
+    assert reads == []
+    assert dg.materialize([paths.to_source_asset(), table.to_source_asset(), first, second],
+                          resources=resources).success
+    assert sorted(reads) == ["first.npz", "paths.npz", "table.parquet"]
+    reads.clear()
+    assert dg.materialize([paths.to_source_asset(), table.to_source_asset(), first, second],
+                          resources=resources).success  # a new run reads again
+    assert sorted(reads) == ["first.npz", "paths.npz", "table.parquet"]

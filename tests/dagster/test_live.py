@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
+from dagster._core.events import StepMaterializationData
+from dagster._core.utils import make_new_run_id
 
 from dynalloc_dagster.assets.live import (
     MARKET_REGIME,
@@ -31,7 +34,7 @@ from dynalloc_dagster.orchestration.monitoring import (
 )
 from dynalloc_dagster.resources import SAMPLE_DATA, MarketDataSource, ObjectivesResource
 from dynalloc_dagster.storage.metadata import png_data_uri
-from dynalloc_dagster.tags import INGEST_JOB, PIPELINE_TAG
+from dynalloc_dagster.tags import INGEST_JOB, PIPELINE_TAG, RUN_CONFIG_TAG
 from engine.market.regimes import REGIMES
 from engine.strategy import StrategyConfig
 
@@ -249,3 +252,35 @@ def test_sensor_starts_a_fresh_optimisation_on_a_shift(tmp_path: Path) -> None:
         context = dg.build_sensor_context(instance=instance)
         result = regime_shift_reoptimisation.evaluate_tick(context)
         assert [r.job_name for r in result.run_requests or []] == [INGEST_JOB]
+
+
+def test_the_shift_s_pipeline_config_is_kept_and_the_as_of_seed_wins(tmp_path: Path) -> None:
+    """The shift is seen by a run of a pipeline whose run config seeds the agent with 7:
+    the new pipeline keeps that config (source, sizes, proposer) but its agent is seeded
+    by the as-of date, a fresh search rather than a replay of the old one."""
+    old_config = {"ops": {"market_data": {"config": {"as_of": "2018-11-30"}},
+                          "scenario_paths": {"config": {"n_paths": 50}}},
+                  "resources": {"agent": {"config": {"seed": 7, "proposer": "lhs",
+                                                     "max_configs": 24}}}}
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        run = instance.add_run(dg.DagsterRun(
+            job_name="reports_job", run_id=make_new_run_id(),
+            tags={PIPELINE_TAG: "weekly", RUN_CONFIG_TAG: json.dumps(old_config)}))
+        materialization = dg.AssetMaterialization(
+            MARKET_REGIME, metadata={"regime": "bear", "previous_regime": "base",
+                                     "as_of": "2018-11-30"})
+        instance.report_dagster_event(dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.ASSET_MATERIALIZATION.value,
+            job_name=run.job_name, event_specific_data=StepMaterializationData(materialization)),
+            run_id=run.run_id)
+        event = instance.get_latest_materialization_event(MARKET_REGIME)
+        assert event.run_id == run.run_id
+
+        request = reoptimisation_request(instance, event)
+
+    assert isinstance(request, dg.RunRequest)
+    assert request.run_config["resources"]["agent"]["config"] == {
+        "seed": 20181130, "proposer": "lhs", "max_configs": 24}
+    assert request.run_config["ops"]["scenario_paths"] == {"config": {"n_paths": 50}}
+    assert request.run_config["ops"]["market_data"]["config"] == {"as_of": "2018-11-30"}
+    assert json.loads(request.tags[RUN_CONFIG_TAG]) == request.run_config

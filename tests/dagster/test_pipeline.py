@@ -154,7 +154,7 @@ def test_the_loop_stops_at_max_configs_and_records_it(quarter: PipelineRun) -> N
     assert history["evaluation_index"].to_list() == list(range(1, MAX_CONFIGS + 1))
     assert history["round"].to_list() == [0] * N_CONFIGS + [1] * BATCH_SIZE + [2] * BATCH_SIZE
     assert set(history.filter(pl.col("round") == 0)["proposer"]) == {"lhs"}
-    assert set(history.filter(pl.col("round") > 0)["proposer"]) == {"tpe"}
+    assert set(history.filter(pl.col("round") > 0)["proposer"]) == {"tpe", "trust_region"}
     assert set(history["stop_reason"]) == {"max_configs"}
     assert history["config_id"].to_list() == quarter.config_ids
     assert history["best_objective_so_far"].to_list() == list(

@@ -245,6 +245,49 @@ def test_efficient_frontier_is_the_upper_left_envelope() -> None:
     assert plots.efficient_frontier(vol, ret) == [1, 2, 5]
 
 
+def _two_round_history() -> pl.DataFrame:
+    """A hand history: round 0 (lhs) sets 0.4, round 1's trust_region config 0.6."""
+    rows = pl.concat([config_rows(CONFIGS[:2], round_index=0, proposer="lhs"),
+                      config_rows(CONFIGS[2:3], round_index=1, proposer="tpe"),
+                      config_rows(CONFIGS[3:], round_index=1, proposer="trust_region")])
+    return rows.with_columns(
+        pl.int_range(1, 5).alias("evaluation_index"),
+        pl.Series("objective", [0.2, 0.4, 0.3, 0.6]),
+        pl.Series("best_objective_so_far", [0.2, 0.4, 0.4, 0.6]),
+        pl.Series("improved", [True, True, False, True]),
+        pl.Series("round_best_objective", [0.4, 0.4, 0.6, 0.6]),
+        pl.lit("converged").alias("stop_reason"),
+    )
+
+
+def test_search_progress_shows_the_rounds_improvements_and_where_configs_lie() -> None:
+    history = _two_round_history()
+    fig = plots.search_progress(history, note="synthetic")
+    progress, *panels = fig.axes
+    assert [ax.get_title().split(" (")[0] for ax in panels] == sorted(
+        {c.weight_fn for c in CONFIGS})
+    (line,) = progress.get_lines()
+    assert list(line.get_ydata()) == [0.4, 0.6]  # the best at the end of rounds 0 and 1
+    gains = {c.get_label(): c.get_offsets().tolist() for c in progress.collections}
+    assert gains == {"improvement by trust_region": [[1, 0.6]]}  # after round 0
+    sigmoid = next(ax for ax in panels if ax.get_title().startswith("sigmoid"))
+    assert sigmoid.collections[0].get_offsets().tolist() == [
+        [CONFIGS[3].target_vol, CONFIGS[3].vol_window_months]]
+    assert len(sigmoid.collections) == 3  # its config, ringed (a new best), starred (the best)
+    assert plots.png_bytes(fig).startswith(b"\x89PNG")
+    plots.close({"f": fig})
+
+
+def test_the_report_tells_the_search_round_by_round(inputs: ReportInputs) -> None:
+    text = to_markdown(build_report(dataclasses.replace(inputs, history=_two_round_history())))
+    (table,) = _tables(text, "Optimisation")
+    assert table == [
+        ["round", "configs", "proposed by", "best objective", "new bests", "new bests by"],
+        ["0", "2", "lhs 2", "0.400", "2", "lhs 2"],
+        ["1", "2", "tpe 1, trust_region 1", "0.600", "1", "trust_region 1"],
+    ]
+
+
 def test_pdf_has_a_title_page_and_renders(
     built: tuple[ReportInputs, pl.DataFrame], tmp_path: Path
 ) -> None:
@@ -362,6 +405,24 @@ def test_an_optimum_at_the_edge_is_reported(inputs: ReportInputs) -> None:
     inside = inputs.history.with_columns(pl.lit(None, dtype=pl.String).alias("optimum_at_edge"))
     assert "Optimum at the edge" not in to_markdown(
         build_report(dataclasses.replace(inputs, history=inside)))
+
+
+def test_a_narrative_with_dollar_amounts_is_set_as_text(
+    built: tuple[ReportInputs, pl.DataFrame],
+) -> None:
+    """A line with two dollar amounts is a mathtext formula to matplotlib: "$5.2m (down
+    10% ...) to $4.1m" does not parse (a ValueError ended the report stage); the PDF sets
+    it as written."""
+    inputs, bands = built
+    fig = plots.allocation_dynamics(bands, inputs.recommended, note="synthetic")
+    png = plots.png_bytes(fig)
+    plots.close({"f": fig})
+    narrative = {"written_by": "bedrock", "narrative": "## Summary\n\nTrading costs fell"
+                 " from $5.2m (down 10% on the year) to $4.1m.\n\n- #2 cost: $0.3m vs $0.2m"}
+    document = build_report(dataclasses.replace(inputs, narrative=narrative))
+    pdf = report_pdf(document, {"allocation_dynamics": png}, footer="costs in $ (USD)",
+                     title_facts=["Fees: $1 (#1) & $2"])
+    assert pdf.startswith(b"%PDF")
 
 
 def test_recommended_rows_are_highlighted_in_the_pdf_tables_across_page_breaks(

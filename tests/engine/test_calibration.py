@@ -4,6 +4,8 @@ missing x12 annualisation; the calibrated regime takes each field from its sourc
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import math
 
 import numpy as np
@@ -143,8 +145,23 @@ def test_apply_dynamics_keeps_the_regime_level() -> None:
     assert regime.equity_vol == REGIMES["bear"].equity_vol
     assert (regime.heston_kappa, regime.vol_of_vol, regime.spot_variance_corr,
             regime.rate_vol) == (3.0, 0.4, -0.5, 0.015)
-    # the dict round trip the Dagster layer uses
-    assert Calibration(**fitted.to_dict()) == Calibration(**fitted.to_dict())
+
+
+def test_calibration_survives_the_round_trip_through_a_stored_table() -> None:
+    """The Dagster layer stores ``to_dict()`` as a one-row Parquet table and rebuilds the
+    Calibration from the row: every field comes back equal (NaN as NaN)."""
+    fitted = Calibration(
+        equity_drift=0.1, equity_vol=0.2, heston_v0=0.04, heston_kappa=3.0, heston_theta=0.05,
+        vol_of_vol=0.4, spot_variance_corr=-0.5, equity_bond_corr=-0.2, short_rate=0.02,
+        rate_mean_reversion=0.3, rate_mean=0.025, rate_vol=0.015, heston_rmse_vol=0.002,
+        heston_fit_seconds=float("nan"), heston_source="surface", n_days=1000)
+    buffer = io.BytesIO()
+    pl.DataFrame([fitted.to_dict()]).write_parquet(buffer)
+    buffer.seek(0)
+    back = Calibration(**pl.read_parquet(buffer).row(0, named=True))
+    assert math.isnan(back.heston_fit_seconds)
+    assert dataclasses.replace(back, heston_fit_seconds=0.0) == dataclasses.replace(
+        fitted, heston_fit_seconds=0.0)
 
 
 def test_too_short_history_is_rejected() -> None:

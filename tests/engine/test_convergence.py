@@ -90,3 +90,48 @@ def test_table_has_one_row_per_score(window):
 def test_arguments_are_validated(kwargs, field):
     with pytest.raises(ConfigError, match=f"^convergence.{field} ="):
         convergence([1.0, 2.0], **kwargs)
+
+
+def test_with_batches_only_a_batch_end_can_converge_over_the_whole_batch():
+    # window 2; batches of 2, 4: best 1, 2 | 3, 3, 3, 3. Per config the rule fires at 5
+    # (3 - 3 < 0.03), inside the second batch; by batch, its end (6) is compared with
+    # best before the batch (i = 2): 3 - 2 >= 0.02 -> no stop.
+    scores = [1.0, 2.0, 3.0, 3.0, 3.0, 3.0]
+    assert convergence(scores, window=2)[1] == 5
+    table, stop = convergence(scores, window=2, batches=[2, 4])
+    assert stop is None
+    assert not table["converged"].any()
+    # one more batch of 2 that stays flat: 3 - 3 over the last max(2, 2) configs -> 8.
+    table, stop = convergence([*scores, 3.0, 2.0], window=2, batches=[2, 4, 2])
+    assert stop == 8
+    assert table["converged"].to_list() == [False] * 7 + [True]
+    # batches of one are the per-config rule
+    assert convergence(scores, window=2, batches=[1] * 6)[1] == 5
+
+
+def test_with_batches_a_window_reaches_back_but_not_into_the_first_batch():
+    # window 3, batches 3, 1, 1, 1: best 1, 1.5, 2 | 2.01 | 2.015 | 2.02.
+    # i = 4: m = min(1, 3) = 1 and i = 5: m = 2 lie inside the first batch: no test
+    # (per config, with tolerance 50%, i = 5 fires: 2.015 - 1.5 < 0.5 x 1.5);
+    # i = 6: m = 3: 2.02 - 2 = 0.02 < 0.02? no (strict); tolerance 2%: 0.02 < 0.04 -> 6.
+    scores = [1.0, 1.5, 2.0, 2.01, 2.015, 2.02]
+    assert convergence(scores, window=3, tolerance=0.5)[1] == 5
+    assert convergence(scores, window=3, tolerance=0.5, batches=[3, 1, 1, 1])[1] == 6
+    assert convergence(scores, window=3, batches=[3, 1, 1, 1])[1] is None
+    assert convergence(scores, window=3, tolerance=0.02, batches=[3, 1, 1, 1])[1] == 6
+
+
+@pytest.mark.parametrize("batches", [[2, 1], [3, 0, 1], [5]])
+def test_batches_must_be_positive_and_cover_the_scores(batches):
+    with pytest.raises(ConfigError, match=r"^convergence.batches = "):
+        convergence([1.0, 2.0, 3.0, 4.0], window=1, batches=batches)
+
+
+def test_a_dip_below_the_best_does_not_delay_the_stop():
+    """The window compares best-so-far with best-so-far, not with the raw score: at
+    iteration 6 the score two configs back is the dip (1), but the best then was 2, so
+    the improvement is 0 and the rule fires (against the raw score it would be 1, 100%)."""
+    table, stop = convergence([2, 2, 2, 1, 2, 2], window=2, min_iteration=6)
+    assert stop == 6
+    assert table["best_score"].to_list() == [2.0] * 6
+    assert table["converged"].to_list() == [False] * 5 + [True]

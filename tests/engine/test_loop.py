@@ -39,8 +39,9 @@ OBJECTIVES = InvestmentObjectives()
 
 def test_settings_defaults_follow_the_issue():
     assert dataclasses.asdict(AgentSettings()) == {
-        "proposer": "tpe", "initial_batch": 32, "batch_size": 8, "max_configs": 100,
-        "window": 20, "tolerance": 0.01, "time_budget_s": 1800.0, "seed": 0,
+        "proposer": "tpe", "initial_batch": 64, "batch_size": 16, "local_share": 0.5,
+        "trust_radius": 0.15, "max_configs": 200, "window": 20, "tolerance": 0.01,
+        "time_budget_s": 1800.0, "seed": 0,
     }
     assert STOP_REASONS == ("converged", "max_configs", "time_budget")
 
@@ -51,6 +52,8 @@ def test_settings_defaults_follow_the_issue():
         ("proposer", "random", "tpe, lhs, bedrock"),
         ("initial_batch", 0, "[1, 10000]"),
         ("batch_size", 2.5, "[1, 10000]"),
+        ("local_share", 1.5, "[0, 1]"),
+        ("trust_radius", 0.0, "(0, 1]"),
         ("max_configs", 0, "[1, 100000]"),
         ("window", 0, "[1, 10000]"),
         ("tolerance", -0.01, "[0, 1]"),
@@ -144,9 +147,40 @@ def test_a_flat_stretch_inside_round_zero_does_not_stop_the_search():
     _, reason = optimisation_history(*_inputs(sharpes, n_initial=4), OBJECTIVES, settings,
                                      elapsed_s=0.0)
     assert reason is None
-    # The same sequence with a round 0 of 2 configs: i = 3 is a TPE config -> converged.
+    # The same sequence with a round 0 of 2 configs: after round 2 (i = 4, two TPE
+    # configs after round 0) the rule holds -> converged; the loop stops there. Handed
+    # the whole sequence, the latest round (2.5) raised the best by 25%: no stop.
+    _, reason = optimisation_history(*_inputs(sharpes[:3], n_initial=2), OBJECTIVES,
+                                     settings, elapsed_s=0.0)
+    assert reason is None  # one config after round 0: the window reaches into round 0
+    _, reason = optimisation_history(*_inputs(sharpes[:4], n_initial=2), OBJECTIVES,
+                                     settings, elapsed_s=0.0)
+    assert reason == "converged"
     _, reason = optimisation_history(*_inputs(sharpes, n_initial=2), OBJECTIVES, settings,
                                      elapsed_s=0.0)
+    assert reason is None
+
+
+def test_no_convergence_while_the_latest_batch_improved_the_best():
+    # Round 0: 4 configs at Sharpe 1; round 1: one batch of 30, its first config 2.0 (a
+    # 100% gain), the other 29 flat at 1.0. window 20: the last 20 configs are flat, so a
+    # per-config rule would stop; the batch raised the best, so the loop goes on.
+    sharpes = [1.0] * 4 + [2.0] + [1.0] * 29
+    configs = _configs(len(sharpes))
+    rows = pl.concat([config_rows(configs[:4], round_index=0, proposer="lhs"),
+                      config_rows(configs[4:], round_index=1, proposer="tpe")])
+    _, evaluations = _inputs(sharpes, n_initial=4)
+    settings = AgentSettings(window=20, tolerance=0.01)
+    history, reason = optimisation_history(rows, evaluations, OBJECTIVES, settings,
+                                           elapsed_s=0.0)
+    assert reason is None
+    assert history["improved"].to_list() == [True] + [False] * 3 + [True] + [False] * 29
+    assert history["round_best_objective"].to_list() == [0.5] * 4 + [1.0] * 30
+    # a next batch of 20 flat configs: no gain over the last 20 configs -> converged
+    more = _configs(len(sharpes) + 20)[len(sharpes):]
+    rows = pl.concat([rows, config_rows(more, round_index=2, proposer="tpe")])
+    _, evaluations = _inputs(sharpes + [1.0] * 20, n_initial=4)
+    _, reason = optimisation_history(rows, evaluations, OBJECTIVES, settings, elapsed_s=0.0)
     assert reason == "converged"
 
 
@@ -187,8 +221,14 @@ def _ticks(step: float = 1.0):
     return lambda: next(counter) * step
 
 
-def test_the_loop_runs_to_a_stop(paths):
-    result = run_optimisation(paths, OBJECTIVES, SMALL, clock=_ticks())
+@pytest.fixture(scope="module")
+def small_run(paths):
+    """The loop with SMALL settings, shared by the tests that only read its result."""
+    return run_optimisation(paths, OBJECTIVES, SMALL, clock=_ticks())
+
+
+def test_the_loop_runs_to_a_stop(small_run):
+    result = small_run
     history = result.history
     assert result.stop_reason in STOP_REASONS
     assert history["stop_reason"].unique().to_list() == [result.stop_reason]
@@ -197,22 +237,32 @@ def test_the_loop_runs_to_a_stop(paths):
     assert history["config_id"].n_unique() == history.height
     assert history.filter(pl.col("round") == 0)["proposer"].unique().to_list() == ["lhs"]
     assert history.filter(pl.col("round") == 0).height == 12
-    assert set(history.filter(pl.col("round") > 0)["proposer"]) == {"tpe"}
-    assert history.group_by("round").len().filter(pl.col("round") > 0)["len"].max() <= 4
+    later = history.filter(pl.col("round") > 0)
+    assert set(later["proposer"]) == {"tpe", "trust_region"}
+    # each later round: 2 by tpe, then 2 by trust_region (local_share 0.5 of 4)
+    per_round = later.group_by("round", maintain_order=True).agg(pl.col("proposer"))
+    assert all(p == ["tpe", "tpe", "trust_region", "trust_region"]
+               for p in per_round["proposer"].to_list()[:-1])
     assert set(history["tc_bps"]) == {OBJECTIVES.assumed_tc_bps}
     # every config in every scenario
     assert result.evaluations.height == 3 * history.height
     assert set(result.evaluations["scenario"]) == {"base", "bear", "bull"}
     # best so far is the running max of the rescored objective
-    np.testing.assert_array_equal(history["best_objective_so_far"].to_numpy(),
-                                  np.maximum.accumulate(history["objective"].to_numpy()))
+    objective = history["objective"].to_numpy()
+    best = np.maximum.accumulate(objective)
+    np.testing.assert_array_equal(history["best_objective_so_far"].to_numpy(), best)
+    np.testing.assert_array_equal(history["improved"].to_numpy(),
+                                  objective > np.r_[-np.inf, best[:-1]])
+    ends = history.group_by("round").agg(pl.col("best_objective_so_far").last())
+    assert history.join(ends, on="round").select(
+        (pl.col("round_best_objective") == pl.col("best_objective_so_far_right")).all()).item()
     if result.stop_reason == "max_configs":
         assert history.height == 36
     assert result.fallbacks == ()
 
 
-def test_the_loop_is_reproducible_with_a_seed(paths):
-    first = run_optimisation(paths, OBJECTIVES, SMALL, clock=_ticks())
+def test_the_loop_is_reproducible_with_a_seed(paths, small_run):
+    first = small_run
     again = run_optimisation(paths, OBJECTIVES, SMALL, clock=_ticks())
     assert first.history.equals(again.history)
     other = run_optimisation(paths, OBJECTIVES, dataclasses.replace(SMALL, seed=6),
@@ -248,7 +298,7 @@ def test_a_failing_proposer_hands_every_round_to_tpe(paths):
     settings = dataclasses.replace(SMALL, proposer="bedrock", max_configs=20, tolerance=0.0)
     result = run_optimisation(paths, OBJECTIVES, settings, Failing(), clock=_ticks())
     history = result.history
-    assert set(history.filter(pl.col("round") > 0)["proposer"]) == {"tpe"}
+    assert set(history.filter(pl.col("round") > 0)["proposer"]) == {"tpe", "trust_region"}
     assert [r for r, _ in result.fallbacks] == [1, 2]
     assert all("RuntimeError: no model access" in reason for _, reason in result.fallbacks)
 
@@ -268,7 +318,7 @@ def test_lhs_proposer_and_a_custom_space(paths):
     settings = dataclasses.replace(SMALL, proposer="lhs", max_configs=20, tolerance=0.0)
     result = run_optimisation(paths, OBJECTIVES, settings, space=space, clock=_ticks())
     history = result.history
-    assert set(history.filter(pl.col("round") > 0)["proposer"]) == {"lhs"}
+    assert set(history.filter(pl.col("round") > 0)["proposer"]) == {"lhs", "trust_region"}
     assert set(history["weight_fn"]) <= {"linear", "sigmoid"}
     assert history["target_vol"].min() >= 0.08 and history["target_vol"].max() <= 0.12
     assert history["risk_aversion"].null_count() == 0

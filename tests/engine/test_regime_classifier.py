@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import math
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -44,3 +45,33 @@ def test_distance_is_the_documented_z_score_norm() -> None:
 def test_short_history_is_refused() -> None:
     with pytest.raises(ValueError, match="needs 253 rows"):
         classify_regime(pl.DataFrame({"close": [1.0] * 100}))
+
+
+def _two_years(first: str, second: str, n_paths: int, seed: int) -> list[pl.DataFrame]:
+    """Two simulated years back to back, per path: a year of ``first`` then a year of
+    ``second`` (rescaled to start where the first ended)."""
+    one = simulate_scenario(REGIMES[first], n_paths, seed, warmup_months=0, horizon_years=1)
+    two = simulate_scenario(REGIMES[second], n_paths, seed + 1, warmup_months=0,
+                            horizon_years=1)
+    histories = []
+    for i in range(n_paths):
+        equity = np.concatenate([one.equity[i], two.equity[i][1:] * one.equity[i][-1]
+                                 / two.equity[i][0]])
+        bond = np.concatenate([one.bond[i], two.bond[i][1:] * one.bond[i][-1] / two.bond[i][0]])
+        histories.append(pl.DataFrame({"close": equity, "bond_close": bond}))
+    return histories
+
+
+@pytest.mark.parametrize(("first", "second", "answers"),
+                         [("low_vol", "high_vol", {"high_vol", "bear"}),
+                          ("high_vol", "low_vol", {"low_vol", "bull"})])
+def test_the_last_year_is_classified_not_the_first(first: str, second: str,
+                                                   answers: set[str]) -> None:
+    """Two years of history, a calm one and a volatile one (8% and 40% vol): the default
+    one-year window reads the last year (its realised vol is the second regime's)."""
+    for history in _two_years(first, second, 5, seed=11):
+        assert history.height == 2 * 252 + 1
+        result = classify_regime(history)
+        assert result.regime in answers, result
+        vol = result.features["realised_vol"]
+        assert abs(vol - REGIMES[second].equity_vol) < abs(vol - REGIMES[first].equity_vol)

@@ -35,9 +35,18 @@ def test_change_inside_the_band_is_skipped() -> None:
     assert t.new_equity_weight == 0.6
     assert (t.cost, t.equity_value_change, t.bond_value_change) == (0.0, 0.0, 0.0)
     assert t.equity_units_change is None
-    # at the band edge it trades: |change| < band skips, |change| = band trades
-    edge = trades_to_target(0.65, nav=1000.0, equity_weight=0.6, no_trade_band=0.05)
-    assert edge.trade and edge.new_equity_weight == 0.65
+
+
+def test_a_change_of_exactly_the_band_trades() -> None:
+    """|change| < band skips, |change| = band trades. Dyadic weights make the change
+    exactly the band (0.65 - 0.6 is 0.05000000000000004 in binary, above a band of 0.05,
+    so it would trade under ``>`` too)."""
+    assert 0.75 - 0.5 == 0.25 and 0.25 - 0.5 == -0.25
+    for target in (0.75, 0.25):
+        edge = trades_to_target(target, nav=1000.0, equity_weight=0.5, no_trade_band=0.25)
+        assert edge.trade and edge.new_equity_weight == target
+    inside = trades_to_target(0.75, nav=1000.0, equity_weight=0.5, no_trade_band=0.25 + 2**-20)
+    assert not inside.trade
 
 
 def test_selling_equity_and_the_frame() -> None:

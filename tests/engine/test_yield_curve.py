@@ -66,6 +66,45 @@ def test_matches_quantlib_piecewise_log_linear_discount() -> None:
     np.testing.assert_allclose(ours.discount(times), expected, rtol=0, atol=1e-12)
 
 
+SHORT_FIRST = ([0.25, 1.0, 1.5], [0.02, 0.03, 0.035])
+"""Annual coupons with a short first period: a 3-month bill (one payment of 1 + c / 4),
+a 1-year bond (one coupon) and an 18-month bond (a 6-month stub, then a full year)."""
+
+
+def test_short_first_periods_by_hand() -> None:
+    """The accrual of each coupon is the time it covers: c T for a tenor under a year,
+    c / 2 for the 18-month bond's stub, c for its full last year."""
+    curve = bootstrap_par_curve(*SHORT_FIRST, frequency=1)
+    p_quarter = 1.0 / (1.0 + 0.02 * 0.25)
+    p_one = 1.0 / 1.03
+    # P(0.5) log-linear between the 0.25 and 1.0 nodes; 1 = c 0.5 P(0.5) + (1 + c) P(1.5)
+    p_half = math.exp(math.log(p_quarter) + (0.5 - 0.25) / 0.75 * math.log(p_one / p_quarter))
+    p_18m = (1.0 - 0.035 * 0.5 * p_half) / 1.035
+    np.testing.assert_allclose(curve.discount(np.array([0.25, 1.0, 0.5, 1.5])),
+                               [p_quarter, p_one, p_half, p_18m], rtol=0, atol=1e-14)
+
+
+def test_short_first_periods_match_quantlib() -> None:
+    ql = pytest.importorskip("QuantLib", reason="QuantLib (the dev extra) is the reference")
+    today = ql.Date(15, 1, 2024)
+    ql.Settings.instance().evaluationDate = today
+    day_count = ql.SimpleDayCounter()
+    helpers = []
+    for tenor, coupon in zip(*SHORT_FIRST, strict=True):
+        schedule = ql.Schedule(today, today + ql.Period(round(tenor * 12), ql.Months),
+                               ql.Period(12, ql.Months), ql.NullCalendar(), ql.Unadjusted,
+                               ql.Unadjusted, ql.DateGeneration.Backward, False)
+        helpers.append(ql.FixedRateBondHelper(
+            ql.QuoteHandle(ql.SimpleQuote(100.0)), 0, 100.0, schedule, [coupon], day_count,
+            ql.Unadjusted))
+    reference = ql.PiecewiseLogLinearDiscount(today, helpers, day_count)
+    ours = bootstrap_par_curve(*SHORT_FIRST, frequency=1)
+    times = np.array([0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5])
+    np.testing.assert_allclose(ours.discount(times),
+                               [reference.discount(float(t)) for t in times], rtol=0,
+                               atol=1e-12)
+
+
 def test_zero_rates_given_directly_and_short_rate() -> None:
     curve = curve_from_zero_rates([0.25, 1.0, 5.0], [0.02, 0.03, 0.04])
     np.testing.assert_allclose(curve.zero_rate([0.25, 1.0, 5.0]), [0.02, 0.03, 0.04],

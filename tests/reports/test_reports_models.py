@@ -180,6 +180,22 @@ def test_scenario_comparison_on_a_hand_computed_table():
         [-0.2, 0.4, 0.0, 2 / 3], rtol=1e-12)
 
 
+def test_a_scenario_whose_every_sharpe_is_null_keeps_its_row():
+    """crash: both configs' Sharpe undefined (NaN, e.g. a flat excess return): no best
+    config (int_scenario_best has no row for it), but scenario_comparison still lists the
+    scenario with its counts and null Sharpe figures; an inner join would drop it."""
+    crash = [{"scenario": "crash", "config_id": c, "sharpe_mean": math.nan} for c in "ab"]
+    tables = run(evaluations(SCENARIO_BEST_INPUT + crash))
+    assert tables["int_scenario_best"]["scenario"].to_list() == ["base", "bear"]
+    comparison = tables["scenario_comparison"]
+    assert comparison["scenario"].to_list() == ["base", "bear", "crash"]
+    row = comparison.row(2, named=True)
+    assert row["n_configs"] == 2 and row["n_meeting_objectives"] == 2
+    assert [row[c] for c in ("best_config_id", "best_sharpe_mean", "worst_sharpe_mean",
+                             "sharpe_mean_spread", "median_sharpe_mean", "mean_sharpe_mean")
+            ] == [None] * 6
+
+
 # --- bands, parameter_sensitivity, weight_window_interaction -----------------------------
 
 # One scenario, six configs (sharpe_mean 0, 2, 2, 6, 5, 3: mean 3, total SS

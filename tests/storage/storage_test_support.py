@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.awsrequest import AWSResponse
 from dagster_aws.s3 import S3Resource
 
 from dynalloc_dagster.storage import S3Storage
@@ -40,3 +41,14 @@ class Bucket:
         pages = self.moto.client("s3").get_paginator("list_objects_v2").paginate(
             Bucket=self.name)
         return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def answer_with_error(client: Any, operation: str, code: str, status: int) -> None:
+    """Make ``client`` answer every ``operation`` call with the error ``code`` (HTTP
+    ``status``) without sending it, as S3 answers a caller its policy does not allow."""
+    def refuse(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return (AWSResponse("https://s3.invalid", status, {}, None),
+                {"Error": {"Code": code, "Message": f"{code} (test)"},
+                 "ResponseMetadata": {"HTTPStatusCode": status}})
+
+    client.meta.events.register(f"before-call.s3.{operation}", refuse)

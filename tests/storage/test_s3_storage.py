@@ -11,11 +11,16 @@ import dagster as dg
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from storage_test_support import Bucket
+from storage_test_support import Bucket, answer_with_error
 
 from dynalloc_dagster.environment import resources_for
 from dynalloc_dagster.resources import ArtifactStore
-from dynalloc_dagster.storage import CorruptObjectError, ObjectNotFoundError, StorageConfigError
+from dynalloc_dagster.storage import (
+    CorruptObjectError,
+    ObjectNotFoundError,
+    StorageConfigError,
+    StorageError,
+)
 from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager
 
 
@@ -67,9 +72,32 @@ def test_missing_lists_page_by_page(bucket: Bucket) -> None:
 def test_a_missing_bucket_fails_before_any_write(bucket: Bucket) -> None:
     store = bucket.storage()
     wrong = store.model_copy(update={"bucket": "no-such-bucket"})
-    with pytest.raises(StorageConfigError, match=r"S3 bucket 'no-such-bucket' is not usable"):
+    with pytest.raises(StorageConfigError,
+                       match=r"S3 bucket 'no-such-bucket' \(prefix 'data'\) is not usable"
+                       r" \(NoSuchBucket.*\): no such bucket"):
         wrong.put("x.bin", b"x")
     assert bucket.object_keys() == []
+
+
+def test_a_403_on_a_missing_key_is_not_found_and_on_a_present_one_is_denied(
+        bucket: Bucket) -> None:
+    """Without an unconditioned s3:ListBucket grant S3 answers a GET of a missing key with
+    403: the storage lists the key to tell "does not exist" from "access denied"."""
+    store = bucket.storage()
+    store.put("here.bin", b"x")
+    answer_with_error(store.client(), "GetObject", "AccessDenied", 403)
+    with pytest.raises(ObjectNotFoundError, match=r"data/gone.bin does not exist"):
+        store.get("gone.bin")
+    with pytest.raises(StorageError, match=r"cannot read .*data/here.bin \(AccessDenied"):
+        store.get("here.bin")
+
+
+def test_a_listing_refused_names_the_grant_it_needs(bucket: Bucket) -> None:
+    store = bucket.storage(prefix="runs/a")
+    answer_with_error(store.client(), "ListObjectsV2", "AccessDenied", 403)
+    with pytest.raises(StorageConfigError, match=r"s3:ListBucket on the bucket with s3:prefix"
+                       r" runs/a/\*"):
+        store.verify()
 
 
 def test_a_missing_kms_key_fails_before_any_write(bucket: Bucket) -> None:
@@ -157,3 +185,21 @@ def test_the_parquet_io_manager_takes_any_storage(bucket: Bucket) -> None:
     manager.handle_output(out, pl.DataFrame({"a": [1.5]}))
     assert bucket.object_keys() == ["p/group/t.parquet"]
     _assert_encrypted(bucket, "p/group/t.parquet")
+
+
+def test_a_large_object_goes_up_in_parts_with_its_checksums(bucket: Bucket) -> None:
+    """Above the threshold (5 MiB here, the least S3 allows) an object is a multipart
+    upload of 5 MiB parts: S3's SHA-256 checksum per part, SSE-KMS with the key, and the
+    whole object's sha256 metadata that get() checks."""
+    store = bucket.storage(multipart_threshold_mb=5, multipart_chunk_mb=5)
+    data = bytes(range(256)) * (11 * 4096)  # 11 MiB: three parts
+    store.put_many({"big.npz": data, "small.bin": b"x"})
+    s3 = bucket.moto.client("s3")
+    big = s3.head_object(Bucket=bucket.name, Key="data/big.npz", ChecksumMode="ENABLED")
+    assert big["ETag"].strip('"').endswith("-3")
+    assert big["ChecksumSHA256"]  # real S3 adds "-3": a checksum of the parts' checksums
+    assert big["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
+    _assert_encrypted(bucket, "data/big.npz")
+    small = s3.head_object(Bucket=bucket.name, Key="data/small.bin", ChecksumMode="ENABLED")
+    assert "-" not in small["ETag"] and small["ChecksumSHA256"]
+    assert store.get("big.npz") == data

@@ -1,0 +1,1 @@
+"""Portfolios of several assets: the spec, bond buckets, correlated equities, base mixes."""

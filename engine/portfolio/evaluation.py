@@ -1,0 +1,181 @@
+"""The vol-targeting rule on a portfolio of several assets, for many configs and paths.
+
+The risky sleeve (the equities) holds its base mix b_k scaled by s_k = f(rv_k), the
+same four weight functions of :func:`engine.strategy.config.target_weights` applied to the
+sleeve's trailing vol rv_k = sqrt(b_k' Sigma_k b_k) (Sigma_k the trailing covariance of the
+equities' daily log returns); the defensive sleeve (bond buckets, cash) holds the rest,
+1 - s_k, by its own base mix d_k. With one equity and one bond this is the two-asset rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from engine.conventions import MONTHS_PER_YEAR
+from engine.objectives import InvestmentObjectives
+from engine.portfolio.kernels import run_rule
+from engine.portfolio.mix import CumulativeMoments, base_mix_weights, sleeve_vol
+from engine.portfolio.paths import PortfolioPaths
+from engine.portfolio.spec import PortfolioSpec
+from engine.strategy.config import MIX_FIELDS, StrategyConfig, target_weights
+from engine.strategy.evaluation import CHUNK_BYTES, evaluate, metrics_table
+from engine.strategy.metrics import (
+    annualised_return,
+    annualised_vol,
+    sharpe_ratio,
+    sortino_ratio,
+    summarise,
+    var_cvar,
+)
+from engine.strategy.portfolio import StrategyRun
+from engine.types import FloatArray, IntArray
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioMarket:
+    """Daily levels of every asset, (n_assets, n_paths, n_days + 1), in ``spec.ordered``
+    order, the cash account (n_paths, n_days + 1) and the rebalance days (n_months + 1,)."""
+
+    spec: PortfolioSpec
+    levels: FloatArray
+    cash: FloatArray
+    rebalance_days: IntArray
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioRun:
+    """A :class:`engine.strategy.portfolio.StrategyRun` (``weights`` the equity sleeve's)
+    plus ``asset_weights`` (n_configs, n_paths, n_assets), each asset's mean weight."""
+
+    run: StrategyRun
+    asset_weights: FloatArray
+
+
+def market_from_portfolio_paths(paths: PortfolioPaths) -> PortfolioMarket:
+    """Rebalanced at every month-end from the end of the warm-up."""
+    return PortfolioMarket(paths.spec, paths.levels, paths.cash,
+                           paths.month_ends[paths.warmup_months:])
+
+
+def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig]) -> PortfolioRun:
+    """Simulate every config on every path and compute the per-path metrics.
+
+    Notes
+    -----
+    At rebalance k the target weights are w*_k = (s_k b_k, (1 - s_k) d_k). The weights
+    drifted from the last rebalance are w^d_k = w_{k-1} (1 + R_{k-1}) / (1 + R^G_{k-1})
+    (elementwise); the new weights are w*_k, or w^d_k when the one-way turnover
+    sum_a |w*_a - w^d_a| / 2 is below the no-trade band; the inception trades nothing.
+    The cost is c_k = tc_bps / 1e4 x sum_a |w_a - w^d_a|, the month's gross return
+    R^G_k = sum_a w_a R_a,k and the net return (1 - c_k)(1 + R^G_k) - 1 (for two assets
+    the formulas of :func:`engine.strategy.portfolio.rebalance`). The daily NAV within month
+    k is A_k sum_a w_a g_a,t; the month's realised vol is sqrt(w' S_k w) with S_k the
+    annualised covariance of its daily simple returns. Turnover is the one-way turnover
+    per year, avg_equity_weight the equity sleeve's mean weight.
+    """
+    configs = tuple(configs)
+    spec = market.spec
+    n_eq = len(spec.equities)
+    days = np.asarray(market.rebalance_days, dtype=np.int64)
+    starts = days[:-1]
+    longest = max(c.window_days for c in configs)
+    if starts.min() < longest:
+        raise ValueError(
+            f"the first rebalance (day {starts.min()}) comes before a full trailing window"
+            f" of {longest} days; simulate a longer warm-up or shorten vol_window_months"
+        )
+    log_levels = np.log(market.levels)
+    windows = sorted({c.window_days for c in configs})
+    kept = np.concatenate([starts, *(starts - n for n in windows)])
+    equities = CumulativeMoments.of(log_levels[:n_eq], kept)
+    defensive = CumulativeMoments.of(log_levels[n_eq:], kept)
+    risky_keys = sorted({(c.window_days, c.risky_mix) for c in configs})
+    defensive_keys = sorted({(c.window_days, c.defensive_mix) for c in configs})
+    n_paths, n_months = market.levels.shape[1], len(starts)
+    risky_mix = np.empty((len(risky_keys), n_paths, n_months, n_eq))
+    defensive_mix = np.empty((len(defensive_keys), n_paths, n_months, len(spec.defensive)))
+    vols = {}
+    for window in windows:
+        cov_eq = equities.covariance(starts, window)
+        for i, key in enumerate(risky_keys):
+            if key[0] == window:
+                risky_mix[i] = base_mix_weights(key[1], cov_eq, spec.risky_weights)
+                vols[key] = sleeve_vol(risky_mix[i], cov_eq)
+        mixes = [(i, key[1]) for i, key in enumerate(defensive_keys) if key[0] == window]
+        if mixes:
+            cov_def = defensive.covariance(starts, window)
+        for i, mix in mixes:
+            defensive_mix[i] = base_mix_weights(mix, cov_def, spec.defensive_weights)
+    scale = np.empty((len(configs), n_paths, n_months))
+    for c, config in enumerate(configs):
+        scale[c] = target_weights(vols[(config.window_days, config.risky_mix)], config)
+    monthly, costs, trades, risky, weight_sum, drawdown, tracking = run_rule(
+        scale,
+        np.array([risky_keys.index((c.window_days, c.risky_mix)) for c in configs]),
+        risky_mix,
+        np.array([defensive_keys.index((c.window_days, c.defensive_mix)) for c in configs]),
+        defensive_mix,
+        np.ascontiguousarray(market.levels),
+        days,
+        np.array([c.target_vol for c in configs]),
+        np.array([c.tc_bps / 1e4 for c in configs]),
+        np.array([c.no_trade_band for c in configs]),
+    )
+    n_months = monthly.shape[-1]
+    years = n_months / MONTHS_PER_YEAR
+    cash = market.cash[:, days]
+    excess = monthly - (cash[:, 1:] / cash[:, :-1] - 1.0)[None]
+    var95, cvar95 = var_cvar(monthly)
+    metrics = {
+        "ann_return": annualised_return(monthly),
+        "ann_vol": annualised_vol(monthly),
+        "sharpe": sharpe_ratio(excess),
+        "sortino": sortino_ratio(excess),
+        "max_drawdown": drawdown,
+        "var95": var95,
+        "cvar95": cvar95,
+        "turnover": trades.sum(axis=-1) / years,
+        "cost_drag": costs.sum(axis=-1) / years,
+        "tracking_error": tracking,
+        "avg_equity_weight": risky.mean(axis=-1),
+    }
+    return PortfolioRun(StrategyRun(configs, monthly, risky, costs, metrics),
+                        weight_sum / n_months)
+
+
+def evaluate_portfolio(
+    paths: PortfolioPaths,
+    configs: Sequence[StrategyConfig],
+    objectives: InvestmentObjectives | None = None,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> pl.DataFrame:
+    """Metrics of every config on one scenario of a portfolio, one row per config.
+
+    The two-asset spec is evaluated by :func:`engine.strategy.evaluation.evaluate` itself
+    (the table of the two-asset study, bit for bit). Otherwise the table has the same
+    columns, then ``risky_mix`` and ``defensive_mix``, then ``weight_<asset>_mean``, each
+    asset's mean weight across months and paths. Configs are run in chunks so the working
+    memory stays near ``chunk_bytes``.
+    """
+    if not configs:
+        raise ValueError("evaluate_portfolio needs at least one StrategyConfig")
+    if paths.two_asset is not None:
+        return evaluate(paths.two_asset, configs, objectives, chunk_bytes=chunk_bytes)
+    market = market_from_portfolio_paths(paths)
+    n_months = len(market.rebalance_days) - 1
+    step = max(1, chunk_bytes // (8 * 8 * paths.n_paths * max(n_months, 1)))
+    tables = []
+    for start in range(0, len(configs), step):
+        chunk = configs[start:start + step]
+        result = run_portfolio(market, chunk)
+        table = metrics_table(result.run, scenario=paths.regime, objectives=objectives)
+        extra = {name: [getattr(c, name) for c in chunk] for name in MIX_FIELDS}
+        for i, name in enumerate(paths.names):
+            extra[f"weight_{name}_mean"] = summarise(result.asset_weights[:, :, i])["mean"]
+        tables.append(table.with_columns(pl.DataFrame(extra)))
+    return tables[0] if len(tables) == 1 else pl.concat(tables)

@@ -1,0 +1,311 @@
+"""Base mixes of a sleeve: fixed weights, inverse volatility, equal risk contribution.
+
+Each is computed at every rebalance of every path from the trailing covariance of the
+sleeve's daily log returns (the same window the rule measures its vol over).
+
+Reference for risk parity: S. Maillard, T. Roncalli and J. Teiletche, "The properties of
+equally weighted risk contribution portfolios", Journal of Portfolio Management 36(4),
+2010, whose convex formulation (the minimum of y' Sigma y / 2 - sum ln(y_i) / n) is
+solved here by Newton's method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from engine.conventions import TRADING_DAYS_PER_YEAR
+from engine.types import FloatArray, IntArray
+
+ERC_TOLERANCE = 1e-13
+ERC_MAX_ITERATIONS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CumulativeMoments:
+    """Running sums of a sleeve's daily log returns at chosen days, shared by every window.
+
+    ``days`` (sorted, unique) are the days kept; ``log_levels`` is ln S there,
+    (n_assets, n_paths, n_days_kept), and ``cross`` the running sums
+    Q_ab,j = sum_{i<=j} r_a,i r_b,i there, (n_assets, n_assets, n_paths, n_days_kept),
+    both a <= b and b <= a filled. One compiled pass over the days builds them.
+    """
+
+    days: IntArray
+    log_levels: FloatArray
+    cross: FloatArray
+
+    @classmethod
+    def of(cls, log_levels: FloatArray, days: IntArray) -> CumulativeMoments:
+        """From ln of the levels (n_assets, n_paths, n_days + 1), kept at ``days``."""
+        kept = np.unique(np.asarray(days, dtype=np.int64))
+        cross = _cumulative_cross(np.ascontiguousarray(log_levels), kept)
+        return cls(kept, log_levels[:, :, kept], cross)
+
+    def covariance(self, ends: IntArray, window_days: int) -> FloatArray:
+        """:func:`trailing_covariance` at ``ends`` for one window; ``ends`` and
+        ``ends - window_days`` must be among the kept days."""
+        n = int(window_days)
+        ends = np.asarray(ends, dtype=np.int64)
+        if n < 2 or ends.min() < n:
+            raise ValueError(f"a trailing window of {n} days needs every end >= {n} and n >= 2")
+        return _window_covariance(self.log_levels, self.cross, self._positions(ends),
+                                  self._positions(ends - n), n)
+
+    def _positions(self, days: IntArray) -> IntArray:
+        where = np.minimum(np.searchsorted(self.days, days), len(self.days) - 1)
+        if not np.array_equal(self.days[where], days):
+            raise ValueError("CumulativeMoments: a requested day was not kept")
+        return where
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _window_covariance(
+    log_levels: FloatArray, cross: FloatArray, at_end: IntArray, at_start: IntArray, n: int
+) -> FloatArray:  # pragma: no cover - compiled
+    n_assets, n_paths, _ = log_levels.shape
+    n_ends = at_end.shape[0]
+    out = np.empty((n_paths, n_ends, n_assets, n_assets))
+    scale = TRADING_DAYS_PER_YEAR / (n - 1.0)
+    for p in numba.prange(n_paths):
+        for k in range(n_ends):
+            e, s = at_end[k], at_start[k]
+            for a in range(n_assets):
+                sum_a = log_levels[a, p, e] - log_levels[a, p, s]
+                for b in range(a, n_assets):
+                    sum_b = log_levels[b, p, e] - log_levels[b, p, s]
+                    products = cross[a, b, p, e] - cross[a, b, p, s]
+                    cov = (products - sum_a * sum_b / n) * scale
+                    out[p, k, a, b] = cov
+                    out[p, k, b, a] = cov
+    return out
+
+
+def sleeve_vol(weights: FloatArray, covariance: FloatArray) -> FloatArray:
+    """sqrt(w' Sigma w) over the last axes: weights (..., n), covariance (..., n, n)."""
+    return np.sqrt(np.maximum(_quadratic_form(np.ascontiguousarray(weights).reshape(
+        -1, weights.shape[-1]), np.ascontiguousarray(covariance).reshape(
+        -1, *covariance.shape[-2:])), 0.0)).reshape(weights.shape[:-1])
+
+
+@numba.njit(cache=True, nogil=True)
+def _quadratic_form(w: FloatArray, cov: FloatArray) -> FloatArray:  # pragma: no cover
+    m, n = w.shape
+    out = np.empty(m)
+    for i in range(m):
+        total = 0.0
+        for a in range(n):
+            row = 0.0
+            for b in range(n):
+                row += cov[i, a, b] * w[i, b]
+            total += w[i, a] * row
+        out[i] = total
+    return out
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _cumulative_cross(log_levels: FloatArray, days: IntArray) -> FloatArray:  # pragma: no cover
+    n_assets, n_paths, _ = log_levels.shape
+    out = np.empty((n_assets, n_assets, n_paths, days.shape[0]))
+    for p in numba.prange(n_paths):
+        total = np.zeros((n_assets, n_assets))
+        r = np.empty(n_assets)
+        j = 0
+        for t in range(days[-1] + 1):
+            if t > 0:
+                for a in range(n_assets):
+                    r[a] = log_levels[a, p, t] - log_levels[a, p, t - 1]
+                for a in range(n_assets):
+                    for b in range(a, n_assets):
+                        total[a, b] += r[a] * r[b]
+            if t == days[j]:
+                for a in range(n_assets):
+                    for b in range(a, n_assets):
+                        out[a, b, p, j] = out[b, a, p, j] = total[a, b]
+                j += 1
+    return out
+
+
+def trailing_covariance(
+    log_levels: FloatArray, ends: IntArray, window_days: int
+) -> FloatArray:
+    """Annualised sample covariance of the ``window_days`` daily log returns up to each end.
+
+    Parameters
+    ----------
+    log_levels : ln of the levels, shape (n_assets, n_paths, n_days + 1).
+    ends : day indices e >= window_days, shape (n_ends,).
+    window_days : n >= 2.
+
+    Returns
+    -------
+    (n_paths, n_ends, n_assets, n_assets): 252 (sum r_a r_b - sum r_a sum r_b / n) / (n - 1)
+    over the window's returns (ddof = 1), the covariance form of
+    :func:`engine.strategy.rolling.realized_vol_from_logs` (whose square is the diagonal).
+    Several windows share one :class:`CumulativeMoments`.
+    """
+    ends = np.asarray(ends, dtype=np.int64)
+    kept = np.concatenate([ends, ends - int(window_days)])
+    return CumulativeMoments.of(log_levels, kept[kept >= 0]).covariance(ends, window_days)
+
+
+def inverse_vol_weights(covariance: FloatArray) -> FloatArray:
+    """w_i = (1 / sigma_i) / sum_j (1 / sigma_j), over the last axis of the result.
+
+    ``covariance`` has shape (..., n, n); an asset with sigma_i = 0 takes the whole
+    sleeve (shared equally among such assets)."""
+    vol = np.sqrt(np.maximum(np.diagonal(covariance, axis1=-2, axis2=-1), 0.0))
+    zero = vol == 0.0
+    with np.errstate(divide="ignore"):
+        inverse = np.where(zero.any(axis=-1, keepdims=True), zero * 1.0, 1.0 / vol)
+    return inverse / inverse.sum(axis=-1, keepdims=True)
+
+
+def risk_parity_weights(covariance: FloatArray) -> FloatArray:
+    """Long-only equal-risk-contribution weights, shape (..., n), summing to 1.
+
+    Notes
+    -----
+    w_i (Sigma w)_i = w' Sigma w / n for every i. Solved for y > 0 with
+    y_i (Sigma y)_i = 1 / n, the minimum of the strictly convex
+    f(y) = y' Sigma y / 2 - sum_i ln(y_i) / n, by Newton's method (Jacobian
+    Sigma + diag(1 / (n y^2)), a Cholesky solve; a step moving any coordinate by a quarter
+    or more is halved until y stays positive and f does not rise) until no coordinate
+    moves by more than 1e-13 relative; w = y / sum y.
+    Along the second-to-last leading axis (the rebalances of a path) each solve starts
+    from the previous solution. The diagonal case gives the inverse-vol weights. A sleeve
+    with a zero-variance asset falls back to :func:`inverse_vol_weights`.
+    """
+    cov = np.asarray(covariance, dtype=np.float64)
+    shape = cov.shape
+    n = shape[-1]
+    runs = cov.reshape(-1, shape[-3] if cov.ndim > 2 else 1, n, n)
+    weights = _erc(np.ascontiguousarray(runs)).reshape(shape[:-1])
+    singular = ~np.isfinite(weights).all(axis=-1)
+    if singular.any():
+        weights[singular] = inverse_vol_weights(cov[singular])
+    return weights
+
+
+@numba.njit(cache=True, nogil=True)
+def _erc_objective(c, y, budget):  # pragma: no cover - compiled
+    n = y.shape[0]
+    value = 0.0
+    for i in range(n):
+        row = 0.0
+        for j in range(n):
+            row += c[i, j] * y[j]
+        value += 0.5 * y[i] * row - budget * np.log(y[i])
+    return value
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _erc(cov: FloatArray) -> FloatArray:  # pragma: no cover - compiled
+    runs, length, n, _ = cov.shape
+    out = np.empty((runs, length, n))
+    budget = 1.0 / n
+    for r in numba.prange(runs):
+        y = np.empty(n)
+        trial = np.empty(n)
+        grad = np.empty(n)
+        chol = np.empty((n, n))
+        step = np.empty(n)
+        warm = False
+        for k in range(length):
+            c = cov[r, k]
+            ok = True
+            for i in range(n):
+                if not c[i, i] > 0.0:
+                    ok = False
+            if not ok:
+                out[r, k, :] = np.nan
+                warm = False
+                continue
+            if not warm:
+                for i in range(n):
+                    y[i] = 1.0 / np.sqrt(c[i, i] * n)
+            converged = False
+            for _ in range(ERC_MAX_ITERATIONS):
+                for i in range(n):
+                    row = 0.0
+                    for j in range(n):
+                        row += c[i, j] * y[j]
+                    grad[i] = row - budget / y[i]
+                # Cholesky of J = Sigma + diag(budget / y^2), then J step = grad
+                for i in range(n):
+                    for j in range(i + 1):
+                        total = c[i, j] + (budget / (y[i] * y[i]) if i == j else 0.0)
+                        for m in range(j):
+                            total -= chol[i, m] * chol[j, m]
+                        if i == j:
+                            chol[i, i] = np.sqrt(total)
+                        else:
+                            chol[i, j] = total / chol[j, j]
+                for i in range(n):
+                    total = grad[i]
+                    for m in range(i):
+                        total -= chol[i, m] * step[m]
+                    step[i] = total / chol[i, i]
+                for i in range(n - 1, -1, -1):
+                    total = step[i]
+                    for m in range(i + 1, n):
+                        total -= chol[m, i] * step[m]
+                    step[i] = total / chol[i, i]
+                # near the solution the full Newton step is taken as it is
+                full = True
+                for i in range(n):
+                    trial[i] = y[i] - step[i]
+                    if not abs(step[i]) < 0.25 * y[i]:
+                        full = False
+                before = 0.0 if full else _erc_objective(c, y, budget)
+                t = 1.0
+                for _ in range(0 if full else 60):
+                    positive = True
+                    for i in range(n):
+                        trial[i] = y[i] - t * step[i]
+                        if not trial[i] > 0.0:
+                            positive = False
+                    if positive and _erc_objective(c, trial, budget) <= before + 1e-15 * abs(
+                        before
+                    ):
+                        break
+                    t *= 0.5
+                moved = 0.0
+                for i in range(n):
+                    moved = max(moved, abs(trial[i] - y[i]) / trial[i])
+                    y[i] = trial[i]
+                if moved < ERC_TOLERANCE:
+                    converged = True
+                    break
+            if not converged:
+                out[r, k, :] = np.nan
+                warm = False
+                continue
+            warm = True
+            total = y.sum()
+            for i in range(n):
+                out[r, k, i] = y[i] / total
+    return out
+
+
+def base_mix_weights(
+    mix: str, covariance: FloatArray, fixed: tuple[float, ...] | None
+) -> FloatArray:
+    """The sleeve's base mix at every (path, rebalance), shape covariance.shape[:-1].
+
+    ``fixed`` is the portfolio spec's weights of the sleeve (None = equal); used by "fixed".
+    """
+    n = covariance.shape[-1]
+    if n == 1:
+        return np.ones(covariance.shape[:-1])
+    match mix:
+        case "fixed":
+            weights = np.full(n, 1.0 / n) if fixed is None else np.asarray(fixed)
+            return np.broadcast_to(weights, covariance.shape[:-1]).copy()
+        case "inverse_vol":
+            return inverse_vol_weights(covariance)
+        case "risk_parity":
+            return risk_parity_weights(covariance)
+    raise ValueError(f"base mix {mix!r} is not one of fixed, inverse_vol, risk_parity")

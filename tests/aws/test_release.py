@@ -1,0 +1,105 @@
+"""The release recipe: the lock pins every runtime dependency at the tested versions with
+hashes; release.sh, run in a clean clone, builds a wheel with the code version baked in
+(the same string code_version() then reads) beside the lock and the deployment's config;
+the scripts parse and the Image Builder component runs bootstrap.sh from the release.
+
+bootstrap.sh itself installs the lock from PyPI onto an image and is not run here."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tarfile
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+REPO = Path(__file__).resolve().parents[2]
+AWS = REPO / "deployment" / "aws"
+PROJECT = "dynalloc"
+
+
+def locked() -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) of deployment/aws/requirements.lock."""
+    text = (AWS / "requirements.lock").read_text()
+    entries = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 1)[1]):
+        name, version = block.split(" ", 1)[0].split("==")
+        entries[canonicalize_name(name)] = (version, re.findall(r"--hash=sha256:(\w{64})", block))
+    return entries
+
+
+def runtime_closure(name: str) -> set[str]:
+    """Every distribution ``name`` needs at run time (no extras), recursively."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        for spec in metadata.requires(current) or []:
+            requirement = Requirement(spec)
+            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            dependency = canonicalize_name(requirement.name)
+            if dependency not in seen:
+                seen.add(dependency)
+                todo.append(dependency)
+    return seen
+
+
+def test_the_lock_pins_every_runtime_dependency_as_tested_with_hashes():
+    entries = locked()
+    needed = runtime_closure(PROJECT)
+    assert needed - set(entries) == set()
+    for dependency in needed:
+        version, hashes = entries[dependency]
+        assert version == metadata.version(dependency), dependency
+        assert hashes, f"{dependency} has no hash"
+    assert "pytest" not in entries and "moto" not in entries  # dev tools stay out
+
+
+@pytest.mark.slow
+def test_release_builds_a_wheel_with_its_code_version(tmp_path):
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(["bash", "deployment/aws/release.sh", str(tmp_path / "releases")],
+                          cwd=clone, capture_output=True, text=True, env=environment,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    version = done.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(rf"{commit}\+lock\.[0-9a-f]{{12}}", version)
+    folder = tmp_path / "releases" / version
+    wheel = next(folder.glob("dynalloc-*.whl"))
+    assert zipfile.ZipFile(wheel).read("dynalloc_dagster/CODE_VERSION").decode().strip() \
+        == version
+    assert (folder / "requirements.lock").read_bytes() == (AWS / "requirements.lock").read_bytes()
+    names = tarfile.open(folder / "deployment-aws.tar.gz").getnames()
+    assert {"deployment/aws/dagster.yaml", "deployment/aws/image/bootstrap.sh"} <= set(names)
+    assert not (clone / "dynalloc_dagster" / "CODE_VERSION").exists()  # the clone stays clean
+
+    (clone / "README.md").write_text("changed\n")
+    dirty = subprocess.run(["bash", "deployment/aws/release.sh", str(tmp_path / "r2")],
+                           cwd=clone, capture_output=True, text=True, env=environment,
+                           check=False)
+    assert dirty.returncode == 1 and "uncommitted changes" in dirty.stderr
+
+
+def test_the_scripts_parse_and_the_component_runs_bootstrap_from_the_release():
+    for script in (AWS / "lock.sh", AWS / "release.sh", AWS / "image" / "bootstrap.sh"):
+        subprocess.run(["bash", "-n", str(script)], check=True)
+    component = yaml.safe_load((AWS / "image" / "component.yaml").read_text())
+    assert component["schemaVersion"] == 1.0
+    steps = {s["name"]: s for phase in component["phases"] for s in phase["steps"]}
+    assert steps["FetchBootstrap"]["inputs"][0]["source"] == \
+        "{{ ReleaseUri }}/deployment-aws.tar.gz"
+    install = " ".join(steps["Install"]["inputs"]["commands"])
+    assert 'bash /tmp/deployment/aws/image/bootstrap.sh "{{ ReleaseUri }}"' in install
+    assert "dynalloc_dagster.aws.code_version" in steps["CodeVersion"]["inputs"]["commands"][0]
