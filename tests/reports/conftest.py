@@ -98,7 +98,7 @@ def history_table(configs: pl.DataFrame, evaluations: pl.DataFrame) -> pl.DataFr
     robustness = min over scenarios of r = 1 - (best_s - m) / |best_s| (m = sharpe_mean);
     penalty = 0.1 per scenario where the config misses an objective, all of it put in
     penalty_vol (the other penalty columns 0); objective = robustness - penalty; robust
-    at InvestmentObjectives' threshold; the columns of the engine's HISTORY_COLUMNS.
+    at InvestmentObjectives' threshold; the engine's HISTORY_COLUMNS that SQL stages.
     """
     threshold = InvestmentObjectives().robustness_threshold
     relative = evaluations.select("scenario", "config_id", "sharpe_mean", "meets_objectives")
@@ -126,8 +126,14 @@ def history_table(configs: pl.DataFrame, evaluations: pl.DataFrame) -> pl.DataFr
                       *(pl.lit(0.0).alias(f"penalty_{name}") for name in PENALTIES[1:]),
                       pl.lit(0.01).alias("own_target_miss"),
                       pl.lit(None, dtype=pl.String).alias("optimum_at_edge"))
-        .select(HISTORY_COLUMNS)
+        .select(STAGED_HISTORY_COLUMNS)
     )
+
+
+STAGED_HISTORY_COLUMNS = [c for c in HISTORY_COLUMNS if c not in (
+    "risky_mix", "defensive_mix", "improved", "round_best_objective")]
+"""The history columns the SQL models stage (the mixes and the per-round progress are
+read by the report text from the history asset, not by SQL)."""
 
 
 @pytest.fixture(scope="session")
