@@ -1,6 +1,8 @@
 """``python -m dynalloc_dagster.aws policy ...`` prints the IAM policies;
 ``python -m dynalloc_dagster.aws preflight ...`` checks the deployment's calls with its
-roles; ``python -m dynalloc_dagster.aws soc2 ...`` runs the SOC2 pre-deployment checks."""
+roles; ``python -m dynalloc_dagster.aws soc2 ...`` runs the SOC2 pre-deployment checks;
+``python -m dynalloc_dagster.aws cloudformation [--write]`` renders the deployment's
+CloudFormation template from the same policies."""
 
 from __future__ import annotations
 
@@ -66,10 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dynalloc_dagster.aws", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _policy_parser(sub)
+    from dynalloc_dagster.aws.cloudformation import add_parser as add_template_parser
     from dynalloc_dagster.aws.preflight import add_parser as add_preflight_parser
     from dynalloc_dagster.aws.soc2 import add_parser as add_soc2_parser
     add_preflight_parser(sub)
     add_soc2_parser(sub)
+    add_template_parser(sub)
     args = parser.parse_args(argv)
     return args.run(args)
 
