@@ -33,7 +33,7 @@ from dynalloc_dagster.checks import recommended_objectives_compliance
 from dynalloc_dagster.environment import Environment, current_environment, resources_for
 from dynalloc_dagster.orchestration.jobs import STAGE_JOBS
 from dynalloc_dagster.orchestration.monitoring import regime_shift_reoptimisation
-from dynalloc_dagster.orchestration.schedules import quarterly_reoptimization, weekly_refresh
+from dynalloc_dagster.orchestration.schedules import quarterly_reoptimisation, weekly_refresh
 from dynalloc_dagster.orchestration.sensors import pipeline_next_stage
 
 
@@ -55,7 +55,7 @@ def build_definitions(
                       recommended_objectives_compliance, *report_checks,
                       rule_underperformance],
         jobs=STAGE_JOBS,
-        schedules=[weekly_refresh, quarterly_reoptimization],
+        schedules=[weekly_refresh, quarterly_reoptimisation],
         sensors=[pipeline_next_stage, regime_shift_reoptimisation, *reaper],
         resources=resources_for(environment, data_root=data_root),
         executor=dg.in_process_executor,

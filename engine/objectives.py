@@ -29,6 +29,31 @@ MANDATE_CHECKS: Final[tuple[str, ...]] = (
 """The mandate's checks: ``meets_objectives`` is their conjunction. pass_vol_own_target
 (the rule's accuracy at its own target) is reported but is not part of the mandate."""
 
+MANDATE_FIGURES: Final[Mapping[str, str]] = {
+    "pass_vol": "ann_vol_median",
+    "pass_sharpe": "sharpe_median",
+    "pass_drawdown": "max_drawdown_median",
+    "pass_var95": "var95_median",
+    "pass_cvar95": "cvar95_median",
+    "pass_cost": "cost_drag_median",
+}
+"""The median-path figure each mandate check reads (evaluate() column names)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One mandate check as an interval: the figure passes when low <= figure <= high.
+
+    ``low`` or ``high`` is None where the limit is one-sided. Every value is a decimal
+    in the figure's unit (vol and cost a year, drawdown and VaR/CVaR fractions of NAV,
+    Sharpe annualised).
+    """
+
+    check: str
+    figure: str
+    low: float | None
+    high: float | None
+
 
 @dataclass(frozen=True, slots=True)
 class InvestmentObjectives:
@@ -87,6 +112,30 @@ class InvestmentObjectives:
                                 low_inclusive=low_inclusive)
             object.__setattr__(self, field, value)
 
+    @property
+    def vol_band(self) -> tuple[float, float]:
+        """The mandate's vol band [max(0, target_vol - vol_tolerance), target_vol +
+        vol_tolerance], annualised; a realised vol in it meets the mandate's vol. The
+        edges are rounded to 12 decimals (0.1 + 0.02 is 0.12, not 0.12000000000000001)."""
+        low = max(0.0, self.target_vol - self.vol_tolerance)
+        return round(low, 12), round(self.target_vol + self.vol_tolerance, 12)
+
+    def limits(self) -> dict[str, Limit]:
+        """Each of :data:`MANDATE_CHECKS` as a :class:`Limit` on its
+        :data:`MANDATE_FIGURES` column: the one statement of the mandate's thresholds
+        that the pass columns, the penalties and the mandate status all read."""
+        low, high = self.vol_band
+        bounds = {
+            "pass_vol": (low, high),
+            "pass_sharpe": (self.min_sharpe, None),
+            "pass_drawdown": (None, self.max_drawdown),
+            "pass_var95": (None, self.max_var95),
+            "pass_cvar95": (None, self.max_cvar95),
+            "pass_cost": (None, self.max_cost_bps / 1e4),
+        }
+        return {check: Limit(check, MANDATE_FIGURES[check], *bounds[check])
+                for check in MANDATE_CHECKS}
+
     def pass_columns(self) -> list[pl.Expr]:
         """The boolean columns of :data:`OBJECTIVE_CHECKS` and ``meets_objectives``.
 
@@ -100,16 +149,10 @@ class InvestmentObjectives:
         def col(name: str) -> pl.Expr:
             return pl.col(name).fill_nan(None)
 
-        vol = col("ann_vol_median")
-        checks = {
-            "pass_vol": (vol - self.target_vol).abs() <= self.vol_tolerance,
-            "pass_vol_own_target": (vol - pl.col("target_vol")).abs() <= self.vol_tolerance,
-            "pass_sharpe": col("sharpe_median") >= self.min_sharpe,
-            "pass_drawdown": col("max_drawdown_median") <= self.max_drawdown,
-            "pass_var95": col("var95_median") <= self.max_var95,
-            "pass_cvar95": col("cvar95_median") <= self.max_cvar95,
-            "pass_cost": col("cost_drag_median") <= self.max_cost_bps / 1e4,
-        }
+        checks = {check: within(col(limit.figure), limit)
+                  for check, limit in self.limits().items()}
+        own_miss = (col("ann_vol_median") - pl.col("target_vol")).abs()
+        checks["pass_vol_own_target"] = own_miss <= self.vol_tolerance
         exprs = {name: checks[name].fill_null(False) for name in OBJECTIVE_CHECKS}
         return [
             *(expr.alias(name) for name, expr in exprs.items()),
@@ -118,3 +161,13 @@ class InvestmentObjectives:
 
     def to_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)
+
+
+def within(value: pl.Expr, limit: Limit) -> pl.Expr:
+    """True where ``value`` lies in [limit.low, limit.high] (null where value is null)."""
+    expr = pl.lit(True)
+    if limit.low is not None:
+        expr = expr & (value >= limit.low)
+    if limit.high is not None:
+        expr = expr & (value <= limit.high)
+    return expr

@@ -5,21 +5,30 @@ against what the simulations expected).
 No `from __future__ import annotations`: Dagster reads resource annotations at runtime."""
 
 import io
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
+from dynalloc_dagster.assets.scenarios import NON_REGIME_COLUMNS
 from dynalloc_dagster.committee import plots
+from dynalloc_dagster.committee.decision import decision_markdown
 from dynalloc_dagster.committee.text import data_label
 from dynalloc_dagster.partitions import CALIBRATED
-from dynalloc_dagster.resources import ArtifactStore, MarketDataSource, ObjectivesResource
-from dynalloc_dagster.storage.metadata import chart_gallery, table_metadata
+from dynalloc_dagster.resources import (
+    SAMPLE_DATA,
+    ArtifactStore,
+    MarketDataSource,
+    ObjectivesResource,
+)
+from dynalloc_dagster.storage.metadata import chart_gallery, code_version, table_metadata
 from engine.analysis.benchmarks import STATIC_BENCHMARKS, constant_weight_config
+from engine.market.legs import leg_label, leg_of
 from engine.market.regime_classifier import classify_regime
 from engine.market.regimes import regime_from_mapping
 from engine.strategy import StrategyConfig, config_from_row
 from engine.strategy.backtest import BacktestResult, backtest_history
-from engine.strategy.trades import trades_frame, trades_to_target
+from engine.strategy.trades import Trades, trades_frame, trades_to_target
 
 OWNERS = ["team:quant-research"]
 GROUP = "live"
@@ -36,6 +45,34 @@ BACKTEST_CAPTIONS = {
     "backtest_equity_weight": "The equity weight each strategy held month by month on the"
     " market history.",
 }
+
+
+def provenance(source: MarketDataSource, market_data: pl.DataFrame) -> dict[str, str]:
+    """The provenance columns of every live output: data_source (in words, "real market
+    history" only for market files), history ("real history" or "synthetic"), as_of (the
+    last market date) and code_version."""
+    return {"data_source": data_label(source.kind),
+            "history": "synthetic" if source.kind == "synthetic" else "real history",
+            "as_of": str(market_data["date"][-1]), "code_version": code_version()}
+
+
+def holdings_provenance(source: MarketDataSource, holdings: pl.DataFrame) -> tuple[str, str | None]:
+    """(where the holdings come from, why the trades are illustrative or None).
+
+    Trades are illustrative when the market data is synthetic, the holdings are the
+    synthetic source's demo portfolio or the shipped sample's, or no holdings were given.
+    """
+    if holdings.height == 0:
+        return ("none given (trades from a portfolio of NAV 1 without equity)",
+                "no holdings were given")
+    if source.kind == "synthetic":
+        return ("the synthetic source's demo holdings",
+                "synthetic market data and demo holdings")
+    if source.kind == "files" and source.path and Path(source.path).resolve() == SAMPLE_DATA:
+        return ("the shipped sample's holdings.csv", "the shipped sample's holdings are an"
+                " illustrative portfolio, not anyone's positions")
+    where = source.path if source.kind == "files" else f"s3://{source.bucket}/{source.prefix}"
+    return f"the holdings table of {where}", None
 
 
 def _month_end_rows(dates: pl.Series) -> list[int]:
@@ -115,7 +152,12 @@ def historical_backtest(
                  "period": "last_year", "start": market_data["date"][last_first],
                  "end": recent.monthly_returns["date"][-1],
                  "months": recent.monthly_returns.height, **recent.metrics})
-    table = pl.DataFrame(rows, schema_overrides={"config_id": pl.String})
+    origin = provenance(market_source, market_data)
+    leg = leg_of(market_data.columns)
+    table = pl.DataFrame(rows, schema_overrides={"config_id": pl.String}).with_columns(
+        pl.lit(leg).alias("defensive_leg"),
+        *(pl.lit(value).alias(name) for name, value in origin.items() if name != "as_of"),
+        pl.lit(origin["as_of"]).alias("data_as_of"))
     path_table = pl.concat(paths).select("date", "strategy", "portfolio_return",
                                          "equity_weight", "nav")
     note = (f"Data: {data_label(market_source.kind)}; {path_table['date'].min()} to"
@@ -134,6 +176,10 @@ def historical_backtest(
         for metric in ("sharpe", "max_drawdown", "turnover", "ann_return", "ann_vol")
     }
     yield dg.Output(table, "historical_backtest", metadata={
+        "provenance": dg.MetadataValue.md(
+            f"**{origin['history'].capitalize()}**: {origin['data_source']}, as of"
+            f" {origin['as_of']}; non-equity leg {leg_label(leg)}; {origin['code_version']}"),
+        **origin, "defensive_leg": leg_label(leg),
         **table_metadata(table.select("strategy", "period", "start", "end", "sharpe",
                                       "ann_return", "ann_vol", "max_drawdown", "turnover"),
                          preview_rows=table.height),
@@ -181,42 +227,84 @@ def rule_underperformance(
     )
 
 
-@dg.asset(group_name=GROUP, owners=OWNERS, kinds={"polars", "csv"}, code_version="1",
+@dg.asset(group_name=GROUP, owners=OWNERS, kinds={"polars", "csv"}, code_version="2",
           tags={"dynalloc/output": "business"}, deps=[REPORT])
 def todays_allocation(
-    artifacts: ArtifactStore, recommended_allocation: pl.DataFrame,
-    market_data: pl.DataFrame, market_holdings: pl.DataFrame,
+    artifacts: ArtifactStore, market_source: MarketDataSource,
+    recommended_allocation: pl.DataFrame, market_data: pl.DataFrame,
+    market_holdings: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """The recommended rule's target weights as of the latest data and the trades that move
     the current holdings there (engine.strategy.trades.trades_to_target, with the rule's
     no-trade band and cost), one row per asset; also written as todays_allocation.csv
     for a portfolio system. Holdings in units are valued at the last equity and bond
-    closes (the bond leg is cash at 1 without a bond index); holdings by weight give
-    value changes as fractions of NAV; no holdings: from all bonds/cash, NAV 1.
+    closes (the non-equity leg is cash at 1 without a bond index); holdings by weight
+    give value changes as fractions of NAV; no holdings: from a portfolio without
+    equity, NAV 1. Every row carries its provenance (data source, holdings source, as-of
+    date, code version) and whether the trades are illustrative (synthetic data, demo
+    or sample holdings, or none given): such trades are not orders.
 
     Written after the report (a dependency without data): when the report fails, the
     stage fails before the CSV a portfolio system reads is replaced, so the CSV never
     trades a rule the committee's report does not show."""
     recommended = recommended_allocation.row(0, named=True)
-    rule = config_from_row(recommended)
+    table, trades = trades_table(market_source, recommended, market_data, market_holdings)
     target = float(recommended["equity_weight_today"])
-    trades = trades_to_target(target, no_trade_band=rule.no_trade_band, tc_bps=rule.tc_bps,
-                              **_holdings(market_holdings, market_data))
-    as_of = market_data["date"][-1]
-    table = trades_frame(trades).select(
-        pl.lit(as_of).alias("as_of"), pl.lit(recommended["config_id"]).alias("config_id"),
-        pl.all(), pl.lit(trades.trade).alias("trade"))
+    origin = provenance(market_source, market_data)
+    holdings_source = table["holdings_source"][0]
+    reason = table["illustrative_reason"][0]
+    leg = leg_of(market_data.columns)
     buffer = io.BytesIO()
     table.write_csv(buffer)
     uri = artifacts.write(TRADES_CSV, buffer.getvalue())
+    extra = [f"**Trades:** {'ILLUSTRATIVE (' + reason + '): ' if reason else ''}"
+             f"{trades.trade}; equity {trades.current_equity_weight:.1%} ->"
+             f" {trades.new_equity_weight:.1%}; holdings: {holdings_source}"]
+    decision = decision_markdown(
+        rule=recommended["rule"], config_id=recommended["config_id"], equity_weight=target,
+        leg=leg, as_of=origin["as_of"], data_source=origin["data_source"],
+        status=recommended["mandate_status"], extra=extra)
     return dg.MaterializeResult(value=table, metadata={
-        **table_metadata(table),
-        "as_of": str(as_of), "config_id": recommended["config_id"],
+        "decision": dg.MetadataValue.md(decision),
+        "illustrative": reason or "no: real data and holdings",
+        "holdings_source": holdings_source, **origin,
+        "config_id": recommended["config_id"],
         "target_equity_weight": dg.MetadataValue.float(round(target, 6)),
         "current_equity_weight": dg.MetadataValue.float(round(trades.current_equity_weight, 6)),
         "trade": trades.trade, "cost": dg.MetadataValue.float(float(trades.cost)),
         "csv": dg.MetadataValue.url(uri),
+        **table_metadata(table),
     })
+
+
+def trades_table(source: MarketDataSource, recommended: dict, market_data: pl.DataFrame,
+                 holdings: pl.DataFrame) -> tuple[pl.DataFrame, Trades]:
+    """The trades from ``holdings`` to the recommended rule's weight today, one row per
+    asset, with the provenance and illustrative columns (todays_allocation's table; the
+    report shows the same)."""
+    rule = config_from_row(recommended)
+    target = float(recommended["equity_weight_today"])
+    trades = trades_to_target(target, no_trade_band=rule.no_trade_band, tc_bps=rule.tc_bps,
+                              **_holdings(holdings, market_data))
+    origin = provenance(source, market_data)
+    holdings_source, reason = holdings_provenance(source, holdings)
+    if reason is None and source.kind == "synthetic":
+        reason = "synthetic market data"
+    leg = leg_of(market_data.columns)
+    table = trades_frame(trades).select(
+        pl.lit(origin["as_of"]).alias("as_of"),
+        pl.lit(recommended["config_id"]).alias("config_id"),
+        pl.all(),
+        pl.when(pl.col("asset") == "equity").then(pl.lit("equity"))
+        .otherwise(pl.lit(leg_label(leg))).alias("asset_label"),
+        pl.lit(trades.trade).alias("trade"),
+        pl.lit(trades.nav).alias("nav"),
+        pl.lit(reason is not None).alias("illustrative"),
+        pl.lit(reason, dtype=pl.String).alias("illustrative_reason"),
+        pl.lit(origin["data_source"]).alias("data_source"),
+        pl.lit(holdings_source).alias("holdings_source"),
+        pl.lit(origin["code_version"]).alias("code_version"))
+    return table, trades
 
 
 def _holdings(holdings: pl.DataFrame, market_data: pl.DataFrame) -> dict[str, float]:
@@ -242,22 +330,25 @@ def _holdings(holdings: pl.DataFrame, market_data: pl.DataFrame) -> dict[str, fl
         " (a warning when it changed; the regime_shift_reoptimisation sensor can then start"
         " a fresh optimisation).")],
 )
-def market_regime(context: dg.AssetExecutionContext, market_data: pl.DataFrame,
-                  market_regimes: pl.DataFrame):
+def market_regime(context: dg.AssetExecutionContext, market_source: MarketDataSource,
+                  market_data: pl.DataFrame, market_regimes: pl.DataFrame):
     """Which of the named regimes (as configured in market_regimes, the calibrated one
     left out) the last year of data looks like (engine.market.regime_classifier): every
     regime's standardised distance, the nearest flagged; the features in the metadata."""
     regimes = {row["name"]: regime_from_mapping(
-        {k: v for k, v in row.items() if k not in ("feller_satisfied", "as_of")})
+        {k: v for k, v in row.items() if k not in NON_REGIME_COLUMNS})
         for row in market_regimes.iter_rows(named=True) if row["name"] != CALIBRATED}
     found = classify_regime(market_data, regimes=regimes)
     previous = _previous_regime(context.instance)
+    origin = provenance(market_source, market_data)
     table = pl.DataFrame({"regime": list(found.distances),
                           "distance": list(found.distances.values())}).with_columns(
-        (pl.col("regime") == found.regime).alias("nearest"))
+        (pl.col("regime") == found.regime).alias("nearest"),
+        pl.lit(previous, dtype=pl.String).alias("previous_regime"),
+        *(pl.lit(value).alias(name) for name, value in origin.items()))
     yield dg.Output(table, metadata={
         **table_metadata(table), "regime": found.regime, "previous_regime": previous or "none",
-        "as_of": str(market_data["date"][-1]), "window_days": found.window_days,
+        **origin, "window_days": found.window_days,
         **{k: dg.MetadataValue.float(round(v, 4)) for k, v in found.features.items()},
     })
     yield dg.AssetCheckResult(

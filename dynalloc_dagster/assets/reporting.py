@@ -7,13 +7,17 @@ from carry ``dynalloc/output: intermediate``.
 
 No `from __future__ import annotations`: Dagster reads resource annotations at runtime."""
 
+from datetime import timedelta
+
 import dagster as dg
 import polars as pl
 
+from dynalloc_dagster.assets.live import trades_table
 from dynalloc_dagster.bedrock.grounding import check_grounding
 from dynalloc_dagster.bedrock.narrative import ReportTables
 from dynalloc_dagster.bedrock.resource import BedrockResource
 from dynalloc_dagster.committee import plots
+from dynalloc_dagster.committee.decision import decision_markdown, mandate_summary, status_text
 from dynalloc_dagster.committee.pdf import report_pdf
 from dynalloc_dagster.committee.text import (
     ReportInputs,
@@ -36,6 +40,7 @@ from engine.analysis.benchmarks import evaluate_benchmarks
 from engine.analysis.costs import DEFAULT_COSTS_BPS
 from engine.analysis.costs import cost_sensitivity as evaluate_costs
 from engine.analysis.scoring import unmet_objectives
+from engine.market.legs import leg_label, leg_of
 from engine.objectives import OBJECTIVE_CHECKS
 from engine.strategy import config_from_row
 from engine.strategy.backtest import todays_weight
@@ -45,6 +50,10 @@ COST_SENSITIVITY_TOP = 5
 BUSINESS = {"dynalloc/output": "business"}
 INTERMEDIATE = {"dynalloc/output": "intermediate"}
 RECOMMENDED_ALLOCATION = dg.AssetKey("recommended_allocation")
+REPORT_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(days=8),
+                                                  warn_window=timedelta(days=7))
+"""The report and the recommended allocation warn once more than 7 days old and fail
+past 8: the weekly schedule refreshes them (docs/dagster.md)."""
 
 
 def _previous_recommendation(instance: dg.DagsterInstance) -> dict:
@@ -63,44 +72,62 @@ def _previous_recommendation(instance: dg.DagsterInstance) -> dict:
             "previous_as_of": str(metadata.get("as_of", ""))}
 
 
-@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars"}, code_version="3",
-          tags=BUSINESS)
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars"}, code_version="4",
+          tags=BUSINESS, freshness_policy=REPORT_FRESHNESS)
 def recommended_allocation(
     context: dg.AssetExecutionContext, market_source: MarketDataSource,
-    robustness_leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
+    objectives: ObjectivesResource, robustness_leaderboard: pl.DataFrame,
+    strategy_configs: pl.DataFrame, strategy_evaluations: pl.DataFrame,
     market_data: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """Business output: the recommended allocation rule (the top of the leaderboard, by
-    objective), the equity and government-bond weights it sets today on the latest market
-    data, and the previous recommendation it replaces (from the previous materialization
-    of this asset on this instance)."""
+    objective), its status against the mandate (in how many scenarios it meets every
+    limit, each missed limit's worst realised value against the limit; when no config
+    meets the mandate, that first), the equity and non-equity weights it sets today on
+    the latest market data (the non-equity leg is the bond index when the market data
+    has one, else cash at the risk-free rate: ``defensive_leg``), the previous
+    recommendation it replaces, and the provenance (data source, as-of date, code
+    version)."""
     best_id = robustness_leaderboard.sort("rank")["config_id"][0]
     row = strategy_configs.filter(pl.col("config_id") == best_id).row(0, named=True)
     weight = float(todays_weight(market_data["close"], config_from_row(row)))
     as_of = market_data["date"][-1]
+    leg = leg_of(market_data.columns)
+    ids = set(strategy_configs["config_id"])
+    summary = mandate_summary(strategy_evaluations.filter(pl.col("config_id").is_in(ids)),
+                              objectives.objectives(), best_id)
+    status = status_text(summary)
     previous = _previous_recommendation(context.instance)
+    source = data_label(market_source.kind)
     table = pl.DataFrame([{**row, "rule": plots.rule_label(row), "as_of": as_of,
-                           "equity_weight_today": weight, "bond_weight_today": 1.0 - weight,
-                           "data_source": market_source.kind, **previous}],
+                           "equity_weight_today": weight, "defensive_weight_today": 1.0 - weight,
+                           "defensive_leg": leg, "defensive_leg_label": leg_label(leg),
+                           "n_scenarios_meeting": summary.n_meeting,
+                           "n_scenarios": summary.n_scenarios, "meets_mandate": summary.meets,
+                           "any_config_meets_mandate": summary.any_config_meets,
+                           "mandate_status": status,
+                           "data_source": market_source.kind, "data_source_label": source,
+                           "code_version": code_version(), **previous}],
                          schema_overrides={"risk_aversion": pl.Float64,
                                            "previous_config_id": pl.String,
                                            "previous_rule": pl.String,
                                            "previous_equity_weight": pl.Float64,
                                            "previous_as_of": pl.String})
-    weights_md = "\n".join([
-        f"**{plots.rule_label(row)}** (config `{best_id}`), as of {as_of},"
-        f" {data_label(market_source.kind)}", "",
-        "| asset | weight today |", "|---|---|",
-        f"| equity | {weight:.1%} |", f"| government bonds | {1 - weight:.1%} |"])
+    decision = decision_markdown(rule=plots.rule_label(row), config_id=best_id,
+                                 equity_weight=weight, leg=leg, as_of=str(as_of),
+                                 data_source=source, status=status)
     previous_weight = previous["previous_equity_weight"]
     return dg.MaterializeResult(value=table, metadata={
-        "allocation": dg.MetadataValue.md(weights_md),
+        "decision": dg.MetadataValue.md(decision),
+        "mandate_status": status,
+        "scenarios_meeting_mandate": f"{summary.n_meeting} of {summary.n_scenarios}",
         "equity": f"{weight:.1%}",
-        "government_bonds": f"{1 - weight:.1%}",
+        "defensive_leg": leg_label(leg),
+        "defensive_weight": f"{1 - weight:.1%}",
         "equity_weight_today": dg.MetadataValue.float(round(weight, 6)),
-        "bond_weight_today": dg.MetadataValue.float(round(1.0 - weight, 6)),
+        "defensive_weight_today": dg.MetadataValue.float(round(1.0 - weight, 6)),
         "config_id": best_id, "rule": plots.rule_label(row), "as_of": str(as_of),
-        "data_source": data_label(market_source.kind),
+        "data_source": source,
         "previous_equity": "none" if previous_weight is None else f"{previous_weight:.1%}",
         "previous_config_id": previous["previous_config_id"] or "none",
         **table_metadata(table),
@@ -252,6 +279,7 @@ def charts(
                           "png": list(pngs.values())},
                          schema_overrides={"png": pl.Binary})
     return dg.MaterializeResult(value=table, metadata={
+        "decision": dg.MetadataValue.md(recommended_decision(recommended)),
         "charts": chart_gallery(pngs, CHART_CAPTIONS),
         "pdf": dg.MetadataValue.url(pdf_uri),
         **table_metadata(table.drop("png")),
@@ -259,9 +287,18 @@ def charts(
     })
 
 
+def recommended_decision(recommended: dict) -> str:
+    """The decision text of a recommended_allocation row (decision.decision_markdown)."""
+    return decision_markdown(
+        rule=recommended["rule"], config_id=recommended["config_id"],
+        equity_weight=recommended["equity_weight_today"], leg=recommended["defensive_leg"],
+        as_of=str(recommended["as_of"]), data_source=recommended["data_source_label"],
+        status=recommended["mandate_status"])
+
+
 def _inputs_for_tables(objectives, recommended, leaderboard, evaluations, history, costs,
                        benchmarks, market_source, narrative=None, charts_table=None,
-                       run_config=None) -> ReportInputs:
+                       run_config=None, live=None) -> ReportInputs:
     return ReportInputs(
         objectives=objectives, narrative=narrative or {"written_by": "", "narrative": ""},
         recommended=recommended, leaderboard=leaderboard, evaluations=evaluations,
@@ -269,6 +306,7 @@ def _inputs_for_tables(objectives, recommended, leaderboard, evaluations, histor
         charts=charts_table if charts_table is not None else pl.DataFrame(
             {"chart": [], "caption": []}, schema={"chart": pl.String, "caption": pl.String}),
         data_source=market_source.kind, run_config=run_config, code_version=code_version(),
+        **(live or {}),
     )
 
 
@@ -352,8 +390,8 @@ def bedrock_report(
     )
 
 
-@dg.asset(group_name="reports", owners=OWNERS, kinds={"markdown", "pdf"}, code_version="3",
-          tags=BUSINESS)
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"markdown", "pdf"}, code_version="4",
+          tags=BUSINESS, freshness_policy=REPORT_FRESHNESS)
 def report(
     context: dg.AssetExecutionContext, artifacts: ArtifactStore,
     objectives: ObjectivesResource, market_source: MarketDataSource,
@@ -361,18 +399,28 @@ def report(
     robustness_leaderboard: pl.DataFrame, strategy_evaluations: pl.DataFrame,
     optimisation_history: pl.DataFrame, cost_sensitivity: pl.DataFrame,
     benchmark_evaluations: pl.DataFrame, charts: pl.DataFrame,
+    historical_backtest: pl.DataFrame, market_regime: pl.DataFrame,
+    market_data: pl.DataFrame, market_holdings: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """Business output: the investment-committee report, report.md (charts beside it) and
     report.pdf (title page, decision, narrative, tables, every chart). It opens with the
-    decision: the rule in words, today's weights, what changed since the previous
-    recommendation and whether it meets the objectives. Rendered on this page."""
+    decision: the mandate status (in how many scenarios the rule meets it, each missed
+    limit against its value; no rule meeting it said first), the rule in words, today's
+    weights on the leg the data supports, what changed since the previous
+    recommendation; and it carries the live evidence: the rule on the market history
+    against 60/40 and buy-and-hold, the trades to target (assets.live.trades_table, the
+    table todays_allocation writes after the report), today's regime and its checks.
+    Rendered on this page."""
     ids = set(optimisation_history["config_id"])
     inputs = _inputs_for_tables(
         objectives.objectives(), recommended_allocation.row(0, named=True),
         robustness_leaderboard, strategy_evaluations.filter(pl.col("config_id").is_in(ids)),
         optimisation_history, cost_sensitivity, benchmark_evaluations, market_source,
         narrative=bedrock_report.row(0, named=True), charts_table=charts,
-        run_config=run_config_from_tag(context.run_tags.get(RUN_CONFIG_TAG)))
+        run_config=run_config_from_tag(context.run_tags.get(RUN_CONFIG_TAG)),
+        live={"backtest": historical_backtest, "regime": market_regime,
+              "trades": trades_table(market_source, recommended_allocation.row(0, named=True),
+                                     market_data, market_holdings)[0]})
     document = build_report(inputs)
     text = to_markdown(document)
     pngs = dict(zip(charts["chart"], charts["png"], strict=True))
@@ -380,13 +428,20 @@ def report(
     pdf = report_pdf(
         document, pngs,
         footer=f"{document.title}, as of {recommended['as_of']}; {data_label(market_source.kind)}",
-        title_facts=[f"Recommended rule: {recommended['rule']}",
+        title_facts=[f"Mandate: {recommended['mandate_status']}",
+                     f"Recommended rule: {recommended['rule']}",
+                     f"Today: equity {recommended['equity_weight_today']:.1%},"
+                     f" {recommended['defensive_leg_label']}"
+                     f" {1 - recommended['equity_weight_today']:.1%}"
+                     f" (as of {recommended['as_of']})",
+                     f"Data: {recommended['data_source_label']}",
                      f"Code version: {inputs.code_version}"])
     uri = artifacts.write("report.md", text.encode("utf-8"))
     pdf_uri = artifacts.write("report.pdf", pdf)
     in_ui = to_markdown(document, image_src={n: png_data_uri(p) for n, p in pngs.items()})
     table = pl.DataFrame({"file": ["report.md", "report.pdf"], "markdown": [text, None]})
     return dg.MaterializeResult(value=table, metadata={
+        "decision": dg.MetadataValue.md(recommended_decision(recommended)),
         "report": dg.MetadataValue.md(in_ui),
         "uri": dg.MetadataValue.url(uri), "pdf": dg.MetadataValue.url(pdf_uri),
         "pdf_pages": pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages"),

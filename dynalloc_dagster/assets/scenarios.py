@@ -19,12 +19,17 @@ from dynalloc_dagster.partitions import CALIBRATED, SCENARIOS, scenario_partitio
 from dynalloc_dagster.storage.metadata import table_metadata
 from engine.conventions import TRADING_DAYS_PER_MONTH, TRADING_DAYS_PER_YEAR
 from engine.market.calibration import Calibration, calibrated_regime
+from engine.market.legs import leg_label
 from engine.market.paths import ScenarioPaths, simulate_scenario
 from engine.market.regimes import REGIMES, regime_from_mapping
 from engine.rng import seed_sequence_for
 from engine.strategy.evaluation import CHUNK_BYTES
 
 OWNERS = ["team:quant-research"]
+LEG_COLUMN = "defensive_leg"
+"""market_regimes' column naming the non-equity leg the scenarios hold (engine.market.legs)."""
+NON_REGIME_COLUMNS = ("feller_satisfied", AS_OF_COLUMN, LEG_COLUMN)
+"""market_regimes' columns that are not fields of engine.market.regimes.Regime."""
 
 
 class MarketRegimesConfig(dg.Config):
@@ -60,7 +65,10 @@ def market_regimes(config: MarketRegimesConfig, calibration: pl.DataFrame) -> dg
     """The five named market regimes (docs/regimes.md) and the calibrated one
     (engine.market.calibration.calibrated_regime), one row each, with any run-config
     overrides and, with ``use_calibrated_dynamics``, the calibrated Heston and rate
-    dynamics in the named five too. ``as_of`` is the market date they were built on."""
+    dynamics in the named five too. ``as_of`` is the market date they were built on;
+    ``defensive_leg`` the non-equity leg every scenario holds: the bond index when the
+    market data has one, cash at the risk-free rate when it does not (what the live
+    signal holds)."""
     row = calibration.row(0, named=True)
     as_of = row.pop(AS_OF_COLUMN)
     fitted = Calibration(**row)
@@ -71,11 +79,12 @@ def market_regimes(config: MarketRegimesConfig, calibration: pl.DataFrame) -> dg
             regime = fitted.apply_dynamics(regime)
         regime = regime_from_mapping(regime.to_dict() | config.overrides.get(name, {}))
         rows.append(regime.to_dict() | {"feller_satisfied": regime.feller_satisfied,
-                                        AS_OF_COLUMN: as_of})
+                                        AS_OF_COLUMN: as_of, LEG_COLUMN: fitted.defensive_leg})
     table = pl.DataFrame(rows)
     calibrated = regimes[CALIBRATED]
     return dg.MaterializeResult(value=table, metadata={
         **table_metadata(table), "as_of": str(as_of),
+        "defensive_leg": f"{fitted.defensive_leg} ({leg_label(fitted.defensive_leg)})",
         **{f"calibrated_{k}": v for k, v in calibrated.to_dict().items() if k != "name"},
     })
 
@@ -154,14 +163,14 @@ def scenario_paths(
     outputs: dict[str, ScenarioPaths] = {}
     martingale, vol_check = {}, {}
     for key in context.partition_keys:
-        fields = {k: v for k, v in regimes[key].items()
-                  if k not in ("feller_satisfied", AS_OF_COLUMN)}
+        fields = {k: v for k, v in regimes[key].items() if k not in NON_REGIME_COLUMNS}
         regime = regime_from_mapping(fields)
         as_of = regimes[key][AS_OF_COLUMN]
         paths = simulate_scenario(
             regime, config.n_paths, seed_sequence_for(config.seed, str(as_of), key),
             warmup_months=config.warmup_months, horizon_years=config.horizon_years,
             antithetic=config.antithetic and config.n_paths % 2 == 0,
+            leg=regimes[key].get(LEG_COLUMN, "bond"),
         )
         outputs[key] = paths
         martingale[key] = _martingale_z(paths)
@@ -170,6 +179,7 @@ def scenario_paths(
         "scenarios": ", ".join(outputs), "n_paths": config.n_paths,
         "as_of": str(next(iter(regimes.values()))[AS_OF_COLUMN]),
         "days_per_path": next(iter(outputs.values())).n_steps,
+        "defensive_leg": ", ".join(sorted({p.leg for p in outputs.values()})),
         "size_mb": round(sum(p.nbytes for p in outputs.values()) / 1e6, 1),
     })
     yield dg.AssetCheckResult(

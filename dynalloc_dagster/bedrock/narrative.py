@@ -251,8 +251,9 @@ def _unmet_sentence(unmet: Sequence[str]) -> str:
         return "Every investment objective is met by at least one rule in every regime."
     return (
         "No rule meets these objectives in every regime: " + ", ".join(unmet) + "; the"
-        " ranking penalises violations in proportion to their size, so it still orders"
-        " the rules by how close they come."
+        " ranking penalises a missed vol band, drawdown, VaR, CVaR or cost limit in"
+        " proportion to the miss, so it still orders the rules by how close they come (the"
+        " minimum Sharpe is reported, not penalised)."
     )
 
 

@@ -238,8 +238,7 @@ def risk_return(evaluations: pl.DataFrame, recommended: dict, benchmarks: pl.Dat
     static benchmarks and the mandate's vol band (target_vol +- vol_tolerance; the span
     takes part in autoscaling, so it is inside every panel)."""
     scenarios = in_scenario_order(evaluations["scenario"])
-    low = objectives.target_vol - objectives.vol_tolerance
-    high = objectives.target_vol + objectives.vol_tolerance
+    low, high = objectives.vol_band
     band = f"mandate vol {objectives.target_vol:.0%} \u00b1 {objectives.vol_tolerance:.0%}"
     fig, axes = _panels(len(scenarios))
     for ax, scenario in zip(axes, scenarios, strict=True):

@@ -20,8 +20,9 @@ import yaml
 
 from dynalloc_dagster.committee.plots import rule_label
 from dynalloc_dagster.partitions import in_scenario_order, scenario_label
-from engine.analysis.scoring import unmet_objectives
-from engine.objectives import OBJECTIVE_CHECKS, InvestmentObjectives
+from engine.analysis.scoring import PENALTIES
+from engine.market.legs import leg_label
+from engine.objectives import InvestmentObjectives
 from engine.optimisation.landscape import search_rounds
 
 TITLE = "dynalloc: volatility-targeting review"
@@ -100,6 +101,9 @@ class ReportInputs:
     data_source: str  # the market_source resource's kind
     run_config: dict[str, Any] | None  # the pipeline run config, None outside a pipeline
     code_version: str
+    backtest: pl.DataFrame | None = None  # historical_backtest: rule vs 60/40, buy-and-hold
+    trades: pl.DataFrame | None = None  # todays_allocation: the trades to target
+    regime: pl.DataFrame | None = None  # market_regime: today's nearest regime
 
 
 def data_label(kind: str) -> str:
@@ -118,7 +122,8 @@ def _num(value: float | None, digits: int = 2) -> str:
 
 
 def decision_section(inputs: ReportInputs) -> Section:
-    """The decision: rule, today's weights, what changed, whether it meets the objectives."""
+    """The decision: the mandate status first, then the rule, today's weights, what
+    changed, and whether the optimum sits on the edge of the searched ranges."""
     objectives, rec = inputs.objectives, inputs.recommended
     ranked = inputs.leaderboard.sort("rank")
     best = ranked.row(0, named=True)
@@ -126,35 +131,39 @@ def decision_section(inputs: ReportInputs) -> Section:
     n_robust = int(ranked["robust"].sum())
     equity = rec["equity_weight_today"]
     blocks: list[Block] = [
+        f"**Mandate status:** {rec['mandate_status']}",
         f"**Recommended rule:** {rule_label(best)} (config `{best['config_id']}`), the top"
         f" of {ranked.height} configs ranked at {objectives.assumed_tc_bps:g} bp per unit"
         " traded.",
-        f"**Today's target weights** (as of {rec['as_of']}): equity {equity:.1%}, government"
-        f" bonds {1.0 - equity:.1%}; computed on {data_label(inputs.data_source)}.",
+        f"**Today's target weights** (as of {rec['as_of']}): equity {equity:.1%},"
+        f" {leg_label(rec['defensive_leg'])} {1.0 - equity:.1%}; computed on"
+        f" {data_label(inputs.data_source)}. {leg_sentence(rec['defensive_leg'])}",
         "**Since the previous recommendation:** " + change_text(rec),
     ]
-    ids = set(inputs.history["config_id"])
-    unmet = unmet_objectives(inputs.evaluations.filter(pl.col("config_id").is_in(ids)),
-                             objectives)
-    rows = inputs.evaluations.filter(pl.col("config_id") == best["config_id"])
-    meets = int(rows["meets_objectives"].sum())
-    verdict = (f"**Objectives:** the rule meets every objective in {meets} of {rows.height}"
-               " scenarios")
-    verdict += "." if meets == rows.height else (
-        f"; it misses at least one in {rows.height - meets} (see the benchmark table below).")
-    if unmet:
-        verdict += (" No config meets these in every scenario: "
-                    + ", ".join(OBJECTIVE_CHECKS[c] for c in unmet) + ".")
-    blocks.append(verdict)
+    edge = inputs.history["optimum_at_edge"][-1] if "optimum_at_edge" in \
+        inputs.history.columns else None
+    if edge:
+        blocks.append(f"**Optimum at the edge of the search:** {edge}. The best rule may lie"
+                      " beyond the range searched; widen it in the search space to look.")
     robust = (f"{n_robust} of {ranked.height} configs are robust."
               if n_robust else f"None of the {ranked.height} configs evaluated is robust, the"
               " recommended one included: the recommendation is the best compromise found,"
               " not a rule that holds up in every regime.")
     blocks.append(
         f"**Robustness:** in its worst scenario ({best['worst_scenario']}) the rule keeps"
-        f" {_pct(best['robustness'])} of the best mean Sharpe found there; robust means at"
-        f" least {threshold:.0%} in every scenario. {robust}")
+        f" {_pct(best['robustness'])} of the best mean Sharpe among the rules within the"
+        f" mandate's vol band there; robust means at least {threshold:.0%} in every"
+        f" scenario. {robust}")
     return Section("Decision", blocks)
+
+
+def leg_sentence(leg: str) -> str:
+    """What the non-equity leg is, in simulation and live."""
+    if leg == "bond":
+        return ("The non-equity leg is the government bond index, in the scenarios and"
+                " live.")
+    return ("The market data has no bond index: the non-equity leg is cash at the"
+            " risk-free rate, in the scenarios and live.")
 
 
 def change_text(rec: dict[str, Any]) -> str:
@@ -177,6 +186,7 @@ def data_section(inputs: ReportInputs) -> Section:
     by_proposer = history.group_by("proposer").len().sort("proposer")
     facts = [
         ["market data", data_label(inputs.data_source)],
+        ["non-equity leg", leg_label(inputs.recommended["defensive_leg"])],
         ["as of", str(inputs.recommended["as_of"])],
         ["scenarios", ", ".join(scenario_label(s)
                                 for s in in_scenario_order(evaluations["scenario"]))],
@@ -190,6 +200,8 @@ def data_section(inputs: ReportInputs) -> Section:
     if inputs.run_config:
         blocks += ["Run config of the pipeline run (every stage ran with it):",
                    Code(yaml.safe_dump(inputs.run_config, sort_keys=True).strip())]
+    elif inputs.run_config is not None:
+        blocks.append("Run config: the defaults (a pipeline run with no overrides).")
     else:
         blocks.append("Run config: the defaults (materialized outside a pipeline run).")
     blocks += ["Investment objectives the configs are judged by:", objectives_table(inputs)]
@@ -232,18 +244,31 @@ BENCHMARK_COLUMNS = ("benchmark", "scenario", "sharpe_mean", "ann_return_mean", 
 
 
 def leaderboard_table(leaderboard: pl.DataFrame, rows: int = LEADERBOARD_ROWS) -> Table:
-    """The top configs with their parameters in words; risk aversion only where used."""
+    """The distinct alternatives: the top configs that are not near-duplicates of a
+    better one, plus the best config of each weight function, with their parameters in
+    words (risk aversion only where used), the penalty of each limit and the scenarios
+    where they meet the mandate."""
+    ranked = leaderboard.sort("rank")
+    distinct = ranked.filter(pl.col("near_duplicate_of").is_null())
+    shown = set(distinct.head(rows)["config_id"]) | set(
+        ranked.filter(pl.col("best_of_weight_fn"))["config_id"])
     body = []
-    for r in leaderboard.sort("rank").head(rows).iter_rows(named=True):
+    for r in ranked.filter(pl.col("config_id").is_in(shown)).iter_rows(named=True):
         body.append([str(r["rank"]), r["weight_fn"].replace("_", " "), _pct(r["target_vol"]),
                      f"{r['vol_window_months']} months",
                      "not used" if r["risk_aversion"] is None else f"{r['risk_aversion']:.2f}",
                      _num(r["objective"], 3), _pct(r["robustness"]),
-                     scenario_label(r["worst_scenario"]) if r["worst_scenario"] else "",
-                     "yes" if r["robust"] else "no"])
+                     *(_num(r[f"penalty_{name}"], 2) for name in PENALTIES),
+                     f"{r['n_scenarios_meeting']} of {r['n_scenarios']}",
+                     scenario_label(r["worst_scenario"]) if r["worst_scenario"] else ""])
     return Table(["rank", "weight function", "target vol", "vol window", "risk aversion",
-                  "objective", "robustness", "worst scenario", "robust"], body,
+                  "objective", "robustness", *(f"penalty {PENALTY_NAMES[n]}" for n in PENALTIES),
+                  "meets mandate", "worst scenario"], body,
                  highlight=(0,) if body else ())
+
+
+PENALTY_NAMES = {"vol": "vol", "drawdown": "drawdown", "var95": "VaR95", "cvar95": "CVaR95",
+                 "cost": "cost"}
 
 
 def cost_table(inputs: ReportInputs) -> Table:
@@ -284,10 +309,14 @@ def build_report(inputs: ReportInputs) -> ReportDocument:
             " drawdown is the median path's. The benchmarks hold a constant equity weight,"
             " rebalanced monthly at the same cost, on the same paths.",
             benchmark_table(inputs)]),
-        Section(f"Leaderboard (top {min(LEADERBOARD_ROWS, inputs.leaderboard.height)})", [
-            "Ranked by objective (robustness minus penalties for missed objectives);"
-            " robustness is the share of the best mean Sharpe a config keeps in its worst"
-            " scenario. Risk aversion applies to the linear and sigmoid rules only.",
+        Section("Leaderboard: distinct alternatives", [
+            "Ranked by objective (robustness minus penalties for missed limits); robustness"
+            " is the share of the best in-band mean Sharpe a config keeps in its worst"
+            " scenario; each penalty is the worst scenario's miss of that limit as a"
+            " fraction of the limit. Near-duplicates of a better config (same weight"
+            " function, target within 0.5 points, window within a month, risk aversion"
+            " within 0.25) are left out; the best config of every weight function is shown."
+            " Risk aversion applies to the linear and sigmoid rules only.",
             leaderboard_table(inputs.leaderboard)]),
         Section("Optimisation", [
             f"{history.height} configs in {history['round'].n_unique()} rounds"
@@ -295,15 +324,114 @@ def build_report(inputs: ReportInputs) -> ReportDocument:
             f" {history['stop_reason'][-1] or 'not stopped'}; best objective"
             f" {history['best_objective_so_far'][-1]:.3f}. Round by round (objectives"
             " rescored against every config evaluated):", rounds_table(history)]),
+        *live_sections(inputs),
         Section(f"Cost sensitivity (worst-scenario mean Sharpe; ranked at"
                 f" {inputs.objectives.assumed_tc_bps:g} bp)", [cost_table(inputs)]),
         Section("Charts", [Figure(r["chart"], r["caption"])
                            for r in inputs.charts.iter_rows(named=True)]),
     ]
     equity = inputs.recommended["equity_weight_today"]
-    subtitle = (f"As of {inputs.recommended['as_of']}: equity {equity:.1%}, government bonds"
+    leg = leg_label(inputs.recommended["defensive_leg"])
+    subtitle = (f"As of {inputs.recommended['as_of']}: equity {equity:.1%}, {leg}"
                 f" {1 - equity:.1%}. {data_label(inputs.data_source).capitalize()}.")
     return ReportDocument(TITLE, subtitle, sections)
+
+
+BACKTEST_STRATEGIES = ("recommended", "60/40", "100% equity")
+"""The live evidence compares the recommended rule with 60/40 and buy-and-hold."""
+BACKTEST_NAMES = {"recommended": "recommended rule", "60/40": "60/40",
+                  "100% equity": "buy-and-hold (100% equity)"}
+
+
+def live_sections(inputs: ReportInputs) -> list[Section]:
+    """The live evidence: the rule on the market history against 60/40 and buy-and-hold,
+    the trades to today's target, and the regime today looks like with its checks.
+    Empty when the report is built without the live tables."""
+    sections = []
+    if inputs.backtest is not None:
+        sections.append(Section("The rule on the market history", [
+            backtest_caveat(inputs),
+            backtest_table(inputs.backtest)]))
+    if inputs.trades is not None:
+        sections.append(Section("Trades to today's target", [
+            trades_caveat(inputs.trades), trades_table(inputs.trades)]))
+    if inputs.regime is not None and inputs.regime.height:
+        sections.append(Section("Today's regime and its checks", regime_blocks(inputs)))
+    return sections
+
+
+def backtest_caveat(inputs: ReportInputs) -> str:
+    real = inputs.data_source != "synthetic"
+    kind = ("real market history" if real
+            else "synthetic data (a seeded simulation, not market history)")
+    return (f"Monthly rebalancing at {inputs.objectives.assumed_tc_bps:g} bp per unit traded"
+            f" on {kind}; every strategy starts on the same month. The non-equity leg is"
+            f" {leg_label(inputs.recommended['defensive_leg'])}. Return, vol and drawdown in"
+            " percent; turnover is the yearly sum of equity weight changes.")
+
+
+def backtest_table(backtest: pl.DataFrame) -> Table:
+    rows = []
+    for period in ("full", "last_year"):
+        for name in BACKTEST_STRATEGIES:
+            found = backtest.filter((pl.col("strategy") == name) & (pl.col("period") == period))
+            if found.height == 0:
+                continue
+            r = found.row(0, named=True)
+            rows.append([BACKTEST_NAMES[name], f"{r['start']} to {r['end']}",
+                         _pct(r["ann_return"]), _pct(r["ann_vol"]), _num(r["sharpe"]),
+                         _pct(r["max_drawdown"]), _pct(r["turnover"], 0)])
+    return Table(["strategy", "period", "ann. return", "ann. vol", "Sharpe", "max drawdown",
+                  "turnover"], rows)
+
+
+def trades_caveat(trades: pl.DataFrame) -> str:
+    row = trades.row(0, named=True)
+    text = (f"As of {row['as_of']}, holdings from {row['holdings_source']}, data from"
+            f" {row['data_source']}.")
+    if row["illustrative"]:
+        text += f" **Illustrative:** {row['illustrative_reason']}; not an order to execute."
+    return text
+
+
+def trades_table(trades: pl.DataFrame) -> Table:
+    rows = [[r["asset_label"], _pct(r["current_weight"]), _pct(r["target_weight"]),
+             _pct(r["new_weight"]), f"{r['weight_change'] * 100:+.1f} pp",
+             _pct(r["cost"] / r["nav"], 3)] for r in trades.iter_rows(named=True)]
+    return Table(["asset", "current", "target", "after trading", "change",
+                  "cost (share of NAV)"], rows)
+
+
+def regime_blocks(inputs: ReportInputs) -> list[Block]:
+    regime = inputs.regime
+    nearest = regime.filter(pl.col("nearest")).row(0, named=True)
+    blocks: list[Block] = [
+        f"The last year of {data_label(inputs.data_source)} (as of {nearest['as_of']}) looks"
+        f" most like the **{nearest['regime']}** regime (standardised distance"
+        f" {nearest['distance']:.2f}).",
+        Table(["regime", "distance", "nearest"],
+              [[r["regime"], f"{r['distance']:.2f}", "yes" if r["nearest"] else ""]
+               for r in regime.sort("distance").iter_rows(named=True)]),
+    ]
+    previous = nearest.get("previous_regime")
+    shift = ("first classification on this instance" if not previous
+             else "unchanged" if previous == nearest["regime"]
+             else f"changed from {previous} (a warning)")
+    checks = [["regime shift", shift]]
+    if inputs.backtest is not None:
+        recent = inputs.backtest.filter((pl.col("strategy") == "recommended")
+                                        & (pl.col("period") == "last_year"))
+        expected = inputs.evaluations.filter(
+            (pl.col("config_id") == inputs.recommended["config_id"])
+            & (pl.col("scenario") == nearest["regime"]))
+        if recent.height and expected.height:
+            realised, p5 = float(recent["sharpe"][0]), float(expected["sharpe_p5"][0])
+            verdict = "passes" if realised >= p5 else "below it (a warning)"
+            checks.append(["rule underperformance",
+                           f"last 12 months' Sharpe {realised:.2f} against the simulated 5th"
+                           f" percentile {p5:.2f} in {nearest['regime']}: {verdict}"])
+    blocks.append(Table(["check", "result"], checks))
+    return blocks
 
 
 def to_markdown(document: ReportDocument, *, image_src: dict[str, str] | None = None) -> str:

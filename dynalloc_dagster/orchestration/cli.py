@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,8 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m dynalloc_dagst
 
 
 def summary(instance: Any, runs: list[Any]) -> str:
-    """The console summary: each stage run, then the report and today's weights."""
+    """The console summary: each stage run, then the report, the rule's mandate status
+    and today's weights."""
     import dagster as dg
 
     lines = ["", "dynalloc pipeline", f"  instance: {os.environ.get('DAGSTER_HOME')}"]
@@ -93,9 +95,12 @@ def summary(instance: Any, runs: list[Any]) -> str:
     lines += [
         f"  report:   {report.get('uri', 'n/a')}",
         f"  pdf:      {report.get('pdf', 'n/a')}",
+        *textwrap.wrap(f"mandate:  {allocation.get('mandate_status', 'n/a')}", 96,
+                       initial_indent="  ", subsequent_indent=" " * 12),
         f"  rule:     {allocation.get('rule', 'n/a')} (config {allocation.get('config_id')})",
-        f"  today:    equity {allocation.get('equity', 'n/a')}, government bonds"
-        f" {allocation.get('government_bonds', 'n/a')} (as of {allocation.get('as_of')};"
+        f"  today:    equity {allocation.get('equity', 'n/a')},"
+        f" {allocation.get('defensive_leg', 'non-equity leg')}"
+        f" {allocation.get('defensive_weight', 'n/a')} (as of {allocation.get('as_of')};"
         f" {allocation.get('data_source', '')})",
     ]
     return "\n".join(lines)

@@ -29,11 +29,11 @@ def weekly_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     cron_schedule="0 6 1 1,4,7,10 *",
     execution_timezone="UTC",
     job_name=INGEST_JOB,
-    name="quarterly_reoptimization",
+    name="quarterly_reoptimisation",
     description="First day of Jan/Apr/Jul/Oct 06:00 UTC: everything, with the optimisation"
     " agent seeded by the date (a fresh search).",
 )
-def quarterly_reoptimization(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+def quarterly_reoptimisation(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     tick = context.scheduled_execution_time
     as_of = tick.date().isoformat()
     return stage_request(

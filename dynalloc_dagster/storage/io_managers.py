@@ -305,6 +305,7 @@ def _encode_paths(paths: ScenarioPaths) -> bytes:
         "warmup_months": paths.warmup_months,
         "measure": paths.measure,
         "bond_maturity": paths.bond_maturity,
+        "leg": paths.leg,
     }
     buffer = io.BytesIO()
     np.savez(buffer, meta=np.array(json.dumps(meta)),
@@ -323,6 +324,7 @@ def _decode_paths(data: bytes) -> ScenarioPaths:
         warmup_months=meta["warmup_months"],
         measure=meta["measure"],
         bond_maturity=meta["bond_maturity"],
+        leg=meta.get("leg", "bond"),
         **arrays,
     )
 

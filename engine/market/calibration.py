@@ -44,6 +44,7 @@ import polars as pl
 
 from engine.conventions import MONTHS_PER_YEAR, TRADING_DAYS_PER_MONTH, TRADING_DAYS_PER_YEAR
 from engine.market.heston_calibration import fit_heston
+from engine.market.legs import BOND_COLUMN, DefensiveLeg, leg_of
 from engine.market.regimes import REGIMES, Regime
 from engine.market.yield_curve import YieldCurve, fit_vasicek
 
@@ -65,7 +66,9 @@ class Calibration:
     ``heston_source`` is "surface" (risk-neutral fit, with ``heston_rmse_vol`` its RMSE
     in vol and ``heston_fit_seconds``) or "history" (moments; those two are NaN).
     ``n_days`` is the history's length; ``clipped`` lists the estimator's clips
-    ("; "-separated, empty when none).
+    ("; "-separated, empty when none). ``defensive_leg`` is the non-equity leg the
+    history supports (engine.market.legs.leg_of): "bond" with a bond index, else "cash";
+    the scenarios simulate the strategies on that leg.
     """
 
     equity_drift: float
@@ -85,6 +88,7 @@ class Calibration:
     heston_source: str
     n_days: int
     clipped: str = ""
+    defensive_leg: DefensiveLeg = "bond"
 
     def to_dict(self) -> dict[str, float | str | int]:
         return asdict(self)
@@ -198,9 +202,9 @@ def calibrate(
     drift, vol = equity_drift_vol(close)
     if not vol > 0:
         raise CalibrationError("the equity closes never move: no variance to calibrate")
-    if "bond_close" in history.columns:
+    if leg_of(history.columns) == "bond":
         r_eq = np.diff(np.log(close))
-        r_bond = np.diff(np.log(history["bond_close"].to_numpy()))
+        r_bond = np.diff(np.log(history[BOND_COLUMN].to_numpy()))
         rho_eb = float(np.corrcoef(r_eq, r_bond)[0, 1])
     else:
         rho_eb = NAN
@@ -231,6 +235,7 @@ def calibrate(
         vol_of_vol=heston["sigma"],
         spot_variance_corr=heston["rho"],
         equity_bond_corr=rho_eb,
+        defensive_leg=leg_of(history.columns),
         short_rate=short_rate,
         rate_mean_reversion=rate_kappa,
         rate_mean=rate_mean,

@@ -10,6 +10,7 @@ import numpy as np
 
 from engine.conventions import DT_DAY, MONTHS_PER_YEAR, TRADING_DAYS_PER_MONTH
 from engine.market.heston import HestonStepper, Scheme, draw_normals
+from engine.market.legs import DefensiveLeg, leg_label
 from engine.market.rates import Vasicek, cash_log_return
 from engine.market.regimes import Regime
 from engine.rng import as_generator, seed_sequence_for
@@ -38,6 +39,13 @@ class ScenarioPaths:
     warmup_months: int
     measure: Measure
     bond_maturity: float
+    leg: DefensiveLeg = "bond"
+
+    @property
+    def defensive(self) -> FloatArray:
+        """The non-equity leg's index levels: ``bond`` or ``cash`` as ``leg`` says
+        (engine.market.legs: the leg the live signal holds)."""
+        return self.bond if self.leg == "bond" else self.cash
 
     @property
     def n_paths(self) -> int:
@@ -73,6 +81,7 @@ def simulate_scenario(
     bond_maturity: float = 7.0,
     antithetic: bool = False,
     scheme: Scheme = "qe",
+    leg: DefensiveLeg = "bond",
 ) -> ScenarioPaths:
     """Simulate ``n_paths`` daily paths of one regime over warm-up plus horizon.
 
@@ -91,6 +100,10 @@ def simulate_scenario(
     bond_maturity : maturity in years of the constant-maturity zero-coupon bond index.
     antithetic : pair paths with the negated shocks.
     scheme : Heston discretisation, "qe" (default) or "euler".
+    leg : the non-equity leg the strategies hold on these paths, "bond" (the bond
+        index) or "cash" (the short rate): the one the live market data supports
+        (engine.market.legs.leg_of). Both are simulated either way; the draws do not
+        depend on it.
 
     Notes
     -----
@@ -106,6 +119,7 @@ def simulate_scenario(
         raise ValueError(f"n_paths = {n_paths} must be >= 1 (and even with antithetic)")
     if warmup_months < 0 or horizon_years < 1:
         raise ValueError("warmup_months must be >= 0 and horizon_years >= 1")
+    leg_label(leg)
     if not 1.0 / 252 < bond_maturity <= 50.0:
         raise ValueError(f"bond_maturity = {bond_maturity} is outside (1/252, 50] years")
     rng = as_generator(
@@ -159,4 +173,5 @@ def simulate_scenario(
         warmup_months=warmup_months,
         measure=measure,
         bond_maturity=bond_maturity,
+        leg=leg,
     )

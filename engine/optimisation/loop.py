@@ -14,10 +14,11 @@ from typing import Literal, get_args
 import numpy as np
 import polars as pl
 
-from engine.analysis.scoring import score_configs
+from engine.analysis.scoring import PENALTIES, score_configs
 from engine.market.paths import ScenarioPaths
 from engine.objectives import InvestmentObjectives
 from engine.optimisation.convergence import convergence
+from engine.optimisation.edges import optimum_edges
 from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_batch
 from engine.optimisation.search_space import SearchSpace
 from engine.optimisation.trust_region import TrustRegionProposer
@@ -35,8 +36,10 @@ STOP_REASONS: tuple[str, ...] = get_args(StopReason)
 HISTORY_COLUMNS: tuple[str, ...] = (
     "evaluation_index", "round", "config_id", "proposer", "weight_fn", "target_vol",
     "vol_window_months", "risk_aversion", "risky_mix", "defensive_mix", "tc_bps",
-    "robustness", "worst_scenario", "robust", "penalty", "objective", "feasible",
-    "best_objective_so_far", "improved", "round_best_objective", "stop_reason",
+    "robustness", "worst_scenario", "robust",
+    *(f"penalty_{name}" for name in PENALTIES), "penalty", "objective", "feasible",
+    "own_target_miss", "best_objective_so_far", "improved", "round_best_objective",
+    "stop_reason", "optimum_at_edge",
 )
 
 
@@ -135,6 +138,7 @@ def optimisation_history(
     settings: AgentSettings,
     *,
     elapsed_s: float,
+    space: SearchSpace | None = None,
 ) -> tuple[pl.DataFrame, StopReason | None]:
     """Score every config evaluated so far and apply the stop rule.
 
@@ -148,13 +152,16 @@ def optimisation_history(
         (:func:`engine.analysis.scoring.score_configs`).
     settings : the stop rule's window, tolerance, max_configs and time budget.
     elapsed_s : wall time since the loop started, seconds.
+    space : the ranges searched (default ``SearchSpace()``), for optimum_at_edge.
 
     Returns
     -------
     The history, one row per config in evaluation order, with columns
     :data:`HISTORY_COLUMNS` (evaluation_index from 1; stop_reason the same on every row,
-    null while the loop goes on), and the stop reason or None. Rounds must be
-    contiguous in evaluation order (a round's configs follow each other).
+    null while the loop goes on; optimum_at_edge the same on every row: the ranges whose
+    edge the best config so far sits on, :func:`~engine.optimisation.edges.optimum_edges`,
+    null when none), and the stop reason or None. Rounds must be contiguous in
+    evaluation order (a round's configs follow each other).
 
     Notes
     -----
@@ -181,10 +188,7 @@ def optimisation_history(
         pl.lit(DEFAULT_MIX, dtype=pl.String).alias(name)
         for name in MIX_FIELDS if name not in configs.columns
     )
-    scores = score_configs(evaluations, objectives).select(
-        "config_id", "robustness", "worst_scenario", "robust", "penalty", "objective",
-        "feasible",
-    )
+    scores = score_configs(evaluations, objectives).drop("rank")
     history = (
         configs.with_row_index("evaluation_index", offset=1)
         .with_columns(pl.col("evaluation_index").cast(pl.Int64))
@@ -203,10 +207,12 @@ def optimisation_history(
         reason = "max_configs"
     elif elapsed_s >= settings.time_budget_s:
         reason = "time_budget"
+    edge = optimum_edges(history, space or SearchSpace())
     history = history.with_columns(
         pl.Series("best_objective_so_far", best, dtype=pl.Float64).replace(-np.inf, None),
         pl.Series("improved", improved, dtype=pl.Boolean),
         pl.lit(reason, dtype=pl.String).alias("stop_reason"),
+        pl.lit(edge, dtype=pl.String).alias("optimum_at_edge"),
     ).with_columns(
         pl.col("best_objective_so_far").last().over("round").alias("round_best_objective"),
     )
@@ -277,7 +283,8 @@ def run_optimisation(
         tables.extend(_evaluate(scenario, batch, objectives) for scenario in paths.values())
         evaluations = pl.concat(tables)
         history, stop = optimisation_history(pl.concat(rounds), evaluations, objectives,
-                                             settings, elapsed_s=clock() - started)
+                                             settings, elapsed_s=clock() - started,
+                                             space=space)
         if stop is not None:
             return OptimisationResult(history, evaluations, stop, tuple(fallbacks))
         round_index += 1

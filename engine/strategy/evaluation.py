@@ -50,11 +50,12 @@ def config_from_row(row: Mapping[str, Any]) -> StrategyConfig:
 
 
 def market_from_paths(paths: ScenarioPaths) -> Market:
-    """The strategy's view of a scenario: equity vs the bond index, rebalanced at every
-    month-end from the end of the warm-up, cash as the risk-free."""
+    """The strategy's view of a scenario: equity vs the paths' non-equity leg (the bond
+    index, or cash when ``paths.leg`` is "cash"), rebalanced at every month-end from the
+    end of the warm-up, cash as the risk-free."""
     return Market(
         equity=paths.equity,
-        alternative=paths.bond,
+        alternative=paths.defensive,
         cash=paths.cash,
         rebalance_days=paths.month_ends[paths.warmup_months :],
     )

@@ -36,7 +36,12 @@ from dynalloc_dagster.assets.ingestion import (
     market_data,
     market_data_sanity,
 )
-from dynalloc_dagster.assets.scenarios import MarketRegimesConfig, market_regimes
+from dynalloc_dagster.assets.scenarios import (
+    MarketRegimesConfig,
+    ScenarioPathsConfig,
+    market_regimes,
+    scenario_paths,
+)
 from dynalloc_dagster.assets.strategies import StrategyConfigsConfig, strategy_configs
 from dynalloc_dagster.bedrock.resource import BedrockResource
 from dynalloc_dagster.environment import resources_for
@@ -180,6 +185,20 @@ def test_market_regimes_are_the_five_and_the_calibrated_one(fitted: pl.DataFrame
     calibrated = table.row(5, named=True)
     assert calibrated["heston_kappa"] == pytest.approx(fields["heston_kappa"])
     assert calibrated["equity_vol"] == pytest.approx(math.sqrt(fields["heston_theta"]))
+    # the history has a bond index: every scenario holds it
+    assert set(table["defensive_leg"]) == {fields["defensive_leg"]} == {"bond"}
+
+
+def test_without_a_bond_index_every_scenario_holds_cash(fitted: pl.DataFrame) -> None:
+    cash = fitted.with_columns(pl.lit("cash").alias("defensive_leg"))
+    table = market_regimes(MarketRegimesConfig(), cash).value
+    assert set(table["defensive_leg"]) == {"cash"}
+    context = dg.build_asset_context(partition_key="bear")
+    outputs = list(scenario_paths(context, ScenarioPathsConfig(
+        n_paths=4, horizon_years=1, warmup_months=0), table))
+    paths = outputs[0].value["bear"]
+    assert paths.leg == "cash" and paths.defensive is paths.cash
+    assert outputs[0].metadata["defensive_leg"].value == "cash"
 
 
 def test_market_regimes_applies_overrides(fitted: pl.DataFrame) -> None:

@@ -98,7 +98,7 @@ def test_definitions_load_in_every_environment(
     assert [job.name for job in STAGE_JOBS] == list(STAGES)
     for name in STAGES:
         assert defs.resolve_job_def(name).name == name
-    assert {s.name for s in defs.schedules} == {"weekly_refresh", "quarterly_reoptimization"}
+    assert {s.name for s in defs.schedules} == {"weekly_refresh", "quarterly_reoptimisation"}
     reaper = {"ec2_instance_reaper"} if environment == "aws" else set()
     assert {s.name for s in defs.sensors} == {"pipeline_next_stage",
                                               "regime_shift_reoptimisation", *reaper}
@@ -210,7 +210,7 @@ def test_stage_jobs_select_their_stage(full_defs: dg.Definitions) -> None:
 
 def test_schedules_start_the_chain_at_ingest(full_defs: dg.Definitions) -> None:
     assert {s.name: s.job_name for s in full_defs.schedules} == {
-        "weekly_refresh": INGEST_JOB, "quarterly_reoptimization": INGEST_JOB}
+        "weekly_refresh": INGEST_JOB, "quarterly_reoptimisation": INGEST_JOB}
     sensors = {s.name: s.default_status for s in full_defs.sensors}
     assert sensors == {"pipeline_next_stage": dg.DefaultSensorStatus.RUNNING,
                        "regime_shift_reoptimisation": dg.DefaultSensorStatus.STOPPED}

@@ -28,7 +28,7 @@ from dynalloc_dagster.assets.strategies import evaluation_completeness
 from dynalloc_dagster.checks import recommended_objectives_compliance
 from dynalloc_dagster.orchestration.stages import evaluation_range_tags
 from dynalloc_dagster.partitions import SCENARIOS
-from dynalloc_dagster.resources import MarketDataSource
+from dynalloc_dagster.resources import MarketDataSource, ObjectivesResource
 from dynalloc_dagster.storage.io_managers import load_scenario_paths
 from dynalloc_dagster.storage.local import LocalStorage
 from dynalloc_dagster.tags import EVALUATIONS_JOB
@@ -104,16 +104,44 @@ def test_todays_weight_is_the_hand_computed_one(instance: dg.DagsterInstance,
     })
     row = {"config_id": rule.config_id, "round": 0, "batch": "r000-00000000",
            "proposer": "lhs", **rule.to_dict()}
+    # evaluated in two scenarios: within every limit in base, vol 5% in bear
+    evaluations = pl.DataFrame({
+        "scenario": ["base", "bear"], "config_id": [rule.config_id] * 2,
+        "target_vol": [rule.target_vol] * 2, "ann_vol_median": [0.10, 0.05],
+        "sharpe_median": [1.6, 1.6], "max_drawdown_median": [0.1, 0.1],
+        "var95_median": [0.03, 0.03], "cvar95_median": [0.05, 0.05],
+        "cost_drag_median": [0.001, 0.001]})
     result = recommended_allocation(
         dg.build_asset_context(instance=instance), market_source=MarketDataSource(),
+        objectives=ObjectivesResource(),
         robustness_leaderboard=pl.DataFrame({"rank": [1], "config_id": [rule.config_id]}),
-        strategy_configs=pl.DataFrame([row]), market_data=market,
+        strategy_configs=pl.DataFrame([row]), strategy_evaluations=evaluations,
+        market_data=market,
     )
     table = result.value
     expected = _hand_weight(close, rule)
     assert 0.0 < expected < 1.0  # an interior weight: the clip would hide a wrong formula
     np.testing.assert_allclose(table["equity_weight_today"][0], expected, rtol=1e-12)
-    np.testing.assert_allclose(table["bond_weight_today"][0], 1.0 - expected, rtol=1e-12)
+    np.testing.assert_allclose(table["defensive_weight_today"][0], 1.0 - expected, rtol=1e-12)
+    assert table["defensive_leg"][0] == "bond"  # the market data has a bond index
+    assert table["n_scenarios_meeting"][0] == 1 and not table["meets_mandate"][0]
+    assert table["mandate_status"][0] == (
+        "No evaluated rule meets the mandate in every scenario; this is the closest (highest"
+        " objective). Meets the mandate in 1 of 2 scenarios. Misses vol 5.0% in bear vs band"
+        " 8.0%-12.0% (missed in 1 of 2). No rule meets: vol band 8.0%-12.0% (best"
+        f" achievable 5.0% in bear, config {rule.config_id}).")
+    first_key, first = next(iter(result.metadata.items()))
+    assert first_key == "decision"
+    assert first.value.startswith("**Mandate:** No evaluated rule meets the mandate")
+    assert f"government bonds {1 - expected:.1%}" in first.value
+    cash = recommended_allocation(
+        dg.build_asset_context(instance=instance), market_source=MarketDataSource(),
+        objectives=ObjectivesResource(),
+        robustness_leaderboard=pl.DataFrame({"rank": [1], "config_id": [rule.config_id]}),
+        strategy_configs=pl.DataFrame([row]), strategy_evaluations=evaluations,
+        market_data=market.drop("bond_close"))
+    assert cash.value["defensive_leg_label"][0] == "cash"
+    assert "government" not in next(iter(cash.metadata.values())).value
 
 
 def test_compliance_check_names_every_failed_objective_and_scenario() -> None:

@@ -7,6 +7,7 @@ The managers are driven with contexts from ``dg.build_output_context`` /
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import uuid
@@ -30,6 +31,7 @@ from dynalloc_dagster.storage import LocalStorage, ObjectStorage, S3Storage, io_
 from dynalloc_dagster.storage.io_managers import (
     PolarsParquetIOManager,
     ScenarioPathsIOManager,
+    _encode_paths,
     load_scenario_paths,
     safe_component,
 )
@@ -321,6 +323,7 @@ def _assert_same_paths(loaded: ScenarioPaths, original: ScenarioPaths) -> None:
     assert loaded.warmup_months == original.warmup_months
     assert loaded.measure == original.measure
     assert loaded.bond_maturity == original.bond_maturity
+    assert loaded.leg == original.leg
 
 
 def _bitwise_equal(a: np.ndarray, b: np.ndarray) -> bool:
@@ -345,6 +348,15 @@ def test_scenario_paths_round_trip_is_bitwise(
     copy = tmp_path / "bear-copy.npz"
     copy.write_bytes(backend.raw("scenario_paths/bear.npz"))
     _assert_same_paths(load_scenario_paths(copy), bear_paths)
+
+
+def test_the_paths_keep_their_leg(tmp_path: Path, bear_paths: ScenarioPaths) -> None:
+    cash = dataclasses.replace(bear_paths, leg="cash")
+    path = tmp_path / "cash.npz"
+    path.write_bytes(_encode_paths(cash))
+    loaded = load_scenario_paths(path)
+    assert loaded.leg == "cash"
+    assert loaded.defensive is loaded.cash
 
 
 def test_scenario_paths_many_partitions(

@@ -38,6 +38,7 @@ from dynalloc_dagster.tags import INGEST_JOB, PIPELINE_TAG, RUN_CONFIG_TAG
 from engine.market.regimes import REGIMES
 from engine.strategy import StrategyConfig
 
+SAMPLE_SOURCE = MarketDataSource(kind="files", path=str(SAMPLE_DATA))
 RULES = [StrategyConfig(target_vol=0.10, weight_fn="inverse_vol", vol_window_months=12,
                         tc_bps=10.0, no_trade_band=0.02),
          StrategyConfig(target_vol=0.08, weight_fn="linear", vol_window_months=6,
@@ -67,6 +68,13 @@ def artifacts(tmp_path: Path):
     return resources_for("local", data_root=str(tmp_path / "data"))["artifacts"]
 
 
+def _recommended(configs: pl.DataFrame, weight: float) -> pl.DataFrame:
+    """A recommended_allocation row: the first rule with today's weight and its status."""
+    return configs.head(1).with_columns(
+        pl.lit(weight).alias("equity_weight_today"), pl.lit("inverse vol").alias("rule"),
+        pl.lit("Meets the mandate in 4 of 6 scenarios.").alias("mandate_status"))
+
+
 def _regimes() -> pl.DataFrame:
     return pl.DataFrame([r.to_dict() | {"feller_satisfied": True} for r in REGIMES.values()])
 
@@ -76,10 +84,9 @@ def test_historical_backtest_on_the_sample(
     artifacts, tmp_path: Path,
 ) -> None:
     outputs = {o.output_name: o for o in historical_backtest(
-        artifacts=artifacts, objectives=ObjectivesResource(),
-        market_source=MarketDataSource(kind="files", path=str(SAMPLE_DATA)),
-        robustness_leaderboard=leaderboard,
-        strategy_configs=configs, market_data=sample["market_data"])}
+        artifacts=artifacts, objectives=ObjectivesResource(), market_source=SAMPLE_SOURCE,
+        robustness_leaderboard=leaderboard, strategy_configs=configs,
+        market_data=sample["market_data"])}
     table = outputs["historical_backtest"].value
     paths = outputs["historical_backtest_paths"].value
     full = {r["strategy"]: r for r in table.filter(pl.col("period") == "full").iter_rows(
@@ -107,6 +114,14 @@ def test_historical_backtest_on_the_sample(
         dt.date(2017, 11, 30), dt.date(2018, 11, 30), 12)
     metadata = outputs["historical_backtest"].metadata
     assert metadata["buy_and_hold_turnover"].value == 0.0
+    # provenance: the sample is real history without a bond index, so the leg is cash
+    assert set(table["history"]) == {"real history"}
+    assert set(table["data_source"]) == {"files market data"}
+    assert set(table["data_as_of"]) == {"2018-11-30"}
+    assert set(table["defensive_leg"]) == {"cash"}
+    assert table["code_version"][0].startswith("dynalloc")
+    assert metadata["defensive_leg"].value == "cash"
+    assert next(iter(metadata)) == "provenance"
     # each chart is on the asset's page itself (a data URI), the file beside it the same PNG
     gallery = metadata["charts"].value
     for name in ("backtest_nav", "backtest_equity_weight"):
@@ -118,8 +133,9 @@ def test_historical_backtest_on_the_sample(
 def test_todays_allocation_trades_the_held_units_to_the_target(
     sample: dict[str, pl.DataFrame], configs: pl.DataFrame, artifacts,
 ) -> None:
-    recommended = configs.head(1).with_columns(pl.lit(0.35).alias("equity_weight_today"))
-    result = todays_allocation(artifacts=artifacts, recommended_allocation=recommended,
+    recommended = _recommended(configs, 0.35)
+    result = todays_allocation(artifacts=artifacts, market_source=SAMPLE_SOURCE,
+                               recommended_allocation=recommended,
                                market_data=sample["market_data"],
                                market_holdings=sample["market_holdings"])
     table = result.value
@@ -135,8 +151,19 @@ def test_todays_allocation_trades_the_held_units_to_the_target(
                                rtol=1e-12)
     np.testing.assert_allclose(rows["equity"]["units_change"],
                                (0.35 * (nav - cost) - equity_value) / 2760.17, rtol=1e-12)
-    assert table["as_of"].to_list() == [dt.date(2018, 11, 30)] * 2
+    assert table["as_of"].to_list() == ["2018-11-30"] * 2
     assert result.metadata["trade"] is True
+    # the sample's holdings are illustrative; the leg is cash; provenance on every row
+    assert table["illustrative"].to_list() == [True, True]
+    np.testing.assert_allclose(table["nav"].to_list(), [nav, nav], rtol=1e-12)
+    assert "illustrative portfolio" in table["illustrative_reason"][0]
+    assert table["asset_label"].to_list() == ["equity", "cash"]
+    assert set(table["holdings_source"]) == {"the shipped sample's holdings.csv"}
+    assert set(table["data_source"]) == {"files market data"}
+    assert table["code_version"][0].startswith("dynalloc")
+    first_key, first = next(iter(result.metadata.items()))
+    assert first_key == "decision" and "ILLUSTRATIVE" in first.value
+    assert "equity 35.0%, cash 65.0%" in first.value
     stored = Path(result.metadata["csv"].value.removeprefix("file://")).read_bytes()
     assert pl.read_csv(io.BytesIO(stored), try_parse_dates=True).equals(table)
 
@@ -144,10 +171,15 @@ def test_todays_allocation_trades_the_held_units_to_the_target(
 def test_a_move_inside_the_no_trade_band_is_not_traded(
     sample: dict[str, pl.DataFrame], configs: pl.DataFrame, artifacts,
 ) -> None:
-    recommended = configs.head(1).with_columns(pl.lit(0.61).alias("equity_weight_today"))
+    recommended = _recommended(configs, 0.61)
     holdings = pl.DataFrame({"asset": ["equity", "bond"], "weight": [0.6, 0.4]})
-    result = todays_allocation(artifacts=artifacts, recommended_allocation=recommended,
+    source = MarketDataSource(kind="files", path="/srv/market")
+    result = todays_allocation(artifacts=artifacts, market_source=source,
+                               recommended_allocation=recommended,
                                market_data=sample["market_data"], market_holdings=holdings)
+    # real files and real holdings: not illustrative
+    assert result.value["illustrative"].to_list() == [False, False]
+    assert result.value["holdings_source"][0] == "the holdings table of /srv/market"
     assert result.metadata["trade"] is False  # |0.61 - 0.60| < the 2% band
     assert result.value["weight_change"].to_list() == [0.0, 0.0]
 
@@ -157,17 +189,22 @@ def test_market_regime_warns_when_the_regime_shifts(
 ) -> None:
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         first = list(market_regime(dg.build_asset_context(instance=instance),
+                                   market_source=SAMPLE_SOURCE,
                                    market_data=sample["market_data"], market_regimes=_regimes()))
         regime = first[0].metadata["regime"].value
         table = first[0].value
         assert table.height == 5 and table.filter(pl.col("nearest"))["regime"][0] == regime
         assert table.sort("distance")["regime"][0] == regime
         assert first[1].passed  # nothing to compare with
+        assert set(table["history"]) == {"real history"}
+        assert set(table["as_of"]) == {"2018-11-30"}
+        assert table["previous_regime"].null_count() == table.height
 
         other = "bear" if regime != "bear" else "bull"
         instance.report_runless_asset_event(dg.AssetMaterialization(
             MARKET_REGIME, metadata={"regime": other}))
         second = list(market_regime(dg.build_asset_context(instance=instance),
+                                    market_source=SAMPLE_SOURCE,
                                     market_data=sample["market_data"],
                                     market_regimes=_regimes()))
         assert not second[1].passed

@@ -29,7 +29,7 @@ from dagster_test_support import (
 from dynalloc_dagster.assets.reporting import CHART_CAPTIONS
 from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.orchestration.pipeline import run_pipeline
-from dynalloc_dagster.orchestration.schedules import quarterly_reoptimization, weekly_refresh
+from dynalloc_dagster.orchestration.schedules import quarterly_reoptimisation, weekly_refresh
 from dynalloc_dagster.orchestration.sensors import pipeline_next_stage
 from dynalloc_dagster.orchestration.stages import RANGE_END, RANGE_START, stage_request
 from dynalloc_dagster.partitions import SCENARIOS, batch_partitions
@@ -247,7 +247,8 @@ def test_recommended_allocation_is_the_top_ranked_config(quarter: PipelineRun) -
     assert row["config_id"] == quarter.leaderboard.sort("rank")["config_id"][0]
     assert row["config_id"] in quarter.config_ids
     assert 0.0 <= row["equity_weight_today"] <= 1.0
-    assert row["equity_weight_today"] + row["bond_weight_today"] == pytest.approx(1.0, abs=1e-12)
+    assert row["equity_weight_today"] + row["defensive_weight_today"] == pytest.approx(
+        1.0, abs=1e-12)
     assert row["as_of"] <= dt.date.fromisoformat(AS_OF)
 
 
@@ -292,10 +293,10 @@ def test_evaluation_stage_needs_the_round_configs(instance: dg.DagsterInstance) 
 
 def test_cron_schedules() -> None:
     assert weekly_refresh.cron_schedule == "0 6 * * 1"  # Mondays 06:00
-    assert quarterly_reoptimization.cron_schedule == "0 6 1 1,4,7,10 *"  # Jan/Apr/Jul/Oct 1st
+    assert quarterly_reoptimisation.cron_schedule == "0 6 1 1,4,7,10 *"  # Jan/Apr/Jul/Oct 1st
     assert weekly_refresh.execution_timezone == "UTC"
-    assert quarterly_reoptimization.execution_timezone == "UTC"
-    assert weekly_refresh.job_name == quarterly_reoptimization.job_name == INGEST_JOB
+    assert quarterly_reoptimisation.execution_timezone == "UTC"
+    assert weekly_refresh.job_name == quarterly_reoptimisation.job_name == INGEST_JOB
 
 
 def test_weekly_refresh_request(instance: dg.DagsterInstance) -> None:
@@ -311,9 +312,9 @@ def test_weekly_refresh_request(instance: dg.DagsterInstance) -> None:
                             RUN_CONFIG_TAG: json.dumps(config, sort_keys=True)}
 
 
-def test_quarterly_reoptimization_request(instance: dg.DagsterInstance) -> None:
+def test_quarterly_reoptimisation_request(instance: dg.DagsterInstance) -> None:
     context = dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK)
-    request = quarterly_reoptimization(context)
+    request = quarterly_reoptimisation(context)
 
     assert isinstance(request, dg.RunRequest)
     assert request.job_name == INGEST_JOB
@@ -326,7 +327,7 @@ def test_quarterly_reoptimization_request(instance: dg.DagsterInstance) -> None:
     assert json.loads(request.tags[RUN_CONFIG_TAG]) == request.run_config
 
 
-@pytest.mark.parametrize("schedule", [weekly_refresh, quarterly_reoptimization],
+@pytest.mark.parametrize("schedule", [weekly_refresh, quarterly_reoptimisation],
                          ids=["weekly", "quarterly"])
 def test_scheduled_request_runs(
     schedule: dg.ScheduleDefinition, data_root: Path, instance: dg.DagsterInstance

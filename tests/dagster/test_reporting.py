@@ -21,6 +21,7 @@ from matplotlib.colors import to_rgba
 
 from dynalloc_dagster.assets.strategies import evaluation_metadata
 from dynalloc_dagster.committee import plots
+from dynalloc_dagster.committee.decision import mandate_summary, status_text
 from dynalloc_dagster.committee.pdf import _Pages, report_pdf
 from dynalloc_dagster.committee.text import (
     ReportInputs,
@@ -34,6 +35,7 @@ from dynalloc_dagster.partitions import in_scenario_order, scenario_label
 from engine.analysis.allocation import weight_bands, weight_paths
 from engine.analysis.benchmarks import evaluate_benchmarks
 from engine.analysis.costs import cost_sensitivity
+from engine.analysis.scoring import PENALTIES
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
 from engine.objectives import InvestmentObjectives
@@ -53,6 +55,19 @@ CONFIGS = [
 OBJECTIVES = InvestmentObjectives()
 
 
+def _leaderboard(history: pl.DataFrame, evaluations: pl.DataFrame) -> pl.DataFrame:
+    """The leaderboard's columns as the SQL model writes them (every config distinct here:
+    no two share a weight function)."""
+    meeting = evaluations.group_by("config_id").agg(
+        pl.col("meets_objectives").sum().cast(pl.Int64).alias("n_scenarios_meeting"),
+        pl.len().cast(pl.Int64).alias("n_scenarios"))
+    return (history.sort("objective", "config_id", descending=[True, False], nulls_last=True)
+            .with_row_index("rank", offset=1).with_columns(pl.col("rank").cast(pl.Int64))
+            .join(meeting, on="config_id", maintain_order="left")
+            .with_columns(pl.lit(None, dtype=pl.String).alias("near_duplicate_of"),
+                          pl.lit(True).alias("best_of_weight_fn")))
+
+
 @pytest.fixture(scope="module")
 def built() -> tuple[ReportInputs, pl.DataFrame]:
     """The report's inputs and the recommended rule's weight bands."""
@@ -62,14 +77,15 @@ def built() -> tuple[ReportInputs, pl.DataFrame]:
     history, _ = optimisation_history(config_rows(CONFIGS, round_index=0, proposer="lhs"),
                                       evaluations, OBJECTIVES, AgentSettings(max_configs=4),
                                       elapsed_s=1.0)
-    leaderboard = (history.sort("objective", "config_id", descending=[True, False],
-                                nulls_last=True)
-                   .with_row_index("rank", offset=1).with_columns(pl.col("rank").cast(pl.Int64)))
+    leaderboard = _leaderboard(history, evaluations)
     best = leaderboard.row(0, named=True)
     rule = next(c for c in CONFIGS if c.config_id == best["config_id"])
+    summary = mandate_summary(evaluations, OBJECTIVES, rule.config_id)
     recommended = {**rule.to_dict(), "config_id": rule.config_id, "rule": plots.rule_label(best),
                    "as_of": "2026-11-20", "equity_weight_today": 0.6604,
-                   "bond_weight_today": 0.3396, "previous_config_id": None}
+                   "defensive_weight_today": 0.3396, "defensive_leg": "bond",
+                   "defensive_leg_label": "government bonds",
+                   "mandate_status": status_text(summary), "previous_config_id": None}
     bands = pl.concat([weight_bands(weight_paths(p, rule)).select(
         pl.lit(s).alias("scenario"), pl.all()) for s, p in paths.items()])
     charts = pl.DataFrame({"chart": ["allocation_dynamics"], "caption": ["weights"]})
@@ -116,6 +132,8 @@ def test_decision_comes_first_and_states_the_weights(inputs: ReportInputs) -> No
     assert sections[:3] == ["Decision", "Data, run config and code version", "Narrative"]
     decision = text.split("## Decision", 1)[1].split("\n## ", 1)[0]
     assert "equity 66.0%, government bonds 34.0%" in decision
+    status = inputs.recommended["mandate_status"]
+    assert decision.strip().startswith(f"**Mandate status:** {status}")
     assert "as of 2026-11-20" in decision
     assert "first recommendation" in decision
     assert "synthetic market data" in decision
@@ -159,7 +177,9 @@ def test_leaderboard_numbers_and_parameters_in_words(inputs: ReportInputs) -> No
     (table,) = _tables(text, "Leaderboard")
     header, rows = table[0], table[1:]
     assert header == ["rank", "weight function", "target vol", "vol window", "risk aversion",
-                      "objective", "robustness", "worst scenario", "robust"]
+                      "objective", "robustness", "penalty vol", "penalty drawdown",
+                      "penalty VaR95", "penalty CVaR95", "penalty cost", "meets mandate",
+                      "worst scenario"]
     board = inputs.leaderboard.sort("rank")
     assert len(rows) == board.height
     for cells, row in zip(rows, board.iter_rows(named=True), strict=True):
@@ -173,7 +193,25 @@ def test_leaderboard_numbers_and_parameters_in_words(inputs: ReportInputs) -> No
             np.testing.assert_allclose(float(cells[4]), row["risk_aversion"], atol=0.005)
         np.testing.assert_allclose(float(cells[5]), row["objective"], atol=0.0005)
         np.testing.assert_allclose(_percent(cells[6]), row["robustness"], atol=0.0005)
-        assert cells[7] == scenario_label(row["worst_scenario"])
+        np.testing.assert_allclose([float(c) for c in cells[7:12]],
+                                   [row[f"penalty_{n}"] for n in PENALTIES], atol=0.005)
+        assert cells[12] == f"{row['n_scenarios_meeting']} of {row['n_scenarios']}"
+        assert cells[13] == scenario_label(row["worst_scenario"])
+
+
+def test_leaderboard_shows_distinct_alternatives_and_each_weight_functions_best(
+        inputs: ReportInputs) -> None:
+    board = inputs.leaderboard.sort("rank")
+    # rank 2 is a near duplicate of rank 1; rows=2 shows the distinct top two (1 and 3)
+    # and rank 4 as the best of its weight function
+    ids = board["config_id"].to_list()
+    marked = board.with_columns(
+        pl.when(pl.col("rank") == 2).then(pl.lit(ids[0])).otherwise(None)
+        .alias("near_duplicate_of"),
+        pl.col("rank").is_in([1, 4]).alias("best_of_weight_fn"))
+    table = leaderboard_table(marked, rows=2)
+    assert [row[0] for row in table.rows] == ["1", "3", "4"]
+    assert [row[0] for row in leaderboard_table(marked, rows=10).rows] == ["1", "3", "4"]
 
 
 def test_cost_table_is_the_worst_scenario_sharpe(inputs: ReportInputs) -> None:
@@ -288,6 +326,85 @@ def test_each_evaluation_key_has_its_own_metadata(inputs: ReportInputs) -> None:
             "sharpe_mean", descending=True)["config_id"][0]
         assert metadata["meeting_objectives"] == (
             f"{int(table['meets_objectives'].sum())} of {len(CONFIGS)}")
+
+
+def _live(inputs: ReportInputs) -> dict[str, pl.DataFrame]:
+    """Live tables as historical_backtest, todays_allocation and market_regime write them."""
+    rec_id = inputs.recommended["config_id"]
+    backtest = pl.DataFrame([
+        {"strategy": name, "config_id": rec_id if name == "recommended" else None,
+         "period": period, "start": start, "end": "2018-11-30", "sharpe": sharpe,
+         "ann_return": ret, "ann_vol": vol, "max_drawdown": dd, "turnover": 0.4}
+        for name, period, start, sharpe, ret, vol, dd in [
+            ("recommended", "full", "2001-01-31", 0.45, 0.051, 0.082, 0.21),
+            ("60/40", "full", "2001-01-31", 0.38, 0.047, 0.096, 0.31),
+            ("100% equity", "full", "2001-01-31", 0.27, 0.052, 0.151, 0.55),
+            ("recommended", "last_year", "2017-11-30", -2.0, -0.03, 0.07, 0.08)]])
+    trades = pl.DataFrame({
+        "as_of": ["2018-11-30"] * 2, "config_id": [rec_id] * 2, "asset": ["equity", "bond"],
+        "current_weight": [0.6, 0.4], "target_weight": [0.66, 0.34], "new_weight": [0.66, 0.34],
+        "weight_change": [0.06, -0.06], "value_change": [0.06, -0.06],
+        "units_change": [None, None], "cost": [120.0, 0.0], "nav": [1_000_000.0] * 2,
+        "asset_label": ["equity", "cash"],
+        "trade": ["buy equity"] * 2, "illustrative": [True] * 2,
+        "illustrative_reason": ["the shipped sample's holdings are an illustrative portfolio"] * 2,
+        "data_source": ["files market data"] * 2,
+        "holdings_source": ["the shipped sample's holdings.csv"] * 2,
+        "code_version": ["dynalloc 0.1.0, git abc"] * 2})
+    regime = pl.DataFrame({"regime": ["bear", "base", "bull"], "distance": [0.5, 1.5, 2.5],
+                           "nearest": [True, False, False],
+                           "previous_regime": ["base"] * 3, "as_of": ["2018-11-30"] * 3})
+    return {"backtest": backtest, "trades": trades, "regime": regime}
+
+
+def test_the_report_carries_the_live_evidence(inputs: ReportInputs) -> None:
+    cash = {**inputs.recommended, "defensive_leg": "cash", "defensive_leg_label": "cash"}
+    report = dataclasses.replace(inputs, recommended=cash, data_source="files",
+                                 **_live(inputs))
+    text = to_markdown(build_report(report))
+    assert "government bonds" not in text.split("## Narrative")[0]
+    assert "equity 66.0%, cash 34.0%" in text
+    assert "no bond index: the non-equity leg is cash" in text
+    (table,) = _tables(text, "The rule on the market history")
+    assert table[0] == ["strategy", "period", "ann. return", "ann. vol", "Sharpe",
+                        "max drawdown", "turnover"]
+    assert table[1] == ["recommended rule", "2001-01-31 to 2018-11-30", "5.1%", "8.2%", "0.45",
+                        "21.0%", "40%"]
+    assert [row[0] for row in table[1:]] == ["recommended rule", "60/40",
+                                              "buy-and-hold (100% equity)", "recommended rule"]
+    assert "real market history" in text.split("## The rule on the market history")[1]
+    trades_part = text.split("## Trades to today's target")[1].split("\n## ")[0]
+    assert "**Illustrative:** the shipped sample's holdings" in trades_part
+    (trades,) = _tables(text, "Trades to today's target")
+    # cost 120 on a NAV of 1,000,000: 0.012% of NAV
+    assert trades[1] == ["equity", "60.0%", "66.0%", "66.0%", "+6.0 pp", "0.012%"]
+    assert trades[2][0] == "cash"
+    regime_part = text.split("## Today's regime and its checks")[1].split("\n## ")[0]
+    assert "most like the **bear** regime" in regime_part
+    assert "changed from base (a warning)" in regime_part
+    # last 12 months' Sharpe -2.00 against the simulated p5 of the rule in bear
+    p5 = inputs.evaluations.filter((pl.col("config_id") == inputs.recommended["config_id"])
+                                   & (pl.col("scenario") == "bear"))["sharpe_p5"][0]
+    verdict = "passes" if -2.0 >= p5 else "below it (a warning)"
+    assert f"Sharpe -2.00 against the simulated 5th percentile {p5:.2f} in bear: {verdict}" \
+        in regime_part
+
+
+def test_the_run_config_line_of_a_pipeline_run_with_the_defaults(inputs: ReportInputs) -> None:
+    text = to_markdown(build_report(dataclasses.replace(inputs, run_config={})))
+    assert "Run config: the defaults (a pipeline run with no overrides)." in text
+    text = to_markdown(build_report(dataclasses.replace(inputs, run_config=None)))
+    assert "materialized outside a pipeline run" in text
+
+
+def test_an_optimum_at_the_edge_is_reported(inputs: ReportInputs) -> None:
+    edge = "target_vol 0.05 at the lower bound 0.05 of [0.05, 0.2]"
+    history = inputs.history.with_columns(pl.lit(edge).alias("optimum_at_edge"))
+    text = to_markdown(build_report(dataclasses.replace(inputs, history=history)))
+    assert f"**Optimum at the edge of the search:** {edge}." in text
+    inside = inputs.history.with_columns(pl.lit(None, dtype=pl.String).alias("optimum_at_edge"))
+    assert "Optimum at the edge" not in to_markdown(
+        build_report(dataclasses.replace(inputs, history=inside)))
 
 
 def test_a_narrative_with_dollar_amounts_is_set_as_text(

@@ -61,8 +61,10 @@ def test_best_per_scenario_breaks_ties_by_lowest_config_id_and_names_the_metric(
 def test_relative_scores_hand_example_including_an_all_negative_scenario():
     scores = relative_scores(HAND)
     assert scores.columns == [
-        "scenario", "config_id", "sharpe_mean", "best_sharpe_mean", "relative_score",
+        "scenario", "config_id", "sharpe_mean", "best_sharpe_mean", "best_within_band",
+        "relative_score",
     ]
+    assert not scores["best_within_band"].any()
     # Input order is kept.
     assert scores["config_id"].to_list() == ["a", "b", "c", "a", "b", "c"]
     np.testing.assert_allclose(
@@ -194,3 +196,62 @@ def test_best_is_among_the_table_given(metric):
                                threshold=0.8, metric=metric)
     assert alone["robustness"].to_list() == [1.0]
     assert joined.filter(pl.col("config_id") == "a")["robustness"].to_list() == [0.5]
+
+
+# The mandate's band: best_s among the configs whose ann_vol_median is inside it.
+#   bear: bonds (vol 0.03) Sharpe 0.4 is the best overall; in-band (0.08-0.12): mid 0.2
+#         (vol 0.10), edge -0.1 (vol 0.12, on the ceiling: inside)
+#   bull: mid 1.0 (vol 0.10), edge 1.2 (vol 0.12), bonds 0.3 (vol 0.02)
+#   calm: nobody inside the band (equity vol 6%): best over all, bonds 0.5
+BANDED = pl.DataFrame(
+    {
+        "scenario": ["bear"] * 3 + ["bull"] * 3 + ["calm"] * 3,
+        "config_id": ["bonds", "mid", "edge"] * 3,
+        "sharpe_mean": [0.4, 0.2, -0.1, 0.3, 1.0, 1.2, 0.5, 0.45, 0.4],
+        "ann_vol_median": [0.03, 0.10, 0.12, 0.02, 0.10, 0.12, 0.02, 0.05, 0.06],
+    }
+)
+BAND = (0.08, 0.12)
+
+
+def test_best_is_taken_within_the_vol_band_with_a_fallback_when_nobody_is_in_it():
+    scores = relative_scores(BANDED, vol_band=BAND)
+    by = {(r["scenario"], r["config_id"]): r for r in scores.iter_rows(named=True)}
+    # bear best 0.2 (mid): bonds 1 - (0.2 - 0.4)/0.2 = 2, mid 1, edge 1 - 0.3/0.2 = -0.5
+    # bull best 1.2 (edge): bonds 0.25, mid 1/1.2, edge 1
+    # calm fallback best 0.5 (bonds): bonds 1, mid 0.9, edge 0.8
+    expected = {
+        ("bear", "bonds"): 2.0, ("bear", "mid"): 1.0, ("bear", "edge"): -0.5,
+        ("bull", "bonds"): 0.25, ("bull", "mid"): 1 / 1.2, ("bull", "edge"): 1.0,
+        ("calm", "bonds"): 1.0, ("calm", "mid"): 0.9, ("calm", "edge"): 0.8,
+    }
+    for key, value in expected.items():
+        np.testing.assert_allclose(by[key]["relative_score"], value, rtol=RTOL, err_msg=str(key))
+    assert {s: by[(s, "mid")]["best_within_band"] for s in ("bear", "bull", "calm")} == {
+        "bear": True, "bull": True, "calm": False}
+    best = best_per_scenario(BANDED, vol_band=BAND).sort("scenario")
+    assert best["config_id"].to_list() == ["mid", "edge", "bonds"]
+    assert best["scenario"].to_list() == ["bear", "bull", "calm"]
+
+
+def test_a_mostly_bond_rule_is_not_robust_against_the_in_band_best():
+    # Without the band, bear's best is the bond rule's 0.4 and bull's 1.2: bonds keep
+    # min(1, 0.25, 1) = 0.25, mid min(0.5, 0.833, 0.9) = 0.5. With the band the bond
+    # rule's 2.0 in bear does not rescue its 0.25 in bull, and mid's bear score is 1.
+    plain = robustness_scores(BANDED, 0.8)
+    banded = robustness_scores(BANDED, 0.8, vol_band=BAND)
+    value = {r["config_id"]: r["robustness"] for r in banded.iter_rows(named=True)}
+    np.testing.assert_allclose([value["bonds"], value["mid"], value["edge"]],
+                               [0.25, 1 / 1.2, -0.5], rtol=RTOL)
+    plain_value = {r["config_id"]: r["robustness"] for r in plain.iter_rows(named=True)}
+    np.testing.assert_allclose(plain_value["mid"], 0.5, rtol=RTOL)
+    assert banded["config_id"].to_list()[0] == "mid"
+
+
+def test_an_undefined_vol_is_outside_the_band():
+    table = BANDED.with_columns(
+        pl.when(pl.col("config_id") == "mid").then(float("nan"))
+        .otherwise(pl.col("ann_vol_median")).alias("ann_vol_median"))
+    scores = relative_scores(table.filter(pl.col("scenario") == "bear"), vol_band=BAND)
+    # only edge (-0.1) is inside: best -0.1; mid 1 - (-0.1 - 0.2)/0.1 = 4
+    np.testing.assert_allclose(scores["best_sharpe_mean"].to_numpy(), [-0.1] * 3, rtol=RTOL)

@@ -24,9 +24,11 @@ import polars as pl
 import pytest
 
 from dbt_like_reports.loader import run_models
+from engine.analysis.scoring import PENALTIES
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
 from engine.objectives import InvestmentObjectives
+from engine.optimisation.loop import HISTORY_COLUMNS
 from engine.strategy import StrategyConfig, evaluate
 
 N_PATHS = 50
@@ -94,8 +96,9 @@ def history_table(configs: pl.DataFrame, evaluations: pl.DataFrame) -> pl.DataFr
     """A stand-in optimisation_history: one row per config in the configs' order.
 
     robustness = min over scenarios of r = 1 - (best_s - m) / |best_s| (m = sharpe_mean);
-    penalty = 0.1 per scenario where the config misses an objective; objective =
-    robustness - penalty; robust at InvestmentObjectives' threshold.
+    penalty = 0.1 per scenario where the config misses an objective, all of it put in
+    penalty_vol (the other penalty columns 0); objective = robustness - penalty; robust
+    at InvestmentObjectives' threshold; the engine's HISTORY_COLUMNS that SQL stages.
     """
     threshold = InvestmentObjectives().robustness_threshold
     relative = evaluations.select("scenario", "config_id", "sharpe_mean", "meets_objectives")
@@ -118,12 +121,19 @@ def history_table(configs: pl.DataFrame, evaluations: pl.DataFrame) -> pl.DataFr
             (pl.col("penalty") == 0).alias("feasible"),
         )
         .with_columns(pl.col("objective").cum_max().alias("best_objective_so_far"),
-                      pl.lit("max_configs").alias("stop_reason"))
-        .select("evaluation_index", "round", "config_id", "proposer", "weight_fn",
-                "target_vol", "vol_window_months", "risk_aversion", "tc_bps", "robustness",
-                "worst_scenario", "robust", "penalty", "objective", "feasible",
-                "best_objective_so_far", "stop_reason")
+                      pl.lit("max_configs").alias("stop_reason"),
+                      pl.col("penalty").alias("penalty_vol"),
+                      *(pl.lit(0.0).alias(f"penalty_{name}") for name in PENALTIES[1:]),
+                      pl.lit(0.01).alias("own_target_miss"),
+                      pl.lit(None, dtype=pl.String).alias("optimum_at_edge"))
+        .select(STAGED_HISTORY_COLUMNS)
     )
+
+
+STAGED_HISTORY_COLUMNS = [c for c in HISTORY_COLUMNS if c not in (
+    "risky_mix", "defensive_mix", "improved", "round_best_objective")]
+"""The history columns the SQL models stage (the mixes and the per-round progress are
+read by the report text from the history asset, not by SQL)."""
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ import pytest
 
 from dbt_like_reports.loader import MODELS_DIR, discover_models, run_models
 from dbt_like_reports.schema_tests import SCHEMA_PATH, load_schema, run_test
+from engine.analysis.scoring import PENALTIES
 
 MARTS = {"robustness_leaderboard", "parameter_sensitivity", "weight_window_interaction",
          "scenario_comparison", "constraint_compliance"}
@@ -32,6 +33,9 @@ INVERSE = ("inverse_vol", "inverse_vol_squared")
 
 
 # --- literal source tables -------------------------------------------------------------
+
+
+PENALTY_COLUMNS = [f"penalty_{name}" for name in PENALTIES]
 
 
 def _config_defaults(row: dict) -> dict:
@@ -77,14 +81,18 @@ def history(rows: list[dict], table: pl.DataFrame) -> pl.DataFrame:
     (any other score a default); parameters from the evaluations table."""
     params = configs(table).drop("min_allocation", "max_allocation", "no_trade_band")
     frame = pl.DataFrame(
-        [{"evaluation_index": i + 1, "worst_scenario": "base", "penalty": 0.0,
-          "feasible": True, **row} for i, row in enumerate(rows)],
-        schema_overrides={"objective": pl.Float64, "robustness": pl.Float64},
+        [{"evaluation_index": i + 1, "worst_scenario": "base",
+          **dict.fromkeys(PENALTY_COLUMNS, 0.0), "penalty": 0.0, "feasible": True,
+          "own_target_miss": 0.0, **row} for i, row in enumerate(rows)],
+        schema_overrides={"objective": pl.Float64, "robustness": pl.Float64,
+                          **dict.fromkeys(PENALTY_COLUMNS, pl.Float64),
+                          "own_target_miss": pl.Float64},
     )
     frame = frame.join(params, on="config_id", how="left", maintain_order="left")
     return frame.with_columns(
         pl.col("objective").cum_max().alias("best_objective_so_far"),
         pl.lit("max_configs").alias("stop_reason"),
+        pl.lit(None, dtype=pl.String).alias("optimum_at_edge"),
     )
 
 
@@ -364,9 +372,16 @@ def test_leaderboard_on_a_hand_computed_table():
     board, _ = _leaderboard()
     assert board.columns == [
         "rank", "config_id", "round", "proposer", "objective", "robustness", "robust",
-        "worst_scenario", "penalty", "feasible", "weight_fn", "target_vol",
-        "vol_window_months", "risk_aversion", "tc_bps", "worst_sharpe_mean",
-        "mean_sharpe_mean"]
+        "worst_scenario", *PENALTY_COLUMNS, "penalty", "feasible", "own_target_miss",
+        "n_scenarios_meeting", "n_scenarios", "near_duplicate_of", "best_of_weight_fn",
+        "weight_fn", "target_vol", "vol_window_months", "risk_aversion", "tc_bps",
+        "worst_sharpe_mean", "mean_sharpe_mean"]
+    # every pass flag true by default: each config meets the mandate in both scenarios
+    assert board["n_scenarios_meeting"].to_list() == [2, 2, 2, 2]
+    # c2 inverse_vol, c3 sigmoid, c1 and c4 linear (c1 ranks above c4); c4 repeats c1
+    # (both linear 10%, 12m, risk aversion 1.0).
+    assert board["best_of_weight_fn"].to_list() == [True, True, True, False]
+    assert board["near_duplicate_of"].to_list() == [None, None, None, "c1"]
     # objective desc: c2 0.9; c1 and c3 tie at 0.5 -> c1 first (config_id); c4 -0.2.
     # worst/mean sharpe_mean: c2 (0.3, 0.6); c1 (-0.2, 0.1); c3 (0.6, 0.6: its bear NaN
     # is undefined and skipped); c4 (-0.5, -0.2).
@@ -384,6 +399,25 @@ def test_leaderboard_on_a_hand_computed_table():
          [0.5, 0.5, 0.0, -0.2, 0.1],
          [0.5, 0.85, 0.35, 0.6, 0.6],
          [-0.2, -0.2, 0.0, -0.5, -0.2]], rtol=1e-12, atol=1e-15)
+
+
+def test_near_duplicates_are_collapsed_onto_the_better_config():
+    # linear configs, all 12m and risk aversion 1.0 unless given; ranked by objective:
+    # a (0.10), b (0.104: within 0.005 of a), c (0.106: within 0.005 of b but 0.006 from
+    # a, so b's), d (0.10 but 14m: 2 months away), e (0.10, risk aversion 1.3: 0.3 away),
+    # f (0.10, 13m, risk aversion 1.2: within every tolerance of a), g (sigmoid: other fn).
+    specs = {"a": {}, "b": {"target_vol": 0.104}, "c": {"target_vol": 0.106},
+             "d": {"vol_window_months": 14}, "e": {"risk_aversion": 1.3},
+             "f": {"vol_window_months": 13, "risk_aversion": 1.2},
+             "g": {"weight_fn": "sigmoid"}}
+    table = evaluations([{"scenario": "base", "config_id": c, "sharpe_mean": 0.5, **spec}
+                         for c, spec in specs.items()])
+    rows = [{"config_id": c, "objective": 1.0 - 0.1 * i, "robustness": 1.0, "robust": True}
+            for i, c in enumerate(specs)]
+    board = run(table, rows)["robustness_leaderboard"]
+    assert dict(zip(board["config_id"], board["near_duplicate_of"], strict=True)) == {
+        "a": None, "b": "a", "c": "b", "d": None, "e": None, "f": "a", "g": None}
+    assert board.filter(pl.col("best_of_weight_fn"))["config_id"].to_list() == ["a", "g"]
 
 
 def test_leaderboard_order_is_the_history_ordered_by_objective():
@@ -405,7 +439,8 @@ def test_an_unscored_config_ranks_last_and_the_schema_tests_pass():
     ])
     unscored = {"config_id": "c5", "round": 1, "proposer": "tpe", "objective": None,
                 "robustness": None, "robust": None, "penalty": None, "feasible": None,
-                "worst_scenario": None}
+                "worst_scenario": None, **dict.fromkeys(PENALTY_COLUMNS),
+                "own_target_miss": None}
     tables = run(table, [*LEADERBOARD_HISTORY, unscored])
     board = tables["robustness_leaderboard"]
     assert board["config_id"].to_list() == ["c2", "c1", "c3", "c4", "c5"]

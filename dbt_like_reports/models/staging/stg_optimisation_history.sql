@@ -25,13 +25,20 @@ final as (
         nullif(cast(robustness as double), cast('nan' as double)) as robustness,
         cast(worst_scenario as varchar) as worst_scenario,
         cast(robust as boolean) as robust,
+        nullif(cast(penalty_vol as double), cast('nan' as double)) as penalty_vol,
+        nullif(cast(penalty_drawdown as double), cast('nan' as double)) as penalty_drawdown,
+        nullif(cast(penalty_var95 as double), cast('nan' as double)) as penalty_var95,
+        nullif(cast(penalty_cvar95 as double), cast('nan' as double)) as penalty_cvar95,
+        nullif(cast(penalty_cost as double), cast('nan' as double)) as penalty_cost,
         nullif(cast(penalty as double), cast('nan' as double)) as penalty,
         nullif(cast(objective as double), cast('nan' as double)) as objective,
         cast(feasible as boolean) as feasible,
+        nullif(cast(own_target_miss as double), cast('nan' as double)) as own_target_miss,
         nullif(
             cast(best_objective_so_far as double), cast('nan' as double)
         ) as best_objective_so_far,
-        cast(stop_reason as varchar) as stop_reason
+        cast(stop_reason as varchar) as stop_reason,
+        cast(optimum_at_edge as varchar) as optimum_at_edge
 
     from source
 
