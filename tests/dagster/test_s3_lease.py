@@ -2,13 +2,15 @@
 conditional writes (moto 5 on 127.0.0.1 evaluates ``IfNoneMatch``/``IfMatch`` on
 PutObject and ``IfMatch`` on DeleteObject, answering 412 as S3 does). Runs go through
 Dagster (``execute_in_process``) with the project's Parquet IO manager on an S3 storage,
-so the lease is taken where a real run takes it: when the IO manager starts."""
+so the lease is taken where a real run takes it: when the IO manager starts. The
+compare-and-swap promise is checked on the local store too (one logic, two stores)."""
 
 from __future__ import annotations
 
 import json
 import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -21,6 +23,7 @@ from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.storage.lease import (
     LEASE_OBJECT,
     DataRootInUseError,
+    InstanceLeaseStore,
     Lease,
     S3LeaseStore,
     acquire_for_run,
@@ -176,11 +179,15 @@ def test_a_lone_run_holds_the_lease_while_it_runs_and_gives_it_back(
     assert data_keys(store) == ["table.parquet"]
 
 
-def test_conditional_writes_lose_to_a_change_since_the_read(store: S3Storage) -> None:
+@pytest.mark.parametrize("kind", ["s3", "local"])
+def test_conditional_writes_lose_to_a_change_since_the_read(
+    kind: str, store: S3Storage, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
     """Two processes deciding at once: both read the root free; only the first create
-    wins. A holder releasing (or taking over) with an ETag read before someone else's
-    takeover changes nothing."""
-    leases = S3LeaseStore(store)
+    wins. A holder releasing (or taking over) with a version (the ETag on S3) read before
+    someone else's takeover changes nothing. Both stores keep this promise."""
+    leases = (S3LeaseStore(store) if kind == "s3"
+              else InstanceLeaseStore(instance, str(tmp_path / "data")))
     mine = _lease("mine")
     assert leases.swap(mine, None)
     assert not leases.swap(_lease("theirs"), None)  # IfNoneMatch='*': 412
