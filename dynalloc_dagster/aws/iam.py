@@ -1,16 +1,18 @@
 """Least-privilege IAM policies of the run workers and the run launcher, from config.
 
 The worker (the instance profile of each run's EC2 instance) may read, write and list
-objects under one bucket prefix, have S3 (and only S3: ``kms:ViaService``) use the one KMS
-key for SSE-KMS, describe that key (the S3 storage checks it is enabled before its first
-write), read the named secrets (the PostgreSQL URL), write its logs to one log group and,
-when a model is configured, invoke that one Bedrock model or inference profile. The
-launcher (the host of the Dagster daemon and webserver) may start instances only from the
-one image into the listed subnets and security groups, only of the allowed instance types,
-only with IMDSv2 required and only with every created resource (instance, volume, network
-interface, spot request) tagged ``dynalloc/deployment = <deployment>``; tag them at launch
-only; describe instances; terminate and read the console output of only instances
-carrying that tag; and pass only the worker's role, only to EC2.
+objects under one bucket prefix and delete one of them, the data-root lease
+(``<prefix>/_lease.json``, dynalloc_dagster.storage.lease), have S3 (and only S3:
+``kms:ViaService``) use the one KMS key for SSE-KMS, describe that key (the S3 storage
+checks it is enabled before its first write), read the named secrets (the PostgreSQL
+URL), write its logs to one log group and, when a model is configured, invoke that one
+Bedrock model or inference profile. The launcher (the host of the Dagster daemon and
+webserver) may start instances only from the one image into the listed subnets and
+security groups, only of the allowed instance types, only with IMDSv2 required and only
+with every created resource (instance, volume, network interface, spot request) tagged
+``dynalloc/deployment = <deployment>``; tag them at launch only; describe instances;
+terminate and read the console output of only instances carrying that tag; and pass only
+the worker's role, only to EC2.
 
 The only ``"Resource": "*"`` is the launcher's ``ec2:Describe*`` statement: EC2's
 Describe actions support no resource-level permissions. No action has a wildcard.
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dynalloc_dagster.aws.ec2_run_launcher import DEPLOYMENT_TAG
+from dynalloc_dagster.storage.lease import LEASE_OBJECT
 
 VERSION = "2012-10-17"
 DESCRIBE_ACTIONS = ("ec2:DescribeInstances",)
@@ -179,6 +182,8 @@ def worker_policy(scope: PolicyScope) -> dict[str, Any]:
         {"Sid": "ReadWriteThePrefix", "Effect": "Allow",
          "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
          "Resource": [f"arn:aws:s3:::{scope.bucket}/{under}*"]},
+        {"Sid": "ReleaseTheDataRootLease", "Effect": "Allow", "Action": ["s3:DeleteObject"],
+         "Resource": [f"arn:aws:s3:::{scope.bucket}/{under}{LEASE_OBJECT}"]},
         {"Sid": "S3UsesTheKey", "Effect": "Allow",
          "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [scope.kms_key_arn],
          "Condition": {"StringEquals": {"kms:ViaService": f"s3.{scope.region}.amazonaws.com"}}},

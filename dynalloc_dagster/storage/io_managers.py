@@ -69,12 +69,12 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Before the run writes anything: hold the data root's lease
         (dynalloc_dagster.storage.lease)."""
-        hold_data_root(context, self.object_storage().location)
+        hold_data_root(context, self.object_storage())
         self._loaded = {}
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self._loaded = None
-        end_of_run(context, self.object_storage().location)
+        end_of_run(context, self.object_storage())
 
     def object_key(self, asset_key: dg.AssetKey, partition_key: str | None = None,
                    partitions_def: dg.PartitionsDefinition | None = None) -> str:

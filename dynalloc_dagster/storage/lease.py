@@ -16,14 +16,24 @@ are initialised (before any step writes anything), for every run however it was 
 * a lease whose holder is no longer live (:func:`holder_live`) is stale: it is taken over,
   with a log line naming the old holder.
 
-The lease is a JSON record in the Dagster instance's key-value store under
-``dynalloc/lease:<data root with symlinks resolved>`` (one folder reached through a
-symlinked path is one lease; nothing is written into the data root, so a run
-refused or failing before its first step leaves the data root untouched); every
-read-decide-write holds an exclusive ``flock`` on ``<DAGSTER_HOME>/.dynalloc-lease.lock``,
-so two processes deciding at once see each other. One data root is used through one
-Dagster instance (the one whose runs the staleness rule reads). Local data roots only: on
-S3 (``s3://``) no lease is taken.
+The lease is a JSON record kept by a :class:`LeaseStore`, one logic over two stores, each
+changing the record only by compare-and-swap (a run reads the record, decides, and writes
+only if the record is unchanged; on a lost race it reads again and decides again):
+
+* a local data root: the Dagster instance's key-value store under
+  ``dynalloc/lease:<data root with symlinks resolved>`` (one folder reached through a
+  symlinked path is one lease; nothing is written into the data root, so a run refused or
+  failing before its first step leaves the data root untouched); each swap holds an
+  exclusive ``flock`` on ``<DAGSTER_HOME>/.dynalloc-lease.lock``;
+* an S3 data root (``s3://bucket/prefix``): the object ``<prefix>/_lease.json`` in the
+  data root's bucket (SSE-KMS like every object), taken with ``PutObject`` and
+  ``IfNoneMatch='*'`` (S3 answers 412 PreconditionFailed when it exists), taken over
+  with ``IfMatch=<the ETag read>`` and given back with ``DeleteObject`` and ``IfMatch``
+  (S3 general purpose buckets take conditional deletes), so a holder never deletes a
+  lease another run has taken over since it read it.
+
+One data root is used through one Dagster instance (the one whose runs the staleness rule
+reads: on AWS the deployment's PostgreSQL instance).
 """
 
 from __future__ import annotations
@@ -38,14 +48,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import dagster as dg
 
+from dynalloc_dagster.storage.base import ObjectStorage, StorageError
+from dynalloc_dagster.storage.s3 import S3Storage
 from dynalloc_dagster.tags import PIPELINE_ID_TAG, PIPELINE_TAG, REPORTS_JOB
 from dynalloc_dagster.workers import process_alive, worker_start
 
 LEASE_KEY = "dynalloc/lease:"
 LOCK_FILE = ".dynalloc-lease.lock"
+LEASE_OBJECT = "_lease.json"
+"""The key of an S3 data root's lease, under its prefix."""
+SWAP_ATTEMPTS = 3  # read-decide-swap rounds before giving up on a contended lease
 CHAIN_GRACE_S = 300.0
 """How long after a pipeline's last stage ended its lease stays held while a daemon is
 running (the chaining sensor requests the next stage within its 30 s interval)."""
@@ -77,17 +93,106 @@ class Lease:
                 f" {self.started_at} (run {self.run_id}, {self.job_name})")
 
 
+DataRoot = ObjectStorage | str | os.PathLike[str]
+"""A data root: its storage, or a local folder's path."""
+Version = str | None
+"""What a store's record looked like when read (the stored JSON locally, the ETag on S3);
+None: no lease."""
+
+
+class LeaseStore(Protocol):
+    """Where one data root's lease is kept: one record changed only by compare-and-swap, so
+    two processes deciding at once cannot both win."""
+
+    root: str  # the data root as messages name it
+    local_workers: bool  # the root's runs run on this machine (their pids can be checked)
+
+    def read(self) -> tuple[Lease | None, Version]:
+        """The lease (None: free) and its version."""
+        ...
+
+    def swap(self, lease: Lease | None, expected: Version) -> bool:
+        """Store ``lease`` (None: free the root) if the record is still at ``expected``;
+        False if another process changed it since."""
+        ...
+
+
 def lease_key(root: str | os.PathLike[str]) -> str:
     """The instance key-value key of ``root``'s lease: its absolute path with every
     symlink resolved, so every path to one folder names one lease."""
     return LEASE_KEY + os.path.realpath(root)
 
 
-def read_lease(instance: dg.DagsterInstance, root: str | os.PathLike[str]) -> Lease | None:
+@dataclass(frozen=True)
+class InstanceLeaseStore:
+    """A local data root's lease, in the instance's key-value store; each compare-and-swap
+    holds an exclusive ``flock`` on ``<DAGSTER_HOME>/.dynalloc-lease.lock``."""
+
+    instance: dg.DagsterInstance
+    root: str
+    local_workers: bool = True
+
+    def read(self) -> tuple[Lease | None, Version]:
+        key = lease_key(self.root)
+        value = self.instance.run_storage.get_cursor_values({key}).get(key) or None
+        return (Lease(**json.loads(value)) if value else None), value
+
+    def swap(self, lease: Lease | None, expected: Version) -> bool:
+        with _locked(self.instance):
+            if self.read()[1] != expected:
+                return False
+            self.instance.run_storage.set_cursor_values(
+                {lease_key(self.root): "" if lease is None else _encode(lease)})
+            return True
+
+
+@dataclass(frozen=True)
+class S3LeaseStore:
+    """An S3 data root's lease: the object ``<prefix>/_lease.json``, taken with
+    ``PutObject(IfNoneMatch='*')``, taken over with ``PutObject(IfMatch=<ETag>)`` and
+    given back with ``DeleteObject(IfMatch=<ETag>)``. Its runs may run on other machines
+    (EC2 workers), so their pids are not checked: a STARTED run is live until Dagster's
+    run monitoring (the EC2 launcher's health check) ends it."""
+
+    storage: S3Storage
+    local_workers: bool = False
+
+    @property
+    def root(self) -> str:
+        return self.storage.location
+
+    def read(self) -> tuple[Lease | None, Version]:
+        found = self.storage.read_versioned(LEASE_OBJECT)
+        if found is None:
+            return None, None
+        data, etag = found
+        try:
+            return Lease(**json.loads(data)), etag
+        except (ValueError, TypeError) as exc:
+            raise StorageError(
+                f"{self.storage.uri(LEASE_OBJECT)} is not a lease record ({exc}): it is"
+                " written only by dynalloc runs; delete it if no pipeline is running") from exc
+
+    def swap(self, lease: Lease | None, expected: Version) -> bool:
+        if lease is None:
+            return expected is not None and self.storage.delete_if(LEASE_OBJECT, expected)
+        return self.storage.put_if(LEASE_OBJECT, _encode(lease).encode(), expected)
+
+
+def lease_store(instance: dg.DagsterInstance, storage: DataRoot) -> LeaseStore:
+    """The lease store of a data root: an S3 storage's prefix, or a local folder (a
+    ``LocalStorage`` or a path)."""
+    if isinstance(storage, S3Storage):
+        return S3LeaseStore(storage)
+    root = storage.location if isinstance(storage, ObjectStorage) else os.fspath(storage)
+    if not is_local(root):
+        raise ValueError(f"no lease store for data root {root}: local folders and S3 only")
+    return InstanceLeaseStore(instance, root.removeprefix("file://"))
+
+
+def read_lease(instance: dg.DagsterInstance, root: DataRoot) -> Lease | None:
     """The lease of ``root``, or None when it is free."""
-    key = lease_key(root)
-    value = instance.run_storage.get_cursor_values({key}).get(key)
-    return Lease(**json.loads(value)) if value else None
+    return lease_store(instance, root).read()[0]
 
 
 def pipeline_id_of(run: dg.DagsterRun) -> tuple[str, str, bool]:
@@ -101,7 +206,8 @@ def pipeline_id_of(run: dg.DagsterRun) -> tuple[str, str, bool]:
     return run.run_id, "run", True
 
 
-def acquire_for_run(instance: dg.DagsterInstance, run: dg.DagsterRun, root: str,
+def acquire_for_run(instance: dg.DagsterInstance, run: dg.DagsterRun,
+                    root: DataRoot,
                     log: dg.DagsterLogManager | None = None) -> Lease:
     """Take or confirm the lease of ``root`` for ``run`` (see the module docstring).
 
@@ -111,37 +217,43 @@ def acquire_for_run(instance: dg.DagsterInstance, run: dg.DagsterRun, root: str,
         Another live pipeline or run holds the lease, or a later stage finds the lease no
         longer names its pipeline.
     """
+    store = lease_store(instance, root)
     holder_id, kind, first = pipeline_id_of(run)
-    with _locked(instance):
-        current = read_lease(instance, root)
+    for _ in range(SWAP_ATTEMPTS):
+        current, version = store.read()
+        why = ""
         if current is not None and current.pipeline_id == holder_id:
             return current
         if not first:
-            now = "free" if current is None else current.describe(root)
+            now = "free" if current is None else current.describe(store.root)
             raise DataRootInUseError(
                 f"run {run.run_id} ({run.job_name}) is a stage of pipeline {holder_id}, but"
                 f" the data root is no longer leased to it (now: {now}): its earlier stages'"
                 " outputs may have been replaced; start the pipeline again")
         if current is not None:
-            live, why = holder_live(instance, current)
+            live, why = holder_live(instance, current, check_pids=store.local_workers)
             if live:
                 raise DataRootInUseError(
-                    f"{current.describe(root)}; wait for it to finish ({why}), or launch"
-                    " this on another data root (DYNALLOC_DATA_ROOT); a lease whose runs"
-                    " have all ended is taken over automatically")
-            if log is not None:
-                log.warning(f"taking over the stale lease of {root}: {current.kind}"
-                            f" {current.pipeline_id} (run {current.run_id}) is over ({why})")
+                    f"{current.describe(store.root)}; wait for it to finish ({why}), or"
+                    " launch this on another data root (DYNALLOC_DATA_ROOT, or"
+                    " DYNALLOC_S3_PREFIX on S3); a lease whose runs have all ended is taken"
+                    " over automatically")
         lease = Lease(pipeline_id=holder_id, kind=kind, run_id=run.run_id,
                       job_name=run.job_name,
                       started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                       host=socket.gethostname(), pid=os.getpid())
-        instance.run_storage.set_cursor_values(
-            {lease_key(root): json.dumps(asdict(lease), sort_keys=True)})
-        return lease
+        if store.swap(lease, version):
+            if current is not None and log is not None:
+                log.warning(f"taking over the stale lease of {store.root}: {current.kind}"
+                            f" {current.pipeline_id} (run {current.run_id}) is over ({why})")
+            return lease
+    raise DataRootInUseError(
+        f"data root {store.root}: the lease changed under run {run.run_id} {SWAP_ATTEMPTS}"
+        " times in a row (other runs are taking it at once); launch it again")
 
 
-def release_after_run(instance: dg.DagsterInstance, run: dg.DagsterRun, root: str) -> bool:
+def release_after_run(instance: dg.DagsterInstance, run: dg.DagsterRun,
+                      root: DataRoot) -> bool:
     """Give the lease back at the end of a lone run or of a pipeline's reports stage;
     True if it was released."""
 
@@ -151,29 +263,31 @@ def release_after_run(instance: dg.DagsterInstance, run: dg.DagsterRun, root: st
     return release(instance, root, holder_id)
 
 
-def release(instance: dg.DagsterInstance, root: str, holder_id: str) -> bool:
-    """Free the lease of ``root`` if ``holder_id`` holds it; True if it did."""
-    with _locked(instance):
-        current = read_lease(instance, root)
-        if current is None or current.pipeline_id != holder_id:
-            return False
-        instance.run_storage.set_cursor_values({lease_key(root): ""})
-        return True
+def release(instance: dg.DagsterInstance, root: DataRoot, holder_id: str) -> bool:
+    """Free the lease of ``root`` if ``holder_id`` holds it; True if it did (False too
+    when another run took it over between the read and the release)."""
+    store = lease_store(instance, root)
+    current, version = store.read()
+    if current is None or current.pipeline_id != holder_id:
+        return False
+    return store.swap(None, version)
 
 
-def holder_live(instance: dg.DagsterInstance, lease: Lease) -> tuple[bool, str]:
+def holder_live(instance: dg.DagsterInstance, lease: Lease, *,
+                check_pids: bool = True) -> tuple[bool, str]:
     """Whether the lease's holder may still write, and why.
 
     Live: one of its runs is queued or in progress (a STARTED run only while its worker
-    process is alive); or, for a pipeline, none of its runs failed, the reports stage has
-    not succeeded, a daemon is running (its chaining sensor will request the next stage)
-    and the last stage ended less than ``CHAIN_GRACE_S`` ago."""
+    process is alive, when ``check_pids``: the workers run on this machine); or, for a
+    pipeline, none of its runs failed, the reports stage has not succeeded, a daemon is
+    running (its chaining sensor will request the next stage) and the last stage ended
+    less than ``CHAIN_GRACE_S`` ago."""
     runs = _holder_runs(instance, lease)
     if not runs:
         return False, "none of its runs is in this instance"
     active = [r for r in runs if r.status in _ACTIVE]
     for run in active:
-        if _worker_alive(instance, run):
+        if not check_pids or _worker_alive(instance, run):
             return True, f"run {run.run_id} ({run.job_name}) is {run.status.value}"
     if lease.kind != "pipeline":
         return False, "its run has ended"
@@ -227,23 +341,27 @@ def _locked(instance: dg.DagsterInstance) -> Iterator[None]:
 
 
 def is_local(location: str) -> bool:
-    """Whether a storage location is a local folder (the lease works there only)."""
+    """Whether a storage location is a local folder."""
     return "://" not in location or location.startswith("file://")
 
 
-def hold_data_root(context: dg.InitResourceContext, location: str) -> None:
+def _encode(lease: Lease) -> str:
+    return json.dumps(asdict(lease), sort_keys=True)
+
+
+def hold_data_root(context: dg.InitResourceContext, storage: ObjectStorage) -> None:
     """At a run's start (an IO manager's ``setup_for_execution``): take or confirm the
-    lease of the local data root ``location``; raise DataRootInUseError otherwise."""
+    lease of the data root ``storage``; raise DataRootInUseError otherwise."""
     run, instance = context.dagster_run, context.instance
-    if run is None or instance is None or not is_local(location):
+    if run is None or instance is None:
         return
-    acquire_for_run(instance, run, location.removeprefix("file://"), context.log)
+    acquire_for_run(instance, run, storage, context.log)
 
 
-def end_of_run(context: dg.InitResourceContext, location: str) -> None:
+def end_of_run(context: dg.InitResourceContext, storage: ObjectStorage) -> None:
     """At a run's end (``teardown_after_execution``): release the lease of a lone run or of
     a pipeline's reports stage."""
     run = context.dagster_run
-    if run is None or context.instance is None or not is_local(location):
+    if run is None or context.instance is None:
         return
-    release_after_run(context.instance, run, location.removeprefix("file://"))
+    release_after_run(context.instance, run, storage)

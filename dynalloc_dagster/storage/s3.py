@@ -225,6 +225,62 @@ class S3Storage(ObjectStorage):
             raise StorageError(f"cannot list s3://{self.bucket}/{start} ({_reason(exc)})") from exc
 
 
+    # --- one small object changed only by conditional writes (the data-root lease) -------
+
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """(bytes, ETag) of ``key``, or None when it does not exist (a 403 on a missing
+        key is told apart by listing it, as in ``get``). No checksum: the caller's own
+        record, changed only through ``put_if`` and ``delete_if``."""
+        try:
+            response = self.client().get_object(Bucket=self.bucket, Key=self.object_key(key))
+            return response["Body"].read(), response["ETag"]
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404") or (
+                    _code(exc) in ("AccessDenied", "403") and not self._exists(key)):
+                return None
+            raise StorageError(f"cannot read {self.uri(key)} ({_reason(exc)})") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot read {self.uri(key)} ({_reason(exc)})") from exc
+
+    def put_if(self, key: str, data: bytes, etag: str | None) -> bool:
+        """Write ``key`` only if it does not exist (``etag`` None: ``IfNoneMatch='*'``) or
+        still has ``etag`` (``IfMatch``); False when S3 refuses the condition (412
+        PreconditionFailed, or 409 ConditionalRequestConflict: another conditional write
+        to the key was in flight)."""
+        condition = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
+        try:
+            self.client().put_object(
+                Bucket=self.bucket, Key=self.object_key(key), Body=data,
+                ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id,
+                ContentType="application/json", **condition)
+        except ClientError as exc:
+            if _precondition_failed(exc):
+                return False
+            raise StorageError(f"cannot write {self.uri(key)} ({_reason(exc)})") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot write {self.uri(key)} ({_reason(exc)})") from exc
+        return True
+
+    def delete_if(self, key: str, etag: str) -> bool:
+        """Delete ``key`` only if it still has ``etag`` (``DeleteObject`` with ``IfMatch``);
+        False when it changed or is gone."""
+        try:
+            self.client().delete_object(Bucket=self.bucket, Key=self.object_key(key),
+                                        IfMatch=etag)
+        except ClientError as exc:
+            if _precondition_failed(exc) or _code(exc) in ("NoSuchKey", "404"):
+                return False
+            raise StorageError(f"cannot delete {self.uri(key)} ({_reason(exc)})") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot delete {self.uri(key)} ({_reason(exc)})") from exc
+        return True
+
+
+def _precondition_failed(exc: ClientError) -> bool:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict") or status == 412
+
+
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 

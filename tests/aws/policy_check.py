@@ -120,6 +120,8 @@ def authorizations(call: Call, facts: Facts) -> list[Authorization]:
         if call.operation == "CompleteMultipartUpload":
             return [Authorization(name, "s3:PutObject", obj),
                     _via_s3(name, "kms:Decrypt", facts, region)]
+        if call.operation == "DeleteObject":
+            return [Authorization(name, "s3:DeleteObject", obj)]
         if call.operation == "AbortMultipartUpload":
             return [Authorization(name, "s3:AbortMultipartUpload", obj)]
     if call.service == "kms" and call.operation == "DescribeKey":

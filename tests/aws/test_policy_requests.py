@@ -23,6 +23,7 @@ from dynalloc_dagster.aws.user_data import _READ_SECRET
 from dynalloc_dagster.bedrock.client import BedrockClient, TokenPrice
 from dynalloc_dagster.bedrock.resource import DEFAULT_MODEL_ID
 from dynalloc_dagster.storage import ObjectNotFoundError, S3Storage
+from dynalloc_dagster.storage.lease import Lease, S3LeaseStore
 
 PREFIX = "dynalloc/prod"
 
@@ -89,6 +90,13 @@ def test_every_request_of_a_worker_is_allowed_by_the_worker_policy(account, monk
         assert store.missing(["a.parquet", "b.parquet"]) == ["b.parquet"]
         assert store.missing([*many, "ev/zz.parquet"]) == ["ev/zz.parquet"]
         assert len(store.list_keys("ev")) == 25
+        # the data-root lease: taken, read, taken over and given back
+        leases = S3LeaseStore(store)
+        holder = Lease(pipeline_id="p", kind="pipeline", run_id="p", job_name="j",
+                       started_at="2026-12-07T00:00:00+00:00", host="h", pid=1)
+        assert leases.swap(holder, None)
+        assert leases.swap(holder, leases.read()[1])
+        assert leases.swap(None, leases.read()[1]) and leases.read() == (None, None)
         # the user data's secret read, as the instance runs it at boot
         monkeypatch.setattr(sys, "argv", ["-c", account["secret_arn"]])
         exec(_READ_SECRET, {})
@@ -100,7 +108,8 @@ def test_every_request_of_a_worker_is_allowed_by_the_worker_policy(account, monk
             stub.add_response("converse", converse_reply())
             assert bedrock.converse("hello", system="be brief").content == ({"text": "ok"},)
     calls = {f"{c.service}.{c.operation}" for c in recorder.calls}
-    assert calls >= {"s3.ListObjectsV2", "s3.PutObject", "s3.GetObject", "kms.DescribeKey",
+    assert calls >= {"s3.ListObjectsV2", "s3.PutObject", "s3.GetObject", "s3.DeleteObject",
+                     "kms.DescribeKey",
                      "secretsmanager.GetSecretValue", "bedrock-runtime.Converse"}
     assert denied(worker_policy(scope_of(account)), recorder.calls, facts_of(account)) == []
 

@@ -11,10 +11,13 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import dagster as dg
 import polars as pl
 import pytest
+from dagster_aws.s3 import S3Resource
 from dagster_test_support import N_CONFIGS, Upstream, failure_text, run_job, small_run_config
+from moto.server import ThreadedMotoServer
 
 from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.orchestration.stages import stage_request
@@ -74,3 +77,17 @@ def upstream(
     instance.add_dynamic_partitions(batch_partitions.name, [upstream_template.batch])
     return Upstream(root=data_root, batch=upstream_template.batch,
                     config_ids=upstream_template.config_ids)
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[dict[str, str]]:
+    """A moto server on 127.0.0.1 (port 0) with a bucket and a KMS key."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    settings = {"endpoint_url": f"http://{host}:{port}", "region_name": "us-east-1",
+                "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    S3Resource(**settings).get_client().create_bucket(Bucket="io-test")
+    key_id = boto3.client("kms", **settings).create_key()["KeyMetadata"]["KeyId"]
+    yield {**settings, "bucket": "io-test", "kms_key_id": key_id}
+    server.stop()

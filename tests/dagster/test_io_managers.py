@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import io
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,6 @@ import numpy as np
 import polars as pl
 import pytest
 from dagster_aws.s3 import S3Resource
-from moto.server import ThreadedMotoServer
 from polars.testing import assert_frame_equal
 
 from dynalloc_dagster.partitions import (
@@ -75,23 +73,6 @@ class Backend:
             return client.get_object(Bucket=self.storage.bucket,
                                      Key=self.storage.object_key(key))["Body"].read()
         return (self.root / key).read_bytes()
-
-
-@pytest.fixture(scope="module")
-def moto_s3() -> Iterator[dict[str, str]]:
-    """A moto server on 127.0.0.1 (port 0) with a bucket and a KMS key."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    settings = {"endpoint_url": f"http://{host}:{port}", "region_name": "us-east-1",
-                "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    s3 = S3Resource(**settings)
-    s3.get_client().create_bucket(Bucket="io-test")
-    import boto3
-
-    key_id = boto3.client("kms", **settings).create_key()["KeyMetadata"]["KeyId"]
-    yield {**settings, "bucket": "io-test", "kms_key_id": key_id}
-    server.stop()
 
 
 @pytest.fixture(params=["local", "s3"])
