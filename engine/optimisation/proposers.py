@@ -207,7 +207,7 @@ def _with_pending(history: pl.DataFrame, configs: list[StrategyConfig]) -> pl.Da
         return history
     pending = pl.DataFrame(
         {"config_id": [c.config_id for c in configs],
-         **{name: [getattr(c, name) for c in configs] for name in PARAMETERS}},
+         **{name: [getattr(c, name) for c in configs] for name in PARAMETERS + MIX_FIELDS}},
         schema_overrides={"vol_window_months": pl.Int64, "risk_aversion": pl.Float64},
     ).with_columns(pl.lit(None, dtype=pl.Float64).alias("objective"))
     return pl.concat([history, pending], how="diagonal_relaxed")

@@ -16,7 +16,7 @@ import polars as pl
 from engine.optimisation.proposers import MAX_ATTEMPTS_PER_CONFIG
 from engine.optimisation.search_space import SearchSpace
 from engine.rng import as_generator, seed_sequence_for
-from engine.strategy.config import RISK_AVERSION_FNS, StrategyConfig
+from engine.strategy.config import DEFAULT_MIX, MIX_FIELDS, RISK_AVERSION_FNS, StrategyConfig
 from engine.validation import check_range
 
 SHRINK = 0.5
@@ -87,7 +87,8 @@ class TrustRegionProposer:
         return configs
 
     def step(self, centre: dict, rho: float, rng: np.random.Generator) -> StrategyConfig:
-        """One Gaussian step of radius ``rho`` (unit coordinates) from the row ``centre``."""
+        """One Gaussian step of radius ``rho`` (unit coordinates) from the row ``centre``; the
+        categorical parameters (weight function, base mixes) stay the centre's."""
         space = self.space
         values: dict[str, object] = {
             "weight_fn": centre["weight_fn"],
@@ -100,6 +101,8 @@ class TrustRegionProposer:
             if start is None or math.isnan(start):
                 start = sum(space.risk_aversion) / 2
             values["risk_aversion"] = _moved(start, space.risk_aversion, rho, rng)
+        for name in MIX_FIELDS:
+            values[name] = centre.get(name) or DEFAULT_MIX
         return space.make_config(values, self.tc_bps)
 
 

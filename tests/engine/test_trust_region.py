@@ -7,7 +7,12 @@ import polars as pl
 import pytest
 
 from engine.optimisation.loop import config_rows
-from engine.optimisation.proposers import TpeProposer, check_proposals, propose_round
+from engine.optimisation.proposers import (
+    TpeProposer,
+    _with_pending,
+    check_proposals,
+    propose_round,
+)
 from engine.optimisation.sampling import sample_configs
 from engine.optimisation.search_space import SearchSpace
 from engine.optimisation.trust_region import (
@@ -135,3 +140,21 @@ def test_without_any_objective_the_round_falls_back_to_tpe():
                                           seed=0, space=SPACE)
     assert used == "tpe" and len(configs) == 4
     assert "no config with an objective" in reason
+
+
+def test_steps_keep_the_centres_base_mixes_and_tpe_reads_them_as_pending():
+    """On a space that searches the base mixes, a local step keeps its centre's mixes,
+    and TPE asked after it (a fallback or the next part of the round) reads the pending
+    rows with their mixes: a pending row without them stopped a portfolio loop."""
+    mixed = SearchSpace(risky_mixes=("fixed", "inverse_vol", "risk_parity"),
+                        defensive_mixes=("fixed", "risk_parity"))
+    configs = sample_configs(24, 3, mixed, tc_bps=TC)
+    history = _history(configs)
+    local = TrustRegionProposer(mixed, TC).propose(history, 6, round_index=1, seed=0)
+    centres = {(c["weight_fn"]): (c["risky_mix"], c["defensive_mix"])
+               for c in incumbents(history, mixed)}
+    assert all((c.risky_mix, c.defensive_mix) == centres[c.weight_fn] for c in local)
+    pending = _with_pending(history, local)
+    assert pending["risky_mix"].null_count() == 0
+    proposed = TpeProposer(mixed, TC).propose(pending, 4, round_index=1, seed=0)
+    assert all(mixed.validate(c) is None for c in proposed)
