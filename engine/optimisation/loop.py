@@ -52,14 +52,14 @@ class AgentSettings:
     proposer : the global proposer of rounds 1, 2, ...: "tpe" (default), "lhs" or
         "bedrock" (an LLM; the engine has none, the caller passes it to
         :func:`run_optimisation`). Round 0 is always a Latin hypercube.
-    initial_batch : configs of round 0, in [1, 10_000] (64).
-    batch_size : configs of every later round, in [1, 10_000] (16).
+    initial_batch : configs of round 0, in [1, 10_000] (256).
+    batch_size : configs of every later round, in [1, 10_000] (32).
     local_share : the share of every later round proposed by local refinement around
         the incumbents (:class:`~engine.optimisation.trust_region.TrustRegionProposer`),
         in [0, 1] (0.5); the rest comes from ``proposer``.
     trust_radius : the local refinement's initial step, a fraction of each parameter's
         range, in (0, 1] (0.15).
-    max_configs : stop once this many configs are evaluated, in [1, 100_000] (200).
+    max_configs : stop once this many configs are evaluated, in [1, 100_000] (400).
     window, tolerance : stop when the best objective so far improved by less than
         ``tolerance`` (relative, in [0, 1]; 0.01) over ``window`` consecutive configs
         (in [1, 10_000]; 20).
@@ -69,11 +69,11 @@ class AgentSettings:
     """
 
     proposer: ProposerName = "tpe"
-    initial_batch: int = 64
-    batch_size: int = 16
+    initial_batch: int = 256
+    batch_size: int = 32
     local_share: float = 0.5
     trust_radius: float = 0.15
-    max_configs: int = 200
+    max_configs: int = 400
     window: int = 20
     tolerance: float = 0.01
     time_budget_s: float = 1800.0

@@ -39,8 +39,8 @@ OBJECTIVES = InvestmentObjectives()
 
 def test_settings_defaults_follow_the_issue():
     assert dataclasses.asdict(AgentSettings()) == {
-        "proposer": "tpe", "initial_batch": 64, "batch_size": 16, "local_share": 0.5,
-        "trust_radius": 0.15, "max_configs": 200, "window": 20, "tolerance": 0.01,
+        "proposer": "tpe", "initial_batch": 256, "batch_size": 32, "local_share": 0.5,
+        "trust_radius": 0.15, "max_configs": 400, "window": 20, "tolerance": 0.01,
         "time_budget_s": 1800.0, "seed": 0,
     }
     assert STOP_REASONS == ("converged", "max_configs", "time_budget")
