@@ -80,14 +80,28 @@ def upstream(
 
 
 @pytest.fixture(scope="session")
-def moto_s3() -> Iterator[dict[str, str]]:
-    """A moto server on 127.0.0.1 (port 0) with a bucket and a KMS key."""
+def moto_server() -> Iterator[dict[str, str]]:
+    """A moto server on 127.0.0.1 (port 0) for the session: its connection settings."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    settings = {"endpoint_url": f"http://{host}:{port}", "region_name": "us-east-1",
-                "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    S3Resource(**settings).get_client().create_bucket(Bucket="io-test")
-    key_id = boto3.client("kms", **settings).create_key()["KeyMetadata"]["KeyId"]
-    yield {**settings, "bucket": "io-test", "kms_key_id": key_id}
+    yield {"endpoint_url": f"http://{host}:{port}", "region_name": "us-east-1",
+           "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     server.stop()
+
+
+@pytest.fixture
+def moto_s3(moto_server: dict[str, str]) -> dict[str, str]:
+    """The moto server with the bucket ``io-test`` and a KMS key, made again when missing:
+    moto's state is one per process, and another module's tests on the same worker may
+    reset it (tests/aws resets moto before each test)."""
+    s3 = S3Resource(**moto_server).get_client()
+    if "io-test" not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket="io-test")
+    kms = boto3.client("kms", **moto_server)
+    aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+    key_id = aliases.get("alias/io-test")
+    if key_id is None:
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName="alias/io-test", TargetKeyId=key_id)
+    return {**moto_server, "bucket": "io-test", "kms_key_id": key_id}
