@@ -14,6 +14,17 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
     echo "release.sh: the checkout has uncommitted changes; a release is a commit" >&2
     exit 1
 fi
+python - <<'PY'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+try:
+    have = version("setuptools")
+except PackageNotFoundError:
+    have = "(none)"
+if have == "(none)" or tuple(int(part) for part in have.split(".")[:2]) < (70, 1):
+    sys.exit(f"release.sh: setuptools {have} in {sys.prefix} cannot build the wheel (no "
+             "bdist_wheel before 70.1): python -m pip install 'setuptools>=70.1'")
+PY
 version="$(git rev-parse HEAD)+lock.$(sha256sum deployment/aws/requirements.lock | cut -c1-12)"
 build="$(mktemp -d)"
 trap 'rm -rf "$build" dynalloc_dagster/CODE_VERSION' EXIT

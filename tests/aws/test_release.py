@@ -92,6 +92,27 @@ def test_release_builds_a_wheel_with_its_code_version(tmp_path):
     assert dirty.returncode == 1 and "uncommitted changes" in dirty.stderr
 
 
+def test_release_names_the_setuptools_it_needs_in_a_plain_venv(tmp_path):
+    """A fresh ``python -m venv`` brings setuptools 65 (Python 3.11) or none (3.12+): neither
+    builds a wheel without build isolation. release.sh says so before building anything."""
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "plain")],
+                   check=True)
+    environment = {"PATH": f"{tmp_path / 'plain' / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(["bash", "deployment/aws/release.sh", str(tmp_path / "releases")],
+                          cwd=clone, capture_output=True, text=True, env=environment,
+                          check=False)
+    assert done.returncode == 1
+    assert "setuptools (none)" in done.stderr and "setuptools>=70.1" in done.stderr
+    assert not (tmp_path / "releases").exists()
+
+
+def test_make_installs_the_setuptools_release_needs():
+    install = (REPO / "Makefile").read_text().split("$(STAMP): pyproject.toml", 1)[1]
+    assert "'setuptools>=70.1'" in install.split("-e '.[dev]'", 1)[0]
+
+
 def test_the_scripts_parse_and_the_component_runs_bootstrap_from_the_release():
     for script in (AWS / "lock.sh", AWS / "release.sh", AWS / "image" / "bootstrap.sh"):
         subprocess.run(["bash", "-n", str(script)], check=True)
