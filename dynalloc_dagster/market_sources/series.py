@@ -44,7 +44,6 @@ from dynalloc_dagster.market_sources.base import (
 from dynalloc_dagster.market_sources.tables import (
     FORMATS,
     TableReader,
-    align,
     find_tables,
     numbers,
     parse_dates,
@@ -60,6 +59,7 @@ from engine.market.validation import (
     MAX_STALE_BUSINESS_DAYS,
     MarketDataError,
     check_calendar,
+    check_stale,
     validate_history,
 )
 from engine.portfolio.spec import Asset, PortfolioSpec
@@ -246,7 +246,7 @@ def _common_calendar(
     """The calendar series' dates up to ``as_of`` from the first date every series has a
     value on, with each other series' latest value on or before each date. Rules
     ``coverage`` (a series starts too late for ``min_rows`` rows, or after the calendar
-    ends), ``stale`` and ``calendar``."""
+    ends), ``stale`` (it ends long before the calendar) and ``calendar``."""
     frame = calendar.frame
     if as_of is not None:
         frame = frame.filter(pl.col("date") <= as_of)
@@ -254,9 +254,8 @@ def _common_calendar(
         raise MarketDataError(f"{calendar.where}: rule history_too_short: no rows on or"
                               f" before as_of {as_of}")
     dates = frame["date"]
-    latest_start = max((s.frame["date"][0] for _, s in others), default=dates[0])
-    problems = []
     enough = dates[-min_rows] if min_rows and dates.len() >= min_rows else None
+    problems = []
     for name, series in others:
         start = series.frame["date"][0]
         if start > dates[-1] or (enough is not None and start > enough):
@@ -266,16 +265,22 @@ def _common_calendar(
             problems.append(
                 f"{series.where}: column 'date', row 0 ({start}): rule coverage: {name}"
                 f" starts {start}, too late: {needed} ({calendar.where} starts {dates[0]})")
-    if problems:
-        raise MarketDataError(problems)
-    frame = frame.filter(pl.col("date") >= latest_start)
-    for name, series in others:
         try:
-            if name != "risk_free":
-                check_calendar(frame["date"], series.frame["date"], source=series.where)
-            frame = align(frame, series.frame, name, series.where, max_stale_business_days)
+            check_stale(series.frame.filter(pl.col("date") <= dates[-1]), dates[-1],
+                        max_stale_business_days=max_stale_business_days, source=series.where)
         except MarketDataError as error:
             problems.extend(error.violations)
+    if problems:
+        raise MarketDataError(problems)
+    frame = frame.filter(pl.col("date") >= max(s.frame["date"][0] for _, s in others))
+    for name, series in others:
+        if name != "risk_free":
+            try:
+                check_calendar(frame["date"], series.frame["date"], source=series.where)
+            except MarketDataError as error:
+                problems.extend(error.violations)
+        frame = frame.join_asof(series.frame.select("date", name), on="date",
+                                strategy="backward")
     if problems:
         raise MarketDataError(problems)
     return frame
