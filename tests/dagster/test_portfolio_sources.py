@@ -31,10 +31,11 @@ from engine.portfolio.spec import TWO_ASSET, Asset, PortfolioSpec
 from engine.rng import as_generator, seed_sequence_for
 
 FRIDAY = dt.date.fromisoformat(AS_OF)
-WITH_CASH = PortfolioSpec(assets=(Asset("world", "equity", series="world"),
-                                  Asset("ust_5y", "government_bond", series="ust_5y",
+WITH_CASH = PortfolioSpec(assets=(Asset("ust_5y", "government_bond", series="ust_5y",
                                         maturity_years=5.0),
-                                  Asset("cash", "cash")))
+                                  Asset("cash", "cash"),
+                                  Asset("world", "equity", series="world")))
+"""Listed bonds first: the history's columns still follow ``spec.ordered``."""
 
 
 def _daily_vol(levels: pl.Series) -> float:
@@ -84,6 +85,8 @@ def test_synthetic_portfolio_is_seeded_by_the_as_of_date() -> None:
     # cash earns risk_free: no column, but it is held
     assert this_week.history.columns == ["date", "world", "ust_5y", "risk_free"]
     assert this_week.holdings["asset"].to_list() == ["world", "ust_5y", "cash"]
+    history = this_week.history
+    assert _daily_vol(history["world"]) > 5 * _daily_vol(history["ust_5y"])
 
 
 def test_the_two_asset_default_keeps_its_layout() -> None:
