@@ -21,11 +21,13 @@ from dynalloc_dagster.market_sources import as_of_seed, synthetic_inputs, valida
 from dynalloc_dagster.market_sources.base import asset_levels
 from dynalloc_dagster.market_sources.synthetic import heston_surface, surface_params
 from dynalloc_dagster.resources import MarketDataSource
+from dynalloc_dagster.sample_data import US_INDICES_DATA
 from engine.market.constant_maturity import constant_maturity_index
 from engine.market.rates import Vasicek
 from engine.market.regimes import REGIMES
 from engine.market.validation import MarketDataError
-from engine.portfolio.examples import GLOBAL_SIX
+from engine.portfolio.calibration import calibrate_equities
+from engine.portfolio.examples import GLOBAL_SIX, US_INDICES
 from engine.portfolio.paths import simulate_portfolio
 from engine.portfolio.spec import TWO_ASSET, Asset, PortfolioSpec
 from engine.rng import as_generator, seed_sequence_for
@@ -352,3 +354,23 @@ def test_an_asset_named_like_a_history_column_is_refused() -> None:
                                  Asset("cash", "cash")))
     with pytest.raises(MarketDataError, match=r"rule reserved_name: asset\(s\) risk_free"):
         synthetic_inputs(FRIDAY, years=2, portfolio=spec)
+
+
+# --- the shipped real portfolio sample --------------------------------------------------
+
+
+def test_the_shipped_portfolio_sample_is_the_us_indices_spec() -> None:
+    market = _files(US_INDICES_DATA).fetch(None, longest_window_months=LONGEST_WINDOW_MONTHS,
+                                           portfolio=US_INDICES)
+    history = market.history
+    assert history.columns == ["date", "sp500", "nasdaq", "risk_free"]
+    assert (history.height, str(history["date"][0]), str(history["date"][-1])) == (
+        5012, "1999-01-04", "2018-11-30")
+    assert market.holdings["asset"].to_list() == ["sp500", "nasdaq", "cash"]
+    # the spec's vol ratio and correlation are the sample's, to the 2 decimals given
+    returns = np.diff(np.log(history.select("sp500", "nasdaq").to_numpy()), axis=0)
+    fitted = calibrate_equities(US_INDICES, returns)
+    np.testing.assert_allclose(fitted.equities[1].vol_ratio, US_INDICES.equities[1].vol_ratio,
+                               rtol=0, atol=0.005)
+    np.testing.assert_allclose(fitted.equity_correlation, US_INDICES.equity_correlation,
+                               rtol=0, atol=0.005)
