@@ -1,5 +1,5 @@
 """Market data of a portfolio spec: the synthetic source (one path of every asset), and the
-files and s3 sources' series layout (docs/market_data.md, "A portfolio's series"): one
+files and s3 sources' series layout (docs/market_data.md, "A portfolio's market data"): one
 file per series or zero yields by maturity, each series checked on its own rows, then put
 on the first equity's calendar; every bad input a user can hand over named by file,
 series, date and rule."""
@@ -295,6 +295,14 @@ def test_a_missing_series_file_names_the_series_and_where_it_was_looked_for(
             f" and neither {series_folder}/yields.csv nor {series_folder}/yields.parquet"
             " exists") in text
     assert "'stoxx'" in text  # every violation at once
+    (series_folder / "yields.csv").write_text("")  # back, but now risk_free is missing
+    _write(pl.read_csv(series_folder / "series" / "spx.csv"), series_folder / "series" /
+           "stoxx.csv")
+    (series_folder / "risk_free.csv").unlink()
+    text = _violations(_files(series_folder))
+    assert "rule missing_file: risk_free.csv or risk_free.parquet is required" in text
+    assert f"{series_folder}/yields.csv: rule unreadable" in text
+    assert "rule missing_series" not in text
 
 
 def test_a_yield_series_must_be_the_buckets_own_maturity(series_folder: Path) -> None:
