@@ -205,6 +205,21 @@ def test_the_yield_bucket_tracks_the_simulated_bucket(series_folder: Path) -> No
     assert np.corrcoef(r_built, r_sim)[0, 1] > 0.99
 
 
+def test_the_calendar_is_the_first_equity_with_a_series(series_folder: Path) -> None:
+    bond = SPEC.assets[3]
+    simulated_first = PortfolioSpec(
+        assets=(Asset("simulated", "equity"), SPEC.assets[1], bond),
+        equity_correlation=((1.0, 0.5), (0.5, 1.0)))
+    (series_folder / "holdings.csv").unlink()
+    history = _fetch(_files(series_folder), simulated_first).history
+    stoxx = pl.read_parquet(series_folder / "series" / "stoxx.parquet")
+    assert history.columns == ["date", "europe", "ust_10y", "risk_free"]
+    assert history["date"].equals(stoxx["date"])
+    no_equity = PortfolioSpec(assets=(Asset("simulated", "equity"), bond))
+    assert ("rule missing_series: no equity of the portfolio (simulated) names a series"
+            in _violations(_files(series_folder), no_equity))
+
+
 def test_a_series_starting_later_shortens_the_history(series_folder: Path) -> None:
     path = series_folder / "series" / "ust_10y_tr.csv"
     _write(pl.read_csv(path).slice(100), path)
@@ -271,6 +286,7 @@ def _row(column: str, row: int, value: str):
      lambda d: "column 'close', rule constant_price"),
     ("yields.csv", lambda f: f.with_columns(pl.col("y_10").cast(pl.Float64) * 100),
      lambda d: f"column 'y_10', row 0 ({d[0]}): rule rate_in_percent"),
+    ("yields.csv", _row("y_5", 30, ""), lambda d: f"column 'y_5', row 30 ({d[30]}): rule nan"),
     ("yields.csv", lambda f: f.rename({"y_5": "y_5y"}),
      lambda d: "column 'y_5y': rule yield_column: not y_<tenor in years>"),
 ])
