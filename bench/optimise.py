@@ -17,7 +17,10 @@ code server included), each stage's and each round's, the engine loop's (in its 
 paths loaded) and the new process's, and the ratios pipeline rounds / engine loop and
 whole pipeline / engine process, in wall and in CPU time. Both sides run in one
 invocation, one after the other; on a shared machine the CPU ratios are the steadier
-figures (the wall ones grow with other users' load, printed at the end).
+figures (the wall ones grow with other users' load, printed at the end). Numba compiles
+the engine's kernels into its on-disk cache on first use: on a fresh checkout the first
+run's pipeline side pays that (several seconds of round 0 and the reports) and the
+engine side does not, so compare runs made with the cache warm.
 
     python bench/optimise.py [--keep DIR]
 """
