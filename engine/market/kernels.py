@@ -107,11 +107,12 @@ def heston_steps(
 def scenario_days(
     t0: int,
     shocks: FloatArray,
-    log_equity: FloatArray,
+    equity: FloatArray,
     variance: FloatArray,
     short_rate: FloatArray,
-    log_bond: FloatArray,
-    log_cash: FloatArray,
+    bond: FloatArray,
+    cash: FloatArray,
+    log_levels: FloatArray,
     heston: FloatArray,
     rates: FloatArray,
     risk_neutral: bool,
@@ -122,8 +123,11 @@ def scenario_days(
     ----------
     t0 : the day the block starts from; columns t0 + 1 ... t0 + n_block are written.
     shocks : the correlated (Z_v, Z_S, Z_r) of each day, (n_block, 3, n_paths).
-    log_equity, variance, short_rate, log_bond, log_cash : the paths,
-        (n_paths, n_steps + 1), filled up to column t0.
+    equity, variance, short_rate, bond, cash : the paths, (n_paths, n_steps + 1), filled
+        up to column t0; the index levels are exp of their log sums (ln S_t = sum of the
+        log returns), taken as numpy's exp takes them.
+    log_levels : ln of the equity, bond and cash levels at t0, (3, n_paths); updated to
+        the block's last day.
     heston : :func:`heston_step`'s constants.
     rates : rho_SV, 1 / sqrt(1 - rho_SV^2), dt, the equity drift's constant (mu, or the
         dividend yield q under ``risk_neutral``), the rate dynamics' theta, e^{-kappa dt}
@@ -144,7 +148,7 @@ def scenario_days(
     for p in numba.prange(n_paths):
         v = variance[p, t0]
         r_now = short_rate[p, t0]
-        x_equity, x_bond, x_cash = log_equity[p, t0], log_bond[p, t0], log_cash[p, t0]
+        x_equity, x_bond, x_cash = log_levels[0, p], log_levels[1, p], log_levels[2, p]
         for i in range(n_block):
             z_v, z_s, z_r = shocks[i, 0, p], shocks[i, 1, p], shocks[i, 2, p]
             drift = r_now - drift_constant if risk_neutral else drift_constant
@@ -154,9 +158,10 @@ def scenario_days(
             x_bond = x_bond + ((log_a1 - b1 * r_next) - (log_a0 - b0 * r_now))
             x_cash = x_cash + r_now * dt
             t = t0 + i + 1
-            log_equity[p, t] = x_equity
+            equity[p, t] = math.exp(x_equity)
             variance[p, t] = v
             short_rate[p, t] = r_next
-            log_bond[p, t] = x_bond
-            log_cash[p, t] = x_cash
+            bond[p, t] = math.exp(x_bond)
+            cash[p, t] = math.exp(x_cash)
             r_now = r_next
+        log_levels[0, p], log_levels[1, p], log_levels[2, p] = x_equity, x_bond, x_cash

@@ -147,9 +147,10 @@ def simulate_scenario(
     perp_scale = 1.0 / math.sqrt(1.0 - rho_sv * rho_sv)
 
     shape = (n_paths, n_steps + 1)
-    log_equity, variance, short_rate = np.empty(shape), np.empty(shape), np.empty(shape)
-    log_bond, log_cash = np.empty(shape), np.empty(shape)
-    log_equity[:, 0] = log_bond[:, 0] = log_cash[:, 0] = 0.0
+    equity, variance, short_rate = np.empty(shape), np.empty(shape), np.empty(shape)
+    bond, cash = np.empty(shape), np.empty(shape)
+    equity[:, 0] = bond[:, 0] = cash[:, 0] = 1.0
+    log_levels = np.zeros((3, n_paths))
     variance[:, 0] = regime.variance
     short_rate[:, 0] = regime.short_rate
     decay, sd = rate_dynamics.step_coefficients(dt)
@@ -165,16 +166,16 @@ def simulate_scenario(
         days = min(block, n_steps - t0)
         shocks = np.matmul(chol, draw_normals(rng, 3, n_paths, antithetic=antithetic,
                                               n_steps=days))
-        scenario_days(t0, shocks, log_equity, variance, short_rate, log_bond, log_cash,
+        scenario_days(t0, shocks, equity, variance, short_rate, bond, cash, log_levels,
                       heston.constants, rates, measure == "risk_neutral")
 
     return ScenarioPaths(
         regime=regime,
-        equity=np.exp(log_equity, out=log_equity),
+        equity=equity,
         variance=variance,
         short_rate=short_rate,
-        bond=np.exp(log_bond, out=log_bond),
-        cash=np.exp(log_cash, out=log_cash),
+        bond=bond,
+        cash=cash,
         warmup_months=warmup_months,
         measure=measure,
         bond_maturity=bond_maturity,
