@@ -269,32 +269,17 @@ def strategy_pass(
                         weights[:, p], trades, costs[:, p], monthly_returns[:, p])
         growth_alt = np.empty(n_eval)
         growth_gap = np.empty(n_eval)
+        worst = np.empty(n_configs)
         for k in range(n_months):
             d0 = days[k]
             for t in range(d0 + 1, days[k + 1] + 1):
                 g_alt = alternative[p, t] / alternative[p, d0]
                 growth_alt[t - first - 1] = g_alt
                 growth_gap[t - first - 1] = equity[p, t] / equity[p, d0] - g_alt
-        start_nav = np.empty((n_months, n_configs))
-        month_weight = np.empty((n_months, n_configs))
-        peak = np.ones(n_configs)
-        worst = np.zeros(n_configs)
+        bounds = _month_growth_bounds(growth_alt, growth_gap, days)
         for c in range(n_configs):
-            nav_start = 1.0
-            for k in range(n_months):
-                start_nav[k, c] = nav_start * (1.0 - costs[c, p, k])
-                nav_start *= 1.0 + monthly_returns[c, p, k]
-                month_weight[k, c] = weights[c, p, k]
-        for k in range(n_months):
-            a = start_nav[k]
-            w = month_weight[k]
-            for t in range(days[k] - first, days[k + 1] - first):
-                g_alt, g_gap = growth_alt[t], growth_gap[t]
-                for c in range(n_configs):
-                    nav = a[c] * (g_alt + w[c] * g_gap)
-                    top = max(peak[c], nav)
-                    peak[c] = top
-                    worst[c] = max(worst[c], 1.0 - nav / top)
+            worst[c] = _max_drawdown(growth_alt, growth_gap, days, bounds, weights[c, p],
+                                     costs[c, p], monthly_returns[c, p])
         excess = np.empty(n_months)
         scratch = np.empty(n_months)
         for c in range(n_configs):
@@ -322,3 +307,72 @@ def strategy_pass(
                 total += gap * gap
             out[6, c, p] = np.sqrt(total / n_months)
             out[7, c, p] = _mean(weights[c, p])
+
+
+@numba.njit(cache=True, nogil=True)
+def _month_growth_bounds(
+    growth_alt: FloatArray, growth_gap: FloatArray, days: IntArray
+) -> FloatArray:  # pragma: no cover - compiled
+    """Per month k: min and max over its days of g^A_t and of g^E_t - g^A_t, (n_months, 4)
+    as (min g^A, max g^A, min gap, max gap)."""
+    n_months = days.shape[0] - 1
+    out = np.empty((n_months, 4))
+    for k in range(n_months):
+        lo, hi = days[k] - days[0], days[k + 1] - days[0]
+        out[k, 0] = out[k, 1] = growth_alt[lo]
+        out[k, 2] = out[k, 3] = growth_gap[lo]
+        for t in range(lo + 1, hi):
+            out[k, 0] = min(out[k, 0], growth_alt[t])
+            out[k, 1] = max(out[k, 1], growth_alt[t])
+            out[k, 2] = min(out[k, 2], growth_gap[t])
+            out[k, 3] = max(out[k, 3], growth_gap[t])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _max_drawdown(
+    growth_alt: FloatArray,
+    growth_gap: FloatArray,
+    days: IntArray,
+    bounds: FloatArray,
+    weights: FloatArray,
+    costs: FloatArray,
+    monthly: FloatArray,
+) -> float:  # pragma: no cover - compiled
+    """max_t (1 - NAV_t / max(1, max_{s<=t} NAV_s)) of one config on one path, as the
+    day-by-day scan peak = max(peak, NAV_t), worst = max(worst, 1 - NAV_t / peak) gives it,
+    bit for bit, skipping the days that cannot change it.
+
+    Notes
+    -----
+    In month k, NAV_t = A_k (g^A_t + w_k gap_t) with A_k = (1 - c_k) prod_{j<k} (1 + R_j).
+    For A_k > 0 and w_k >= 0 every rounded operation of that expression is non-decreasing
+    in g^A_t and gap_t, so the month's (min, max) of g^A and of the gap give a rounded
+    U >= NAV_t and L <= NAV_t on each of its days. When U <= peak no day sets a new peak;
+    the peak stays and 1 - NAV_t / peak, non-increasing in NAV_t in rounded arithmetic
+    too, is largest on the month's lowest NAV: the month changes worst only through
+    1 - min_t NAV_t / peak, and not at all when 1 - L / peak <= worst. Other months (a
+    possible new peak, A_k <= 0, w_k < 0, NaN) take the day-by-day scan.
+    """
+    first = days[0]
+    peak = 1.0
+    worst = 0.0
+    nav_start = 1.0
+    for k in range(weights.shape[0]):
+        a = nav_start * (1.0 - costs[k])
+        nav_start *= 1.0 + monthly[k]
+        w = weights[k]
+        lo, hi = days[k] - first, days[k + 1] - first
+        if a > 0.0 and w >= 0.0 and a * (bounds[k, 1] + w * bounds[k, 3]) <= peak:
+            if 1.0 - a * (bounds[k, 0] + w * bounds[k, 2]) / peak <= worst:
+                continue
+            low = a * (growth_alt[lo] + w * growth_gap[lo])
+            for t in range(lo + 1, hi):
+                low = min(low, a * (growth_alt[t] + w * growth_gap[t]))
+            worst = max(worst, 1.0 - low / peak)
+            continue
+        for t in range(lo, hi):
+            nav = a * (growth_alt[t] + w * growth_gap[t])
+            peak = max(peak, nav)
+            worst = max(worst, 1.0 - nav / peak)
+    return worst
