@@ -276,10 +276,8 @@ def strategy_pass(
                 g_alt = alternative[p, t] / alternative[p, d0]
                 growth_alt[t - first - 1] = g_alt
                 growth_gap[t - first - 1] = equity[p, t] / equity[p, d0] - g_alt
-        bounds = _month_growth_bounds(growth_alt, growth_gap, days)
-        for c in range(n_configs):
-            worst[c] = _max_drawdown(growth_alt, growth_gap, days, bounds, weights[c, p],
-                                     costs[c, p], monthly_returns[c, p])
+        _max_drawdowns(growth_alt, growth_gap, days, weights[:, p], costs[:, p],
+                       monthly_returns[:, p], worst)
         excess = np.empty(n_months)
         scratch = np.empty(n_months)
         for c in range(n_configs):
@@ -330,18 +328,19 @@ def _month_growth_bounds(
 
 
 @numba.njit(cache=True, nogil=True)
-def _max_drawdown(
+def _max_drawdowns(
     growth_alt: FloatArray,
     growth_gap: FloatArray,
     days: IntArray,
-    bounds: FloatArray,
     weights: FloatArray,
     costs: FloatArray,
     monthly: FloatArray,
-) -> float:  # pragma: no cover - compiled
-    """max_t (1 - NAV_t / max(1, max_{s<=t} NAV_s)) of one config on one path, as the
-    day-by-day scan peak = max(peak, NAV_t), worst = max(worst, 1 - NAV_t / peak) gives it,
-    bit for bit, skipping the days that cannot change it.
+    worst: FloatArray,
+) -> None:  # pragma: no cover - compiled
+    """Fill ``worst`` (n_configs,) with max_t (1 - NAV_t / max(1, max_{s<=t} NAV_s)) of
+    each config on one path (``weights``, ``costs``, ``monthly``: (n_configs, n_months)),
+    as the day-by-day scan peak = max(peak, NAV_t), worst = max(worst, 1 - NAV_t / peak)
+    gives it, bit for bit, skipping the days that cannot change it.
 
     Notes
     -----
@@ -351,28 +350,47 @@ def _max_drawdown(
     U >= NAV_t and L <= NAV_t on each of its days. When U <= peak no day sets a new peak;
     the peak stays and 1 - NAV_t / peak, non-increasing in NAV_t in rounded arithmetic
     too, is largest on the month's lowest NAV: the month changes worst only through
-    1 - min_t NAV_t / peak, and not at all when 1 - L / peak <= worst. Other months (a
-    possible new peak, A_k <= 0, w_k < 0, NaN) take the day-by-day scan.
+    1 - min_t NAV_t / peak, and not at all when 1 - L / peak <= worst. The other months
+    (a possible new peak, A_k <= 0, w_k < 0, NaN) take the day-by-day scan, the month's
+    scanned configs packed side by side so the compiler runs several per instruction.
     """
+    n_configs, n_months = weights.shape
     first = days[0]
-    peak = 1.0
-    worst = 0.0
-    nav_start = 1.0
-    for k in range(weights.shape[0]):
-        a = nav_start * (1.0 - costs[k])
-        nav_start *= 1.0 + monthly[k]
-        w = weights[k]
+    bounds = _month_growth_bounds(growth_alt, growth_gap, days)
+    peak = np.ones(n_configs)
+    nav_start = np.ones(n_configs)
+    worst[:] = 0.0
+    scanned = np.empty(n_configs, dtype=np.int64)
+    scan_a = np.empty(n_configs)
+    scan_w = np.empty(n_configs)
+    scan_peak = np.empty(n_configs)
+    scan_worst = np.empty(n_configs)
+    for k in range(n_months):
         lo, hi = days[k] - first, days[k + 1] - first
-        if a > 0.0 and w >= 0.0 and a * (bounds[k, 1] + w * bounds[k, 3]) <= peak:
-            if 1.0 - a * (bounds[k, 0] + w * bounds[k, 2]) / peak <= worst:
+        n_scanned = 0
+        for c in range(n_configs):
+            a = nav_start[c] * (1.0 - costs[c, k])
+            nav_start[c] *= 1.0 + monthly[c, k]
+            w = weights[c, k]
+            if a > 0.0 and w >= 0.0 and a * (bounds[k, 1] + w * bounds[k, 3]) <= peak[c]:
+                if 1.0 - a * (bounds[k, 0] + w * bounds[k, 2]) / peak[c] <= worst[c]:
+                    continue
+                low = a * (growth_alt[lo] + w * growth_gap[lo])
+                for t in range(lo + 1, hi):
+                    low = min(low, a * (growth_alt[t] + w * growth_gap[t]))
+                worst[c] = max(worst[c], 1.0 - low / peak[c])
                 continue
-            low = a * (growth_alt[lo] + w * growth_gap[lo])
-            for t in range(lo + 1, hi):
-                low = min(low, a * (growth_alt[t] + w * growth_gap[t]))
-            worst = max(worst, 1.0 - low / peak)
-            continue
+            scanned[n_scanned] = c
+            scan_a[n_scanned], scan_w[n_scanned] = a, w
+            scan_peak[n_scanned], scan_worst[n_scanned] = peak[c], worst[c]
+            n_scanned += 1
         for t in range(lo, hi):
-            nav = a * (growth_alt[t] + w * growth_gap[t])
-            peak = max(peak, nav)
-            worst = max(worst, 1.0 - nav / peak)
-    return worst
+            g_alt, g_gap = growth_alt[t], growth_gap[t]
+            for j in range(n_scanned):
+                nav = scan_a[j] * (g_alt + scan_w[j] * g_gap)
+                top = max(scan_peak[j], nav)
+                scan_peak[j] = top
+                scan_worst[j] = max(scan_worst[j], 1.0 - nav / top)
+        for j in range(n_scanned):
+            peak[scanned[j]] = scan_peak[j]
+            worst[scanned[j]] = scan_worst[j]

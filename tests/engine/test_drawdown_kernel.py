@@ -1,4 +1,4 @@
-"""The compiled drawdown (engine.strategy.kernels._max_drawdown) skips months by bounds;
+"""The compiled drawdown (engine.strategy.kernels._max_drawdowns) skips months by bounds;
 it must give the day-by-day scan's bits on every kind of month."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.strategy.kernels import _max_drawdown, _month_growth_bounds
+from engine.strategy.kernels import _max_drawdowns, _month_growth_bounds
 from engine.strategy.metrics import max_drawdown
 
 N_MONTHS, DAYS = 36, 21
@@ -43,19 +43,38 @@ def _scan(growth_alt, growth_gap, weights, costs, monthly) -> float:
     return float(max_drawdown(nav, initial=1.0))
 
 
-@pytest.mark.parametrize(("seed", "low", "high", "vol"), [
+CASES = [
     (0, 0.0, 1.0, 0.01),    # ordinary rules: skipped, trough-only and scanned months
     (1, 0.5, 3.0, 0.03),    # leverage and wild equity: new peaks and deep drawdowns
     (2, 2.5, 3.0, 0.08),    # NAV below zero (A_k <= 0): the bounds do not hold, scanned
     (3, -1.0, 0.5, 0.02),   # negative drifted weights: scanned
     (4, 0.0, 0.0, 0.01),    # all in the defensive leg
-])
+]
+
+
+@pytest.mark.parametrize(("seed", "low", "high", "vol"), CASES)
 def test_month_skipping_drawdown_equals_the_daily_scan(seed, low, high, vol):
     growth_alt, growth_gap, days, weights, costs, monthly = _case(seed, low, high, vol)
-    bounds = _month_growth_bounds(growth_alt, growth_gap, days)
-    got = _max_drawdown(growth_alt, growth_gap, days, bounds, weights, costs, monthly)
+    got = np.empty(1)
+    _max_drawdowns(growth_alt, growth_gap, days, weights[None], costs[None], monthly[None],
+                   got)
     expected = _scan(growth_alt, growth_gap, weights, costs, monthly)
-    assert np.float64(got).view(np.int64) == np.float64(expected).view(np.int64)
+    assert got.view(np.int64)[0] == np.float64(expected).view(np.int64)
+
+
+def test_configs_side_by_side_each_get_their_own_drawdown():
+    # All five cases' configs on one path at once: packing the scanned configs of a month
+    # together must not mix their peaks.
+    cases = [_case(seed, low, high, vol) for seed, low, high, vol in CASES]
+    growth_alt, growth_gap, days = cases[1][:3]
+    weights = np.stack([case[3] for case in cases])
+    costs = np.stack([case[4] for case in cases])
+    monthly = np.stack([case[5] for case in cases])
+    got = np.empty(len(cases))
+    _max_drawdowns(growth_alt, growth_gap, days, weights, costs, monthly, got)
+    expected = [_scan(growth_alt, growth_gap, w, c, m) for w, c, m in zip(weights, costs, monthly,
+                                                                          strict=True)]
+    np.testing.assert_array_equal(got.view(np.int64), np.array(expected).view(np.int64))
 
 
 def test_the_cases_reach_every_kind_of_month():
