@@ -37,6 +37,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/engine_sweep.py
 	$(BIN)/python bench/optimise.py
+	$(BIN)/python bench/reports_stage.py
 	$(BIN)/python bench/proposers.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/calibration.py

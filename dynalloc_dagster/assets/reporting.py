@@ -18,7 +18,7 @@ from dynalloc_dagster.bedrock.narrative import ReportTables
 from dynalloc_dagster.bedrock.resource import BedrockResource
 from dynalloc_dagster.committee import plots
 from dynalloc_dagster.committee.decision import decision_markdown, mandate_summary, status_text
-from dynalloc_dagster.committee.pdf import report_pdf
+from dynalloc_dagster.committee.pdf import pdf_of_pngs, report_pdf
 from dynalloc_dagster.committee.text import (
     ReportInputs,
     benchmark_table,
@@ -269,8 +269,8 @@ def charts(
         "search_progress": plots.search_progress(optimisation_history, note),
     }
     pngs = {name: plots.png_bytes(fig) for name, fig in figures.items()}
-    pdf = plots.pdf_bytes(figures.values())
     plots.close(figures)
+    pdf = pdf_of_pngs(pngs.values())
     for name, png in pngs.items():
         artifacts.write(f"{name}.png", png)
     pdf_uri = artifacts.write("charts.pdf", pdf)

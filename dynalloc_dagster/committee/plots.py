@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
@@ -19,7 +19,6 @@ import polars as pl
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
@@ -437,16 +436,6 @@ def png_bytes(fig: Figure) -> bytes:
     """The figure as PNG, without a timestamp or software tag (identical runs, same bytes)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": None})
-    return buffer.getvalue()
-
-
-def pdf_bytes(figures: Iterable[Figure]) -> bytes:
-    """The figures as one PDF, one page each, without creation date or producer."""
-    buffer = io.BytesIO()
-    with PdfPages(buffer, metadata={"CreationDate": None, "Creator": None,
-                                    "Producer": None}) as pdf:
-        for fig in figures:
-            pdf.savefig(fig)
     return buffer.getvalue()
 
 
