@@ -20,6 +20,7 @@ import dagster as dg
 
 from dynalloc_dagster import PROJECT_ROOT
 from dynalloc_dagster.bedrock.resource import BedrockResource
+from dynalloc_dagster.portfolio import PortfolioResource
 from dynalloc_dagster.resources import (
     ArtifactStore,
     MarketDataSource,
@@ -74,4 +75,5 @@ def resources_for(environment: Environment, *, data_root: str | None = None) -> 
         "objectives": ObjectivesResource(),
         "agent": OptimisationAgent(),
         "bedrock": BedrockResource(),
+        "portfolio": PortfolioResource(),
     }

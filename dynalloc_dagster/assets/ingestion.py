@@ -13,12 +13,22 @@ import dagster as dg
 import polars as pl
 from pydantic import Field, field_validator
 
+from dynalloc_dagster.portfolio import (
+    PORTFOLIO_COLUMN,
+    PortfolioResource,
+    equity_log_returns,
+    is_multi_asset,
+    lead_history,
+    price_columns,
+    spec_json,
+)
 from dynalloc_dagster.resources import MarketDataSource
 from dynalloc_dagster.storage.metadata import table_metadata
 from engine.market.calibration import calibrate, regime_clips
 from engine.market.validation import MarketDataError, validate_history
 from engine.market.yield_curve import curve_from_frame
 from engine.optimisation.search_space import SearchSpace
+from engine.portfolio.calibration import calibrate_equities
 
 OWNERS = ["team:quant-research"]
 AS_OF_COLUMN = "as_of"
@@ -79,21 +89,29 @@ def _ingestion_out(description: str) -> dg.AssetOut:
             "Current holdings: asset (equity, bond) and units or weight (empty: none given)."),
     },
 )
-def market_data(config: MarketDataConfig, market_source: MarketDataSource):
-    """Fetch the market from the configured source and validate it before anything is
-    stored: a violation (NaN, non-positive price, unsorted or duplicate dates, gaps,
-    short or stale history, percent rates, an arbitrageable or negative vol surface, bad
-    holdings) fails the step naming the file, the row or date and the rule, so the last
-    good materialization stays in place and nothing downstream runs."""
+def market_data(config: MarketDataConfig, market_source: MarketDataSource,
+                portfolio: PortfolioResource):
+    """Fetch the market of the portfolio's assets from the configured source (a
+    multi-asset portfolio: one level column per asset, named by the asset) and validate
+    it before anything is stored: a violation (NaN, non-positive price, unsorted or
+    duplicate dates, gaps, short or stale history, percent rates, an arbitrageable or
+    negative vol surface, bad holdings) fails the step naming the file, the row or date
+    and the rule, so the last good materialization stays in place and nothing
+    downstream runs."""
     as_of = dt.date.fromisoformat(config.as_of) if config.as_of else None
-    market = market_source.fetch(as_of, longest_window_months=LONGEST_WINDOW_MONTHS)
+    spec = portfolio.spec()
+    multi = is_multi_asset(spec)
+    market = market_source.fetch(as_of, longest_window_months=LONGEST_WINDOW_MONTHS,
+                                 **({"portfolio": spec} if multi else {}))
     history = market.history.with_columns(pl.lit(market.dividend_yield).alias("dividend_yield"))
-    _check_calibratable(history, market.yield_curve, market.origin)
+    lead = lead_history(spec, history) if multi else history
+    _check_calibratable(lead, market.yield_curve, market.origin)
     yield dg.Output(history, "market_data", metadata={
         **table_metadata(history.tail(10)), "dagster/row_count": history.height,
         "as_of": str(market.as_of), "first_date": str(history["date"][0]),
         "last_date": str(history["date"][-1]),
-        "last_close": float(history["close"][-1]),
+        "last_close": float(lead["close"][-1]),
+        **({"assets": ", ".join(price_columns(spec, history))} if multi else {}),
         "last_risk_free": float(history["risk_free"][-1]),
         "source": market_source.kind, "origin": market.origin,
         "files": dg.MetadataValue.json(market.sources),
@@ -124,8 +142,10 @@ def _check_calibratable(history: pl.DataFrame, yield_curve: pl.DataFrame, origin
                 " engine.market.validation (NaN, prices, dates, gaps, length); blocking:"
                 " nothing downstream runs on a history that does not.")
 def market_data_sanity(market_data: pl.DataFrame) -> dg.AssetCheckResult:
+    prices = [c for c in market_data.columns if c not in ("date", "risk_free", "dividend_yield")]
     try:
-        validate_history(market_data, longest_window_months=LONGEST_WINDOW_MONTHS)
+        validate_history(market_data, longest_window_months=LONGEST_WINDOW_MONTHS,
+                         price_columns=prices)
         violations: list[str] = []
     except MarketDataError as error:
         violations = error.violations
@@ -142,25 +162,44 @@ def market_data_sanity(market_data: pl.DataFrame) -> dg.AssetCheckResult:
               " warning: the regime is still built, each clipped value at its range's end)")])
 def calibration(
     market_data: pl.DataFrame, market_vol_surface: pl.DataFrame,
-    market_yield_curve: pl.DataFrame,
+    market_yield_curve: pl.DataFrame, portfolio: PortfolioResource,
 ):  # no return annotation: with check specs, Dagster types an annotated result's value Nothing
     """The market-implied dynamics (engine.market.calibration.calibrate): Heston fitted to
     the vol surface (by moments of the realised variance without one), the short rate
     from the bootstrapped curve (the last risk-free rate without one), Vasicek rate
     parameters from the rate history, equity-bond correlation and realised vol from the
     history. One row, with ``as_of`` the history's last date (the scenarios' seeds derive
-from it); the fit's RMSE and time are in the metadata."""
+from it); the fit's RMSE and time are in the metadata. For a multi-asset portfolio these
+    are fitted to its first equity and first government bond, and the equities' vol
+    ratios and Ledoit-Wolf correlation to their joint daily history
+    (engine.portfolio.calibration.calibrate_equities); the calibrated spec is the
+    ``portfolio`` column (JSON), which the scenarios simulate."""
     curve = curve_from_frame(market_yield_curve) if market_yield_curve.height else None
+    spec = portfolio.spec()
+    multi = is_multi_asset(spec)
+    history = lead_history(spec, market_data) if multi else market_data
     fitted = calibrate(
-        market_data, vol_surface=market_vol_surface if market_vol_surface.height else None,
+        history, vol_surface=market_vol_surface if market_vol_surface.height else None,
         yield_curve=curve, dividend_yield=float(market_data["dividend_yield"][-1]),
     )
     as_of = market_data["date"][-1]
     table = pl.DataFrame([fitted.to_dict() | {AS_OF_COLUMN: as_of}])
+    portfolio_metadata = {}
+    if multi:
+        returns = equity_log_returns(spec, market_data)
+        calibrated = spec if returns is None else calibrate_equities(spec, returns)
+        table = table.with_columns(pl.lit(spec_json(calibrated)).alias(PORTFOLIO_COLUMN))
+        portfolio_metadata = {
+            "equities_calibrated": "no: an equity has no series (the spec's vol ratios and"
+            " correlation kept)" if returns is None else "yes",
+            **{f"vol_ratio_{a.name}": round(a.vol_ratio, 4) for a in calibrated.equities},
+            "equity_correlation": dg.MetadataValue.json(
+                [list(row) for row in calibrated.equity_correlation or ((1.0,),)]),
+        }
     figures = {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else
                    (str(v) if isinstance(v, float) else v))
                for k, v in fitted.to_dict().items()}
-    metadata = {**table_metadata(table), **figures, "as_of": str(as_of)}
+    metadata = {**table_metadata(table), **figures, "as_of": str(as_of), **portfolio_metadata}
     if curve is not None:
         metadata["zero_curve"] = table_metadata(curve.to_frame())["preview"]
     clips = regime_clips(fitted)

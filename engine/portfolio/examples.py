@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.portfolio.spec import Asset, PortfolioSpec
+from engine.portfolio.spec import TWO_ASSET, Asset, PortfolioSpec
 
 GLOBAL_SIX = PortfolioSpec(
     assets=(
@@ -20,3 +20,7 @@ GLOBAL_SIX = PortfolioSpec(
 """US, Europe and emerging-market equity (60/25/15 when the mix is fixed) with
 correlations and vol ratios of the order of their 2000-2024 daily history, against 2-, 5-
 and 10-year constant-maturity Treasury zero buckets (equal weights when fixed)."""
+
+PORTFOLIOS: dict[str, PortfolioSpec] = {"two_asset": TWO_ASSET, "global_six": GLOBAL_SIX}
+"""The shipped portfolios by name (``python -m engine --portfolio``, the pipeline's
+``portfolio`` resource)."""
