@@ -17,10 +17,11 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
-from dagster_test_support import small_run_config
+from dagster_test_support import REPO_ROOT, small_run_config
 
 from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.market_sources.base import CURVE_SCHEMA, SURFACE_SCHEMA, MarketInputs, empty
+from dynalloc_dagster.orchestration.cli import read_config
 from dynalloc_dagster.orchestration.pipeline import run_pipeline
 from dynalloc_dagster.orchestration.run_config import validate_run_config
 from dynalloc_dagster.portfolio import PortfolioResource
@@ -197,3 +198,10 @@ def test_an_explicit_two_asset_portfolio_stores_the_default_bytes(tmp_path: Path
     assert len(stored["default"]) > 20
     assert stored["default"].keys() == stored["explicit"].keys()
     assert [k for k, v in stored["default"].items() if stored["explicit"][k] != v] == []
+
+
+def test_the_shipped_example_config_is_valid_and_names_global_six() -> None:
+    config = read_config(REPO_ROOT / "examples" / "global_six.yaml")
+    validate_run_config(config)
+    portfolio = config["resources"]["portfolio"]["config"]
+    assert PortfolioResource(**portfolio).spec() == GLOBAL_SIX
