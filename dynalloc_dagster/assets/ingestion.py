@@ -102,7 +102,7 @@ def market_data(config: MarketDataConfig, market_source: MarketDataSource,
     spec = portfolio.spec()
     multi = is_multi_asset(spec)
     market = market_source.fetch(as_of, longest_window_months=LONGEST_WINDOW_MONTHS,
-                                 **({"portfolio": spec} if multi else {}))
+                                 portfolio=spec)
     history = market.history.with_columns(pl.lit(market.dividend_yield).alias("dividend_yield"))
     lead = lead_history(spec, history) if multi else history
     _check_calibratable(lead, market.yield_curve, market.origin)

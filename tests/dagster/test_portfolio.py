@@ -1,15 +1,11 @@
 """A multi-asset portfolio through the pipeline: the ``portfolio`` resource in the run
 config, the calibrated spec, PortfolioPaths in storage, and every asset in today's
-allocation, the trades, the backtest, the charts and the report's decision.
-
-The market of the portfolio comes from :func:`portfolio_market`, a fetch in the
-multi-asset layout (one level column per asset, named by the asset), so these tests run
-whatever the market source builds.
+allocation, the trades, the backtest, the charts and the report's decision, on the
+synthetic source's portfolio market (one level column per asset, named by the asset).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -20,12 +16,10 @@ import pytest
 from dagster_test_support import REPO_ROOT, small_run_config
 
 from dynalloc_dagster.definitions import build_definitions
-from dynalloc_dagster.market_sources.base import CURVE_SCHEMA, SURFACE_SCHEMA, MarketInputs, empty
 from dynalloc_dagster.orchestration.cli import read_config
 from dynalloc_dagster.orchestration.pipeline import run_pipeline
 from dynalloc_dagster.orchestration.run_config import validate_run_config
 from dynalloc_dagster.portfolio import PortfolioResource
-from dynalloc_dagster.resources import MarketDataSource
 from dynalloc_dagster.storage.io_managers import ScenarioPathsIOManager
 from engine.market.regimes import REGIMES
 from engine.portfolio.calibration import calibrate_equities
@@ -35,24 +29,6 @@ from engine.portfolio.spec import TWO_ASSET, PortfolioSpec
 from engine.validation import ConfigError
 
 NAMES = list(GLOBAL_SIX.names)
-HOLDINGS = {"us_equity": 0.4, "europe_equity": 0.1, "em_equity": 0.1, "ust_2y": 0.1,
-            "ust_5y": 0.2, "ust_10y": 0.1}
-
-
-def portfolio_market(as_of: dt.date, spec: PortfolioSpec, *, years: int = 4) -> MarketInputs:
-    """``years`` of weekday history of every asset of ``spec`` ending at ``as_of``: one
-    path of the base regime's portfolio simulation, levels named by asset."""
-    paths = simulate_portfolio(spec, REGIMES["base"], 1, 11, warmup_months=0,
-                               horizon_years=years)
-    days = pl.date_range(as_of - dt.timedelta(days=2 * 365 * years), as_of, "1d", eager=True)
-    days = days.filter(days.dt.weekday() <= 5).tail(paths.n_steps + 1)
-    history = pl.DataFrame({"date": days, "risk_free": paths.short_rate[0]}).with_columns(
-        pl.Series(a.name, 100.0 * paths.levels[i, 0]) for i, a in enumerate(spec.ordered))
-    holdings = pl.DataFrame({"asset": list(HOLDINGS), "weight": list(HOLDINGS.values())})
-    return MarketInputs(history=history, vol_surface=empty(SURFACE_SCHEMA),
-                        yield_curve=empty(CURVE_SCHEMA), holdings=holdings,
-                        dividend_yield=0.0, as_of=as_of, origin="test portfolio market",
-                        sources={"history": "test history"})
 
 
 def _config(portfolio: dict | None, **sizes) -> dict:
@@ -115,21 +91,14 @@ def test_portfolio_paths_round_trip_through_the_io_manager(tmp_path: Path) -> No
 @pytest.fixture(scope="module")
 def six(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The whole pipeline once on GLOBAL_SIX (20 paths, 6 configs in 2 rounds)."""
-    with pytest.MonkeyPatch.context() as patch:
-        original = MarketDataSource.fetch
-        patch.setattr(MarketDataSource, "fetch", lambda self, as_of, *, longest_window_months,
-                      portfolio=TWO_ASSET: portfolio_market(as_of, portfolio)
-                      if portfolio != TWO_ASSET else original(
-                          self, as_of, longest_window_months=longest_window_months))
-        root = tmp_path_factory.mktemp("six") / "data"
-        defs = build_definitions(data_root=str(root))
-        with dg.instance_for_test() as instance:
-            runs = run_pipeline(defs, instance, run_config=_config(
-                {"name": "global_six"}, n_paths=20, initial_batch=4, batch_size=2,
-                max_configs=6))
-            statuses = [(r.job_name, r.status) for r in runs]
-            allocation = instance.get_latest_materialization_event(
-                dg.AssetKey("todays_allocation")).asset_materialization.metadata
+    root = tmp_path_factory.mktemp("six") / "data"
+    defs = build_definitions(data_root=str(root))
+    with dg.instance_for_test() as instance:
+        runs = run_pipeline(defs, instance, run_config=_config(
+            {"name": "global_six"}, n_paths=20, initial_batch=4, batch_size=2, max_configs=6))
+        statuses = [(r.job_name, r.status) for r in runs]
+        allocation = instance.get_latest_materialization_event(
+            dg.AssetKey("todays_allocation")).asset_materialization.metadata
     return {"root": root, "statuses": statuses, "trades_metadata": allocation}
 
 
@@ -164,7 +133,9 @@ def test_the_six_asset_pipeline_lists_every_asset_in_every_output(six: dict) -> 
     trades = pl.read_csv(root / "artifacts" / "todays_allocation.csv")
     assert trades["asset"].to_list() == NAMES
     assert trades["target_weight"].sum() == pytest.approx(1.0, abs=1e-9)
-    assert trades["current_weight"].to_list() == pytest.approx(list(HOLDINGS.values()))
+    holdings = pl.read_parquet(root / "market_holdings.parquet")
+    assert trades["current_weight"].to_list() == pytest.approx(
+        [dict(holdings.iter_rows())[n] for n in NAMES])
     assert trades["asset_label"].to_list() == [i["label"] for i in items]
 
     backtest = pl.read_parquet(root / "historical_backtest.parquet")
