@@ -46,11 +46,15 @@ WIDE = (11, 5.2)
 
 def rule_label(row: dict) -> str:
     """A config in words: '<weight fn>, target <tv>%, <n>m window[, risk aversion <k>]'
-    (risk aversion only for the rules that use it: it is null for the inverse rules)."""
+    (risk aversion only for the rules that use it: it is null for the inverse rules) and,
+    for a multi-asset portfolio's row, '; equities <base mix>, defensive <base mix>'."""
     text = (f"{row['weight_fn'].replace('_', ' ')}, target {row['target_vol']:.1%},"
             f" {row['vol_window_months']}m window")
     if row.get("risk_aversion") is not None:
         text += f", risk aversion {row['risk_aversion']:.2f}"
+    if row.get("risky_mix") is not None:
+        text += (f"; equities {row['risky_mix'].replace('_', ' ')}, defensive"
+                 f" {row['defensive_mix'].replace('_', ' ')}")
     return text
 
 

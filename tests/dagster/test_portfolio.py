@@ -121,6 +121,8 @@ def test_the_six_asset_pipeline_lists_every_asset_in_every_output(six: dict) -> 
 
     recommended = pl.read_parquet(root / "recommended_allocation.parquet").row(0, named=True)
     items = recommended["asset_weights_today"]
+    assert f"; equities {recommended['risky_mix'].replace('_', ' ')}, defensive" in \
+        recommended["rule"]
     assert [i["asset"] for i in items] == NAMES
     assert sum(i["weight"] for i in items) == pytest.approx(1.0, abs=1e-12)
     assert all(0.0 <= i["weight"] <= 1.0 for i in items)
