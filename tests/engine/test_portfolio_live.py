@@ -3,6 +3,7 @@ fixed mixes is the two-asset rule) and against hand-computed weights."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 
@@ -44,17 +45,17 @@ def test_one_equity_one_bond_weight_today_is_the_two_asset_weight() -> None:
     assert weights.sum() == pytest.approx(1.0, abs=1e-12)
 
 
-def test_weights_today_by_hand_for_a_fixed_mix_of_three_equities() -> None:
-    paths = simulate_portfolio(GLOBAL_SIX, REGIMES["base"], 1, 3, warmup_months=0,
-                               horizon_years=1)
+def test_weights_today_by_hand_for_fixed_mixes_of_three_equities_and_three_bonds() -> None:
+    spec = dataclasses.replace(GLOBAL_SIX, defensive_weights=(0.5, 0.3, 0.2))
+    paths = simulate_portfolio(spec, REGIMES["base"], 1, 3, warmup_months=0, horizon_years=1)
     levels = paths.levels[:, 0, :]
-    weights = todays_weights(levels, GLOBAL_SIX, RULE)
+    weights = todays_weights(levels, spec, RULE)
     window = np.diff(np.log(levels[:3, -RULE.window_days - 1:]), axis=1)
     cov = np.cov(window) * TRADING_DAYS_PER_YEAR
     b = np.array(GLOBAL_SIX.risky_weights)
     scale = min(max(RULE.target_vol / math.sqrt(b @ cov @ b), RULE.min_allocation),
                 RULE.max_allocation)
-    expected = np.concatenate([scale * b, (1 - scale) * np.full(3, 1 / 3)])
+    expected = np.concatenate([scale * b, (1 - scale) * np.array([0.5, 0.3, 0.2])])
     np.testing.assert_allclose(weights, expected, rtol=1e-10)
 
 
