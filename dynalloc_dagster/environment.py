@@ -20,7 +20,6 @@ import dagster as dg
 
 from dynalloc_dagster import PROJECT_ROOT
 from dynalloc_dagster.bedrock.resource import BedrockResource
-from dynalloc_dagster.portfolio import PortfolioResource
 from dynalloc_dagster.resources import (
     ArtifactStore,
     MarketDataSource,
@@ -75,5 +74,4 @@ def resources_for(environment: Environment, *, data_root: str | None = None) -> 
         "objectives": ObjectivesResource(),
         "agent": OptimisationAgent(),
         "bedrock": BedrockResource(),
-        "portfolio": PortfolioResource(),
     }

@@ -1,13 +1,15 @@
-"""The portfolio the pipeline studies: a resource naming a shipped spec or giving one, and
-the labels every output names the assets by.
+"""The portfolio the pipeline studies: the ingest step's config naming a shipped spec or
+giving one, the spec carried in the tables, and the labels every output names the assets by.
 
-``resources: {portfolio: {config: {name: global_six}}}`` studies a shipped spec
-(:data:`engine.portfolio.examples.PORTFOLIOS`); ``{config: {assets: [...],
-equity_correlation: ..., risky_weights: ..., defensive_weights: ...}}`` one given in the
+``ops: {market_data: {config: {portfolio: {name: global_six}}}}`` studies a shipped spec
+(:data:`engine.portfolio.examples.PORTFOLIOS`); ``portfolio: {assets: [...],
+equity_correlation: ..., risky_weights: ..., defensive_weights: ...}`` one given in the
 form of ``PortfolioSpec.to_dict()``. Without either it is the two-asset study
-(:data:`engine.portfolio.spec.TWO_ASSET`), whose outputs are those of the two-asset
-pipeline bit for bit. Any other spec runs the multi-asset path: calibrated equities,
-PortfolioPaths, evaluate_portfolio, searched base mixes and every asset in every output.
+(:data:`engine.portfolio.spec.TWO_ASSET`), whose tables are those of the two-asset
+pipeline bit for bit. Any other spec runs the multi-asset path: its market data carries
+the spec (the ``portfolio`` column, JSON), so every later step reads the portfolio from
+the data it is computed from: calibrated equities, PortfolioPaths, evaluate_portfolio,
+searched base mixes and every asset in every output.
 
 No `from __future__ import annotations`: Dagster reads the Config annotations at runtime.
 """
@@ -27,8 +29,8 @@ from engine.portfolio.spec import TWO_ASSET, Asset, PortfolioSpec
 from engine.validation import ConfigError
 
 PORTFOLIO_COLUMN = "portfolio"
-"""calibration's and market_regimes' column holding the calibrated spec as JSON (only
-for a multi-asset portfolio: the two-asset tables are unchanged)."""
+"""The column of market_data (the spec), calibration and market_regimes (the calibrated
+spec) holding a multi-asset portfolio's spec as JSON; the two-asset tables have none."""
 
 
 class AssetConfig(dg.Config):
@@ -45,7 +47,7 @@ class AssetConfig(dg.Config):
     drift_spread: float | None = None
 
 
-class PortfolioResource(dg.ConfigurableResource):
+class PortfolioConfig(dg.Config):
     """The portfolio studied: ``name`` of a shipped spec (two_asset, global_six) or the
     spec itself (``assets`` and optionally ``equity_correlation``, ``risky_weights``,
     ``defensive_weights``), not both; default the two-asset study. A bad spec fails
@@ -60,7 +62,7 @@ class PortfolioResource(dg.ConfigurableResource):
     defensive_weights: list[float] | None = None
 
     @model_validator(mode="after")
-    def _valid(self) -> "PortfolioResource":
+    def _valid(self) -> "PortfolioConfig":
         self.spec()
         return self
 
@@ -71,14 +73,14 @@ class PortfolioResource(dg.ConfigurableResource):
                  if getattr(self, k) is not None}
         if self.name is not None:
             if self.assets is not None or given:
-                raise ConfigError("portfolio: give name (a shipped spec) or assets, not both")
+                raise ConfigError("give name (a shipped portfolio) or assets, not both")
             if self.name not in PORTFOLIOS:
                 raise ConfigError(f"portfolio.name = {self.name!r} is not a shipped portfolio;"
                                   f" allowed: {', '.join(PORTFOLIOS)}")
             return PORTFOLIOS[self.name]
         if self.assets is None:
             if given:
-                raise ConfigError(f"portfolio: {', '.join(given)} given without assets")
+                raise ConfigError(f"{', '.join(given)} given without assets")
             return TWO_ASSET
         assets = [{k: v for k, v in a.model_dump().items() if v is not None}
                   for a in self.assets]
@@ -94,11 +96,11 @@ def spec_json(spec: PortfolioSpec) -> str:
     return json.dumps(spec.to_dict(), sort_keys=True)
 
 
-def spec_from_table(table: pl.DataFrame) -> PortfolioSpec | None:
-    """The calibrated spec a calibration or market_regimes table carries, or None (the
-    two-asset study)."""
-    if PORTFOLIO_COLUMN not in table.columns:
-        return None
+def spec_from_table(table: pl.DataFrame | None) -> PortfolioSpec:
+    """The spec a market_data, calibration or market_regimes table carries, or
+    :data:`TWO_ASSET` (a two-asset table has no ``portfolio`` column)."""
+    if table is None or PORTFOLIO_COLUMN not in table.columns:
+        return TWO_ASSET
     return PortfolioSpec.from_dict(json.loads(table[PORTFOLIO_COLUMN][0]))
 
 

@@ -15,11 +15,12 @@ from pydantic import Field, field_validator
 
 from dynalloc_dagster.portfolio import (
     PORTFOLIO_COLUMN,
-    PortfolioResource,
+    PortfolioConfig,
     equity_log_returns,
     is_multi_asset,
     lead_history,
     price_columns,
+    spec_from_table,
     spec_json,
 )
 from dynalloc_dagster.resources import MarketDataSource
@@ -29,6 +30,7 @@ from engine.market.validation import MarketDataError, validate_history
 from engine.market.yield_curve import curve_from_frame
 from engine.optimisation.search_space import SearchSpace
 from engine.portfolio.calibration import calibrate_equities
+from engine.portfolio.spec import TWO_ASSET
 
 OWNERS = ["team:quant-research"]
 AS_OF_COLUMN = "as_of"
@@ -44,7 +46,12 @@ class MarketDataConfig(dg.Config):
     """``as_of``: ISO date the data is taken at, from ``EARLIEST_AS_OF`` to today (UTC):
     a later date's market is not known yet (the synthetic source would invent one).
     Default: today (UTC) for the synthetic source; the last date of the files for the
-    files and s3 sources (no stale check)."""
+    files and s3 sources (no stale check). ``portfolio``: the portfolio whose market is
+    fetched and studied (dynalloc_dagster.portfolio; default the two-asset study)."""
+
+    portfolio: PortfolioConfig | None = Field(
+        default=None, description="the portfolio studied: {name: global_six} or a"
+        " PortfolioSpec.to_dict() mapping (default: the two-asset study)")
 
     as_of: str | None = Field(default=None, description="ISO date, e.g. 2026-11-23, from"
                               f" {EARLIEST_AS_OF} to today (UTC)")
@@ -89,21 +96,23 @@ def _ingestion_out(description: str) -> dg.AssetOut:
             "Current holdings: asset (equity, bond) and units or weight (empty: none given)."),
     },
 )
-def market_data(config: MarketDataConfig, market_source: MarketDataSource,
-                portfolio: PortfolioResource):
+def market_data(config: MarketDataConfig, market_source: MarketDataSource):
     """Fetch the market of the portfolio's assets from the configured source (a
-    multi-asset portfolio: one level column per asset, named by the asset) and validate
+    multi-asset portfolio: one level column per asset, named by the asset, and its spec as
+    JSON in the ``portfolio`` column, which every later step reads) and validate
     it before anything is stored: a violation (NaN, non-positive price, unsorted or
     duplicate dates, gaps, short or stale history, percent rates, an arbitrageable or
     negative vol surface, bad holdings) fails the step naming the file, the row or date
     and the rule, so the last good materialization stays in place and nothing
     downstream runs."""
     as_of = dt.date.fromisoformat(config.as_of) if config.as_of else None
-    spec = portfolio.spec()
+    spec = config.portfolio.spec() if config.portfolio else TWO_ASSET
     multi = is_multi_asset(spec)
     market = market_source.fetch(as_of, longest_window_months=LONGEST_WINDOW_MONTHS,
                                  portfolio=spec)
     history = market.history.with_columns(pl.lit(market.dividend_yield).alias("dividend_yield"))
+    if multi:
+        history = history.with_columns(pl.lit(spec_json(spec)).alias(PORTFOLIO_COLUMN))
     lead = lead_history(spec, history) if multi else history
     _check_calibratable(lead, market.yield_curve, market.origin)
     yield dg.Output(history, "market_data", metadata={
@@ -142,7 +151,8 @@ def _check_calibratable(history: pl.DataFrame, yield_curve: pl.DataFrame, origin
                 " engine.market.validation (NaN, prices, dates, gaps, length); blocking:"
                 " nothing downstream runs on a history that does not.")
 def market_data_sanity(market_data: pl.DataFrame) -> dg.AssetCheckResult:
-    prices = [c for c in market_data.columns if c not in ("date", "risk_free", "dividend_yield")]
+    prices = [c for c in market_data.columns
+              if c not in ("date", "risk_free", "dividend_yield", PORTFOLIO_COLUMN)]
     try:
         validate_history(market_data, longest_window_months=LONGEST_WINDOW_MONTHS,
                          price_columns=prices)
@@ -162,7 +172,7 @@ def market_data_sanity(market_data: pl.DataFrame) -> dg.AssetCheckResult:
               " warning: the regime is still built, each clipped value at its range's end)")])
 def calibration(
     market_data: pl.DataFrame, market_vol_surface: pl.DataFrame,
-    market_yield_curve: pl.DataFrame, portfolio: PortfolioResource,
+    market_yield_curve: pl.DataFrame,
 ):  # no return annotation: with check specs, Dagster types an annotated result's value Nothing
     """The market-implied dynamics (engine.market.calibration.calibrate): Heston fitted to
     the vol surface (by moments of the realised variance without one), the short rate
@@ -175,7 +185,7 @@ from it); the fit's RMSE and time are in the metadata. For a multi-asset portfol
     (engine.portfolio.calibration.calibrate_equities); the calibrated spec is the
     ``portfolio`` column (JSON), which the scenarios simulate."""
     curve = curve_from_frame(market_yield_curve) if market_yield_curve.height else None
-    spec = portfolio.spec()
+    spec = spec_from_table(market_data)
     multi = is_multi_asset(spec)
     history = lead_history(spec, market_data) if multi else market_data
     fitted = calibrate(

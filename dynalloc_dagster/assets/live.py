@@ -17,11 +17,11 @@ from dynalloc_dagster.committee.decision import ASSET_WEIGHTS, decision_markdown
 from dynalloc_dagster.committee.text import data_label
 from dynalloc_dagster.partitions import CALIBRATED
 from dynalloc_dagster.portfolio import (
-    PortfolioResource,
     defensive_leg,
     history_levels,
     is_multi_asset,
     lead_history,
+    spec_from_table,
 )
 from dynalloc_dagster.resources import (
     SAMPLE_DATA,
@@ -140,7 +140,7 @@ def _strategies(leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
 def historical_backtest(
     artifacts: ArtifactStore, objectives: ObjectivesResource, market_source: MarketDataSource,
     robustness_leaderboard: pl.DataFrame, strategy_configs: pl.DataFrame,
-    market_data: pl.DataFrame, portfolio: PortfolioResource,
+    market_data: pl.DataFrame,
 ):
     """engine.strategy.backtest.backtest_history of each strategy on ``market_data``, all
     starting at the first month-end where the longest window is full, so the metrics
@@ -148,7 +148,7 @@ def historical_backtest(
     degradation check compares them with the simulations). For a multi-asset portfolio
     each row also has every asset's mean weight (``weight_<asset>_mean``;
     engine.portfolio.live.backtest_portfolio) and equity_weight is the risky sleeve's."""
-    spec = portfolio.spec()
+    spec = spec_from_table(market_data)
     chosen = _strategies(robustness_leaderboard, strategy_configs, objectives)
     month_ends = _month_end_rows(market_data["date"])
     longest = max(config.window_days for config, _ in chosen.values())
@@ -275,7 +275,7 @@ def rule_underperformance(
 def todays_allocation(
     artifacts: ArtifactStore, market_source: MarketDataSource,
     recommended_allocation: pl.DataFrame, market_data: pl.DataFrame,
-    market_holdings: pl.DataFrame, portfolio: PortfolioResource,
+    market_holdings: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """The recommended rule's target weights as of the latest data and the trades that move
     the current holdings there (engine.strategy.trades.trades_to_target, with the rule's
@@ -293,7 +293,7 @@ def todays_allocation(
     Written after the report (a dependency without data): when the report fails, the
     stage fails before the CSV a portfolio system reads is replaced, so the CSV never
     trades a rule the committee's report does not show."""
-    spec = portfolio.spec()
+    spec = spec_from_table(market_data)
     recommended = recommended_allocation.row(0, named=True)
     table = trades_table(market_source, recommended, market_data, market_holdings, spec)
     target = float(recommended["equity_weight_today"])
@@ -417,15 +417,14 @@ def _portfolio_holdings(spec: PortfolioSpec, holdings: pl.DataFrame,
         " a fresh optimisation).")],
 )
 def market_regime(context: dg.AssetExecutionContext, market_source: MarketDataSource,
-                  market_data: pl.DataFrame, market_regimes: pl.DataFrame,
-                  portfolio: PortfolioResource):
+                  market_data: pl.DataFrame, market_regimes: pl.DataFrame):
     """Which of the named regimes (as configured in market_regimes, the calibrated one
     left out) the last year of data looks like (engine.market.regime_classifier): every
     regime's standardised distance, the nearest flagged; the features in the metadata."""
     regimes = {row["name"]: regime_from_mapping(
         {k: v for k, v in row.items() if k not in NON_REGIME_COLUMNS})
         for row in market_regimes.iter_rows(named=True) if row["name"] != CALIBRATED}
-    spec = portfolio.spec()
+    spec = spec_from_table(market_data)
     history = lead_history(spec, market_data) if is_multi_asset(spec) else market_data
     found = classify_regime(history, regimes=regimes)
     previous = _previous_regime(context.instance)

@@ -34,11 +34,11 @@ from dynalloc_dagster.committee.text import (
     to_markdown,
 )
 from dynalloc_dagster.portfolio import (
-    PortfolioResource,
     asset_weights,
     defensive_leg,
     history_levels,
     is_multi_asset,
+    spec_from_table,
 )
 from dynalloc_dagster.resources import ArtifactStore, MarketDataSource, ObjectivesResource
 from dynalloc_dagster.storage.metadata import (
@@ -92,7 +92,7 @@ def recommended_allocation(
     context: dg.AssetExecutionContext, market_source: MarketDataSource,
     objectives: ObjectivesResource, robustness_leaderboard: pl.DataFrame,
     strategy_configs: pl.DataFrame, strategy_evaluations: pl.DataFrame,
-    market_data: pl.DataFrame, portfolio: PortfolioResource,
+    market_data: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """Business output: the recommended allocation rule (the top of the leaderboard, by
     objective), its status against the mandate (in how many scenarios it meets every
@@ -106,7 +106,7 @@ def recommended_allocation(
     the equity weight is then the risky sleeve's."""
     best_id = robustness_leaderboard.sort("rank")["config_id"][0]
     row = strategy_configs.filter(pl.col("config_id") == best_id).row(0, named=True)
-    spec = portfolio.spec()
+    spec = spec_from_table(market_data)
     items = None
     if is_multi_asset(spec):
         weights = todays_weights(history_levels(spec, market_data), spec, config_from_row(row))
@@ -445,7 +445,7 @@ def report(
     optimisation_history: pl.DataFrame, cost_sensitivity: pl.DataFrame,
     benchmark_evaluations: pl.DataFrame, charts: pl.DataFrame,
     historical_backtest: pl.DataFrame, market_regime: pl.DataFrame,
-    market_data: pl.DataFrame, market_holdings: pl.DataFrame, portfolio: PortfolioResource,
+    market_data: pl.DataFrame, market_holdings: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """Business output: the investment-committee report, report.md (charts beside it) and
     report.pdf (title page, decision, narrative, tables, every chart). It opens with the
@@ -465,7 +465,7 @@ def report(
         run_config=run_config_from_tag(context.run_tags.get(RUN_CONFIG_TAG)),
         live={"backtest": historical_backtest, "regime": market_regime,
               "trades": trades_table(market_source, recommended_allocation.row(0, named=True),
-                                     market_data, market_holdings, portfolio.spec())})
+                                     market_data, market_holdings, spec_from_table(market_data))})
     document = build_report(inputs)
     text = to_markdown(document)
     pngs = dict(zip(charts["chart"], charts["png"], strict=True))

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from dynalloc_dagster.assets.ingestion import AS_OF_COLUMN
 from dynalloc_dagster.memory import memory_limit
 from dynalloc_dagster.partitions import CALIBRATED, SCENARIOS, scenario_partitions
-from dynalloc_dagster.portfolio import PORTFOLIO_COLUMN, spec_from_table
+from dynalloc_dagster.portfolio import PORTFOLIO_COLUMN, is_multi_asset, spec_from_table
 from dynalloc_dagster.storage.metadata import table_metadata
 from engine.conventions import TRADING_DAYS_PER_MONTH, TRADING_DAYS_PER_YEAR
 from engine.market.calibration import Calibration, calibrated_regime
@@ -174,7 +174,7 @@ def scenario_paths(
         as_of = regimes[key][AS_OF_COLUMN]
         seed = seed_sequence_for(config.seed, str(as_of), key)
         antithetic = config.antithetic and config.n_paths % 2 == 0
-        if spec is None:
+        if not is_multi_asset(spec):
             paths = simulate_scenario(
                 regime, config.n_paths, seed, warmup_months=config.warmup_months,
                 horizon_years=config.horizon_years, antithetic=antithetic,
@@ -195,7 +195,7 @@ def scenario_paths(
         "as_of": str(next(iter(regimes.values()))[AS_OF_COLUMN]),
         "days_per_path": next(iter(outputs.values())).n_steps,
         **({"defensive_leg": ", ".join(sorted({p.leg for p in outputs.values()}))}
-           if spec is None else {"assets": ", ".join(spec.names)}),
+           if not is_multi_asset(spec) else {"assets": ", ".join(spec.names)}),
         "size_mb": round(sum(_nbytes(p) for p in outputs.values()) / 1e6, 1),
     })
     yield dg.AssetCheckResult(

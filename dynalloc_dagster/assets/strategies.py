@@ -13,7 +13,7 @@ from pydantic import Field
 
 from dynalloc_dagster.bedrock.resource import BedrockResource
 from dynalloc_dagster.partitions import batch_key, batch_partitions, evaluation_partitions
-from dynalloc_dagster.portfolio import PortfolioResource, is_multi_asset
+from dynalloc_dagster.portfolio import is_multi_asset, spec_from_table
 from dynalloc_dagster.resources import ObjectivesResource, OptimisationAgent
 from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.storage.local import LocalStorage
@@ -96,7 +96,6 @@ def strategy_configs(
     objectives: ObjectivesResource,
     bedrock: BedrockResource,
     io_manager: dg.ResourceParam[PolarsParquetIOManager],
-    portfolio: PortfolioResource,
 ) -> dg.MaterializeResult:
     """The optimisation agent's configs, one row per config in the order they were
     proposed (round, batch, proposer). Round 0 is a Latin hypercube batch that replaces
@@ -104,11 +103,12 @@ def strategy_configs(
     round's ``optimisation_history`` (read from storage: the agent's feedback edge, which
     the asset graph cannot show without a cycle). Each round's batch becomes a key of the
     dynamic partitions ``config_batches``. Every config is ranked at the objectives' one
-    transaction-cost assumption. For a multi-asset portfolio the sleeves' base mixes are
-    searched too (:func:`search_space`) and each row names them."""
+    transaction-cost assumption. When the stored market_regimes carry a multi-asset
+    portfolio (the one the scenario paths simulate), the sleeves' base mixes are searched
+    too (:func:`search_space`) and each row names them."""
     settings = agent.settings()
     tc_bps = objectives.objectives().assumed_tc_bps
-    spec = portfolio.spec()
+    spec = spec_from_table(io_manager.load_stored("market_regimes"))
     space = search_space(spec)
     round_index = config.round
     if round_index == 0:

@@ -35,7 +35,6 @@ from dynalloc_dagster.assets.ingestion import MarketDataConfig
 from dynalloc_dagster.assets.scenarios import MarketRegimesConfig, ScenarioPathsConfig
 from dynalloc_dagster.assets.strategies import StrategyConfigsConfig
 from dynalloc_dagster.bedrock.resource import BedrockResource
-from dynalloc_dagster.portfolio import PortfolioResource
 from dynalloc_dagster.resources import MarketDataSource, ObjectivesResource, OptimisationAgent
 from engine.validation import ConfigError
 
@@ -50,7 +49,6 @@ RESOURCE_CLASSES: dict[str, type[dg.ConfigurableResource]] = {
     "agent": OptimisationAgent,
     "bedrock": BedrockResource,
     "market_source": MarketDataSource,
-    "portfolio": PortfolioResource,
 }
 SECTIONS = {"ops": CONFIG_CLASSES, "resources": RESOURCE_CLASSES}
 LOGGERS = {"console": colored_console_logger}

@@ -1,11 +1,11 @@
-"""A multi-asset portfolio through the pipeline: the ``portfolio`` resource in the run
-config, the calibrated spec, PortfolioPaths in storage, and every asset in today's
-allocation, the trades, the backtest, the charts and the report's decision, on the
-synthetic source's portfolio market (one level column per asset, named by the asset).
-"""
+"""A multi-asset portfolio through the pipeline: the ingest step's ``portfolio`` config,
+the calibrated spec, PortfolioPaths in storage, and every asset in today's allocation,
+the trades, the backtest, the charts and the report's decision, on the synthetic
+source's portfolio market (one level column per asset, named by the asset)."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.orchestration.cli import read_config
 from dynalloc_dagster.orchestration.pipeline import run_pipeline
 from dynalloc_dagster.orchestration.run_config import validate_run_config
-from dynalloc_dagster.portfolio import PortfolioResource
+from dynalloc_dagster.portfolio import PortfolioConfig
 from dynalloc_dagster.storage.io_managers import ScenarioPathsIOManager
 from engine.market.regimes import REGIMES
 from engine.portfolio.calibration import calibrate_equities
@@ -31,10 +31,15 @@ from engine.validation import ConfigError
 NAMES = list(GLOBAL_SIX.names)
 
 
+CALIBRATION = "calibration.parquet"
+RUN_CONFIG_LINES = "      portfolio:\n        name: two_asset\n"
+"""What the report of a run with ``portfolio: {name: two_asset}`` prints in its run config."""
+
+
 def _config(portfolio: dict | None, **sizes) -> dict:
     config = small_run_config(**sizes)
     if portfolio is not None:
-        config["resources"]["portfolio"] = {"config": portfolio}
+        config["ops"]["market_data"]["config"]["portfolio"] = portfolio
     return config
 
 
@@ -42,16 +47,16 @@ def _config(portfolio: dict | None, **sizes) -> dict:
 
 
 def test_a_shipped_name_or_a_mapping_gives_the_spec() -> None:
-    assert PortfolioResource().spec() == TWO_ASSET
-    assert PortfolioResource(name="global_six").spec() == GLOBAL_SIX
+    assert PortfolioConfig().spec() == TWO_ASSET
+    assert PortfolioConfig(name="global_six").spec() == GLOBAL_SIX
     given = json.loads(json.dumps(GLOBAL_SIX.to_dict()))
-    assert PortfolioResource(**given).spec() == GLOBAL_SIX
+    assert PortfolioConfig(**given).spec() == GLOBAL_SIX
     validate_run_config(_config(given))
 
 
 @pytest.mark.parametrize(("portfolio", "message"), [
     ({"name": "global_seven"}, "portfolio.name = 'global_seven' is not a shipped portfolio"),
-    ({"name": "global_six", "risky_weights": [1.0]}, "give name (a shipped spec) or assets"),
+    ({"name": "global_six", "risky_weights": [1.0]}, "give name (a shipped portfolio) or assets"),
     ({"assets": [{"name": "eq", "asset_class": "equity"},
                  {"name": "ust", "asset_class": "government_bond"}]},
      "Asset('ust').maturity_years is required"),
@@ -65,7 +70,7 @@ def test_a_shipped_name_or_a_mapping_gives_the_spec() -> None:
       "defensive_weights": [0.5, 0.5]}, "defensive_weights"),
 ])
 def test_a_bad_spec_fails_before_any_run_naming_the_field(portfolio: dict, message: str) -> None:
-    with pytest.raises(ConfigError, match=r"resources\.portfolio\.config") as error:
+    with pytest.raises(ConfigError, match=r"ops\.market_data\.config") as error:
         validate_run_config(_config(portfolio))
     assert message in str(error.value)
 
@@ -168,13 +173,21 @@ def test_an_explicit_two_asset_portfolio_stores_the_default_bytes(tmp_path: Path
         stored[label] = {p.relative_to(root).as_posix(): p.read_bytes()
                          for p in sorted(root.rglob("*"))
                          if p.suffix in (".parquet", ".npz", ".csv")}
-    assert len(stored["default"]) > 20
-    assert stored["default"].keys() == stored["explicit"].keys()
-    assert [k for k, v in stored["default"].items() if stored["explicit"][k] != v] == []
+    default, explicit = stored["default"], stored["explicit"]
+    assert len(default) > 20 and default.keys() == explicit.keys()
+    assert {k for k, v in default.items() if explicit[k] != v} <= {"calibration.parquet",
+                                                                   "report.parquet"}
+    # the Heston fit's wall-clock seconds, and the run config the report prints
+    calibrations = [pl.read_parquet(io.BytesIO(s[CALIBRATION])).drop("heston_fit_seconds")
+                    for s in (default, explicit)]
+    assert calibrations[0].equals(calibrations[1])
+    reports = [pl.read_parquet(io.BytesIO(s["report.parquet"]))["markdown"][0]
+               for s in (default, explicit)]
+    assert reports[1].replace(RUN_CONFIG_LINES, "") == reports[0]
 
 
 def test_the_shipped_example_config_is_valid_and_names_global_six() -> None:
     config = read_config(REPO_ROOT / "examples" / "global_six.yaml")
     validate_run_config(config)
-    portfolio = config["resources"]["portfolio"]["config"]
-    assert PortfolioResource(**portfolio).spec() == GLOBAL_SIX
+    portfolio = config["ops"]["market_data"]["config"]["portfolio"]
+    assert PortfolioConfig(**portfolio).spec() == GLOBAL_SIX
