@@ -111,8 +111,7 @@ def load_portfolio_tables(
             violations.extend(error.violations)
             return None
 
-    found = attempt(lambda: find_tables(reader.names(), reader, TABLES, REQUIRED)) or {}
-    assert isinstance(found, dict)
+    found = find_tables(reader.names(), reader, TABLES, REQUIRED, problems=violations)
     series_files = reader.names(SERIES_FOLDER)
     assets = level_assets(spec)
     calendar_asset = next((a for a in assets if a.asset_class == "equity"), None)

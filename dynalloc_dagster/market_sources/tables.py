@@ -48,11 +48,15 @@ class TableReader(Protocol):
 
 
 def find_tables(present: set[str], reader: TableReader, tables: tuple[str, ...],
-                required: tuple[str, ...]) -> dict[str, str]:
+                required: tuple[str, ...], *, problems: list[str] | None = None
+                ) -> dict[str, str]:
     """Table name -> its file among ``present`` (``<table>.csv`` or ``.parquet``); rules
-    ``ambiguous_file`` (both exist) and ``missing_file`` (one of ``required`` absent)."""
+    ``ambiguous_file`` (both exist) and ``missing_file`` (one of ``required`` absent),
+    raised together, or appended to ``problems`` when given (the tables found are then
+    returned all the same)."""
     found: dict[str, str] = {}
-    problems = []
+    collect = problems is not None
+    problems = [] if problems is None else problems
     for table in tables:
         names = [f"{table}.{fmt}" for fmt in FORMATS if f"{table}.{fmt}" in present]
         if len(names) > 1:
@@ -63,7 +67,7 @@ def find_tables(present: set[str], reader: TableReader, tables: tuple[str, ...],
         elif table in required:
             problems.append(f"{reader.locate(table + '.csv')}: rule missing_file: {table}.csv"
                             f" or {table}.parquet is required")
-    if problems:
+    if problems and not collect:
         raise MarketDataError(problems)
     return found
 

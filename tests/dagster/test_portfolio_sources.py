@@ -1,5 +1,5 @@
 """Market data of a portfolio spec: the synthetic source (one path of every asset), and the
-files and s3 sources' series layout (docs/market_data.md, "A portfolio's series"): one
+files and s3 sources' series layout (docs/market_data.md, "A portfolio's market data"): one
 file per series or zero yields by maturity, each series checked on its own rows, then put
 on the first equity's calendar; every bad input a user can hand over named by file,
 series, date and rule."""
@@ -21,11 +21,13 @@ from dynalloc_dagster.market_sources import as_of_seed, synthetic_inputs, valida
 from dynalloc_dagster.market_sources.base import asset_levels
 from dynalloc_dagster.market_sources.synthetic import heston_surface, surface_params
 from dynalloc_dagster.resources import MarketDataSource
+from dynalloc_dagster.sample_data import US_INDICES_DATA
 from engine.market.constant_maturity import constant_maturity_index
 from engine.market.rates import Vasicek
 from engine.market.regimes import REGIMES
 from engine.market.validation import MarketDataError
-from engine.portfolio.examples import GLOBAL_SIX
+from engine.portfolio.calibration import calibrate_equities
+from engine.portfolio.examples import GLOBAL_SIX, US_INDICES
 from engine.portfolio.paths import simulate_portfolio
 from engine.portfolio.spec import TWO_ASSET, Asset, PortfolioSpec
 from engine.rng import as_generator, seed_sequence_for
@@ -203,6 +205,21 @@ def test_the_yield_bucket_tracks_the_simulated_bucket(series_folder: Path) -> No
     assert np.corrcoef(r_built, r_sim)[0, 1] > 0.99
 
 
+def test_the_calendar_is_the_first_equity_with_a_series(series_folder: Path) -> None:
+    bond = SPEC.assets[3]
+    simulated_first = PortfolioSpec(
+        assets=(Asset("simulated", "equity"), SPEC.assets[1], bond),
+        equity_correlation=((1.0, 0.5), (0.5, 1.0)))
+    (series_folder / "holdings.csv").unlink()
+    history = _fetch(_files(series_folder), simulated_first).history
+    stoxx = pl.read_parquet(series_folder / "series" / "stoxx.parquet")
+    assert history.columns == ["date", "europe", "ust_10y", "risk_free"]
+    assert history["date"].equals(stoxx["date"])
+    no_equity = PortfolioSpec(assets=(Asset("simulated", "equity"), bond))
+    assert ("rule missing_series: no equity of the portfolio (simulated) names a series"
+            in _violations(_files(series_folder), no_equity))
+
+
 def test_a_series_starting_later_shortens_the_history(series_folder: Path) -> None:
     path = series_folder / "series" / "ust_10y_tr.csv"
     _write(pl.read_csv(path).slice(100), path)
@@ -269,6 +286,7 @@ def _row(column: str, row: int, value: str):
      lambda d: "column 'close', rule constant_price"),
     ("yields.csv", lambda f: f.with_columns(pl.col("y_10").cast(pl.Float64) * 100),
      lambda d: f"column 'y_10', row 0 ({d[0]}): rule rate_in_percent"),
+    ("yields.csv", _row("y_5", 30, ""), lambda d: f"column 'y_5', row 30 ({d[30]}): rule nan"),
     ("yields.csv", lambda f: f.rename({"y_5": "y_5y"}),
      lambda d: "column 'y_5y': rule yield_column: not y_<tenor in years>"),
 ])
@@ -293,6 +311,14 @@ def test_a_missing_series_file_names_the_series_and_where_it_was_looked_for(
             f" and neither {series_folder}/yields.csv nor {series_folder}/yields.parquet"
             " exists") in text
     assert "'stoxx'" in text  # every violation at once
+    (series_folder / "yields.csv").write_text("")  # back, but now risk_free is missing
+    _write(pl.read_csv(series_folder / "series" / "spx.csv"), series_folder / "series" /
+           "stoxx.csv")
+    (series_folder / "risk_free.csv").unlink()
+    text = _violations(_files(series_folder))
+    assert "rule missing_file: risk_free.csv or risk_free.parquet is required" in text
+    assert f"{series_folder}/yields.csv: rule unreadable" in text
+    assert "rule missing_series" not in text
 
 
 def test_a_yield_series_must_be_the_buckets_own_maturity(series_folder: Path) -> None:
@@ -352,3 +378,23 @@ def test_an_asset_named_like_a_history_column_is_refused() -> None:
                                  Asset("cash", "cash")))
     with pytest.raises(MarketDataError, match=r"rule reserved_name: asset\(s\) risk_free"):
         synthetic_inputs(FRIDAY, years=2, portfolio=spec)
+
+
+# --- the shipped real portfolio sample --------------------------------------------------
+
+
+def test_the_shipped_portfolio_sample_is_the_us_indices_spec() -> None:
+    market = _files(US_INDICES_DATA).fetch(None, longest_window_months=LONGEST_WINDOW_MONTHS,
+                                           portfolio=US_INDICES)
+    history = market.history
+    assert history.columns == ["date", "sp500", "nasdaq", "risk_free"]
+    assert (history.height, str(history["date"][0]), str(history["date"][-1])) == (
+        5012, "1999-01-04", "2018-11-30")
+    assert market.holdings["asset"].to_list() == ["sp500", "nasdaq", "cash"]
+    # the spec's vol ratio and correlation are the sample's, to the 2 decimals given
+    returns = np.diff(np.log(history.select("sp500", "nasdaq").to_numpy()), axis=0)
+    fitted = calibrate_equities(US_INDICES, returns)
+    np.testing.assert_allclose(fitted.equities[1].vol_ratio, US_INDICES.equities[1].vol_ratio,
+                               rtol=0, atol=0.005)
+    np.testing.assert_allclose(fitted.equity_correlation, US_INDICES.equity_correlation,
+                               rtol=0, atol=0.005)
