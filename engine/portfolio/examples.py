@@ -36,6 +36,7 @@ GLOBAL_SIX = PortfolioSpec(
 correlations and vol ratios of the order of their 2000-2024 daily history, against 2-, 5-
 and 10-year constant-maturity Treasury zero buckets (equal weights when fixed)."""
 
-PORTFOLIOS: dict[str, PortfolioSpec] = {"two_asset": TWO_ASSET, "global_six": GLOBAL_SIX}
+PORTFOLIOS: dict[str, PortfolioSpec] = {"two_asset": TWO_ASSET, "global_six": GLOBAL_SIX,
+                                         "us_indices": US_INDICES}
 """The shipped portfolios by name (``python -m engine --portfolio``, the pipeline's
 ``portfolio`` resource)."""
