@@ -19,7 +19,7 @@ from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.orchestration.cli import read_config
 from dynalloc_dagster.orchestration.pipeline import run_pipeline
 from dynalloc_dagster.orchestration.run_config import validate_run_config
-from dynalloc_dagster.portfolio import PortfolioConfig
+from dynalloc_dagster.portfolio import PortfolioConfig, asset_weights
 from dynalloc_dagster.storage.io_managers import ScenarioPathsIOManager
 from engine.market.regimes import REGIMES
 from engine.portfolio.calibration import calibrate_equities
@@ -191,3 +191,20 @@ def test_the_shipped_example_config_is_valid_and_names_global_six() -> None:
     validate_run_config(config)
     portfolio = config["ops"]["market_data"]["config"]["portfolio"]
     assert PortfolioConfig(**portfolio).spec() == GLOBAL_SIX
+
+
+def test_asset_labels_say_where_each_assets_data_comes_from() -> None:
+    spec = PortfolioSpec.from_dict({"assets": [
+        {"name": "sp500", "asset_class": "equity", "series": "sp500"},
+        {"name": "ust_5y", "asset_class": "government_bond", "series": "dgs5",
+         "maturity_years": 5.0, "coupon_rate": 0.02, "roll": "monthly"},
+        {"name": "ust_30y", "asset_class": "government_bond", "maturity_years": 30.0},
+        {"name": "cash", "asset_class": "cash"}]})
+    items = asset_weights(spec, [0.5, 0.2, 0.2, 0.1], "files", {"sp500", "ust_5y"})
+    assert [i["label"] for i in items] == [
+        "sp500: equity index (files series sp500)",
+        "ust_5y: 5y government bond, 2.00% coupon, monthly roll (files series dgs5)",
+        "ust_30y: 30y government bond, zero-coupon, daily roll (no series: simulated only)",
+        "cash: cash at the risk-free rate (files risk_free)"]
+    assert asset_weights(spec, [0.5, 0.2, 0.2, 0.1], "synthetic")[0]["label"] == (
+        "sp500: equity index (synthetic, simulated)")
