@@ -300,7 +300,7 @@ def todays_allocation(
     origin = provenance(market_source, market_data)
     holdings_source = table["holdings_source"][0]
     reason = table["illustrative_reason"][0]
-    leg = recommended["defensive_leg"]
+    leg = defensive_leg(spec) if is_multi_asset(spec) else leg_of(market_data.columns)
     equities = table.filter(pl.col("asset").is_in([a.name for a in spec.equities]))
     current = float(equities["current_weight"].sum())
     new = float(equities["new_weight"].sum())
