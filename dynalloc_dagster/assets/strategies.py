@@ -25,9 +25,10 @@ from engine.optimisation.loop import local_proposer
 from engine.optimisation.loop import optimisation_history as score_history
 from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_batch
 from engine.optimisation.search_space import SearchSpace
-from engine.portfolio.evaluation import evaluate_paths
+from engine.portfolio.evaluation import evaluate_portfolio
+from engine.portfolio.paths import PortfolioPaths
 from engine.portfolio.spec import PortfolioSpec
-from engine.strategy import CONFIG_COLUMNS, StrategyConfig, config_from_row
+from engine.strategy import CONFIG_COLUMNS, StrategyConfig, config_from_row, evaluate
 from engine.strategy.config import BASE_MIXES, DEFAULT_MIX, MIX_FIELDS
 
 OWNERS = ["team:quant-research"]
@@ -241,7 +242,9 @@ def strategy_evaluations(
     outputs: dict[str, pl.DataFrame] = {}
     for scenario, keys in wanted.items():
         for batch, key in keys:
-            outputs[key] = evaluate_paths(scenario_paths[scenario], configs[batch], judged_by)
+            paths = scenario_paths[scenario]
+            run = evaluate_portfolio if isinstance(paths, PortfolioPaths) else evaluate
+            outputs[key] = run(paths, configs[batch], judged_by)
             context.log.info(f"{scenario}: evaluated batch {batch}"
                              f" ({len(configs[batch])} configs)")
     for key, table in outputs.items():
