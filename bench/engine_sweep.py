@@ -1,9 +1,10 @@
 """The full engine sweep: 5 regimes x 1000 paths x (24 + 60) months daily x 100 configs.
 
-Prints wall time, peak memory, throughput, the time split (paths / rolling vol /
-backtest / metrics) in wall and CPU seconds (CPU: every thread of this process, the
-figure to compare on a busy machine), and the same evaluation through a naive per-path,
-per-month Python loop for 2 configs so the speed-up is visible. Then the same sweep on the
+Prints wall time, peak memory, throughput, the time split (paths / rolling vol and
+target weights / backtest and metrics, one compiled pass / summary tables) in wall and
+CPU seconds (CPU: every thread of this process, the figure to compare on a busy machine),
+and the same evaluation through a naive per-path, per-month Python loop for 2 configs so
+the speed-up is visible. Then the same sweep on the
 6-asset portfolio engine.portfolio.examples.GLOBAL_SIX (3 equity indices, 3 bond buckets;
 the configs' base mixes cycle through fixed, inverse_vol and risk_parity) and its time
 against the two-asset sweep's.
@@ -34,7 +35,7 @@ from engine.portfolio.examples import GLOBAL_SIX
 from engine.portfolio.paths import simulate_portfolio
 from engine.strategy import StrategyConfig, market_from_paths, metrics_table, target_weights
 from engine.strategy.config import BASE_MIXES
-from engine.strategy.portfolio import StrategyRun, path_metrics, rebalance, target_weights_for
+from engine.strategy.portfolio import simulate, target_weights_for
 
 
 def main() -> None:
@@ -61,17 +62,14 @@ def main() -> None:
         with clock("rolling vol + weights"):
             market = market_from_paths(paths)
             targets = target_weights_for(market, configs)
-        with clock("backtest"):
-            rebalanced = rebalance(market, targets, configs)
-        with clock("metrics"):
-            metrics = path_metrics(market, rebalanced, configs)
-            run = StrategyRun(tuple(configs), rebalanced.monthly_returns, rebalanced.weights,
-                              rebalanced.costs, metrics)
+        with clock("backtest + metrics"):
+            run = simulate(market, targets, configs)
+        with clock("summary tables"):
             tables.append(metrics_table(run, scenario=name))
         all_paths[name] = paths
-        fast_sharpes[name] = metrics["sharpe"][:2]
-        del market, targets, rebalanced, run
-    with clock("metrics"):
+        fast_sharpes[name] = run.metrics["sharpe"][:2]
+        del market, targets, run
+    with clock("summary tables"):
         evaluations = pl.concat(tables)
         leaderboard = robustness_scores(evaluations, InvestmentObjectives().robustness_threshold)
     sweep_s = time.perf_counter() - start
@@ -162,8 +160,7 @@ def _warm_up_kernels() -> None:
     paths = simulate_scenario(REGIMES["base"], 4, 0, horizon_years=1)
     market = market_from_paths(paths)
     configs = sample_configs(2, 0)
-    path_metrics(market, rebalance(market, target_weights_for(market, configs), configs),
-                 configs)
+    simulate(market, target_weights_for(market, configs), configs)
 
 
 def _naive_sharpes(paths, config: StrategyConfig, n_paths: int) -> list[float]:

@@ -11,17 +11,16 @@ and the martingale correction (section 4.2).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from scipy.special import ndtr
 
+from engine.market.kernels import EULER, QE, heston_steps
 from engine.rng import as_generator
 from engine.types import FloatArray, SeedLike
 
 Scheme = Literal["qe", "euler"]
-PSI_CRITICAL = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +39,8 @@ class HestonStepper:
     rho: float
     dt: float
     scheme: Scheme = "qe"
+    constants: FloatArray = field(init=False, repr=False, compare=False)
+    """The step's constants in the layout of engine.market.kernels.heston_step."""
 
     def __post_init__(self) -> None:
         if self.scheme not in ("qe", "euler"):
@@ -48,6 +49,7 @@ class HestonStepper:
             raise ValueError("kappa, theta, sigma and dt must be positive")
         if not -1.0 < self.rho < 1.0:
             raise ValueError(f"rho = {self.rho} is outside the allowed range (-1, 1)")
+        object.__setattr__(self, "constants", self._kernel_constants())
 
     def step(
         self, v: FloatArray, z_v: FloatArray, z_perp: FloatArray, drift: float | FloatArray
@@ -64,69 +66,40 @@ class HestonStepper:
         Returns
         -------
         (log_return, v_next): ln(S_{t+dt} / S_t) and the variance at t + dt.
+
+        Notes
+        -----
+        QE: m = theta + (v - theta) e^{-kappa dt}, s^2 the CIR conditional variance,
+        psi = s^2 / m^2. For psi <= 1.5, v_next = a (b + Z_v)^2 with
+        b^2 = 2/psi - 1 + sqrt(2/psi) sqrt(2/psi - 1), a = m / (1 + b^2); above it
+        v_next = 0 with probability p = (psi - 1) / (psi + 1), else
+        ln((1 - p) / (1 - U)) / beta with U = N(Z_v), beta = (1 - p) / m. The log-spot
+        step is drift dt + K0* + K1 v + K2 v_next + sqrt(K3 v + K4 v_next) Z_perp with
+        K1, K2 = dt (kappa rho / sigma - 1/2) / 2 -+ rho / sigma, K3 = K4 = dt (1 - rho^2) / 2,
+        and K0* = -ln E[exp(A v_next) | v] - (K1 + K3 / 2) v (A = K2 + K4 / 2) the
+        martingale correction. Euler (full truncation): v+ = max(v, 0),
+        v_next = max(v + kappa (theta - v+) dt + sigma sqrt(v+ dt) Z_v, 0) and
+        log_return = (drift - v+/2) dt + sqrt(v+ dt) (rho Z_v + sqrt(1 - rho^2) Z_perp).
+        The step is compiled (engine.market.kernels.heston_step).
         """
+        drift = np.broadcast_to(np.asarray(drift, dtype=np.float64), np.shape(v))
+        return heston_steps(v, z_v, z_perp, drift, self.constants)
+
+    def _kernel_constants(self) -> FloatArray:
+        dt, kappa, theta, sigma, rho = self.dt, self.kappa, self.theta, self.sigma, self.rho
         if self.scheme == "euler":
-            return self._euler(v, z_v, z_perp, drift)
-        return self._qe(v, z_v, z_perp, drift)
-
-    def _euler(self, v, z_v, z_perp, drift):
-        dt, kappa, theta, sigma, rho = self.dt, self.kappa, self.theta, self.sigma, self.rho
-        v_pos = np.maximum(v, 0.0)
-        sqrt_vdt = np.sqrt(v_pos * dt)
-        z_s = rho * z_v + math.sqrt(1.0 - rho * rho) * z_perp
-        v_next = v + kappa * (theta - v_pos) * dt + sigma * sqrt_vdt * z_v
-        log_return = (drift - 0.5 * v_pos) * dt + sqrt_vdt * z_s
-        return log_return, np.maximum(v_next, 0.0)
-
-    def _qe(self, v, z_v, z_perp, drift):
-        dt, kappa, theta, sigma, rho = self.dt, self.kappa, self.theta, self.sigma, self.rho
+            return np.array([EULER, dt, kappa, theta, sigma, rho, math.sqrt(1.0 - rho * rho)])
         decay = math.exp(-kappa * dt)
-        m = theta + (v - theta) * decay
-        s2 = v * (sigma**2 * decay * (1.0 - decay) / kappa) + (
-            theta * sigma**2 * (1.0 - decay) ** 2 / (2.0 * kappa)
-        )
-        psi = s2 / (m * m)
-
         k1 = 0.5 * dt * (kappa * rho / sigma - 0.5) - rho / sigma
         k2 = 0.5 * dt * (kappa * rho / sigma - 0.5) + rho / sigma
         k3 = 0.5 * dt * (1.0 - rho * rho)
         k4 = k3
-        big_a = k2 + 0.5 * k4
-
-        quadratic = psi <= PSI_CRITICAL
-        v_next = np.empty_like(v)
-        log_mgf = np.empty_like(v)
-
-        psi_q = psi[quadratic]
-        inv_psi = 2.0 / psi_q
-        b2 = inv_psi - 1.0 + np.sqrt(inv_psi) * np.sqrt(inv_psi - 1.0)
-        a = m[quadratic] / (1.0 + b2)
-        v_next[quadratic] = a * (np.sqrt(b2) + z_v[quadratic]) ** 2
-        log_mgf[quadratic] = big_a * b2 * a / (1.0 - 2.0 * big_a * a) - 0.5 * np.log(
-            1.0 - 2.0 * big_a * a
-        )
-
-        exponential = ~quadratic
-        if exponential.any():
-            psi_e = psi[exponential]
-            p = (psi_e - 1.0) / (psi_e + 1.0)
-            beta = (1.0 - p) / m[exponential]
-            u = ndtr(z_v[exponential])
-            v_next[exponential] = np.where(
-                u <= p, 0.0, np.log((1.0 - p) / np.maximum(1.0 - u, 1e-300)) / beta
-            )
-            log_mgf[exponential] = np.log(p + beta * (1.0 - p) / (beta - big_a))
-
-        # Martingale correction: K0* makes E[exp(log_return - drift dt) | v] = 1 exactly.
-        k0_star = -log_mgf - (k1 + 0.5 * k3) * v
-        log_return = (
-            drift * dt
-            + k0_star
-            + k1 * v
-            + k2 * v_next
-            + np.sqrt(k3 * v + k4 * v_next) * z_perp
-        )
-        return log_return, v_next
+        return np.array([
+            QE, dt, kappa, theta, sigma, decay,
+            sigma**2 * decay * (1.0 - decay) / kappa,
+            theta * sigma**2 * (1.0 - decay) ** 2 / (2.0 * kappa),
+            k1, k2, k3, k4, k2 + 0.5 * k4, k1 + 0.5 * k3,
+        ])
 
 
 def simulate_heston(
@@ -195,14 +168,17 @@ def simulate_heston(
 
 
 def draw_normals(
-    rng: np.random.Generator, n_factors: int, n_paths: int, *, antithetic: bool
+    rng: np.random.Generator, n_factors: int, n_paths: int, *, antithetic: bool,
+    n_steps: int | None = None,
 ) -> FloatArray:
-    """Independent standard normals of shape (n_factors, n_paths); antithetic pairs
-    put the negated draws of the first half in the second half."""
+    """Independent standard normals of shape (n_factors, n_paths), or (n_steps, n_factors,
+    n_paths) for ``n_steps`` days at once (the same numbers as n_steps draws one after the
+    other); antithetic pairs put the negated draws of the first half in the second half."""
+    lead = () if n_steps is None else (n_steps,)
     if not antithetic:
-        return rng.standard_normal((n_factors, n_paths))
-    half = rng.standard_normal((n_factors, n_paths // 2))
-    return np.concatenate([half, -half], axis=1)
+        return rng.standard_normal((*lead, n_factors, n_paths))
+    half = rng.standard_normal((*lead, n_factors, n_paths // 2))
+    return np.concatenate([half, -half], axis=-1)
 
 
 def variance_mean(v0: float, kappa: float, theta: float, t: float) -> float:

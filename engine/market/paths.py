@@ -10,13 +10,16 @@ import numpy as np
 
 from engine.conventions import DT_DAY, MONTHS_PER_YEAR, TRADING_DAYS_PER_MONTH
 from engine.market.heston import HestonStepper, Scheme, draw_normals
+from engine.market.kernels import scenario_days
 from engine.market.legs import DefensiveLeg, leg_label
-from engine.market.rates import Vasicek, cash_log_return
+from engine.market.rates import Vasicek
 from engine.market.regimes import Regime
 from engine.rng import as_generator, seed_sequence_for
 from engine.types import FloatArray, IntArray, SeedLike
 
 Measure = Literal["physical", "risk_neutral"]
+SHOCK_BLOCK_BYTES = 4 * 2**20
+"""Memory of the correlated normals of one block of days (3 x n_paths x days float64)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,9 @@ def simulate_scenario(
     of ``regime.shock_correlation()`` into (Z_v, Z_S, Z_r), and feeds Z_v and
     Z_perp = (Z_S - rho_sv Z_v) / sqrt(1 - rho_sv^2) to the Heston QE step and Z_r to
     the exact Vasicek step. The bond index return is the exact zero-coupon repricing of
-    :meth:`engine.market.rates.Vasicek.index_log_return`.
+    :meth:`engine.market.rates.Vasicek.index_log_return`. The normals of a block of days
+    are drawn at once (the same stream as day by day) and the days are stepped by one
+    compiled loop per path (engine.market.kernels.scenario_days).
     """
     if measure not in ("physical", "risk_neutral"):
         raise ValueError(f"measure = {measure!r} is not one of physical, risk_neutral")
@@ -142,34 +147,35 @@ def simulate_scenario(
     perp_scale = 1.0 / math.sqrt(1.0 - rho_sv * rho_sv)
 
     shape = (n_paths, n_steps + 1)
-    log_equity, variance, short_rate = np.empty(shape), np.empty(shape), np.empty(shape)
-    log_bond, log_cash = np.empty(shape), np.empty(shape)
-    log_equity[:, 0] = log_bond[:, 0] = log_cash[:, 0] = 0.0
+    equity, variance, short_rate = np.empty(shape), np.empty(shape), np.empty(shape)
+    bond, cash = np.empty(shape), np.empty(shape)
+    equity[:, 0] = bond[:, 0] = cash[:, 0] = 1.0
+    log_levels = np.zeros((3, n_paths))
     variance[:, 0] = regime.variance
     short_rate[:, 0] = regime.short_rate
-
-    for t in range(n_steps):
-        z_v, z_s, z_r = chol @ draw_normals(rng, 3, n_paths, antithetic=antithetic)
-        r_now = short_rate[:, t]
-        drift = regime.equity_drift if measure == "physical" else r_now - regime.dividend_yield
-        log_return, variance[:, t + 1] = heston.step(
-            variance[:, t], z_v, (z_s - rho_sv * z_v) * perp_scale, drift
-        )
-        log_equity[:, t + 1] = log_equity[:, t] + log_return
-        r_next = rate_dynamics.step(r_now, z_r, dt)
-        short_rate[:, t + 1] = r_next
-        log_bond[:, t + 1] = log_bond[:, t] + vasicek.index_log_return(
-            r_now, r_next, bond_maturity, dt
-        )
-        log_cash[:, t + 1] = log_cash[:, t] + cash_log_return(r_now, dt)
+    decay, sd = rate_dynamics.step_coefficients(dt)
+    rates = np.array([
+        rho_sv, perp_scale, dt,
+        regime.equity_drift if measure == "physical" else regime.dividend_yield,
+        rate_dynamics.theta, decay, sd,
+        *vasicek.zero_coupon_coefficients(bond_maturity - dt),
+        *vasicek.zero_coupon_coefficients(bond_maturity),
+    ])
+    block = max(1, SHOCK_BLOCK_BYTES // (3 * 8 * n_paths))
+    for t0 in range(0, n_steps, block):
+        days = min(block, n_steps - t0)
+        shocks = np.matmul(chol, draw_normals(rng, 3, n_paths, antithetic=antithetic,
+                                              n_steps=days))
+        scenario_days(t0, shocks, equity, variance, short_rate, bond, cash, log_levels,
+                      heston.constants, rates, measure == "risk_neutral")
 
     return ScenarioPaths(
         regime=regime,
-        equity=np.exp(log_equity, out=log_equity),
+        equity=equity,
         variance=variance,
         short_rate=short_rate,
-        bond=np.exp(log_bond, out=log_bond),
-        cash=np.exp(log_cash, out=log_cash),
+        bond=bond,
+        cash=cash,
         warmup_months=warmup_months,
         measure=measure,
         bond_maturity=bond_maturity,

@@ -45,24 +45,32 @@ class Vasicek:
 
     def step(self, r: FloatArray, z: FloatArray, dt: float) -> FloatArray:
         """Exact transition: r_{t+dt} = E[r_{t+dt} | r_t] + sqrt(Var(dt)) z."""
-        decay = math.exp(-self.kappa * dt)
-        return self.theta + (r - self.theta) * decay + math.sqrt(self.variance(dt)) * z
+        decay, sd = self.step_coefficients(dt)
+        return self.theta + (r - self.theta) * decay + sd * z
+
+    def step_coefficients(self, dt: float) -> tuple[float, float]:
+        """e^{-kappa dt} and sqrt(Var(dt)) of the exact transition :meth:`step`."""
+        return math.exp(-self.kappa * dt), math.sqrt(self.variance(dt))
 
     def b(self, tau: float) -> float:
         """B(tau) = (1 - e^{-kappa tau}) / kappa, the bond's rate duration in years."""
         return (1.0 - math.exp(-self.kappa * tau)) / self.kappa
 
     def log_zero_coupon(self, r: FloatArray, tau: float) -> FloatArray:
-        """Log zero-coupon price under the pricing measure.
+        """Log zero-coupon price under the pricing measure, ln P(tau, r) = ln A(tau) - B(tau) r."""
+        log_a, b = self.zero_coupon_coefficients(tau)
+        return log_a - b * r
 
-        ln P(tau, r) = (theta_Q - sigma^2 / (2 kappa^2)) (B - tau) - sigma^2 B^2 / (4 kappa) - B r.
+    def zero_coupon_coefficients(self, tau: float) -> tuple[float, float]:
+        """ln A(tau) and B(tau) of ln P(tau, r) = ln A - B r.
+
+        ln A = (theta_Q - sigma^2 / (2 kappa^2)) (B - tau) - sigma^2 B^2 / (4 kappa).
         """
-        theta_q = self.theta_q
         b = self.b(tau)
-        log_a = (theta_q - self.sigma**2 / (2.0 * self.kappa**2)) * (b - tau) - (
+        log_a = (self.theta_q - self.sigma**2 / (2.0 * self.kappa**2)) * (b - tau) - (
             self.sigma**2 * b * b / (4.0 * self.kappa)
         )
-        return log_a - b * r
+        return log_a, b
 
     def zero_yield(self, r: FloatArray, tau: float) -> FloatArray:
         """Continuously compounded zero-coupon yield y(tau) = -ln P(tau, r) / tau."""

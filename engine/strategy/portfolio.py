@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.conventions import TRADING_DAYS_PER_YEAR
 from engine.strategy.config import StrategyConfig, target_weights
-from engine.strategy.kernels import PATH_METRIC_PASS, path_metric_pass, rebalance_months
+from engine.strategy.kernels import PASS_METRICS, rebalance_months, strategy_pass
 from engine.strategy.metrics import METRICS, annualised_return, var_cvar
 from engine.strategy.rolling import cumulative_squared_returns, realized_vol_from_logs
 from engine.types import FloatArray, IntArray
@@ -71,15 +71,11 @@ class Rebalanced:
 def run_strategies(market: Market, configs: Sequence[StrategyConfig]) -> StrategyRun:
     """Simulate every config on every path and compute the per-path metrics.
 
-    The three stages, :func:`target_weights_for`, :func:`rebalance` and
-    :func:`path_metrics`, are public so a benchmark can time them apart.
+    The two stages, :func:`target_weights_for` and :func:`simulate`, are public so a
+    benchmark can time them apart.
     """
     configs = tuple(configs)
-    targets = target_weights_for(market, configs)
-    rebalanced = rebalance(market, targets, configs)
-    metrics = path_metrics(market, rebalanced, configs)
-    return StrategyRun(configs, rebalanced.monthly_returns, rebalanced.weights,
-                       rebalanced.costs, metrics)
+    return simulate(market, target_weights_for(market, configs), configs)
 
 
 def target_weights_for(market: Market, configs: Sequence[StrategyConfig]) -> FloatArray:
@@ -120,43 +116,54 @@ def rebalance(
     R^G_k = w_k R^E_k + (1 - w_k) R^A_k and the net return R_k = (1 - c_k)(1 + R^G_k) - 1.
     """
     days = np.asarray(market.rebalance_days, dtype=np.int64)
-    weights, trades, costs, monthly = rebalance_months(
+    weights, trades, costs, monthly = (np.empty(targets.shape) for _ in range(4))
+    rebalance_months(
         np.ascontiguousarray(targets),
         _period_returns(market.equity, days),
         _period_returns(market.alternative, days),
         np.array([c.tc_bps / 1e4 for c in configs]),
         np.array([c.no_trade_band for c in configs]),
+        weights, trades, costs, monthly,
     )
     return Rebalanced(weights, trades, costs, monthly)
 
 
-def path_metrics(
-    market: Market, rebalanced: Rebalanced, configs: Sequence[StrategyConfig]
-) -> dict[str, FloatArray]:
-    """Every metric of engine.strategy.metrics.METRICS per config and path, (n_configs, n_paths).
+def simulate(
+    market: Market, targets: FloatArray, configs: Sequence[StrategyConfig]
+) -> StrategyRun:
+    """Rebalance as :func:`rebalance` does and compute every metric of
+    engine.strategy.metrics.METRICS per config and path, (n_configs, n_paths).
 
     Turnover = sum_k |w_k - w^d_k| / years and cost drag = sum_k c_k / years over the
     evaluation's n_months / 12 years.
 
     Notes
     -----
-    One compiled pass per path (engine.strategy.kernels.path_metric_pass) computes all
-    but the annualised return and VaR/CVaR, which need log1p/exp/pow and a partial sort
-    and stay numpy's (engine.strategy.metrics); the results are those of the metrics
-    module's functions bit for bit.
+    One compiled pass per path (engine.strategy.kernels.strategy_pass) rebalances and
+    computes all but the annualised return and VaR/CVaR, which need log1p/exp/pow and a
+    partial sort and stay numpy's (engine.strategy.metrics); the results are those of
+    :func:`rebalance` and the metrics module's functions bit for bit.
     """
+    configs = tuple(configs)
     days = np.asarray(market.rebalance_days, dtype=np.int64)
-    monthly = rebalanced.monthly_returns
     c0, c1, c2, scale = _variance_coefficients(market, days)
-    fused = path_metric_pass(
-        rebalanced.weights, rebalanced.trades, rebalanced.costs, monthly,
+    weights, costs, monthly = (np.empty(targets.shape) for _ in range(3))
+    fused = np.empty((len(PASS_METRICS), *targets.shape[:2]))
+    strategy_pass(
+        np.ascontiguousarray(targets),
+        _period_returns(market.equity, days),
+        _period_returns(market.alternative, days),
+        np.array([c.tc_bps / 1e4 for c in configs]),
+        np.array([c.no_trade_band for c in configs]),
         _period_returns(market.cash, days), market.equity, market.alternative, days,
         c0, c1, c2, scale, np.array([c.target_vol for c in configs]),
+        weights, costs, monthly, fused,
     )
     var95, cvar95 = var_cvar(monthly)
-    metrics = dict(zip(PATH_METRIC_PASS, fused, strict=True))
+    metrics = dict(zip(PASS_METRICS, fused, strict=True))
     metrics |= {"ann_return": annualised_return(monthly), "var95": var95, "cvar95": cvar95}
-    return {name: metrics[name] for name in METRICS}
+    return StrategyRun(configs, monthly, weights, costs,
+                       {name: metrics[name] for name in METRICS})
 
 
 def _period_returns(levels: FloatArray, days: IntArray) -> FloatArray:

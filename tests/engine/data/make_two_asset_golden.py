@@ -34,9 +34,14 @@ CONFIGS = (
 
 
 def golden_cases() -> dict[str, ScenarioPaths]:
-    """The fixed cases: name -> paths (small, so the stored file stays ~1 MB)."""
+    """The fixed cases: name -> paths (small, so the stored file stays ~1 MB).
+
+    ``low_vol_physical_qe`` has variances low enough (psi > 1.5) for the QE step's
+    exponential branch on thousands of path-days; the others stay on the quadratic one.
+    """
     return {
         "base_physical_qe": simulate_scenario(REGIMES["base"], 16, 7, horizon_years=2),
+        "low_vol_physical_qe": simulate_scenario(REGIMES["low_vol"], 16, 7, horizon_years=2),
         "high_vol_risk_neutral_euler_antithetic": simulate_scenario(
             REGIMES["high_vol"], 16, 11, warmup_months=24, horizon_years=2,
             measure="risk_neutral", scheme="euler", antithetic=True, bond_maturity=10.0,
