@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: run sweep dev test lint bench clean
+.PHONY: run run-portfolio sweep dev test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 # the whole pipeline, each stage a run launched through the instance (see docs/dagster.md)
 run: $(STAMP)
 	$(BIN)/python -m dynalloc_dagster
+
+# the same pipeline on the shipped six-asset portfolio (examples/global_six.yaml)
+run-portfolio: $(STAMP)
+	$(BIN)/python -m dynalloc_dagster --config examples/global_six.yaml
 
 sweep: $(STAMP)
 	$(BIN)/python -m engine
@@ -37,6 +41,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/engine_sweep.py
 	$(BIN)/python bench/optimise.py
+	$(BIN)/python bench/reports_stage.py
 	$(BIN)/python bench/proposers.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/calibration.py

@@ -53,6 +53,8 @@ AREAS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
       "backtest_equity_weight")),
     ("  chart PNG rendering (png_bytes)", "dynalloc_dagster/committee/plots.py", ("png_bytes",)),
     ("  PDF (report_pdf)", "dynalloc_dagster/committee/pdf.py", ("report_pdf",)),
+    ("  charts.pdf from the PNGs (pdf_of_pngs)", "dynalloc_dagster/committee/pdf.py",
+     ("pdf_of_pngs",)),
     ("  engine evaluate()", "engine/strategy/evaluation.py", ("evaluate",)),
     ("  engine scenario simulation", "engine/market/paths.py", ("simulate_scenario",)),
     ("imports (_find_and_load)", "<frozen importlib._bootstrap>", ("_find_and_load",)),

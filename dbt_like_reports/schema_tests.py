@@ -216,7 +216,7 @@ TESTS: Mapping[str, _TestKind] = {
 class TestSpec:
     """One test as declared in schema.yml.
 
-    ``name`` is the check name, ``<test>__<column>`` for a column test and
+    ``name`` is the rule's name, ``<test>__<column>`` for a column test and
     ``<test>__<col1>__<col2>...`` for unique_combination_of_columns; expression_is_true
     takes it from the YAML ``name:``. ``refs`` are the other tables the test reads
     (relationships' ``to``).

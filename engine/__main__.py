@@ -23,7 +23,7 @@ from engine.optimisation.landscape import search_rounds
 from engine.optimisation.loop import AgentSettings, OptimisationResult, run_optimisation
 from engine.optimisation.search_space import SearchSpace
 from engine.portfolio.evaluation import evaluate_portfolio
-from engine.portfolio.examples import GLOBAL_SIX
+from engine.portfolio.examples import PORTFOLIOS
 from engine.portfolio.paths import simulate_portfolio
 from engine.portfolio.spec import TWO_ASSET, PortfolioSpec
 from engine.strategy.config import BASE_MIXES
@@ -98,10 +98,6 @@ def main(argv: list[str] | None = None) -> None:
     })
     with pl.Config(tbl_cols=-1, float_precision=4, fmt_str_lengths=40, tbl_rows=-1):
         print(by_asset)
-
-
-PORTFOLIOS = {"two_asset": TWO_ASSET, "global_six": GLOBAL_SIX}
-"""The shipped portfolios ``--portfolio`` names (engine.portfolio)."""
 
 
 def _print(

@@ -13,12 +13,24 @@ import dagster as dg
 import polars as pl
 from pydantic import Field, field_validator
 
+from dynalloc_dagster.portfolio import (
+    PORTFOLIO_COLUMN,
+    PortfolioConfig,
+    equity_log_returns,
+    is_multi_asset,
+    lead_history,
+    price_columns,
+    spec_from_table,
+    spec_json,
+)
 from dynalloc_dagster.resources import MarketDataSource
 from dynalloc_dagster.storage.metadata import table_metadata
 from engine.market.calibration import calibrate, regime_clips
 from engine.market.validation import MarketDataError, validate_history
 from engine.market.yield_curve import curve_from_frame
 from engine.optimisation.search_space import SearchSpace
+from engine.portfolio.calibration import calibrate_equities
+from engine.portfolio.spec import TWO_ASSET
 
 OWNERS = ["team:quant-research"]
 AS_OF_COLUMN = "as_of"
@@ -34,7 +46,12 @@ class MarketDataConfig(dg.Config):
     """``as_of``: ISO date the data is taken at, from ``EARLIEST_AS_OF`` to today (UTC):
     a later date's market is not known yet (the synthetic source would invent one).
     Default: today (UTC) for the synthetic source; the last date of the files for the
-    files and s3 sources (no stale check)."""
+    files and s3 sources (no stale check). ``portfolio``: the portfolio whose market is
+    fetched and studied (dynalloc_dagster.portfolio; default the two-asset study)."""
+
+    portfolio: PortfolioConfig | None = Field(
+        default=None, description="the portfolio studied: {name: global_six} or a"
+        " PortfolioSpec.to_dict() mapping (default: the two-asset study)")
 
     as_of: str | None = Field(default=None, description="ISO date, e.g. 2026-11-23, from"
                               f" {EARLIEST_AS_OF} to today (UTC)")
@@ -80,20 +97,30 @@ def _ingestion_out(description: str) -> dg.AssetOut:
     },
 )
 def market_data(config: MarketDataConfig, market_source: MarketDataSource):
-    """Fetch the market from the configured source and validate it before anything is
-    stored: a violation (NaN, non-positive price, unsorted or duplicate dates, gaps,
-    short or stale history, percent rates, an arbitrageable or negative vol surface, bad
-    holdings) fails the step naming the file, the row or date and the rule, so the last
-    good materialization stays in place and nothing downstream runs."""
+    """Fetch the market of the portfolio's assets from the configured source (a
+    multi-asset portfolio: one level column per asset, named by the asset, and its spec as
+    JSON in the ``portfolio`` column, which every later step reads) and validate
+    it before anything is stored: a violation (NaN, non-positive price, unsorted or
+    duplicate dates, gaps, short or stale history, percent rates, an arbitrageable or
+    negative vol surface, bad holdings) fails the step naming the file, the row or date
+    and the rule, so the last good materialization stays in place and nothing
+    downstream runs."""
     as_of = dt.date.fromisoformat(config.as_of) if config.as_of else None
-    market = market_source.fetch(as_of, longest_window_months=LONGEST_WINDOW_MONTHS)
+    spec = config.portfolio.spec() if config.portfolio else TWO_ASSET
+    multi = is_multi_asset(spec)
+    market = market_source.fetch(as_of, longest_window_months=LONGEST_WINDOW_MONTHS,
+                                 portfolio=spec)
     history = market.history.with_columns(pl.lit(market.dividend_yield).alias("dividend_yield"))
-    _check_calibratable(history, market.yield_curve, market.origin)
+    if multi:
+        history = history.with_columns(pl.lit(spec_json(spec)).alias(PORTFOLIO_COLUMN))
+    lead = lead_history(spec, history) if multi else history
+    _check_calibratable(lead, market.yield_curve, market.origin)
     yield dg.Output(history, "market_data", metadata={
         **table_metadata(history.tail(10)), "dagster/row_count": history.height,
         "as_of": str(market.as_of), "first_date": str(history["date"][0]),
         "last_date": str(history["date"][-1]),
-        "last_close": float(history["close"][-1]),
+        "last_close": float(lead["close"][-1]),
+        **({"assets": ", ".join(price_columns(spec, history))} if multi else {}),
         "last_risk_free": float(history["risk_free"][-1]),
         "source": market_source.kind, "origin": market.origin,
         "files": dg.MetadataValue.json(market.sources),
@@ -124,8 +151,11 @@ def _check_calibratable(history: pl.DataFrame, yield_curve: pl.DataFrame, origin
                 " engine.market.validation (NaN, prices, dates, gaps, length); blocking:"
                 " nothing downstream runs on a history that does not.")
 def market_data_sanity(market_data: pl.DataFrame) -> dg.AssetCheckResult:
+    prices = [c for c in market_data.columns
+              if c not in ("date", "risk_free", "dividend_yield", PORTFOLIO_COLUMN)]
     try:
-        validate_history(market_data, longest_window_months=LONGEST_WINDOW_MONTHS)
+        validate_history(market_data, longest_window_months=LONGEST_WINDOW_MONTHS,
+                         price_columns=prices)
         violations: list[str] = []
     except MarketDataError as error:
         violations = error.violations
@@ -149,18 +179,37 @@ def calibration(
     from the bootstrapped curve (the last risk-free rate without one), Vasicek rate
     parameters from the rate history, equity-bond correlation and realised vol from the
     history. One row, with ``as_of`` the history's last date (the scenarios' seeds derive
-from it); the fit's RMSE and time are in the metadata."""
+from it); the fit's RMSE and time are in the metadata. For a multi-asset portfolio these
+    are fitted to its first equity and first government bond, and the equities' vol
+    ratios and Ledoit-Wolf correlation to their joint daily history
+    (engine.portfolio.calibration.calibrate_equities); the calibrated spec is the
+    ``portfolio`` column (JSON), which the scenarios simulate."""
     curve = curve_from_frame(market_yield_curve) if market_yield_curve.height else None
+    spec = spec_from_table(market_data)
+    multi = is_multi_asset(spec)
+    history = lead_history(spec, market_data) if multi else market_data
     fitted = calibrate(
-        market_data, vol_surface=market_vol_surface if market_vol_surface.height else None,
+        history, vol_surface=market_vol_surface if market_vol_surface.height else None,
         yield_curve=curve, dividend_yield=float(market_data["dividend_yield"][-1]),
     )
     as_of = market_data["date"][-1]
     table = pl.DataFrame([fitted.to_dict() | {AS_OF_COLUMN: as_of}])
+    portfolio_metadata = {}
+    if multi:
+        returns = equity_log_returns(spec, market_data)
+        calibrated = spec if returns is None else calibrate_equities(spec, returns)
+        table = table.with_columns(pl.lit(spec_json(calibrated)).alias(PORTFOLIO_COLUMN))
+        portfolio_metadata = {
+            "equities_calibrated": "no: an equity has no series (the spec's vol ratios and"
+            " correlation kept)" if returns is None else "yes",
+            **{f"vol_ratio_{a.name}": round(a.vol_ratio, 4) for a in calibrated.equities},
+            "equity_correlation": dg.MetadataValue.json(
+                [list(row) for row in calibrated.equity_correlation or ((1.0,),)]),
+        }
     figures = {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else
                    (str(v) if isinstance(v, float) else v))
                for k, v in fitted.to_dict().items()}
-    metadata = {**table_metadata(table), **figures, "as_of": str(as_of)}
+    metadata = {**table_metadata(table), **figures, "as_of": str(as_of), **portfolio_metadata}
     if curve is not None:
         metadata["zero_curve"] = table_metadata(curve.to_frame())["preview"]
     clips = regime_clips(fitted)

@@ -8,13 +8,21 @@ import io
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from dynalloc_dagster.assets.scenarios import NON_REGIME_COLUMNS
 from dynalloc_dagster.committee import plots
-from dynalloc_dagster.committee.decision import decision_markdown
+from dynalloc_dagster.committee.decision import ASSET_WEIGHTS, decision_markdown, weights_text
 from dynalloc_dagster.committee.text import data_label
 from dynalloc_dagster.partitions import CALIBRATED
+from dynalloc_dagster.portfolio import (
+    defensive_leg,
+    history_levels,
+    is_multi_asset,
+    lead_history,
+    spec_from_table,
+)
 from dynalloc_dagster.resources import (
     SAMPLE_DATA,
     ArtifactStore,
@@ -26,9 +34,11 @@ from engine.analysis.benchmarks import STATIC_BENCHMARKS, constant_weight_config
 from engine.market.legs import leg_label, leg_of
 from engine.market.regime_classifier import classify_regime
 from engine.market.regimes import regime_from_mapping
+from engine.portfolio.live import PortfolioBacktest, backtest_portfolio, portfolio_trades
+from engine.portfolio.spec import TWO_ASSET, PortfolioSpec
 from engine.strategy import StrategyConfig, config_from_row
 from engine.strategy.backtest import BacktestResult, backtest_history
-from engine.strategy.trades import Trades, trades_frame, trades_to_target
+from engine.strategy.trades import trades_frame, trades_to_target
 
 OWNERS = ["team:quant-research"]
 GROUP = "live"
@@ -82,12 +92,17 @@ def _month_end_rows(dates: pl.Series) -> list[int]:
 
 
 def _backtest_from(history: pl.DataFrame, config: StrategyConfig, first: int,
-                   last: int | None = None) -> BacktestResult:
+                   last: int | None = None, spec: PortfolioSpec = TWO_ASSET
+                   ) -> BacktestResult | PortfolioBacktest:
     """``config`` on ``history`` with its first rebalance at row ``first`` (a month-end)
     and its last at row ``last``: the history is cut ``window_days`` rows before
-    ``first``, so every rule starts on the same date whatever its window."""
+    ``first``, so every rule starts on the same date whatever its window. A multi-asset
+    ``spec`` runs engine.portfolio.live.backtest_portfolio on every asset."""
     rows = history.slice(first - config.window_days,
                          (len(history) if last is None else last + 1) - first + config.window_days)
+    if is_multi_asset(spec):
+        return backtest_portfolio(rows["date"], history_levels(spec, rows), rows["risk_free"],
+                                  spec, config)
     bond = rows["bond_close"] if "bond_close" in rows.columns else None
     return backtest_history(rows["date"], rows["close"], rows["risk_free"], config,
                             bond_close=bond)
@@ -130,30 +145,35 @@ def historical_backtest(
     """engine.strategy.backtest.backtest_history of each strategy on ``market_data``, all
     starting at the first month-end where the longest window is full, so the metrics
     cover the same months; plus the last 12 months of the recommended rule (the
-    degradation check compares them with the simulations)."""
+    degradation check compares them with the simulations). For a multi-asset portfolio
+    each row also has every asset's mean weight (``weight_<asset>_mean``;
+    engine.portfolio.live.backtest_portfolio) and equity_weight is the risky sleeve's."""
+    spec = spec_from_table(market_data)
     chosen = _strategies(robustness_leaderboard, strategy_configs, objectives)
     month_ends = _month_end_rows(market_data["date"])
     longest = max(config.window_days for config, _ in chosen.values())
     first = next(row for row in month_ends if row >= longest)
     rows, paths = [], []
     for label, (config, config_id) in chosen.items():
-        result = _backtest_from(market_data, config, first)
+        result = _backtest_from(market_data, config, first, spec=spec)
         monthly = result.monthly_returns
         rows.append({"strategy": label, "config_id": config_id, "period": "full",
                      "start": market_data["date"][first], "end": monthly["date"][-1],
-                     "months": monthly.height, **result.metrics})
+                     "months": monthly.height, **result.metrics, **_mean_weights(result)})
         paths.append(monthly.with_columns(
             pl.lit(label).alias("strategy"),
             (1.0 + pl.col("portfolio_return")).cum_prod().alias("nav")))
     recommended = chosen[RECOMMENDED][0]
     last_first = month_ends[-(LAST_YEAR_MONTHS + 1)]
-    recent = _backtest_from(market_data, recommended, last_first)
+    recent = _backtest_from(market_data, recommended, last_first, spec=spec)
     rows.append({"strategy": RECOMMENDED, "config_id": chosen[RECOMMENDED][1],
                  "period": "last_year", "start": market_data["date"][last_first],
                  "end": recent.monthly_returns["date"][-1],
-                 "months": recent.monthly_returns.height, **recent.metrics})
+                 "months": recent.monthly_returns.height, **recent.metrics,
+                 **_mean_weights(recent)})
     origin = provenance(market_source, market_data)
-    leg = leg_of(market_data.columns)
+    multi = is_multi_asset(spec)
+    leg = defensive_leg(spec) if multi else leg_of(market_data.columns)
     table = pl.DataFrame(rows, schema_overrides={"config_id": pl.String}).with_columns(
         pl.lit(leg).alias("defensive_leg"),
         *(pl.lit(value).alias(name) for name, value in origin.items() if name != "as_of"),
@@ -162,13 +182,16 @@ def historical_backtest(
                                          "equity_weight", "nav")
     note = (f"Data: {data_label(market_source.kind)}; {path_table['date'].min()} to"
             f" {path_table['date'].max()}, month-ends; dynalloc.")
+    if multi:
+        note = (f"{note} Recommended rule's mean weights: "
+                + weights_text(0.0, leg, _weight_items(full_rows(rows)[RECOMMENDED])) + ".")
     figures = {"backtest_nav": plots.backtest_nav(path_table, RECOMMENDED, note),
                "backtest_equity_weight": plots.backtest_equity_weight(path_table, RECOMMENDED,
                                                                       note)}
     pngs = {name: plots.png_bytes(fig) for name, fig in figures.items()}
     plots.close(figures)
     uris = {name: artifacts.write(f"{name}.png", png) for name, png in pngs.items()}
-    full = {r["strategy"]: r for r in rows if r["period"] == "full"}
+    full = full_rows(rows)
     key_figures = {
         f"{prefix}_{metric}": dg.MetadataValue.float(round(float(full[name][metric]), 4))
         for prefix, name in (("recommended", RECOMMENDED), ("buy_and_hold", "100% equity"),
@@ -180,6 +203,8 @@ def historical_backtest(
             f"**{origin['history'].capitalize()}**: {origin['data_source']}, as of"
             f" {origin['as_of']}; non-equity leg {leg_label(leg)}; {origin['code_version']}"),
         **origin, "defensive_leg": leg_label(leg),
+        **({"recommended_mean_weights": weights_text(0.0, leg, _weight_items(full[RECOMMENDED]))}
+           if multi else {}),
         **table_metadata(table.select("strategy", "period", "start", "end", "sharpe",
                                       "ann_return", "ann_vol", "max_drawdown", "turnover"),
                          preview_rows=table.height),
@@ -189,6 +214,24 @@ def historical_backtest(
     })
     yield dg.Output(path_table, "historical_backtest_paths", metadata={
         **table_metadata(path_table), "strategies": ", ".join(chosen)})
+
+
+def full_rows(rows: list[dict]) -> dict[str, dict]:
+    """The full-period backtest row of each strategy."""
+    return {r["strategy"]: r for r in rows if r["period"] == "full"}
+
+
+def _mean_weights(result: BacktestResult | PortfolioBacktest) -> dict[str, float]:
+    """``weight_<asset>_mean`` of a portfolio backtest (none for the two-asset one)."""
+    if isinstance(result, BacktestResult):
+        return {}
+    return {f"weight_{name}_mean": w for name, w in result.asset_weights.items()}
+
+
+def _weight_items(row: dict) -> list[dict]:
+    """[{asset, weight}] of a backtest row's ``weight_<asset>_mean`` columns."""
+    return [{"asset": k.removeprefix("weight_").removesuffix("_mean"), "weight": v}
+            for k, v in row.items() if k.startswith("weight_") and k.endswith("_mean")]
 
 
 @dg.asset_check(
@@ -240,71 +283,89 @@ def todays_allocation(
     for a portfolio system. Holdings in units are valued at the last equity and bond
     closes (the non-equity leg is cash at 1 without a bond index); holdings by weight
     give value changes as fractions of NAV; no holdings: from a portfolio without
-    equity, NAV 1. Every row carries its provenance (data source, holdings source, as-of
-    date, code version) and whether the trades are illustrative (synthetic data, demo
-    or sample holdings, or none given): such trades are not orders.
+    equity, NAV 1. A multi-asset portfolio has one row per asset of its spec
+    (engine.portfolio.live.portfolio_trades; units valued at each asset's last level,
+    no holdings: NAV 1 in the defensive sleeve's fixed mix), each labelled with where its
+    data comes from. Every row carries its provenance (data source, holdings source,
+    as-of date, code version) and whether the trades are illustrative (synthetic data,
+    demo or sample holdings, or none given): such trades are not orders.
 
     Written after the report (a dependency without data): when the report fails, the
     stage fails before the CSV a portfolio system reads is replaced, so the CSV never
     trades a rule the committee's report does not show."""
+    spec = spec_from_table(market_data)
     recommended = recommended_allocation.row(0, named=True)
-    table, trades = trades_table(market_source, recommended, market_data, market_holdings)
+    table = trades_table(market_source, recommended, market_data, market_holdings, spec)
     target = float(recommended["equity_weight_today"])
     origin = provenance(market_source, market_data)
     holdings_source = table["holdings_source"][0]
     reason = table["illustrative_reason"][0]
-    leg = leg_of(market_data.columns)
+    leg = defensive_leg(spec) if is_multi_asset(spec) else leg_of(market_data.columns)
+    equities = table.filter(pl.col("asset").is_in([a.name for a in spec.equities]))
+    current = float(equities["current_weight"].sum())
+    new = float(equities["new_weight"].sum())
+    trade, cost = bool(table["trade"][0]), float(table["cost"].sum())
     buffer = io.BytesIO()
     table.write_csv(buffer)
     uri = artifacts.write(TRADES_CSV, buffer.getvalue())
+    sleeve = "equity sleeve" if is_multi_asset(spec) else "equity"
     extra = [f"**Trades:** {'ILLUSTRATIVE (' + reason + '): ' if reason else ''}"
-             f"{trades.trade}; equity {trades.current_equity_weight:.1%} ->"
-             f" {trades.new_equity_weight:.1%}; holdings: {holdings_source}"]
+             f"{trade}; {sleeve} {current:.1%} -> {new:.1%}; holdings: {holdings_source}"]
     decision = decision_markdown(
         rule=recommended["rule"], config_id=recommended["config_id"], equity_weight=target,
         leg=leg, as_of=origin["as_of"], data_source=origin["data_source"],
-        status=recommended["mandate_status"], extra=extra)
+        status=recommended["mandate_status"], extra=extra,
+        weights=recommended.get(ASSET_WEIGHTS))
     return dg.MaterializeResult(value=table, metadata={
         "decision": dg.MetadataValue.md(decision),
         "illustrative": reason or "no: real data and holdings",
         "holdings_source": holdings_source, **origin,
         "config_id": recommended["config_id"],
         "target_equity_weight": dg.MetadataValue.float(round(target, 6)),
-        "current_equity_weight": dg.MetadataValue.float(round(trades.current_equity_weight, 6)),
-        "trade": trades.trade, "cost": dg.MetadataValue.float(float(trades.cost)),
+        "current_equity_weight": dg.MetadataValue.float(round(current, 6)),
+        "trade": trade, "cost": dg.MetadataValue.float(cost),
         "csv": dg.MetadataValue.url(uri),
         **table_metadata(table),
     })
 
 
 def trades_table(source: MarketDataSource, recommended: dict, market_data: pl.DataFrame,
-                 holdings: pl.DataFrame) -> tuple[pl.DataFrame, Trades]:
-    """The trades from ``holdings`` to the recommended rule's weight today, one row per
-    asset, with the provenance and illustrative columns (todays_allocation's table; the
-    report shows the same)."""
+                 holdings: pl.DataFrame, spec: PortfolioSpec = TWO_ASSET) -> pl.DataFrame:
+    """The trades from ``holdings`` to the recommended rule's weights today, one row per
+    asset, with its label, the provenance and illustrative columns (todays_allocation's
+    table; the report shows the same)."""
     rule = config_from_row(recommended)
-    target = float(recommended["equity_weight_today"])
-    trades = trades_to_target(target, no_trade_band=rule.no_trade_band, tc_bps=rule.tc_bps,
-                              **_holdings(holdings, market_data))
     origin = provenance(source, market_data)
     holdings_source, reason = holdings_provenance(source, holdings)
     if reason is None and source.kind == "synthetic":
         reason = "synthetic market data"
-    leg = leg_of(market_data.columns)
-    table = trades_frame(trades).select(
+    if is_multi_asset(spec):
+        items = recommended[ASSET_WEIGHTS]
+        held = _portfolio_holdings(spec, holdings, market_data)
+        frame = portfolio_trades([i["asset"] for i in items], [i["weight"] for i in items],
+                                 no_trade_band=rule.no_trade_band, tc_bps=rule.tc_bps, **held)
+        label = pl.Series([i["label"] for i in items])
+        trade, nav = bool((frame["weight_change"] != 0.0).any()), float(held["nav"])
+    else:
+        trades = trades_to_target(float(recommended["equity_weight_today"]),
+                                  no_trade_band=rule.no_trade_band, tc_bps=rule.tc_bps,
+                                  **_holdings(holdings, market_data))
+        frame = trades_frame(trades)
+        label = pl.when(pl.col("asset") == "equity").then(pl.lit("equity")).otherwise(
+            pl.lit(leg_label(leg_of(market_data.columns))))
+        trade, nav = trades.trade, trades.nav
+    return frame.select(
         pl.lit(origin["as_of"]).alias("as_of"),
         pl.lit(recommended["config_id"]).alias("config_id"),
         pl.all(),
-        pl.when(pl.col("asset") == "equity").then(pl.lit("equity"))
-        .otherwise(pl.lit(leg_label(leg))).alias("asset_label"),
-        pl.lit(trades.trade).alias("trade"),
-        pl.lit(trades.nav).alias("nav"),
+        (pl.lit(label) if isinstance(label, pl.Series) else label).alias("asset_label"),
+        pl.lit(trade).alias("trade"),
+        pl.lit(nav).alias("nav"),
         pl.lit(reason is not None).alias("illustrative"),
         pl.lit(reason, dtype=pl.String).alias("illustrative_reason"),
         pl.lit(origin["data_source"]).alias("data_source"),
         pl.lit(holdings_source).alias("holdings_source"),
         pl.lit(origin["code_version"]).alias("code_version"))
-    return table, trades
 
 
 def _holdings(holdings: pl.DataFrame, market_data: pl.DataFrame) -> dict[str, float]:
@@ -320,6 +381,31 @@ def _holdings(holdings: pl.DataFrame, market_data: pl.DataFrame) -> dict[str, fl
                   else 1.0)
     return {"equity_units": held.get("equity", 0.0), "bond_units": held.get("bond", 0.0),
             "equity_price": float(market_data["close"][-1]), "bond_price": bond_price}
+
+
+def _portfolio_holdings(spec: PortfolioSpec, holdings: pl.DataFrame,
+                        market_data: pl.DataFrame) -> dict:
+    """portfolio_trades' holdings arguments (current, nav, prices) from market_holdings:
+    weights by asset (assets not listed hold 0), or units valued at each asset's last
+    level; none: NAV 1 in the defensive sleeve's fixed mix (equal without one)."""
+    names = [a.name for a in spec.ordered]
+    unknown = sorted(set(holdings["asset"]) - set(names)) if holdings.height else []
+    if unknown:
+        raise ValueError(f"market_holdings: asset(s) {', '.join(unknown)} are not in the"
+                         f" portfolio ({', '.join(names)})")
+    if holdings.height == 0:
+        n_eq, defensive = len(spec.equities), spec.defensive
+        mix = spec.defensive_weights or [1.0 / len(defensive)] * len(defensive)
+        return {"current": np.array([0.0] * n_eq + list(mix)), "nav": 1.0}
+    column = "units" if "units" in holdings.columns and holdings["units"].is_not_null().all() \
+        else "weight"
+    held = dict(zip(holdings["asset"], holdings[column].cast(pl.Float64), strict=True))
+    amounts = np.array([held.get(name, 0.0) for name in names])
+    if column == "weight":
+        return {"current": amounts, "nav": 1.0}
+    prices = history_levels(spec, market_data)[:, -1]
+    values = amounts * prices
+    return {"current": values / values.sum(), "nav": float(values.sum()), "prices": prices}
 
 
 @dg.asset(
@@ -338,7 +424,9 @@ def market_regime(context: dg.AssetExecutionContext, market_source: MarketDataSo
     regimes = {row["name"]: regime_from_mapping(
         {k: v for k, v in row.items() if k not in NON_REGIME_COLUMNS})
         for row in market_regimes.iter_rows(named=True) if row["name"] != CALIBRATED}
-    found = classify_regime(market_data, regimes=regimes)
+    spec = spec_from_table(market_data)
+    history = lead_history(spec, market_data) if is_multi_asset(spec) else market_data
+    found = classify_regime(history, regimes=regimes)
     previous = _previous_regime(context.instance)
     origin = provenance(market_source, market_data)
     table = pl.DataFrame({"regime": list(found.distances),

@@ -17,8 +17,14 @@ from dynalloc_dagster.bedrock.grounding import check_grounding
 from dynalloc_dagster.bedrock.narrative import ReportTables
 from dynalloc_dagster.bedrock.resource import BedrockResource
 from dynalloc_dagster.committee import plots
-from dynalloc_dagster.committee.decision import decision_markdown, mandate_summary, status_text
-from dynalloc_dagster.committee.pdf import report_pdf
+from dynalloc_dagster.committee.decision import (
+    ASSET_WEIGHTS,
+    decision_markdown,
+    mandate_summary,
+    status_text,
+    weights_text,
+)
+from dynalloc_dagster.committee.pdf import pdf_of_pngs, report_pdf
 from dynalloc_dagster.committee.text import (
     ReportInputs,
     benchmark_table,
@@ -26,6 +32,13 @@ from dynalloc_dagster.committee.text import (
     data_label,
     run_config_from_tag,
     to_markdown,
+)
+from dynalloc_dagster.portfolio import (
+    asset_weights,
+    defensive_leg,
+    history_levels,
+    is_multi_asset,
+    spec_from_table,
 )
 from dynalloc_dagster.resources import ArtifactStore, MarketDataSource, ObjectivesResource
 from dynalloc_dagster.storage.metadata import (
@@ -42,6 +55,7 @@ from engine.analysis.costs import cost_sensitivity as evaluate_costs
 from engine.analysis.scoring import unmet_objectives
 from engine.market.legs import leg_label, leg_of
 from engine.objectives import OBJECTIVE_CHECKS
+from engine.portfolio.live import todays_weights
 from engine.strategy import config_from_row
 from engine.strategy.backtest import todays_weight
 
@@ -87,12 +101,22 @@ def recommended_allocation(
     the latest market data (the non-equity leg is the bond index when the market data
     has one, else cash at the risk-free rate: ``defensive_leg``), the previous
     recommendation it replaces, and the provenance (data source, as-of date, code
-    version)."""
+    version). For a multi-asset portfolio ``asset_weights_today`` lists every asset's
+    weight today with where its data comes from (engine.portfolio.live.todays_weights);
+    the equity weight is then the risky sleeve's."""
     best_id = robustness_leaderboard.sort("rank")["config_id"][0]
     row = strategy_configs.filter(pl.col("config_id") == best_id).row(0, named=True)
-    weight = float(todays_weight(market_data["close"], config_from_row(row)))
+    spec = spec_from_table(market_data)
+    items = None
+    if is_multi_asset(spec):
+        weights = todays_weights(history_levels(spec, market_data), spec, config_from_row(row))
+        items = asset_weights(spec, weights, market_source.kind, set(market_data.columns))
+        weight = float(weights[:len(spec.equities)].sum())
+        leg = defensive_leg(spec)
+    else:
+        weight = float(todays_weight(market_data["close"], config_from_row(row)))
+        leg = leg_of(market_data.columns)
     as_of = market_data["date"][-1]
-    leg = leg_of(market_data.columns)
     ids = set(strategy_configs["config_id"])
     summary = mandate_summary(strategy_evaluations.filter(pl.col("config_id").is_in(ids)),
                               objectives.objectives(), best_id)
@@ -107,7 +131,8 @@ def recommended_allocation(
                            "any_config_meets_mandate": summary.any_config_meets,
                            "mandate_status": status,
                            "data_source": market_source.kind, "data_source_label": source,
-                           "code_version": code_version(), **previous}],
+                           "code_version": code_version(), **previous,
+                           **({ASSET_WEIGHTS: items} if items else {})}],
                          schema_overrides={"risk_aversion": pl.Float64,
                                            "previous_config_id": pl.String,
                                            "previous_rule": pl.String,
@@ -115,7 +140,7 @@ def recommended_allocation(
                                            "previous_as_of": pl.String})
     decision = decision_markdown(rule=plots.rule_label(row), config_id=best_id,
                                  equity_weight=weight, leg=leg, as_of=str(as_of),
-                                 data_source=source, status=status)
+                                 data_source=source, status=status, weights=items)
     previous_weight = previous["previous_equity_weight"]
     return dg.MaterializeResult(value=table, metadata={
         "decision": dg.MetadataValue.md(decision),
@@ -130,6 +155,9 @@ def recommended_allocation(
         "data_source": source,
         "previous_equity": "none" if previous_weight is None else f"{previous_weight:.1%}",
         "previous_config_id": previous["previous_config_id"] or "none",
+        **({"today": weights_text(weight, leg, items),
+            "assets": dg.MetadataValue.md("\n".join(f"- {i['label']}" for i in items))}
+           if items else {}),
         **table_metadata(table),
     })
 
@@ -204,6 +232,7 @@ CHART_CAPTIONS = {
     " differences between configs, per scenario.",
     "weight_window_interaction": "Mean Sharpe by weight function and vol-window band, per"
     " scenario, on one colour scale.",
+
     "sharpe_by_scenario": "Mean Sharpe of the top configs in every scenario.",
     "robustness_ranking": "Robustness of every config by rank on a 0-100% axis with the"
     " robust threshold; the objective on its own axis below.",
@@ -214,13 +243,24 @@ CHART_CAPTIONS = {
     "search_progress": "The best objective per round and the proposer of each improvement;"
     " where the evaluated configs lie in the searched space.",
 }
+PORTFOLIO_CHART_CAPTIONS = {
+    "asset_weights": "The portfolio's weight in every asset today under the recommended"
+    " rule, each asset labelled with where its data comes from.",
+}
+"""The charts only a multi-asset portfolio has."""
 
 
-def chart_note(market_source: MarketDataSource, evaluations: pl.DataFrame) -> str:
-    """The footnote of every chart: the data and the sample behind it."""
+def chart_note(market_source: MarketDataSource, evaluations: pl.DataFrame,
+               recommended: dict | None = None) -> str:
+    """The footnote of every chart: the data and the sample behind it, and for a
+    multi-asset portfolio the recommended rule's weight in every asset today."""
     n_paths = int(evaluations["n_paths"].max()) if evaluations.height else 0
-    return (f"Data: {data_label(market_source.kind)}; {n_paths} simulated paths per scenario;"
+    note = (f"Data: {data_label(market_source.kind)}; {n_paths} simulated paths per scenario;"
             " dynalloc.")
+    items = (recommended or {}).get(ASSET_WEIGHTS)
+    if items:
+        note += "\nToday: " + weights_text(0.0, "cash", items) + "."
+    return note
 
 
 @dg.asset(group_name="reports", owners=OWNERS, kinds={"matplotlib", "pdf"}, code_version="4",
@@ -242,7 +282,7 @@ def charts(
     ids = set(optimisation_history["config_id"])
     evaluations = strategy_evaluations.filter(pl.col("config_id").is_in(ids))
     recommended = recommended_allocation.row(0, named=True)
-    note = chart_note(market_source, evaluations)
+    note = chart_note(market_source, evaluations, recommended)
     summary = benchmark_table(_inputs_for_tables(
         judged_by, recommended, robustness_leaderboard, evaluations, optimisation_history,
         cost_sensitivity, benchmark_evaluations, market_source))
@@ -268,19 +308,24 @@ def charts(
                                                    judged_by.assumed_tc_bps, note),
         "search_progress": plots.search_progress(optimisation_history, note),
     }
+    if recommended.get(ASSET_WEIGHTS):
+        figures["asset_weights"] = plots.asset_weights(
+            recommended[ASSET_WEIGHTS], "Today's weights: " + plots.rule_label(recommended),
+            note)
+    captions = CHART_CAPTIONS | PORTFOLIO_CHART_CAPTIONS
     pngs = {name: plots.png_bytes(fig) for name, fig in figures.items()}
-    pdf = plots.pdf_bytes(figures.values())
     plots.close(figures)
+    pdf = pdf_of_pngs(pngs.values())
     for name, png in pngs.items():
         artifacts.write(f"{name}.png", png)
     pdf_uri = artifacts.write("charts.pdf", pdf)
     table = pl.DataFrame({"chart": list(pngs), "file": [f"{n}.png" for n in pngs],
-                          "caption": [CHART_CAPTIONS[n] for n in pngs],
+                          "caption": [captions[n] for n in pngs],
                           "png": list(pngs.values())},
                          schema_overrides={"png": pl.Binary})
     return dg.MaterializeResult(value=table, metadata={
         "decision": dg.MetadataValue.md(recommended_decision(recommended)),
-        "charts": chart_gallery(pngs, CHART_CAPTIONS),
+        "charts": chart_gallery(pngs, captions),
         "pdf": dg.MetadataValue.url(pdf_uri),
         **table_metadata(table.drop("png")),
         "dagster/column_schema": table_metadata(table)["dagster/column_schema"],
@@ -293,7 +338,7 @@ def recommended_decision(recommended: dict) -> str:
         rule=recommended["rule"], config_id=recommended["config_id"],
         equity_weight=recommended["equity_weight_today"], leg=recommended["defensive_leg"],
         as_of=str(recommended["as_of"]), data_source=recommended["data_source_label"],
-        status=recommended["mandate_status"])
+        status=recommended["mandate_status"], weights=recommended.get(ASSET_WEIGHTS))
 
 
 def _inputs_for_tables(objectives, recommended, leaderboard, evaluations, history, costs,
@@ -420,7 +465,7 @@ def report(
         run_config=run_config_from_tag(context.run_tags.get(RUN_CONFIG_TAG)),
         live={"backtest": historical_backtest, "regime": market_regime,
               "trades": trades_table(market_source, recommended_allocation.row(0, named=True),
-                                     market_data, market_holdings)[0]})
+                                     market_data, market_holdings, spec_from_table(market_data))})
     document = build_report(inputs)
     text = to_markdown(document)
     pngs = dict(zip(charts["chart"], charts["png"], strict=True))
@@ -430,10 +475,10 @@ def report(
         footer=f"{document.title}, as of {recommended['as_of']}; {data_label(market_source.kind)}",
         title_facts=[f"Mandate: {recommended['mandate_status']}",
                      f"Recommended rule: {recommended['rule']}",
-                     f"Today: equity {recommended['equity_weight_today']:.1%},"
-                     f" {recommended['defensive_leg_label']}"
-                     f" {1 - recommended['equity_weight_today']:.1%}"
-                     f" (as of {recommended['as_of']})",
+                     "Today: " + weights_text(recommended["equity_weight_today"],
+                                              recommended["defensive_leg"],
+                                              recommended.get(ASSET_WEIGHTS))
+                     + f" (as of {recommended['as_of']})",
                      f"Data: {recommended['data_source_label']}",
                      f"Code version: {inputs.code_version}"])
     uri = artifacts.write("report.md", text.encode("utf-8"))

@@ -1,9 +1,14 @@
-"""The dbt-like SQL reports as Dagster assets: one asset per model, one check per test.
+"""The dbt-like SQL reports as Dagster assets: one asset per model, its tests as checks.
 
 Every ``dbt_like_reports/models/**/*.sql`` file becomes an asset keyed by its file stem,
 in group ``reports``, reading the tables it ``{{ ref() }}``s through the default IO
 manager (``io_manager``, the Parquet one) and returning its polars table. Every test in
-``schema.yml`` becomes an asset check ``<test>__<column>`` on that asset; the checks of a
+``schema.yml`` is checked: the column tests of one kind and severity on a model form one
+asset check named after the kind (``not_null``, ``accepted_range`` ..., ``__warn``
+appended for a warning), whose metadata lists every column's rule and its failing rows;
+each model-level test (``unique_combination_of_columns``, ``expression_is_true``) is a
+check of its own, named as in schema.yml. A check per column would add three event-log
+entries per column to every run for no rule more. The checks of a
 model run together in one op that reads the stored table (and, for ``relationships``,
 the referenced table) through the same IO manager. Adding a model is adding a .sql file
 and its entry in schema.yml: no Python change.
@@ -55,7 +60,7 @@ def build_report_assets(
     Returns
     -------
     (assets, checks) : assets in dependency order; checks for the models that declare
-        tests, each holding one AssetCheckSpec per test.
+        tests, each holding one AssetCheckSpec per group of tests (:func:`check_groups`).
 
     Raises
     ------
@@ -79,6 +84,7 @@ def build_report_assets(
             unknown = [ref for ref in test.refs if ref not in tables]
             if unknown:
                 raise SchemaError(f"{test.description}: refs unknown table {unknown[0]!r}")
+        check_groups(model_schema)
     assets = [_model_asset(models[name], schema.models[name]) for name in order]
     checks = [
         _model_checks(schema.models[name])
@@ -143,20 +149,40 @@ def _table_metadata(
     }
 
 
+def check_groups(model_schema: ModelSchema) -> dict[str, tuple[TestSpec, ...]]:
+    """The model's tests by asset check: the column tests of one kind and severity
+    together under the kind's name (``<kind>__warn`` for warnings), then each model-level
+    test alone under its own name, in schema.yml's order.
+
+    Raises SchemaError when a model-level test takes a group's name."""
+    groups: dict[str, list[TestSpec]] = {}
+    for test in model_schema.all_tests:
+        if test.column is None:
+            name = test.name
+            if name in groups:
+                raise SchemaError(f"{test.description}: the check name {name!r} is taken by"
+                                  f" the {name} column tests of {model_schema.name}")
+        else:
+            name = test.test + ("__warn" if test.severity is Severity.WARN else "")
+        groups.setdefault(name, []).append(test)
+    return {name: tuple(tests) for name, tests in groups.items()}
+
+
 def _model_checks(model_schema: ModelSchema) -> dg.AssetChecksDefinition:
     name = model_schema.name
-    tests = model_schema.all_tests
-    others = sorted({ref for test in tests for ref in test.refs} - {name})
+    groups = check_groups(model_schema)
+    others = sorted({ref for test in model_schema.all_tests for ref in test.refs} - {name})
     specs = [
         dg.AssetCheckSpec(
-            name=test.name,
+            name=check,
             asset=name,
-            description=test.description,
-            blocking=test.severity is Severity.ERROR,
-            additional_deps=[ref for ref in test.refs if ref != name],
-            metadata={"test": test.test, "severity": test.severity.value},
+            description="; ".join(test.description for test in tests),
+            blocking=tests[0].severity is Severity.ERROR,
+            additional_deps=sorted({ref for test in tests for ref in test.refs} - {name}),
+            metadata={"test": tests[0].test, "severity": tests[0].severity.value,
+                      "rules": len(tests)},
         )
-        for test in tests
+        for check, tests in groups.items()
     ]
 
     @dg.multi_asset_check(
@@ -170,37 +196,50 @@ def _model_checks(model_schema: ModelSchema) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, **tables: pl.DataFrame
     ) -> Iterator[dg.AssetCheckResult]:
         selected = context.selected_asset_check_keys
-        for test in tests:
-            if dg.AssetCheckKey(dg.AssetKey(name), test.name) in selected:
-                yield _check_result(test, tables[name], tables)
+        for check, tests in groups.items():
+            if dg.AssetCheckKey(dg.AssetKey(name), check) in selected:
+                yield _check_result(check, tests, tables[name], tables)
 
     return _check
 
 
 def _check_result(
-    test: TestSpec, table: pl.DataFrame, tables: Mapping[str, pl.DataFrame]
+    check: str, tests: tuple[TestSpec, ...], table: pl.DataFrame,
+    tables: Mapping[str, pl.DataFrame],
 ) -> dg.AssetCheckResult:
-    severity = _SEVERITY[test.severity]
-    try:
-        result = run_test(test, table, tables)
-    except SchemaError as error:  # e.g. the tested column is gone from the model
-        return dg.AssetCheckResult(
-            asset_key=test.model,
-            check_name=test.name,
-            passed=False,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=str(error),
-            metadata={"error": dg.MetadataValue.text(str(error))},
-        )
+    """One check's result over its tests: failed when any test fails or cannot run (e.g.
+    the tested column is gone from the model: then an error whatever the severity); the
+    metadata has every rule with its failing rows, and each failing rule's sample."""
+    outcomes: list[tuple[TestSpec, str]] = []
+    samples, errors, failing = [], [], 0
+    for test in tests:
+        try:
+            result = run_test(test, table, tables)
+        except SchemaError as error:
+            errors.append(str(error))
+            outcomes.append((test, "error"))
+            continue
+        failing += result.failing_rows
+        outcomes.append((test, str(result.failing_rows)))
+        if not result.passed:
+            samples.append(f"**{test.name}** ({result.failing_rows} rows)\n\n"
+                           + table_metadata(result.sample)["preview"].value)
+    failed = [test.name for test, outcome in outcomes if outcome != "0"]
+    metadata = {
+        "failing_rows": dg.MetadataValue.int(failing),
+        "failing_rules": ", ".join(failed) or "none",
+        "rules": dg.MetadataValue.md("| rule | test | failing rows |\n|---|---|---|\n" + "\n".join(
+            f"| {test.name} | {test.description} | {outcome} |" for test, outcome in outcomes)),
+        "failing_sample": dg.MetadataValue.md("\n\n".join(samples) or "none"),
+        "rows_tested": dg.MetadataValue.int(table.height),
+    }
+    if errors:
+        metadata["error"] = dg.MetadataValue.text("\n".join(errors))
     return dg.AssetCheckResult(
-        asset_key=test.model,
-        check_name=test.name,
-        passed=result.passed,
-        severity=severity,
-        description=test.description,
-        metadata={
-            "failing_rows": dg.MetadataValue.int(result.failing_rows),
-            "failing_sample": table_metadata(result.sample)["preview"],
-            "rows_tested": dg.MetadataValue.int(table.height),
-        },
+        asset_key=tests[0].model,
+        check_name=check,
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR if errors else _SEVERITY[tests[0].severity],
+        description="; ".join(errors or [test.description for test in tests]),
+        metadata=metadata,
     )

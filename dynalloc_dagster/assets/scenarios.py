@@ -16,19 +16,21 @@ from pydantic import Field, field_validator, model_validator
 from dynalloc_dagster.assets.ingestion import AS_OF_COLUMN
 from dynalloc_dagster.memory import memory_limit
 from dynalloc_dagster.partitions import CALIBRATED, SCENARIOS, scenario_partitions
+from dynalloc_dagster.portfolio import PORTFOLIO_COLUMN, is_multi_asset, spec_from_table
 from dynalloc_dagster.storage.metadata import table_metadata
 from engine.conventions import TRADING_DAYS_PER_MONTH, TRADING_DAYS_PER_YEAR
 from engine.market.calibration import Calibration, calibrated_regime
 from engine.market.legs import leg_label
 from engine.market.paths import ScenarioPaths, simulate_scenario
-from engine.market.regimes import REGIMES, regime_from_mapping
+from engine.market.regimes import REGIMES, Regime, regime_from_mapping
+from engine.portfolio.paths import PortfolioPaths, simulate_portfolio
 from engine.rng import seed_sequence_for
 from engine.strategy.evaluation import CHUNK_BYTES
 
 OWNERS = ["team:quant-research"]
 LEG_COLUMN = "defensive_leg"
 """market_regimes' column naming the non-equity leg the scenarios hold (engine.market.legs)."""
-NON_REGIME_COLUMNS = ("feller_satisfied", AS_OF_COLUMN, LEG_COLUMN)
+NON_REGIME_COLUMNS = ("feller_satisfied", AS_OF_COLUMN, LEG_COLUMN, PORTFOLIO_COLUMN)
 """market_regimes' columns that are not fields of engine.market.regimes.Regime."""
 
 
@@ -68,9 +70,11 @@ def market_regimes(config: MarketRegimesConfig, calibration: pl.DataFrame) -> dg
     dynamics in the named five too. ``as_of`` is the market date they were built on;
     ``defensive_leg`` the non-equity leg every scenario holds: the bond index when the
     market data has one, cash at the risk-free rate when it does not (what the live
-    signal holds)."""
+    signal holds). A multi-asset portfolio's calibrated spec (calibration's ``portfolio``
+    column) is carried on every row."""
     row = calibration.row(0, named=True)
     as_of = row.pop(AS_OF_COLUMN)
+    portfolio = {PORTFOLIO_COLUMN: row.pop(PORTFOLIO_COLUMN)} if PORTFOLIO_COLUMN in row else {}
     fitted = Calibration(**row)
     regimes = dict(REGIMES) | {CALIBRATED: calibrated_regime(fitted, name=CALIBRATED)}
     rows = []
@@ -79,7 +83,8 @@ def market_regimes(config: MarketRegimesConfig, calibration: pl.DataFrame) -> dg
             regime = fitted.apply_dynamics(regime)
         regime = regime_from_mapping(regime.to_dict() | config.overrides.get(name, {}))
         rows.append(regime.to_dict() | {"feller_satisfied": regime.feller_satisfied,
-                                        AS_OF_COLUMN: as_of, LEG_COLUMN: fitted.defensive_leg})
+                                        AS_OF_COLUMN: as_of, LEG_COLUMN: fitted.defensive_leg,
+                                        **portfolio})
     table = pl.DataFrame(rows)
     calibrated = regimes[CALIBRATED]
     return dg.MaterializeResult(value=table, metadata={
@@ -160,27 +165,38 @@ def scenario_paths(
     from SeedSequence(seed, as_of, s): a new as-of date (the weekly refresh) gives new
     paths, the same one the same bits."""
     regimes = {row["name"]: row for row in market_regimes.iter_rows(named=True)}
-    outputs: dict[str, ScenarioPaths] = {}
+    spec = spec_from_table(market_regimes)
+    outputs: dict[str, ScenarioPaths | PortfolioPaths] = {}
     martingale, vol_check = {}, {}
     for key in context.partition_keys:
         fields = {k: v for k, v in regimes[key].items() if k not in NON_REGIME_COLUMNS}
         regime = regime_from_mapping(fields)
         as_of = regimes[key][AS_OF_COLUMN]
-        paths = simulate_scenario(
-            regime, config.n_paths, seed_sequence_for(config.seed, str(as_of), key),
-            warmup_months=config.warmup_months, horizon_years=config.horizon_years,
-            antithetic=config.antithetic and config.n_paths % 2 == 0,
-            leg=regimes[key].get(LEG_COLUMN, "bond"),
-        )
-        outputs[key] = paths
-        martingale[key] = _martingale_z(paths)
-        vol_check[key] = _realized_vol_z(paths)
+        seed = seed_sequence_for(config.seed, str(as_of), key)
+        antithetic = config.antithetic and config.n_paths % 2 == 0
+        if not is_multi_asset(spec):
+            paths = simulate_scenario(
+                regime, config.n_paths, seed, warmup_months=config.warmup_months,
+                horizon_years=config.horizon_years, antithetic=antithetic,
+                leg=regimes[key].get(LEG_COLUMN, "bond"),
+            )
+            outputs[key] = paths
+            martingale[key] = _martingale_z(paths.equity, regime.equity_drift)
+            vol_check[key] = _realized_vol_z(paths.equity, regime.variance)
+            continue
+        portfolio = simulate_portfolio(spec, regime, config.n_paths, seed,
+                                       warmup_months=config.warmup_months,
+                                       horizon_years=config.horizon_years,
+                                       antithetic=antithetic)
+        outputs[key] = portfolio
+        martingale[key], vol_check[key] = _portfolio_checks(portfolio, regime)
     yield dg.Output(outputs, metadata={
         "scenarios": ", ".join(outputs), "n_paths": config.n_paths,
         "as_of": str(next(iter(regimes.values()))[AS_OF_COLUMN]),
         "days_per_path": next(iter(outputs.values())).n_steps,
-        "defensive_leg": ", ".join(sorted({p.leg for p in outputs.values()})),
-        "size_mb": round(sum(p.nbytes for p in outputs.values()) / 1e6, 1),
+        **({"defensive_leg": ", ".join(sorted({p.leg for p in outputs.values()}))}
+           if not is_multi_asset(spec) else {"assets": ", ".join(spec.names)}),
+        "size_mb": round(sum(_nbytes(p) for p in outputs.values()) / 1e6, 1),
     })
     yield dg.AssetCheckResult(
         check_name="discounted_martingale",
@@ -194,18 +210,37 @@ def scenario_paths(
     )
 
 
-def _martingale_z(paths: ScenarioPaths) -> float:
-    years = paths.n_steps / TRADING_DAYS_PER_YEAR
-    discounted = paths.equity[:, -1] * math.exp(-paths.regime.equity_drift * years)
-    se = discounted.std(ddof=1) / math.sqrt(paths.n_paths)
+def _nbytes(paths: ScenarioPaths | PortfolioPaths) -> int:
+    if isinstance(paths, ScenarioPaths):
+        return paths.nbytes
+    return sum(a.nbytes for a in (paths.levels, paths.variance, paths.short_rate, paths.cash))
+
+
+def _martingale_z(equity: np.ndarray, drift: float) -> float:
+    """z of mean(S_T e^{-mu T}) - 1 across paths (S_0 = 1)."""
+    years = (equity.shape[1] - 1) / TRADING_DAYS_PER_YEAR
+    discounted = equity[:, -1] * math.exp(-drift * years)
+    se = discounted.std(ddof=1) / math.sqrt(equity.shape[0])
     return float((discounted.mean() - 1.0) / se)
 
 
-def _realized_vol_z(paths: ScenarioPaths) -> tuple[bool, float]:
-    log_returns = np.diff(np.log(paths.equity), axis=1)
+def _realized_vol_z(equity: np.ndarray, variance: float) -> tuple[bool, float]:
+    """(mean realised variance within 4 standard errors plus 2% of ``variance``, the
+    realised vol)."""
+    log_returns = np.diff(np.log(equity), axis=1)
     per_path = (log_returns**2).mean(axis=1) * TRADING_DAYS_PER_YEAR
     mean_var = per_path.mean()
-    se = per_path.std(ddof=1) / math.sqrt(paths.n_paths)
-    target = paths.regime.variance
-    ok = abs(mean_var - target) <= 4.0 * se + 0.02 * target
+    se = per_path.std(ddof=1) / math.sqrt(equity.shape[0])
+    ok = abs(mean_var - variance) <= 4.0 * se + 0.02 * variance
     return bool(ok), float(math.sqrt(mean_var))
+
+
+def _portfolio_checks(paths: PortfolioPaths, regime: Regime) -> tuple[float, tuple[bool, float]]:
+    """Both checks on every equity of a portfolio (drift mu + drift_spread, variance
+    (vol_ratio x vol)^2): the largest |z| of the martingale check, and whether every
+    equity passes the realised-vol check with the first one's realised vol."""
+    zs, vols = [], []
+    for i, asset in enumerate(paths.spec.equities):
+        zs.append(_martingale_z(paths.levels[i], regime.equity_drift + asset.drift_spread))
+        vols.append(_realized_vol_z(paths.levels[i], regime.variance * asset.vol_ratio ** 2))
+    return max(zs, key=abs), (all(ok for ok, _ in vols), vols[0][1])

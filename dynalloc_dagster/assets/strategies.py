@@ -18,6 +18,7 @@ from dynalloc_dagster.partitions import (
     evaluation_partitions,
     next_batch_key,
 )
+from dynalloc_dagster.portfolio import is_multi_asset, spec_from_table
 from dynalloc_dagster.resources import ObjectivesResource, OptimisationAgent
 from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.storage.local import LocalStorage
@@ -29,7 +30,11 @@ from engine.optimisation.loop import local_proposer
 from engine.optimisation.loop import optimisation_history as score_history
 from engine.optimisation.proposers import LhsProposer, Proposer, TpeProposer, propose_batch
 from engine.optimisation.search_space import SearchSpace
+from engine.portfolio.evaluation import evaluate_portfolio
+from engine.portfolio.paths import PortfolioPaths
+from engine.portfolio.spec import PortfolioSpec
 from engine.strategy import CONFIG_COLUMNS, StrategyConfig, config_from_row, evaluate
+from engine.strategy.config import BASE_MIXES, DEFAULT_MIX, MIX_FIELDS
 
 OWNERS = ["team:quant-research"]
 EVALUATIONS_PER_RUN_ENV = "DYNALLOC_EVALUATIONS_PER_RUN"
@@ -56,19 +61,31 @@ def _proposer(agent: OptimisationAgent, bedrock: BedrockResource, space: SearchS
             return TpeProposer(space, tc_bps)
 
 
+def search_space(spec: PortfolioSpec) -> SearchSpace:
+    """The agent's space: the two-asset one, or for a multi-asset portfolio also every
+    base mix of each sleeve holding more than one asset (a one-asset sleeve's mix is moot)."""
+    if not is_multi_asset(spec):
+        return SearchSpace()
+    return SearchSpace(
+        risky_mixes=BASE_MIXES if len(spec.equities) > 1 else (DEFAULT_MIX,),
+        defensive_mixes=BASE_MIXES if len(spec.defensive) > 1 else (DEFAULT_MIX,))
+
+
 def _config_rows(parts: list[tuple[list[StrategyConfig], str]], round_index: int,
-                 previous: pl.DataFrame | None) -> pl.DataFrame:
+                 previous: pl.DataFrame | None, *, mixes: bool = False) -> pl.DataFrame:
     """One row per config of the round's parts (configs, the proposer that made them),
     in the round's batch (round 0: named by its configs; later: by the loop's previous
-    batch, ``partitions.next_batch_key``)."""
+    batch, ``partitions.next_batch_key``); with ``mixes``, also each sleeve's base mix."""
     batch = (batch_key(round_index, [c.config_id for configs, _ in parts for c in configs])
              if previous is None else next_batch_key(previous["batch"][-1]))
+    columns = (*CONFIG_TABLE_COLUMNS, *MIX_FIELDS) if mixes else CONFIG_TABLE_COLUMNS
     return pl.DataFrame(
         [{"config_id": c.config_id, "round": round_index, "batch": batch, "proposer": proposer,
-          **c.to_dict()} for configs, proposer in parts for c in configs],
+          **c.to_dict(), **{name: getattr(c, name) for name in MIX_FIELDS}}
+         for configs, proposer in parts for c in configs],
         schema_overrides={"round": pl.Int64, "vol_window_months": pl.Int64,
                           "risk_aversion": pl.Float64},
-    ).select(CONFIG_TABLE_COLUMNS)
+    ).select(columns)
 
 
 def _previous_loop_start(context: dg.AssetExecutionContext) -> float:
@@ -94,10 +111,13 @@ def strategy_configs(
     round's ``optimisation_history`` (read from storage: the agent's feedback edge, which
     the asset graph cannot show without a cycle). Each round's batch becomes a key of the
     dynamic partitions ``config_batches``. Every config is ranked at the objectives' one
-    transaction-cost assumption."""
+    transaction-cost assumption. When the stored market_regimes carry a multi-asset
+    portfolio (the one the scenario paths simulate), the sleeves' base mixes are searched
+    too (:func:`search_space`) and each row names them."""
     settings = agent.settings()
     tc_bps = objectives.objectives().assumed_tc_bps
-    space = SearchSpace()
+    spec = spec_from_table(io_manager.load_stored("market_regimes"))
+    space = search_space(spec)
     round_index = config.round
     if round_index == 0:
         proposed = LhsProposer(space, tc_bps).propose(
@@ -123,7 +143,7 @@ def strategy_configs(
         loop_started_at = _previous_loop_start(context)
     for reason in reasons:
         context.log.warning(f"round {round_index}: {reason}; tpe proposed that part instead")
-    new = _config_rows(parts, round_index, previous)
+    new = _config_rows(parts, round_index, previous, mixes=is_multi_asset(spec))
     used = ", ".join(f"{name} ({len(configs)})" for configs, name in parts)
     table = new if previous is None else pl.concat([previous, new])
     batch = new["batch"][0]
@@ -210,7 +230,8 @@ def strategy_evaluations(
 ):
     """Every (scenario, batch) key of the run evaluated vectorised: each scenario's paths
     are loaded once and all the batch's configs evaluated together
-    (engine.strategy.evaluate, in memory-bounded chunks). One row of metrics per config,
+    (engine.strategy.evaluate, a portfolio's by engine.portfolio.evaluate_portfolio with
+    each asset's mean weight, in memory-bounded chunks). One row of metrics per config,
     one file per key, with the objectives' pass/fail columns."""
     judged_by = objectives.objectives()
     wanted: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -228,7 +249,9 @@ def strategy_evaluations(
     outputs: dict[str, pl.DataFrame] = {}
     for scenario, keys in wanted.items():
         for batch, key in keys:
-            outputs[key] = evaluate(scenario_paths[scenario], configs[batch], judged_by)
+            paths = scenario_paths[scenario]
+            run = evaluate_portfolio if isinstance(paths, PortfolioPaths) else evaluate
+            outputs[key] = run(paths, configs[batch], judged_by)
             context.log.info(f"{scenario}: evaluated batch {batch}"
                              f" ({len(configs[batch])} configs)")
     for key, table in outputs.items():

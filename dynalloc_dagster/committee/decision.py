@@ -8,8 +8,9 @@ The figures come from the engine (engine.analysis.mandate); this module formats 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -20,6 +21,10 @@ from engine.objectives import InvestmentObjectives
 DECISION_MAX_CHARS = 1000
 """Dagster's UI shows a markdown metadata entry inline up to about this length; the
 decision text stays under it so it reads without a click."""
+
+ASSET_WEIGHTS = "asset_weights_today"
+"""recommended_allocation's column of a multi-asset portfolio: [{asset, label, weight}]
+in the spec's order (absent in the two-asset study)."""
 
 CHECK_NAMES = {
     "pass_vol": "vol", "pass_sharpe": "Sharpe", "pass_drawdown": "max drawdown",
@@ -122,17 +127,28 @@ def status_text(summary: MandateSummary) -> str:
     return " ".join(summary.lines())
 
 
+def weights_text(equity_weight: float, leg: str,
+                 weights: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """Today's weights in words: ``equity 60.0%, government bonds 40.0%``, or for a
+    multi-asset portfolio (``weights``: [{asset, weight}] in the spec's order) every
+    asset's, ``us_equity 30.0%, europe_equity 12.5%, ...``."""
+    if weights:
+        return ", ".join(f"{w['asset']} {w['weight']:.1%}" for w in weights)
+    return f"equity {equity_weight:.1%}, {leg_label(leg)} {1.0 - equity_weight:.1%}"
+
+
 def decision_markdown(*, rule: str, config_id: str, equity_weight: float, leg: str,
                       as_of: str, data_source: str, status: str,
-                      extra: Sequence[str] = ()) -> str:
-    """The short decision text an output leads with: status, rule, weights, data source.
+                      extra: Sequence[str] = (),
+                      weights: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """The short decision text an output leads with: status, rule, weights (every asset's
+    for a multi-asset portfolio, :func:`weights_text`), data source.
 
     Kept under :data:`DECISION_MAX_CHARS` (the status is shortened with an ellipsis if
     it must be) so Dagster shows it inline.
     """
     head = [f"**Rule:** {rule} (config `{config_id}`)",
-            f"**Today ({as_of}):** equity {equity_weight:.1%}, {leg_label(leg)}"
-            f" {1.0 - equity_weight:.1%}",
+            f"**Today ({as_of}):** {weights_text(equity_weight, leg, weights)}",
             f"**Data:** {data_source}", *extra]
     fixed = len("\n\n".join(["**Mandate:** ", *head]))
     room = DECISION_MAX_CHARS - fixed

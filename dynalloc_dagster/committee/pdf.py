@@ -10,17 +10,19 @@ from __future__ import annotations
 import io
 import re
 import textwrap
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterable, Mapping
 
 import matplotlib
 from matplotlib import image as mpimg
+from PIL import Image
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure as MplFigure
 
-from dynalloc_dagster.committee.plots import RECOMMENDED_ROW
+from dynalloc_dagster.committee.plots import PNG_DPI, RECOMMENDED_ROW
 from dynalloc_dagster.committee.text import Code, Figure, Markdown, ReportDocument, Table
 
 PAGE = (8.27, 11.69)  # A4, inches
@@ -190,3 +192,44 @@ def report_pdf(document: ReportDocument, charts: Mapping[str, bytes], footer: st
                         pages.image(charts[block.name], block.caption)
         pages.flush()
     return buffer.getvalue()
+
+
+def pdf_of_pngs(pngs: Iterable[bytes], *, dpi: float = PNG_DPI) -> bytes:
+    """Already-rendered PNGs as one PDF, a page each the image's size at ``dpi`` (pixels
+    / dpi * 72 points), the pixels embedded as they are (RGB, lossless Flate; a chart's
+    opaque alpha dropped). No creation date or producer: identical PNGs, identical bytes.
+
+    A chart drawn once for its PNG is not drawn again for the PDF (a vector page per
+    figure costs as much as its PNG)."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]  # the page tree (2) comes last
+    pages = []
+    for png in pngs:
+        image = Image.open(io.BytesIO(png)).convert("RGB")
+        width, height = image.size
+        size = f"{width / dpi * 72:.4f} {height / dpi * 72:.4f}"
+        objects.append(_stream(
+            f"/Type /XObject /Subtype /Image /Width {width} /Height {height}"
+            " /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode",
+            zlib.compress(image.tobytes())))
+        objects.append(_stream("", f"q {size.replace(' ', ' 0 0 ')} 0 0 cm /Im0 Do Q".encode()))
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {size}] /Resources"
+                       f" << /XObject << /Im0 {len(objects) - 1} 0 R >> >>"
+                       f" /Contents {len(objects)} 0 R >>".encode())
+        pages.append(len(objects))
+    objects[1] = (f"<< /Type /Pages /Kids [{' '.join(f'{p} 0 R' for p in pages)}]"
+                  f" /Count {len(pages)} >>").encode()
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n"
+            "%%EOF\n").encode()
+    return bytes(out)
+
+
+def _stream(header: str, data: bytes) -> bytes:
+    return f"<< {header} /Length {len(data)} >>\nstream\n".encode() + data + b"\nendstream"

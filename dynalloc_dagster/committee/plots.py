@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
@@ -19,7 +19,6 @@ import polars as pl
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
@@ -46,11 +45,15 @@ WIDE = (11, 5.2)
 
 def rule_label(row: dict) -> str:
     """A config in words: '<weight fn>, target <tv>%, <n>m window[, risk aversion <k>]'
-    (risk aversion only for the rules that use it: it is null for the inverse rules)."""
+    (risk aversion only for the rules that use it: it is null for the inverse rules) and,
+    for a multi-asset portfolio's row, '; equities <base mix>, defensive <base mix>'."""
     text = (f"{row['weight_fn'].replace('_', ' ')}, target {row['target_vol']:.1%},"
             f" {row['vol_window_months']}m window")
     if row.get("risk_aversion") is not None:
         text += f", risk aversion {row['risk_aversion']:.2f}"
+    if row.get("risky_mix") is not None:
+        text += (f"; equities {row['risky_mix'].replace('_', ' ')}, defensive"
+                 f" {row['defensive_mix'].replace('_', ' ')}")
     return text
 
 
@@ -440,16 +443,6 @@ def png_bytes(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def pdf_bytes(figures: Iterable[Figure]) -> bytes:
-    """The figures as one PDF, one page each, without creation date or producer."""
-    buffer = io.BytesIO()
-    with PdfPages(buffer, metadata={"CreationDate": None, "Creator": None,
-                                    "Producer": None}) as pdf:
-        for fig in figures:
-            pdf.savefig(fig)
-    return buffer.getvalue()
-
-
 def close(figures: dict[str, Figure]) -> None:
     for fig in figures.values():
         plt.close(fig)
@@ -563,3 +556,22 @@ def search_progress(history: pl.DataFrame, note: str = "") -> Figure:
     fig.suptitle(f"Search progress: {ordered.height} configs in {per_round.height} rounds;"
                  " ringed: a new best when evaluated, star: the final best", fontsize=10)
     return _finish(fig, note, rect=(0, 0.03, 1, 0.95))
+
+
+def asset_weights(items: Sequence[dict], title: str, note: str = "") -> Figure:
+    """Today's weight of every asset of a portfolio, one horizontal bar each, labelled
+    with its weight; the y labels say what each asset is and where its data comes from
+    (``items``: [{asset, label, weight}] in the spec's order, equities first)."""
+    fig, ax = plt.subplots(figsize=(10, 0.6 * len(items) + 1.6))
+    rows = list(reversed(items))
+    weights = [float(i["weight"]) for i in rows]
+    colours = ["tab:red" if "equity index" in i["label"] else "tab:blue" for i in rows]
+    ax.barh(range(len(rows)), weights, color=colours)
+    ax.set_yticks(range(len(rows)), [i["label"] for i in rows], fontsize=8)
+    for y, w in enumerate(weights):
+        ax.text(w, y, f" {w:.1%}", va="center", fontsize=8)
+    ax.set_xlim(0.0, max(1e-9, max(weights)) * 1.2)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("weight today (of NAV)")
+    ax.set_title(title)
+    return _finish(fig, note)

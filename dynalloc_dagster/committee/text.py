@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 import yaml
 
+from dynalloc_dagster.committee.decision import ASSET_WEIGHTS, weights_text
 from dynalloc_dagster.committee.plots import rule_label
 from dynalloc_dagster.partitions import in_scenario_order, scenario_label
 from engine.analysis.scoring import PENALTIES
@@ -135,9 +136,9 @@ def decision_section(inputs: ReportInputs) -> Section:
         f"**Recommended rule:** {rule_label(best)} (config `{best['config_id']}`), the top"
         f" of {ranked.height} configs ranked at {objectives.assumed_tc_bps:g} bp per unit"
         " traded.",
-        f"**Today's target weights** (as of {rec['as_of']}): equity {equity:.1%},"
-        f" {leg_label(rec['defensive_leg'])} {1.0 - equity:.1%}; computed on"
-        f" {data_label(inputs.data_source)}. {leg_sentence(rec['defensive_leg'])}",
+        f"**Today's target weights** (as of {rec['as_of']}):"
+        f" {weights_text(equity, rec['defensive_leg'], rec.get(ASSET_WEIGHTS))}; computed on"
+        f" {data_label(inputs.data_source)}. {assets_sentence(rec)}",
         "**Since the previous recommendation:** " + change_text(rec),
     ]
     edge = inputs.history["optimum_at_edge"][-1] if "optimum_at_edge" in \
@@ -155,6 +156,15 @@ def decision_section(inputs: ReportInputs) -> Section:
         f" mandate's vol band there; robust means at least {threshold:.0%} in every"
         f" scenario. {robust}")
     return Section("Decision", blocks)
+
+
+def assets_sentence(rec: dict[str, Any]) -> str:
+    """What the assets are and where their data comes from: the non-equity leg of the
+    two-asset study (:func:`leg_sentence`), or every asset of a portfolio."""
+    if not rec.get(ASSET_WEIGHTS):
+        return leg_sentence(rec["defensive_leg"])
+    return ("The assets, in the scenarios and live: "
+            + "; ".join(w["label"] for w in rec[ASSET_WEIGHTS]) + ".")
 
 
 def leg_sentence(leg: str) -> str:
@@ -330,10 +340,9 @@ def build_report(inputs: ReportInputs) -> ReportDocument:
         Section("Charts", [Figure(r["chart"], r["caption"])
                            for r in inputs.charts.iter_rows(named=True)]),
     ]
-    equity = inputs.recommended["equity_weight_today"]
-    leg = leg_label(inputs.recommended["defensive_leg"])
-    subtitle = (f"As of {inputs.recommended['as_of']}: equity {equity:.1%}, {leg}"
-                f" {1 - equity:.1%}. {data_label(inputs.data_source).capitalize()}.")
+    rec = inputs.recommended
+    today = weights_text(rec["equity_weight_today"], rec["defensive_leg"], rec.get(ASSET_WEIGHTS))
+    subtitle = f"As of {rec['as_of']}: {today}. {data_label(inputs.data_source).capitalize()}."
     return ReportDocument(TITLE, subtitle, sections)
 
 

@@ -98,11 +98,13 @@ def summary(instance: Any, runs: list[Any]) -> str:
         *textwrap.wrap(f"mandate:  {allocation.get('mandate_status', 'n/a')}", 96,
                        initial_indent="  ", subsequent_indent=" " * 12),
         f"  rule:     {allocation.get('rule', 'n/a')} (config {allocation.get('config_id')})",
-        f"  today:    equity {allocation.get('equity', 'n/a')},"
-        f" {allocation.get('defensive_leg', 'non-equity leg')}"
-        f" {allocation.get('defensive_weight', 'n/a')} (as of {allocation.get('as_of')};"
-        f" {allocation.get('data_source', '')})",
     ]
+    today = allocation.get("today") or (
+        f"equity {allocation.get('equity', 'n/a')},"
+        f" {allocation.get('defensive_leg', 'non-equity leg')}"
+        f" {allocation.get('defensive_weight', 'n/a')}")
+    lines.append(f"  today:    {today} (as of {allocation.get('as_of')};"
+                 f" {allocation.get('data_source', '')})")
     return "\n".join(lines)
 
 

@@ -49,6 +49,8 @@ from dynalloc_dagster.storage import (
 from dynalloc_dagster.storage.lease import end_of_run, hold_data_root
 from engine.market.paths import ScenarioPaths
 from engine.market.regimes import regime_from_mapping
+from engine.portfolio.paths import PortfolioPaths
+from engine.portfolio.spec import PortfolioSpec
 
 __all__ = [
     "PolarsParquetIOManager",
@@ -129,7 +131,7 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
             return {self.object_key(context.asset_key): obj}
         keys = list(context.asset_partition_keys)
         partitions_def = context.asset_partitions_def
-        if isinstance(obj, Mapping) and not isinstance(obj, ScenarioPaths):
+        if isinstance(obj, Mapping) and not isinstance(obj, ScenarioPaths | PortfolioPaths):
             unknown = sorted(set(obj) - set(keys))
             if unknown:
                 raise ValueError(f"output has partition keys outside this run: {unknown[:5]}")
@@ -309,29 +311,36 @@ class PolarsParquetIOManager(_PartitionedIOManager):
 
 
 class ScenarioPathsIOManager(_PartitionedIOManager):
-    """ScenarioPaths as uncompressed npz (float64 arrays plus the regime as JSON).
+    """ScenarioPaths (the two-asset study) or PortfolioPaths (a multi-asset portfolio) as
+    uncompressed npz (float64 arrays plus the regime or the spec as JSON).
 
-    Loading always gives {partition_key: ScenarioPaths} for the partitions asked for.
+    Loading always gives {partition_key: ScenarioPaths or PortfolioPaths} for the
+    partitions asked for.
     """
 
     extension: ClassVar[str] = ".npz"
 
     def encode(self, value: Any, key: str) -> bytes:
+        if isinstance(value, PortfolioPaths):
+            return _encode_portfolio(value)
         if not isinstance(value, ScenarioPaths):
-            raise TypeError(f"expected ScenarioPaths for {key}, got {type(value)}")
+            raise TypeError(f"expected ScenarioPaths or PortfolioPaths for {key}, got"
+                            f" {type(value)}")
         return _encode_paths(value)
 
-    def decode(self, data: bytes) -> ScenarioPaths:
+    def decode(self, data: bytes) -> ScenarioPaths | PortfolioPaths:
         return _decode_paths(data)
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         self._store(context, obj)
 
-    def load_input(self, context: dg.InputContext) -> dict[str, ScenarioPaths]:
+    def load_input(self, context: dg.InputContext
+                   ) -> dict[str, ScenarioPaths] | dict[str, PortfolioPaths]:
         return self._load_all(context)
 
 
 _ARRAYS = ("equity", "variance", "short_rate", "bond", "cash")
+_PORTFOLIO_ARRAYS = ("levels", "variance", "short_rate", "cash")
 
 
 def _encode_paths(paths: ScenarioPaths) -> bytes:
@@ -348,12 +357,45 @@ def _encode_paths(paths: ScenarioPaths) -> bytes:
     return buffer.getvalue()
 
 
-def _decode_paths(data: bytes) -> ScenarioPaths:
+def _encode_portfolio(paths: PortfolioPaths) -> bytes:
+    """The arrays of every asset, the spec and, for a spec simulated by the two-asset
+    code, its regime and bond maturity (its ScenarioPaths is rebuilt from the arrays)."""
+    inner = paths.two_asset
+    meta = {
+        "portfolio": paths.spec.to_dict(), "regime_name": paths.regime,
+        "warmup_months": paths.warmup_months, "measure": paths.measure,
+        "two_asset": None if inner is None else {"regime": inner.regime.to_dict(),
+                                                 "bond_maturity": inner.bond_maturity,
+                                                 "leg": inner.leg},
+    }
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.array(json.dumps(meta)),
+             **{name: getattr(paths, name) for name in _PORTFOLIO_ARRAYS})
+    return buffer.getvalue()
+
+
+def _decode_portfolio(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> PortfolioPaths:
+    inner = meta["two_asset"]
+    two_asset = None if inner is None else ScenarioPaths(
+        regime=regime_from_mapping(inner["regime"]), equity=arrays["levels"][0],
+        variance=arrays["variance"][0], short_rate=arrays["short_rate"],
+        bond=arrays["levels"][1], cash=arrays["cash"], warmup_months=meta["warmup_months"],
+        measure=meta["measure"], bond_maturity=inner["bond_maturity"], leg=inner["leg"])
+    return PortfolioPaths(
+        regime=meta["regime_name"], spec=PortfolioSpec.from_dict(meta["portfolio"]),
+        warmup_months=meta["warmup_months"], measure=meta["measure"], two_asset=two_asset,
+        **arrays)
+
+
+def _decode_paths(data: bytes) -> ScenarioPaths | PortfolioPaths:
     with np.load(io.BytesIO(data)) as npz:
         meta = json.loads(str(npz["meta"]))
-        arrays = {name: npz[name] for name in _ARRAYS}
+        names = _PORTFOLIO_ARRAYS if "portfolio" in meta else _ARRAYS
+        arrays = {name: npz[name] for name in names}
     for array in arrays.values():
         array.flags.writeable = False  # one decoded copy may serve several steps of a run
+    if "portfolio" in meta:
+        return _decode_portfolio(meta, arrays)
     return ScenarioPaths(
         regime=regime_from_mapping(meta["regime"]),
         warmup_months=meta["warmup_months"],
@@ -364,7 +406,8 @@ def _decode_paths(data: bytes) -> ScenarioPaths:
     )
 
 
-def load_scenario_paths(path: Path | str) -> ScenarioPaths:
-    """Read a ScenarioPaths file written by :class:`ScenarioPathsIOManager` (no checksum
-    check: for inspecting files by hand; the IO manager's loads verify)."""
+def load_scenario_paths(path: Path | str) -> ScenarioPaths | PortfolioPaths:
+    """Read a ScenarioPaths or PortfolioPaths file written by
+    :class:`ScenarioPathsIOManager` (no checksum check: for inspecting files by hand; the
+    IO manager's loads verify)."""
     return _decode_paths(Path(path).read_bytes())

@@ -8,6 +8,8 @@ import numpy as np
 import polars as pl
 
 from engine.market.paths import ScenarioPaths
+from engine.portfolio.evaluation import market_from_portfolio_paths, run_portfolio
+from engine.portfolio.paths import PortfolioPaths
 from engine.strategy.config import StrategyConfig
 from engine.strategy.evaluation import market_from_paths
 from engine.strategy.portfolio import rebalance, target_weights_for
@@ -16,8 +18,9 @@ from engine.types import FloatArray
 BAND_QUANTILES: tuple[float, float, float] = (0.05, 0.50, 0.95)
 
 
-def weight_paths(paths: ScenarioPaths, config: StrategyConfig) -> FloatArray:
-    """The equity weight ``config`` holds after each month-end rebalance of the evaluation.
+def weight_paths(paths: ScenarioPaths | PortfolioPaths, config: StrategyConfig) -> FloatArray:
+    """The equity weight ``config`` holds after each month-end rebalance of the evaluation
+    (of a portfolio: the risky sleeve's, engine.portfolio.evaluation.run_portfolio).
 
     Returns
     -------
@@ -25,6 +28,10 @@ def weight_paths(paths: ScenarioPaths, config: StrategyConfig) -> FloatArray:
     from the end of the warm-up (the target w*_k = f(rv_k), or the drifted weight where
     the no-trade band skips the trade), as in :func:`engine.strategy.portfolio.rebalance`.
     """
+    if isinstance(paths, PortfolioPaths):
+        if paths.two_asset is None:
+            return run_portfolio(market_from_portfolio_paths(paths), [config]).run.weights[0]
+        paths = paths.two_asset
     market = market_from_paths(paths)
     targets = target_weights_for(market, [config])
     return rebalance(market, targets, [config]).weights[0]

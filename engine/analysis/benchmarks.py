@@ -14,8 +14,9 @@ import polars as pl
 
 from engine.market.paths import ScenarioPaths
 from engine.objectives import InvestmentObjectives
+from engine.portfolio.evaluation import evaluate_paths
+from engine.portfolio.paths import PortfolioPaths
 from engine.strategy.config import StrategyConfig
-from engine.strategy.evaluation import evaluate
 from engine.validation import check_range
 
 STATIC_BENCHMARKS: dict[str, float] = {"60/40": 0.6, "100% equity": 1.0}
@@ -45,7 +46,7 @@ def constant_weight_config(
 
 
 def evaluate_benchmarks(
-    paths: Mapping[str, ScenarioPaths],
+    paths: Mapping[str, ScenarioPaths] | Mapping[str, PortfolioPaths],
     objectives: InvestmentObjectives | None = None,
     benchmarks: Mapping[str, float] | None = None,
 ) -> pl.DataFrame:
@@ -72,7 +73,7 @@ def evaluate_benchmarks(
         config = constant_weight_config(weight, tc_bps=objectives.assumed_tc_bps,
                                         target_vol=objectives.target_vol)
         for scenario_paths in paths.values():
-            table = evaluate(scenario_paths, [config], objectives)
+            table = evaluate_paths(scenario_paths, [config], objectives)
             frames.append(table.select(pl.lit(name).alias("benchmark"),
                                        pl.lit(float(weight)).alias("equity_weight"),
                                        pl.all()))

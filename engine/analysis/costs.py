@@ -14,8 +14,9 @@ import polars as pl
 
 from engine.market.paths import ScenarioPaths
 from engine.objectives import InvestmentObjectives
+from engine.portfolio.evaluation import evaluate_paths
+from engine.portfolio.paths import PortfolioPaths
 from engine.strategy.config import StrategyConfig
-from engine.strategy.evaluation import evaluate
 
 DEFAULT_COSTS_BPS = (0.0, 5.0, 10.0, 15.0, 20.0)
 SENSITIVITY_COLUMNS = ("sharpe_mean", "ann_return_mean", "ann_vol_mean", "cost_drag_mean",
@@ -23,7 +24,7 @@ SENSITIVITY_COLUMNS = ("sharpe_mean", "ann_return_mean", "ann_vol_mean", "cost_d
 
 
 def cost_sensitivity(
-    paths: Mapping[str, ScenarioPaths],
+    paths: Mapping[str, ScenarioPaths] | Mapping[str, PortfolioPaths],
     configs: Sequence[StrategyConfig],
     costs_bps: Sequence[float] = DEFAULT_COSTS_BPS,
     objectives: InvestmentObjectives | None = None,
@@ -51,7 +52,7 @@ def cost_sensitivity(
         ids = pl.DataFrame({"config_id": [c.config_id for c in configs],
                             "priced_id": [c.config_id for c in at_cost]})
         for scenario, scenario_paths in paths.items():
-            table = evaluate(scenario_paths, at_cost, objectives).select(
+            table = evaluate_paths(scenario_paths, at_cost, objectives).select(
                 pl.col("config_id").alias("priced_id"), *SENSITIVITY_COLUMNS)
             frames.append(ids.join(table, on="priced_id", how="left").drop("priced_id")
                           .with_columns(pl.lit(float(cost)).alias("tc_bps"),

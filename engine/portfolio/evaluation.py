@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from engine.conventions import MONTHS_PER_YEAR
+from engine.market.paths import ScenarioPaths
 from engine.objectives import InvestmentObjectives
 from engine.portfolio.kernels import run_rule
 from engine.portfolio.mix import CumulativeMoments, base_mix_weights, sleeve_vol
@@ -179,3 +180,16 @@ def evaluate_portfolio(
             extra[f"weight_{name}_mean"] = summarise(result.asset_weights[:, :, i])["mean"]
         tables.append(table.with_columns(pl.DataFrame(extra)))
     return tables[0] if len(tables) == 1 else pl.concat(tables)
+
+
+def evaluate_paths(
+    paths: ScenarioPaths | PortfolioPaths,
+    configs: Sequence[StrategyConfig],
+    objectives: InvestmentObjectives | None = None,
+) -> pl.DataFrame:
+    """:func:`engine.strategy.evaluation.evaluate` of a two-asset scenario or
+    :func:`evaluate_portfolio` of a portfolio's: one call for either kind of paths."""
+    if isinstance(paths, PortfolioPaths):
+        return evaluate_portfolio(paths, configs, objectives)
+    return evaluate(paths, configs, objectives)
+

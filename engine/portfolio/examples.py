@@ -3,7 +3,7 @@ and three equity regions against three Treasury buckets."""
 
 from __future__ import annotations
 
-from engine.portfolio.spec import Asset, PortfolioSpec
+from engine.portfolio.spec import TWO_ASSET, Asset, PortfolioSpec
 
 US_INDICES = PortfolioSpec(
     assets=(
@@ -35,3 +35,8 @@ GLOBAL_SIX = PortfolioSpec(
 """US, Europe and emerging-market equity (60/25/15 when the mix is fixed) with
 correlations and vol ratios of the order of their 2000-2024 daily history, against 2-, 5-
 and 10-year constant-maturity Treasury zero buckets (equal weights when fixed)."""
+
+PORTFOLIOS: dict[str, PortfolioSpec] = {"two_asset": TWO_ASSET, "global_six": GLOBAL_SIX,
+                                         "us_indices": US_INDICES}
+"""The shipped portfolios by name (``python -m engine --portfolio``, the pipeline's
+``portfolio`` resource)."""

@@ -9,20 +9,23 @@ leaderboard ranks them; the report is rendered from them and parsed back.
 from __future__ import annotations
 
 import dataclasses
+import io
 import re
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 from matplotlib.colors import to_rgba
+from PIL import Image
 
 from dynalloc_dagster.assets.strategies import evaluation_metadata
 from dynalloc_dagster.committee import plots
 from dynalloc_dagster.committee.decision import mandate_summary, status_text
-from dynalloc_dagster.committee.pdf import _Pages, report_pdf
+from dynalloc_dagster.committee.pdf import _Pages, pdf_of_pngs, report_pdf
 from dynalloc_dagster.committee.text import (
     ReportInputs,
     Table,
@@ -311,6 +314,35 @@ def test_pdf_has_a_title_page_and_renders(
     rendered = sorted(tmp_path.glob("page-*.png"))
     assert len(rendered) == pages
     assert all(p.stat().st_size > 1000 for p in rendered)
+
+
+def test_the_charts_pdf_holds_each_pngs_pixels_on_a_page_of_its_size(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    pictures = [rng.integers(0, 256, (40, 70, 3), dtype=np.uint8),
+                rng.integers(0, 256, (25, 50, 3), dtype=np.uint8)]
+    pngs = []
+    for picture in pictures:
+        buffer = io.BytesIO()
+        Image.fromarray(picture).convert("RGBA").save(buffer, "png")
+        pngs.append(buffer.getvalue())
+    pdf = pdf_of_pngs(pngs, dpi=100)
+    assert pdf.startswith(b"%PDF") and pdf == pdf_of_pngs(pngs, dpi=100)
+    boxes = re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf)
+    assert [(float(w), float(h)) for w, h in boxes] == [(50.4, 28.8), (36.0, 18.0)]  # px * 0.72
+    streams = re.findall(rb"/Width (\d+) /Height (\d+) .*? /Length (\d+) >>\nstream\n", pdf)
+    assert [(int(w), int(h)) for w, h, _ in streams] == [(70, 40), (50, 25)]
+    starts = [m.end() for m in re.finditer(rb"/FlateDecode /Length \d+ >>\nstream\n", pdf)]
+    for picture, start, (_, _, length) in zip(pictures, starts, streams, strict=True):
+        assert zlib.decompress(pdf[start:start + int(length)]) == picture.tobytes()
+    offsets = [int(o) for o in re.findall(rb"(\d{10}) 00000 n", pdf)]
+    assert all(pdf[o:].startswith(f"{i} 0 obj".encode()) for i, o in enumerate(offsets, 1))
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (poppler-utils) is not installed: pages not rendered")
+    (tmp_path / "charts.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "100", "-png", str(tmp_path / "charts.pdf"),
+                    str(tmp_path / "page")], check=True, timeout=60)
+    rendered = [Image.open(p).size for p in sorted(tmp_path.glob("page-*.png"))]
+    assert rendered == [(70, 40), (50, 25)]
 
 
 def test_each_evaluation_key_has_its_own_metadata(inputs: ReportInputs) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from dbt_like_reports.loader import MODELS_DIR, UnknownRefError, discover_models
 from dbt_like_reports.schema_tests import SCHEMA_PATH, SchemaError, load_schema
-from dynalloc_dagster.assets.reports import build_report_assets
+from dynalloc_dagster.assets.reports import _check_result, build_report_assets, check_groups
 from dynalloc_dagster.partitions import SCENARIOS, batch_partitions, evaluation_partitions
 from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.storage.local import LocalStorage
@@ -76,24 +76,55 @@ def test_one_asset_per_model_with_its_refs_as_inputs(report_defs):
         assert {dep.asset_key.path[-1] for dep in spec.deps} == set(models[name].refs)
 
 
-def test_one_check_per_schema_test_named_test__column(report_defs):
+def test_column_tests_checked_by_kind_and_severity_model_tests_alone(report_defs):
     _, checks = report_defs
     schema = load_schema(SCHEMA_PATH)
-    declared = {
-        dg.AssetCheckKey(dg.AssetKey(model.name), test.name)
-        for model in schema.models.values()
-        for test in model.all_tests
-    }
-    built = {key for check in checks for key in check.check_keys}
-    assert built == declared
-    assert dg.AssetCheckKey(dg.AssetKey("stg_strategy_configs"), "unique__config_id") in built
-    blocking = {
-        spec.key: spec.blocking for check in checks for spec in check.check_specs
-    }
-    assert blocking[dg.AssetCheckKey(dg.AssetKey("stg_strategy_configs"),
-                                     "not_null__config_id")]
-    assert not blocking[dg.AssetCheckKey(dg.AssetKey("stg_strategy_evaluations"),
-                                         "accepted_values__scenario")]  # severity: warn
+    specs = {spec.key: spec for check in checks for spec in check.check_specs}
+    grouped = {dg.AssetCheckKey(dg.AssetKey(model.name), name): tests
+               for model in schema.models.values()
+               for name, tests in check_groups(model).items()}
+    assert set(specs) == set(grouped)
+    every = [(m.name, t.name) for m in schema.models.values() for t in m.all_tests]
+    assert sorted((t.model, t.name) for tests in grouped.values() for t in tests) == sorted(every)
+    assert len(specs) < len(every)  # fewer checks, every rule in one of them
+
+    stg = dg.AssetKey("stg_strategy_evaluations")
+    not_null = grouped[dg.AssetCheckKey(stg, "not_null")]
+    assert {t.test for t in not_null} == {"not_null"} and len(not_null) > 1
+    assert {t.name for t in grouped[dg.AssetCheckKey(stg, "accepted_values__warn")]} == {
+        "accepted_values__scenario", "accepted_values__weight_fn"}
+    assert [t.name for t in grouped[dg.AssetCheckKey(stg, "risk_aversion_only_where_used")]] \
+        == ["risk_aversion_only_where_used"]
+    assert specs[dg.AssetCheckKey(stg, "not_null")].blocking
+    assert not specs[dg.AssetCheckKey(stg, "accepted_values__warn")].blocking
+    assert "not_null on stg_strategy_evaluations.config_id" in specs[
+        dg.AssetCheckKey(stg, "not_null")].description
+    history = dg.AssetKey("stg_optimisation_history")
+    assert specs[dg.AssetCheckKey(history, "accepted_values")].blocking  # error and warn apart
+    assert not specs[dg.AssetCheckKey(history, "accepted_values__warn")].blocking
+    assert {k.asset_key for k in specs[dg.AssetCheckKey(stg, "relationships")].additional_deps
+            } == {dg.AssetKey("stg_strategy_configs")}
+
+
+def test_a_rule_that_cannot_run_fails_its_check_as_an_error_naming_it(sources):
+    tests = check_groups(load_schema(SCHEMA_PATH).models["stg_strategy_configs"])[
+        "accepted_values__warn"]
+    staged = sources["strategy_configs"].drop(tests[0].column)
+    result = _check_result("accepted_values__warn", tests, staged, {})
+    assert not result.passed
+    assert result.severity == dg.AssetCheckSeverity.ERROR  # not the tests' warn
+    assert f"the table has no column {tests[0].column!r}" in result.metadata["error"].value
+    assert result.metadata["failing_rules"].value == tests[0].name
+
+
+def test_a_model_test_named_like_a_group_of_column_tests_is_an_error(tmp_path):
+    schema_path = tmp_path / "schema.yml"
+    text = SCHEMA_PATH.read_text(encoding="utf-8")
+    schema_path.write_text(text.replace("name: risk_aversion_only_where_used",
+                                        "name: not_null", 1), encoding="utf-8")
+    with pytest.raises(SchemaError, match="check name 'not_null' is taken by the not_null"
+                       " column tests of stg_strategy_evaluations"):
+        build_report_assets(MODELS_DIR, schema_path)
 
 
 def test_the_definitions_validate_with_stand_in_sources(report_defs, sources):
@@ -124,6 +155,7 @@ def test_materialize_every_model_and_every_check_passes(tmp_path, report_defs, s
     assert len(evaluations) == sum(len(c.check_keys) for c in checks)
     assert [e.check_name for e in evaluations if not e.passed] == []
     assert all(e.metadata["failing_rows"].value == 0 for e in evaluations)
+    assert all(e.metadata["failing_rules"].value == "none" for e in evaluations)
 
     board = pl.read_parquet(tmp_path / "robustness_leaderboard.parquet")
     assert board.height == sources["strategy_configs"].height
@@ -151,12 +183,17 @@ def test_a_failing_error_check_reports_rows_and_blocks_downstream(tmp_path, repo
     )
     assert not result.success
     failed = {e.check_name: e for e in result.get_asset_check_evaluations() if not e.passed}
-    assert set(failed) == {"unique__config_id"}
-    evaluation = failed["unique__config_id"]
+    assert set(failed) == {"unique"}
+    evaluation = failed["unique"]
     assert evaluation.asset_key == dg.AssetKey("stg_strategy_configs")
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert evaluation.metadata["failing_rows"].value == 2
-    assert configs["config_id"][0] in evaluation.metadata["failing_sample"].value
+    assert evaluation.metadata["failing_rules"].value == "unique__config_id"
+    assert "| unique__config_id | unique on stg_strategy_configs.config_id | 2 |" in \
+        evaluation.metadata["rules"].value
+    sample = evaluation.metadata["failing_sample"].value
+    assert sample.startswith("**unique__config_id** (2 rows)")
+    assert configs["config_id"][0] in sample
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     assert "stg_strategy_configs" in materialized
     assert "robustness_leaderboard" not in materialized
@@ -180,9 +217,11 @@ def test_a_failing_warn_check_does_not_fail_the_run(tmp_path, report_defs, sourc
     assert result.success
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     assert [(e.check_name, e.severity) for e in failed] == [
-        ("accepted_values__scenario", dg.AssetCheckSeverity.WARN)
+        ("accepted_values__warn", dg.AssetCheckSeverity.WARN)
     ]
     assert failed[0].metadata["failing_rows"].value == 12  # the 12 configs of "crash"
+    assert failed[0].metadata["failing_rules"].value == "accepted_values__scenario"
+    assert "| accepted_values__weight_fn |" in failed[0].metadata["rules"].value  # passed
 
 
 def _parquet(frame: pl.DataFrame) -> bytes:
@@ -293,8 +332,7 @@ def test_adding_a_sql_file_adds_an_asset_that_materializes(tmp_path, sources):
     assert spec.description == "Configs sampled per weight function."
     new_checks = {key.name for c in checks for key in c.check_keys
                   if key.asset_key == dg.AssetKey("config_count")}
-    assert new_checks == {"not_null__weight_fn", "unique__weight_fn",
-                          "accepted_range__n_configs"}
+    assert new_checks == {"not_null", "unique", "accepted_range"}
 
     keep, keep_checks = _subset(assets, checks, {"stg_strategy_configs", "config_count"})
     result = dg.materialize(

@@ -1,0 +1,145 @@
+"""The reports stage alone, timed: wall and CPU seconds, and where they go.
+
+The reports stage (SQL models and their schema tests, cost sensitivity, the live signal,
+the Bedrock narrative's offline fallback, the charts, the report and its PDF) reads what
+the earlier stages stored. This bench runs the default pipeline once
+(``python -m dynalloc_dagster`` on a fresh DAGSTER_HOME and data root, 6 scenarios x 1000
+paths, the default agent), or reuses a folder a previous ``--keep`` left, then launches the
+reports stage again on that data root ``--repeat`` times, as ``python -m dynalloc_dagster``
+does (created on the workspace's code location and executed in this process; the code
+server is started and the project imported before the clock starts, as they are once per
+pipeline before its first stage).
+
+Printed per repeat: the stage's wall seconds and CPU seconds (user + system of this
+process, of its child processes that ended, and of the live code server during the
+stage). The machine is shared, so CPU seconds are the steadier figure. With ``--profile``
+the last repeat runs under cProfile and the areas of ``bench/profile_pipeline.py`` are
+printed for it.
+
+    python bench/reports_stage.py [--keep DIR] [--repeat 3] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+TARGET_S = 5.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="the pipeline's folder (dagster_home/, data/): reused when it"
+                        " holds a finished pipeline, else made there and kept")
+    parser.add_argument("--repeat", type=int, default=3, help="reports stage runs timed")
+    parser.add_argument("--profile", choices=("wall", "cpu"),
+                        help="run the last repeat under cProfile timing wall or CPU seconds"
+                        " of this process and print its areas")
+    args = parser.parse_args()
+    if args.keep:
+        run(args.keep, args.repeat, args.profile)
+    else:
+        with tempfile.TemporaryDirectory(prefix="dynalloc-reports-") as tmp:
+            run(Path(tmp), args.repeat, args.profile)
+
+
+def run(folder: Path, repeat: int, profile: str | None) -> None:
+    home, data = folder / "dagster_home", folder / "data"
+    if not (data / "report.parquet").exists():
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+        print(f"running the default pipeline once into {folder} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "dynalloc_dagster"], cwd=ROOT, check=True,
+                       capture_output=True, env=os.environ | {
+                           "DAGSTER_HOME": str(home), "DYNALLOC_DATA_ROOT": str(data)})
+    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ["DYNALLOC_DATA_ROOT"] = str(data)
+
+    import dagster as dg
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    import dynalloc_dagster.definitions  # noqa: F401  imported by the earlier stages in a pipeline
+    from dynalloc_dagster.orchestration.pipeline import WORKSPACE_FILE, WorkspaceLauncher
+    from dynalloc_dagster.orchestration.stages import stage_request
+    from dynalloc_dagster.tags import REPORTS_JOB
+
+    print(f"reports stage on {data} (load average {os.getloadavg()[0]:.2f})")
+    print(f"{'run':<10} {'wall s':>7} {'CPU s':>7}   target wall <= {TARGET_S:.0f} s")
+    with dg.DagsterInstance.get() as instance, WorkspaceProcessContext(
+            instance, WorkspaceFileTarget(paths=[str(WORKSPACE_FILE)]),
+            code_server_log_level="WARNING") as context:
+        launcher = WorkspaceLauncher(instance, context.create_request_context())
+        for i in range(repeat):
+            profiler = None
+            if profile and i == repeat - 1:
+                profiler = cProfile.Profile(time.process_time) if profile == "cpu" \
+                    else cProfile.Profile()
+            request = stage_request(REPORTS_JOB, instance, pipeline="bench")
+            cpu0, wall0 = cpu_seconds(), time.perf_counter()
+            if profiler:
+                profiler.enable()
+            finished = launcher(request)
+            if profiler:
+                profiler.disable()
+            wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+            if finished.status != dg.DagsterRunStatus.SUCCESS:
+                raise SystemExit(f"the reports run {finished.run_id} ended {finished.status}")
+            label = f"{i + 1}{' (prof)' if profiler else ''}"
+            print(f"{label:<10} {wall:7.2f} {cpu:7.2f}", flush=True)
+    if profile:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from profile_pipeline import report
+
+        prof = folder / "reports_stage.prof"
+        profiler.dump_stats(prof)  # type: ignore[union-attr]
+        print()
+        report(prof, 25)
+
+
+def cpu_seconds() -> float:
+    """User + system seconds of this process, its ended children and its live
+    descendants (the code server)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime
+            + sum(_proc_cpu(pid) for pid in _descendants(os.getpid())))
+
+
+def _descendants(pid: int) -> list[int]:
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def _proc_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+if __name__ == "__main__":
+    main()
