@@ -117,13 +117,19 @@ class _ReportsReached(Exception):
     """The loop is over: the pipeline asks for its reports stage."""
 
 
+@dataclass
+class LoopRun:
+    runs: list[dg.DagsterRun]
+    history: pl.DataFrame
+
+
 def _run_loop(
     defs: dg.Definitions, instance: dg.DagsterInstance, data_root: Path, seed: int,
-) -> tuple[list[dg.DagsterRun], pl.DataFrame]:
+) -> LoopRun:
     """The quarterly pipeline up to the reports stage, which is asked for but not run
     (for the tests that compare only a loop's history with the first quarter's; the
-    reports of a later quarter on the same instance are the next quarter's test). Returns
-    the stage runs, all successful, and the optimisation history."""
+    reports of a later quarter on the same instance are the next quarter's test): its
+    stage runs, all successful, and the optimisation history."""
     runs: list[dg.DagsterRun] = []
     in_process = InProcessLauncher(defs, instance)
 
@@ -142,7 +148,7 @@ def _run_loop(
     for run in runs:
         assert run.status == dg.DagsterRunStatus.SUCCESS, _step_failures(instance, run)
     assert reached, [run.job_name for run in runs]
-    return runs, pl.read_parquet(data_root / "optimisation_history.parquet")
+    return LoopRun(runs, pl.read_parquet(data_root / "optimisation_history.parquet"))
 
 
 @pytest.fixture(scope="module")
@@ -469,9 +475,9 @@ def test_next_quarter_with_a_new_seed_starts_a_new_loop(quarter: PipelineRun) ->
 
 @pytest.mark.slow
 def test_a_rerun_with_the_same_seed_reproduces_the_loop(quarter: PipelineRun) -> None:
-    _, history = _run_loop(quarter.defs, quarter.instance, quarter.data_root, seed=0)
+    again = _run_loop(quarter.defs, quarter.instance, quarter.data_root, seed=0)
     columns = ["config_id", "round", "proposer", "objective", "best_objective_so_far"]
-    assert history.select(columns).equals(quarter.history.select(columns))
+    assert again.history.select(columns).equals(quarter.history.select(columns))
 
 
 @pytest.mark.slow
@@ -484,14 +490,14 @@ def test_a_round_split_over_runs_gives_the_same_history(
     monkeypatch.setenv("DYNALLOC_EVALUATIONS_PER_RUN", "4")
     data_root = tmp_path / "data"
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        runs, history = _run_loop(build_definitions(data_root=str(data_root)), instance,
-                                  data_root, seed=0)
-    evaluation_runs = [r for r in runs if r.job_name == EVALUATIONS_JOB]
+        split = _run_loop(build_definitions(data_root=str(data_root)), instance, data_root,
+                          seed=0)
+    evaluation_runs = [r for r in split.runs if r.job_name == EVALUATIONS_JOB]
     assert len(evaluation_runs) == 2 * ROUNDS
     assert {r.tags[SPLIT_TAG] for r in evaluation_runs} == {"2"}
     assert [(r.tags[RANGE_START].split("|")[1], r.tags[RANGE_END].split("|")[1])
             for r in evaluation_runs[:2]] == [(SCENARIOS[0], SCENARIOS[3]),
                                               (SCENARIOS[4], SCENARIOS[5])]
-    assert [r.job_name for r in runs].count(HISTORY_JOB) == ROUNDS
+    assert [r.job_name for r in split.runs].count(HISTORY_JOB) == ROUNDS
     columns = ["config_id", "round", "proposer", "objective", "best_objective_so_far"]
-    assert history.select(columns).equals(quarter.history.select(columns))
+    assert split.history.select(columns).equals(quarter.history.select(columns))
