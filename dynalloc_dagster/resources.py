@@ -21,9 +21,14 @@ from dynalloc_dagster.market_sources.files import FolderReader, load_tables
 from dynalloc_dagster.market_sources.s3 import BucketReader
 from dynalloc_dagster.market_sources.synthetic import synthetic_inputs
 from dynalloc_dagster.storage import ObjectStorage, safe_component
-from engine.market.validation import MAX_GAP_BUSINESS_DAYS, MAX_STALE_BUSINESS_DAYS
+from engine.market.validation import (
+    MAX_GAP_BUSINESS_DAYS,
+    MAX_STALE_BUSINESS_DAYS,
+    required_history_rows,
+)
 from engine.objectives import InvestmentObjectives
 from engine.optimisation.loop import AgentSettings
+from engine.portfolio.spec import TWO_ASSET, PortfolioSpec
 
 SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data"
 """The shipped real sample (S&P 500 closes, risk-free rate; sample_data/README.md)."""
@@ -68,22 +73,27 @@ class MarketDataSource(dg.ConfigurableResource):
             raise ValueError("market_source kind 's3' needs bucket")
         return self
 
-    def fetch(self, as_of: dt.date | None, *, longest_window_months: int) -> MarketInputs:
-        """The market as of ``as_of``, validated (history long enough for the longest
-        vol window plus a year). ``as_of=None``: today (synthetic) or the last date of the
-        files (files, s3; then no stale check)."""
+    def fetch(self, as_of: dt.date | None, *, longest_window_months: int,
+              portfolio: PortfolioSpec = TWO_ASSET) -> MarketInputs:
+        """The market of ``portfolio``'s assets as of ``as_of``, validated (history long
+        enough for the longest vol window plus a year). ``as_of=None``: today (synthetic)
+        or the last date of the files (files, s3; then no stale check). The two-asset
+        default reads the two-asset tables; any other portfolio one level column per
+        asset with a series (docs/market_data.md)."""
         if self.kind == "synthetic":
             inputs = synthetic_inputs(as_of or dt.datetime.now(dt.UTC).date(),
-                                      years=self.years, seed=self.seed)
+                                      years=self.years, seed=self.seed, portfolio=portfolio)
         else:
             reader = (FolderReader(self.path or "") if self.kind == "files" else
                       BucketReader(self.bucket or "", self.prefix, endpoint_url=self.endpoint_url,
                                    region_name=self.region_name))
-            inputs = load_tables(reader, as_of=as_of, dividend_yield=self.dividend_yield,
+            inputs = load_tables(reader, as_of=as_of, portfolio=portfolio,
+                                 dividend_yield=self.dividend_yield,
                                  max_gap_business_days=self.max_gap_business_days,
-                                 max_stale_business_days=self.max_stale_business_days)
+                                 max_stale_business_days=self.max_stale_business_days,
+                                 min_rows=required_history_rows(longest_window_months))
         validate_inputs(inputs, longest_window_months=longest_window_months,
-                        check_stale=as_of is not None,
+                        portfolio=portfolio, check_stale=as_of is not None,
                         max_gap_business_days=self.max_gap_business_days,
                         max_stale_business_days=self.max_stale_business_days)
         return inputs

@@ -22,10 +22,16 @@ from engine.market.validation import (
     validate_vol_surface,
     validate_yield_curve,
 )
+from engine.portfolio.spec import TWO_ASSET, Asset, PortfolioSpec
 
 SourceKind = Literal["synthetic", "files", "s3"]
 ASSETS: tuple[str, ...] = ("equity", "bond")
-"""Holdings rows name one of these; ``bond`` is the bond index, or cash without one."""
+"""Holdings rows of the two-asset study name one of these; ``bond`` is the bond index, or
+cash without one. A portfolio's holdings name its assets."""
+TWO_ASSET_COLUMNS = {"equity": "close", "bond": "bond_close"}
+"""The two-asset history's column of each asset of :data:`TWO_ASSET`."""
+RESERVED_COLUMNS: tuple[str, ...] = ("date", "risk_free", "dividend_yield")
+"""Columns of the stored history that are not an asset's levels."""
 WEIGHT_TOLERANCE = 1e-6
 """How far holdings weights may sum from 1."""
 
@@ -42,14 +48,17 @@ class MarketInputs:
 
     Attributes
     ----------
-    history : date (pl.Date, increasing), close (equity index level), risk_free (annualised
-        decimal), optionally bond_close (bond index level).
+    history : date (pl.Date, increasing) and risk_free (annualised decimal); for the
+        two-asset spec close (equity index level) and optionally bond_close (bond index
+        level), for any other portfolio one level column per asset of
+        :func:`level_assets`, named by the asset (equity index closes, bond buckets'
+        total-return index levels), in ``spec.ordered`` order.
     vol_surface : expiry_years, log_moneyness (ln K/F), implied_vol (decimal); may be empty.
     yield_curve : tenor_years and zero_yield (continuously compounded) or par_rate (with an
         optional integer ``frequency``, coupons a year); may be empty.
-    holdings : asset (equity or bond) and units (index units held) or weight (of NAV);
-        may be empty (no current holdings known).
-    dividend_yield : q, annualised, of the equity index (the surface's forwards).
+    holdings : asset (equity or bond; a portfolio's asset names) and units (index units
+        held) or weight (of NAV); may be empty (no current holdings known).
+    dividend_yield : q, annualised, of the (first) equity index (the surface's forwards).
     as_of : the date the market is taken at; the history ends on or before it.
     origin : where the data came from, for metadata (a folder, an s3:// URI, "synthetic").
     sources : logical table name -> the file or object it was read from (errors name it).
@@ -70,8 +79,41 @@ def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
+def level_assets(spec: PortfolioSpec) -> tuple[Asset, ...]:
+    """The assets with a level column in the history: every asset with a ``series``
+    except cash (it earns ``risk_free``), in ``spec.ordered`` order. An asset named like
+    another column of the stored history (RESERVED_COLUMNS) is refused (rule
+    ``reserved_name``)."""
+    assets = tuple(a for a in spec.ordered if a.series is not None and a.asset_class != "cash")
+    clashes = [a.name for a in assets if a.name in RESERVED_COLUMNS]
+    if clashes:
+        raise MarketDataError(f"portfolio: rule reserved_name: asset(s) {', '.join(clashes)}"
+                              " named like a column of the history"
+                              f" ({', '.join(RESERVED_COLUMNS)}); rename them")
+    return assets
+
+
+def asset_levels(inputs: MarketInputs, spec: PortfolioSpec) -> pl.DataFrame:
+    """date, risk_free and one level column per asset of :func:`level_assets` named by
+    the asset, whatever the history's layout: the two-asset history's ``close`` becomes
+    ``equity`` and its ``bond_close`` (when present; else the bond leg is cash) ``bond``."""
+    history = inputs.history
+    if spec == TWO_ASSET:
+        renames = {c: a for a, c in TWO_ASSET_COLUMNS.items() if c in history.columns}
+        return history.select("date", "risk_free", *(pl.col(c).alias(a)
+                                                     for c, a in renames.items()))
+    names = [a.name for a in level_assets(spec)]
+    missing = [n for n in names if n not in history.columns]
+    if missing:
+        raise MarketDataError(f"{inputs.sources.get('history', inputs.origin)}: rule"
+                              f" missing_column: no level column for asset(s)"
+                              f" {', '.join(missing)}; found {', '.join(history.columns)}")
+    return history.select("date", "risk_free", *names)
+
+
 def validate_inputs(
-    inputs: MarketInputs, *, longest_window_months: int, check_stale: bool = True,
+    inputs: MarketInputs, *, longest_window_months: int,
+    portfolio: PortfolioSpec = TWO_ASSET, check_stale: bool = True,
     max_gap_business_days: int = MAX_GAP_BUSINESS_DAYS,
     max_stale_business_days: int = MAX_STALE_BUSINESS_DAYS,
 ) -> None:
@@ -79,16 +121,21 @@ def validate_inputs(
 
     The history must cover the longest vol window plus a year
     (``engine.market.validation.required_history_rows``) and, with ``check_stale``, end
-    within ``max_stale_business_days`` of ``as_of``.
+    within ``max_stale_business_days`` of ``as_of``; for a portfolio other than the
+    two-asset one the price rules run on each asset's level column and holdings name
+    the portfolio's assets.
     """
     violations: list[str] = []
     name = inputs.sources.get
+    two_asset = portfolio == TWO_ASSET
+    prices = None if two_asset else [a.name for a in level_assets(portfolio)]
     checks = [
         lambda: validate_history(
             inputs.history, as_of=inputs.as_of if check_stale else None,
             longest_window_months=longest_window_months,
             max_gap_business_days=max_gap_business_days,
-            max_stale_business_days=max_stale_business_days, source=name("history")),
+            max_stale_business_days=max_stale_business_days, source=name("history"),
+            price_columns=prices),
     ]
     if inputs.vol_surface.height:
         checks.append(lambda: validate_vol_surface(inputs.vol_surface,
@@ -97,7 +144,9 @@ def validate_inputs(
         checks.append(lambda: validate_yield_curve(inputs.yield_curve,
                                                    source=name("yield_curve")))
     if inputs.holdings.height:
-        checks.append(lambda: validate_holdings(inputs.holdings, source=name("holdings")))
+        checks.append(lambda: validate_holdings(
+            inputs.holdings, source=name("holdings"),
+            assets=ASSETS if two_asset else portfolio.names))
     for check in checks:
         try:
             check()
@@ -107,8 +156,10 @@ def validate_inputs(
         raise MarketDataError(violations)
 
 
-def validate_holdings(holdings: pl.DataFrame, *, source: str | None = None) -> None:
-    """Holdings rules: asset is equity or bond, once each (rule ``holdings_asset``); units
+def validate_holdings(holdings: pl.DataFrame, *, source: str | None = None,
+                      assets: tuple[str, ...] = ASSETS) -> None:
+    """Holdings rules: asset is one of ``assets`` (the two-asset study's equity and bond
+    by default, a portfolio's asset names), once each (rule ``holdings_asset``); units
     finite, >= 0 and not all 0 (``holdings_units``), or weights in [0, 1] summing to 1
     (``holdings_weights``); exactly one of the two columns (``holdings_columns``)."""
     where = f"{source}:" if source else "holdings:"
@@ -119,9 +170,9 @@ def validate_holdings(holdings: pl.DataFrame, *, source: str | None = None) -> N
             f" found {', '.join(holdings.columns)}")
     problems = []
     for row, asset in enumerate(holdings["asset"].to_list()):
-        if asset not in ASSETS:
+        if asset not in assets:
             problems.append(f"{where} column 'asset', row {row}: rule holdings_asset: {asset!r}"
-                            f" is not one of {', '.join(ASSETS)}")
+                            f" is not one of {', '.join(assets)}")
     duplicated = holdings.filter(pl.col("asset").is_duplicated())["asset"].unique().to_list()
     if duplicated:
         problems.append(f"{where} column 'asset': rule holdings_asset: {', '.join(duplicated)}"

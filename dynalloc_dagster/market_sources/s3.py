@@ -16,7 +16,8 @@ from engine.market.validation import MarketDataError
 
 
 class BucketReader:
-    """The market files directly under ``s3://bucket/prefix/``."""
+    """The market files directly under ``s3://bucket/prefix/`` (and, for a portfolio,
+    under ``s3://bucket/prefix/series/``)."""
 
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None,
                  region_name: str | None = None, client: Any = None) -> None:
@@ -28,8 +29,8 @@ class BucketReader:
     def _key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
 
-    def names(self) -> set[str]:
-        start = self._key("")
+    def names(self, under: str = "") -> set[str]:
+        start = self._key(f"{under}/" if under else "")
         names: set[str] = set()
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
@@ -38,7 +39,7 @@ class BucketReader:
                 for item in page.get("Contents", []):
                     rest = item["Key"][len(start):]
                     if rest and "/" not in rest:
-                        names.add(rest)
+                        names.add(f"{under}/{rest}" if under else rest)
         except (ClientError, BotoCoreError) as error:
             raise MarketDataError(f"{self.origin}: rule unreadable: cannot list the market"
                                   f" files: {error}") from None

@@ -54,7 +54,7 @@ def synthetic_market_data(
         warmup_months=months % 12, horizon_years=years,
     )
     n_days = paths.n_steps + 1
-    dates = _weekdays_ending(as_of, n_days)
+    dates = weekdays_ending(as_of, n_days)
     history = pl.DataFrame(
         {
             "date": dates,
@@ -64,25 +64,41 @@ def synthetic_market_data(
         }
     )
     v0 = float(paths.variance[0, -1])
-    vasicek = Vasicek(regime.rate_mean_reversion, regime.short_rate, regime.rate_vol,
-                      regime.rate_risk_premium)
-    r_last = float(paths.short_rate[0, -1])
-    curve = pl.DataFrame(
-        {
-            "tenor_years": CURVE_TENORS,
-            "zero_yield": [float(vasicek.zero_yield(np.array(r_last), t)) for t in CURVE_TENORS],
-        }
-    )
-    rows = [
-        (t, k, _smile(regime, v0, t, k)) for t in SURFACE_EXPIRIES for k in SURFACE_MONEYNESS
-    ]
-    surface = pl.DataFrame(rows, schema=["expiry_years", "log_moneyness", "implied_vol"],
-                           orient="row")
+    curve = vasicek_curve(regime, float(paths.short_rate[0, -1]))
+    surface = smile_surface(regime, v0)
     return MarketData(history, surface, curve, regime.dividend_yield, as_of)
 
 
-def _smile(regime: Regime, v0: float, expiry: float, k: float) -> float:
-    kappa, theta, sigma = regime.heston_kappa, regime.variance, regime.vol_of_vol
+def vasicek_curve(regime: Regime, short_rate: float) -> pl.DataFrame:
+    """The regime's Vasicek zero curve (tenor_years, zero_yield) at ``short_rate``, at
+    the tenors CURVE_TENORS."""
+    vasicek = Vasicek(regime.rate_mean_reversion, regime.short_rate, regime.rate_vol,
+                      regime.rate_risk_premium)
+    return pl.DataFrame(
+        {
+            "tenor_years": CURVE_TENORS,
+            "zero_yield": [float(vasicek.zero_yield(np.array(short_rate), t))
+                           for t in CURVE_TENORS],
+        }
+    )
+
+
+def smile_surface(regime: Regime, v0: float, *, vol_ratio: float = 1.0) -> pl.DataFrame:
+    """The parametric smile of the module docstring at SURFACE_EXPIRIES x
+    SURFACE_MONEYNESS, for an equity whose theta and vol of vol are the regime's scaled
+    by ``vol_ratio``^2 and ``vol_ratio`` (engine.portfolio.paths.equity_stepper)."""
+    rows = [
+        (t, k, _smile(regime, v0, t, k, vol_ratio))
+        for t in SURFACE_EXPIRIES for k in SURFACE_MONEYNESS
+    ]
+    return pl.DataFrame(rows, schema=["expiry_years", "log_moneyness", "implied_vol"],
+                        orient="row")
+
+
+def _smile(regime: Regime, v0: float, expiry: float, k: float, vol_ratio: float) -> float:
+    kappa = regime.heston_kappa
+    theta = regime.variance * vol_ratio * vol_ratio
+    sigma = regime.vol_of_vol * vol_ratio
     g = (1.0 - math.exp(-kappa * expiry)) / (kappa * expiry)
     atm = math.sqrt(theta + (v0 - theta) * g)
     skew = regime.spot_variance_corr * sigma / (4.0 * atm) * g
@@ -90,7 +106,9 @@ def _smile(regime: Regime, v0: float, expiry: float, k: float) -> float:
     return max(atm + skew * k + 0.5 * curvature * k * k, 0.01)
 
 
-def _weekdays_ending(as_of: dt.date, n: int) -> list[dt.date]:
+def weekdays_ending(as_of: dt.date, n: int) -> list[dt.date]:
+    """The ``n`` weekdays ending at ``as_of`` (itself included when a weekday), oldest
+    first."""
     days: list[dt.date] = []
     day = as_of
     while len(days) < n:

@@ -37,6 +37,10 @@ rate the model's regimes take (engine.market.regimes), so 0.36 written for 0.36%
 low-rate era is refused instead of clipped."""
 MAX_IMPLIED_VOL = 5.0
 """An implied vol above 5 (500% a year) is taken for a percent (20 written for 20%)."""
+MIN_CALENDAR_SHARE = 0.9
+"""A series of a portfolio quotes on at least this share of the history's dates (the first
+equity's). Two exchanges' holiday calendars differ by 5-15 days a year (up to 6% of 252);
+a weekly or monthly series, or daily dates shifted by a day, quote on 80% or fewer."""
 ARBITRAGE_TOLERANCE = 1e-10
 """Slack of the calendar (total variance) and butterfly (normalised call price) checks."""
 
@@ -156,6 +160,27 @@ def check_gaps(frame: pl.DataFrame, *, max_gap_business_days: int = MAX_GAP_BUSI
         raise MarketDataError(
             f"{_where(source, column, row, frame[column][row])} rule gap: {int(gaps[bad[0]])}"
             f" business days after {frame[column][row - 1]} (more than {max_gap_business_days})"
+        )
+
+
+def check_calendar(calendar: pl.Series, own: pl.Series, *, source: str | None = None,
+                   column: str = "date", min_share: float = MIN_CALENDAR_SHARE) -> None:
+    """Rule ``calendar``: the series dated ``own`` has a value of its own on at least
+    ``min_share`` of the ``calendar`` dates; on the others it is carried forward from its
+    latest earlier date, so a series on another calendar (weekly, monthly, shifted by a
+    day) would show flat days and then a jump."""
+    dates = calendar.cast(pl.Date)
+    quoted = dates.is_in(own.cast(pl.Date).implode())
+    if dates.len() == 0:
+        return
+    share = float(quoted.mean())  # type: ignore[arg-type]
+    if share < min_share:
+        first = dates.filter(~quoted)[0]
+        raise MarketDataError(
+            f"{_where(source, column, None, first)} rule calendar: a value dated on"
+            f" {share:.0%} of the history's {dates.len()} dates (at least"
+            f" {min_share:.0%} needed; {first} is the first without one): the series is"
+            " on another calendar (weekly, monthly, or dates shifted by a day?)"
         )
 
 

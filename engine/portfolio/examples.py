@@ -1,8 +1,23 @@
-"""A shipped multi-asset portfolio: three equity regions and three Treasury buckets."""
+"""Shipped multi-asset portfolios: two US equity indices against cash (the real sample's),
+and three equity regions against three Treasury buckets."""
 
 from __future__ import annotations
 
 from engine.portfolio.spec import Asset, PortfolioSpec
+
+US_INDICES = PortfolioSpec(
+    assets=(
+        Asset("sp500", "equity", series="sp500"),
+        Asset("nasdaq", "equity", series="nasdaq", vol_ratio=1.32),
+        Asset("cash", "cash"),
+    ),
+    equity_correlation=((1.0, 0.88), (0.88, 1.0)),
+    risky_weights=(0.75, 0.25),
+)
+"""The S&P 500 and the NASDAQ Composite against cash: the portfolio of the shipped real
+sample (dynalloc_dagster/sample_data/us_indices, 1999-2018). The NASDAQ's vol ratio and
+the correlation are those of the sample's daily log returns (1.32 and 0.88, annualised
+vols 19.1% and 25.2%; engine.portfolio.calibration.calibrate_equities gives them)."""
 
 GLOBAL_SIX = PortfolioSpec(
     assets=(

@@ -12,6 +12,7 @@ import pytest
 from engine.market.validation import (
     MarketDataError,
     check_butterfly_arbitrage,
+    check_calendar,
     check_calendar_arbitrage,
     check_dates_sorted_unique,
     check_gaps,
@@ -126,6 +127,22 @@ def test_jump_names_the_date_of_the_move() -> None:
         check_jumps(spike, ["close"], source="prices.csv")
     with pytest.raises(MarketDataError, match="rule jump"):
         check_jumps(_history(close=[1.0, 1.0, edge * 1.001, edge * 1.001, edge * 1.001]), ["close"])
+
+
+def test_calendar_share_of_dates_a_series_quotes_on() -> None:
+    # 20 weekdays; a series missing 2 of them quotes on 90% (passes at the 90% floor), one
+    # missing 3 on 85% (refused, naming the first date without a value)
+    calendar = pl.Series([D(2024, 1, 1) + dt.timedelta(days=i) for i in range(28)
+                          if (D(2024, 1, 1) + dt.timedelta(days=i)).weekday() < 5])
+    assert calendar.len() == 20
+    check_calendar(calendar, calendar.filter(~calendar.is_in([D(2024, 1, 3), D(2024, 1, 10)])))
+    own = calendar.filter(~calendar.is_in([D(2024, 1, 3), D(2024, 1, 10), D(2024, 1, 17)]))
+    with pytest.raises(MarketDataError, match=r"series/x.csv: column 'date', 2024-01-03:"
+                       r" rule calendar: a value dated on 85% of the history's 20 dates"):
+        check_calendar(calendar, own, source="series/x.csv")
+    weekly = calendar.filter(calendar.dt.weekday() == 5)
+    with pytest.raises(MarketDataError, match="on 20% of"):
+        check_calendar(calendar, weekly)
 
 
 def test_constant_price_has_no_variance() -> None:
