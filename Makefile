@@ -31,9 +31,10 @@ QUIET := ignore:Function `dev_command` is superseded,ignore:Parameter `backfill_
 dev: $(STAMP)
 	PYTHONWARNINGS='$(QUIET)' $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+# each test module whole on one worker, the longest modules first (tests/conftest.py)
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

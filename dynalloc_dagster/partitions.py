@@ -50,7 +50,22 @@ def in_scenario_order(names: Iterable[str]) -> list[str]:
 
 
 def batch_key(round_index: int, config_ids: Sequence[str]) -> str:
-    """``r<round>-<8 hex>``: the round and a SHA-256 of the batch's config ids, so a key
-    names exactly one set of configs (a rerun with the same seed gives the same key)."""
+    """``r<round>-<8 hex>``: the round and a SHA-256 of the batch's config ids (a rerun
+    with the same seed gives the same key). This is round 0's key; the later rounds of
+    the loop take their keys from it (:func:`next_batch_key`)."""
     digest = hashlib.sha256("|".join(config_ids).encode("utf-8")).hexdigest()[:8]
     return f"r{round_index:03d}-{digest}"
+
+
+def next_batch_key(batch: str) -> str:
+    """The key of the round after ``batch``'s in the same loop: the next round and round
+    0's digest, so every key of a loop ends with the digest of the Latin hypercube batch
+    that started it (``r000-1a2b3c4d``, ``r001-1a2b3c4d``, ...). The agent's later rounds
+    are a function of that start (and the stored history), so a key still names one set
+    of configs, and it is known before the round's configs exist: the round's run is
+    created with its evaluation partitions and runs configs, evaluations and history in
+    one go."""
+    prefix, _, digest = batch.partition("-")
+    if not (prefix[:1] == "r" and prefix[1:].isdigit() and len(digest) == 8):
+        raise ValueError(f"{batch!r} is not a config batch key (r<round>-<8 hex>)")
+    return f"r{int(prefix[1:]) + 1:03d}-{digest}"

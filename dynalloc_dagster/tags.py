@@ -19,11 +19,14 @@ SCENARIOS_JOB = "scenario_paths_job"
 ROUND_JOB = "optimisation_round_job"
 EVALUATIONS_JOB = "strategy_evaluations_job"
 HISTORY_JOB = "optimisation_history_job"
+FULL_ROUND_JOB = "optimisation_full_round_job"
 REPORTS_JOB = "reports_job"
-STAGES = (INGEST_JOB, SCENARIOS_JOB, ROUND_JOB, EVALUATIONS_JOB, HISTORY_JOB, REPORTS_JOB)
+STAGES = (INGEST_JOB, SCENARIOS_JOB, ROUND_JOB, EVALUATIONS_JOB, HISTORY_JOB, FULL_ROUND_JOB,
+          REPORTS_JOB)
 
 BATCH = "batch"
-"""strategy_configs' metadata key: the round's batch (the dynamic partitions it added)."""
+"""strategy_configs' and optimisation_history's metadata key: the batch of the round the
+run proposed or scored (the dynamic partition strategy_configs added)."""
 STOP_REASON = "stop_reason"
 """optimisation_history's metadata key: CONTINUE or the reason the agent stopped."""
 CONTINUE = "continue"

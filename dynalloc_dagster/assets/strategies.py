@@ -12,7 +12,12 @@ import polars as pl
 from pydantic import Field
 
 from dynalloc_dagster.bedrock.resource import BedrockResource
-from dynalloc_dagster.partitions import batch_key, batch_partitions, evaluation_partitions
+from dynalloc_dagster.partitions import (
+    batch_key,
+    batch_partitions,
+    evaluation_partitions,
+    next_batch_key,
+)
 from dynalloc_dagster.portfolio import is_multi_asset, spec_from_table
 from dynalloc_dagster.resources import ObjectivesResource, OptimisationAgent
 from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager
@@ -67,10 +72,12 @@ def search_space(spec: PortfolioSpec) -> SearchSpace:
 
 
 def _config_rows(parts: list[tuple[list[StrategyConfig], str]], round_index: int,
-                 *, mixes: bool = False) -> pl.DataFrame:
-    """One row per config of the round's parts (configs, the proposer that made them);
-    with ``mixes``, also each sleeve's base mix."""
-    batch = batch_key(round_index, [c.config_id for configs, _ in parts for c in configs])
+                 previous: pl.DataFrame | None, *, mixes: bool = False) -> pl.DataFrame:
+    """One row per config of the round's parts (configs, the proposer that made them),
+    in the round's batch (round 0: named by its configs; later: by the loop's previous
+    batch, ``partitions.next_batch_key``); with ``mixes``, also each sleeve's base mix."""
+    batch = (batch_key(round_index, [c.config_id for configs, _ in parts for c in configs])
+             if previous is None else next_batch_key(previous["batch"][-1]))
     columns = (*CONFIG_TABLE_COLUMNS, *MIX_FIELDS) if mixes else CONFIG_TABLE_COLUMNS
     return pl.DataFrame(
         [{"config_id": c.config_id, "round": round_index, "batch": batch, "proposer": proposer,
@@ -136,7 +143,7 @@ def strategy_configs(
         loop_started_at = _previous_loop_start(context)
     for reason in reasons:
         context.log.warning(f"round {round_index}: {reason}; tpe proposed that part instead")
-    new = _config_rows(parts, round_index, mixes=is_multi_asset(spec))
+    new = _config_rows(parts, round_index, previous, mixes=is_multi_asset(spec))
     used = ", ".join(f"{name} ({len(configs)})" for configs, name in parts)
     table = new if previous is None else pl.concat([previous, new])
     batch = new["batch"][0]
@@ -325,5 +332,6 @@ def optimisation_history(
         "best_objective": dg.MetadataValue.float(best["objective"]),
         "best_config_id": best["config_id"],
         STOP_REASON: stop_reason or CONTINUE,
+        BATCH: strategy_configs["batch"][-1],
         "elapsed_s": round(elapsed_s, 1),
     })

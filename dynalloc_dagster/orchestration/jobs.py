@@ -6,6 +6,7 @@ import dagster as dg
 
 from dynalloc_dagster.tags import (
     EVALUATIONS_JOB,
+    FULL_ROUND_JOB,
     HISTORY_JOB,
     INGEST_JOB,
     REPORTS_JOB,
@@ -39,6 +40,16 @@ optimisation_history_job = dg.define_asset_job(
     | dg.AssetSelection.checks_for_assets("strategy_evaluations"),
     description="Every config evaluated so far scored, and whether the agent stops.",
 )
+optimisation_full_round_job = dg.define_asset_job(
+    FULL_ROUND_JOB,
+    selection=dg.AssetSelection.assets("strategy_configs", "strategy_evaluations",
+                                       "optimisation_history")
+    | dg.AssetSelection.checks_for_assets("strategy_evaluations"),
+    description="One round of the optimisation agent after the first, in one run: the"
+    " configs proposed from the history, their evaluations (every scenario x batch key in"
+    " the run's range: the round's batch, known in advance), the rescored history and"
+    " whether the agent stops.",
+)
 reports_job = dg.define_asset_job(
     REPORTS_JOB, selection=dg.AssetSelection.groups("reports", "live"),
     description="SQL report models, cost sensitivity, charts, the Bedrock narrative, the"
@@ -47,4 +58,4 @@ reports_job = dg.define_asset_job(
 )
 
 STAGE_JOBS = [ingest_job, scenario_paths_job, optimisation_round_job, strategy_evaluations_job,
-              optimisation_history_job, reports_job]
+              optimisation_history_job, optimisation_full_round_job, reports_job]

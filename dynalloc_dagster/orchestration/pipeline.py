@@ -26,6 +26,7 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 from dynalloc_dagster import PROJECT_ROOT
 from dynalloc_dagster.orchestration.run_config import validate_run_config
 from dynalloc_dagster.orchestration.stages import next_stage_request, stage_request
+from dynalloc_dagster.storage.io_managers import objects_kept_across_runs
 from dynalloc_dagster.tags import INGEST_JOB
 
 MAX_STAGE_RUNS = 10_000
@@ -106,7 +107,8 @@ def run_pipeline(
 ) -> list[dg.DagsterRun]:
     """Run the stages in order (ingest, scenario paths, the optimisation rounds until the
     agent stops, the reports); stop at the first run that does not succeed. Returns the
-    finished runs.
+    finished runs. The runs share the stored objects they read while these are unchanged
+    (:func:`dynalloc_dagster.storage.io_managers.objects_kept_across_runs`).
 
     The whole run config is validated before the first stage starts. ``launcher``
     executes one stage (default: :class:`InProcessLauncher` on ``defs``)."""
@@ -119,17 +121,18 @@ def run_pipeline(
     queue = [stage_request(INGEST_JOB, instance, pipeline=pipeline, run_config=run_config)]
     seen: set[str | None] = set()
     runs: list[dg.DagsterRun] = []
-    while queue and len(runs) < MAX_STAGE_RUNS:
-        request = queue.pop(0)
-        run = launcher(request)
-        runs.append(run)
-        if run.status != dg.DagsterRunStatus.SUCCESS:
-            break
-        following = next_stage_request(run, instance)
-        if isinstance(following, list):
-            fresh = [r for r in following if r.run_key not in seen]
-            seen.update(r.run_key for r in fresh)
-            queue.extend(fresh)
+    with objects_kept_across_runs():
+        while queue and len(runs) < MAX_STAGE_RUNS:
+            request = queue.pop(0)
+            run = launcher(request)
+            runs.append(run)
+            if run.status != dg.DagsterRunStatus.SUCCESS:
+                break
+            following = next_stage_request(run, instance)
+            if isinstance(following, list):
+                fresh = [r for r in following if r.run_key not in seen]
+                seen.update(r.run_key for r in fresh)
+                queue.extend(fresh)
     return runs
 
 

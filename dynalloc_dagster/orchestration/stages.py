@@ -1,13 +1,20 @@
 """The pipeline's stages, their names, and which stage follows which.
 
-Scenario paths (partitioned by scenario), evaluations (scenario x config) and the
-unpartitioned assets cannot share a job, so the pipeline is a chain of stage runs:
+Scenario paths (partitioned by scenario) and evaluations (scenario x config batch)
+cannot share a job, and a run is created with its partitions, so the pipeline is a
+chain of stage runs:
 
-    ingest -> scenario_paths -> [optimisation round r -> evaluations of round r ->
-    optimisation history]  (r = 0, 1, ... until the agent stops) -> reports
+    ingest -> scenario_paths -> round 0: [configs -> evaluations -> history]
+      -> round r = 1, 2, ... until the agent stops: [configs, evaluations, history in one
+         run] -> reports
 
-Round 0 samples a Latin hypercube batch; every later round is proposed from the history.
-After each history run the chain reads the stop reason that run recorded: none means
+Round 0 samples a Latin hypercube batch, whose key (a digest of its configs) exists only
+once the configs do, so its evaluations and history follow in their own runs. Every
+later round is proposed from the history, and its batch key is known in advance
+(:func:`dynalloc_dagster.partitions.next_batch_key`): the chain registers it and runs
+the whole round in one run of ``optimisation_full_round_job``. When the evaluations are
+split over several runs (``$DYNALLOC_EVALUATIONS_PER_RUN``), every round runs as round 0
+does. After each history the chain reads the stop reason that run recorded: none means
 another round, a reason (converged, max_configs, time_budget) means the reports.
 
 Runs carry tags: ``dynalloc/pipeline`` (weekly, quarterly or manual; only tagged runs
@@ -28,11 +35,12 @@ import dagster as dg
 
 from dynalloc_dagster.assets.strategies import evaluation_keys_per_run
 from dynalloc_dagster.orchestration.run_config import validate_run_config
-from dynalloc_dagster.partitions import SCENARIOS
+from dynalloc_dagster.partitions import SCENARIOS, batch_partitions, next_batch_key
 from dynalloc_dagster.tags import (
     BATCH,
     CONTINUE,
     EVALUATIONS_JOB,
+    FULL_ROUND_JOB,
     HISTORY_JOB,
     PIPELINE_ID_TAG,
     PIPELINE_TAG,
@@ -73,7 +81,9 @@ def stage_request(
     (:func:`dynalloc_dagster.orchestration.run_config.validate_run_config`); partitioned
     stages cover their partitions in one run: every scenario, or every scenario of ``batch`` (the
     round's configs), or the ``scenarios`` of ``batch`` when a round's evaluations are
-    split over several runs. ``pipeline_id`` (every stage after the first) names the
+    split over several runs. A whole round (``optimisation_full_round_job``) covers every
+    scenario of ``batch``, which it registers as a partition first (a run is created only
+    for existing keys). ``pipeline_id`` (every stage after the first) names the
     pipeline whose data-root lease the stage must still hold
     (:mod:`dynalloc_dagster.storage.lease`)."""
     run_config = run_config or {}
@@ -88,10 +98,14 @@ def stage_request(
         tags |= {RANGE_START: SCENARIOS[0], RANGE_END: SCENARIOS[-1]}
     elif job_name == ROUND_JOB:
         run_config = with_round(run_config, round_index or 0)
-    elif job_name == EVALUATIONS_JOB:
+    elif job_name in (EVALUATIONS_JOB, FULL_ROUND_JOB):
         if batch is None:
-            raise ValueError("the evaluation stage needs the batch of configs to evaluate")
+            raise ValueError(f"{job_name} needs the batch of configs to evaluate")
         tags |= evaluation_range_tags(batch, scenarios)
+        if job_name == FULL_ROUND_JOB:
+            run_config = with_round(run_config, round_index or 0)
+            if not instance.has_dynamic_partition(batch_partitions.name, batch):
+                instance.add_dynamic_partitions(batch_partitions.name, [batch])
     return dg.RunRequest(job_name=job_name, run_key=run_key, tags=tags, run_config=run_config)
 
 
@@ -112,8 +126,8 @@ def next_stage_request(
 ) -> list[dg.RunRequest] | dg.SkipReason:
     """The runs that follow a successful run of the chain, or why there are none.
 
-    One run, except after an optimisation round whose evaluations are split over several
-    runs (``$DYNALLOC_EVALUATIONS_PER_RUN`` scenarios each, e.g. 1 for one instance per
+    One run, except after an optimisation round's configs whose evaluations are split
+    over several runs (``$DYNALLOC_EVALUATIONS_PER_RUN`` scenarios each, e.g. 1 for one instance per
     scenario on AWS): then one run per chunk of scenarios, tagged with the round's run
     (``dynalloc/round_run``) and their count (``dynalloc/split``); the history stage
     follows once all of them have succeeded, requested once (its run key is the round
@@ -149,14 +163,17 @@ def next_stage_request(
                 return dg.SkipReason(waiting)
             return [stage_request(HISTORY_JOB, **common, round_index=round_index,
                                   run_key=f"{round_run}:{HISTORY_JOB}")]
-        case "optimisation_history_job":
-            stopped = _run_materialization(instance, run, OPTIMISATION_HISTORY)[
-                STOP_REASON] != CONTINUE
-            if stopped:
+        case "optimisation_history_job" | "optimisation_full_round_job":
+            scored = _run_materialization(instance, run, OPTIMISATION_HISTORY)
+            if scored[STOP_REASON] != CONTINUE:
                 return [stage_request(REPORTS_JOB, **common,
                                       run_key=f"{run.run_id}:{REPORTS_JOB}")]
-            return [stage_request(ROUND_JOB, **common, round_index=round_index + 1,
-                                  run_key=f"{run.run_id}:{ROUND_JOB}")]
+            if len(scenario_chunks(evaluation_keys_per_run())) > 1:
+                return [stage_request(ROUND_JOB, **common, round_index=round_index + 1,
+                                      run_key=f"{run.run_id}:{ROUND_JOB}")]
+            return [stage_request(FULL_ROUND_JOB, **common, round_index=round_index + 1,
+                                  batch=next_batch_key(scored[BATCH]),
+                                  run_key=f"{run.run_id}:{FULL_ROUND_JOB}")]
         case _:
             return dg.SkipReason(f"{run.job_name} is the last stage")
 

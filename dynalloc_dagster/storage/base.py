@@ -82,6 +82,12 @@ class ObjectStorage(dg.ConfigurableResource):
         """The keys of ``keys`` with no stored object, in the order given."""
         raise NotImplementedError
 
+    def stamp(self, key: str) -> str | None:
+        """A token that changes whenever the object of ``key`` or its recorded checksum is
+        written or altered, got without reading the object; None when the backend cannot
+        tell cheaply (the object is then read again each time it is needed)."""
+        return None
+
     def uri(self, key: str) -> str:
         """Where the object of ``key`` is (``file://`` or ``s3://``)."""
         raise NotImplementedError

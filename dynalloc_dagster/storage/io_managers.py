@@ -15,14 +15,21 @@ its checksum (yesterday's pair) is refused too.
 Within one run each object is read, verified and decoded once: the run's later inputs of
 the same object get the decoded value (arrays made read-only), so a reports run whose
 steps all read the evaluations and the scenario paths reads them once; an object the
-run writes is read again. The cache ends with the run.
+run writes is read again. The cache ends with the run, except inside
+:func:`objects_kept_across_runs` (a whole pipeline executed in one process,
+``run_pipeline``): there a verified object is handed to the later runs too, as long as
+the storage's stamp of it (:meth:`ObjectStorage.stamp`: for a local file its recorded
+checksum, size, modification time and inode) is unchanged, so the scenario paths are
+read once for every round and the reports instead of once a run. A storage without
+stamps (S3) is read once a run.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -49,8 +56,24 @@ __all__ = [
     "PolarsParquetIOManager",
     "ScenarioPathsIOManager",
     "load_scenario_paths",
+    "objects_kept_across_runs",
     "safe_component",
 ]
+
+_kept: dict[str, tuple[str, Any]] | None = None
+"""{object URI: (storage stamp, decoded value)} inside :func:`objects_kept_across_runs`."""
+
+
+@contextmanager
+def objects_kept_across_runs() -> Iterator[None]:
+    """Within the block, the runs executed in this process share the objects they read
+    (module docstring); the values are dropped when it ends."""
+    global _kept
+    outer, _kept = _kept, {} if _kept is None else _kept
+    try:
+        yield
+    finally:
+        _kept = outer
 
 
 class _PartitionedIOManager(dg.ConfigurableIOManager):
@@ -131,6 +154,9 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
         if self._loaded is not None:
             for key in blobs:
                 self._loaded.pop(key, None)
+        if _kept is not None:
+            for key in blobs:
+                _kept.pop(storage.uri(key), None)
         sums = storage.put_many(blobs)
         size = sum(len(b) for b in blobs.values())
         if len(sums) == 1:
@@ -186,7 +212,16 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
         stored at this object's URI)."""
         if self._loaded is not None and key in self._loaded:
             return self._loaded[key]
-        value = self._read(asset_key, partition, key, instance)
+        kept, stamp, uri = _kept, None, ""
+        if kept is not None:
+            storage = self.object_storage()
+            stamp, uri = storage.stamp(key), storage.uri(key)
+        if stamp is not None and uri in kept and kept[uri][0] == stamp:
+            value = kept[uri][1]
+        else:
+            value = self._read(asset_key, partition, key, instance)
+            if kept is not None and stamp is not None:
+                kept[uri] = (stamp, value)
         if self._loaded is not None:
             self._loaded[key] = value
         return value

@@ -119,6 +119,15 @@ class LocalStorage(ObjectStorage):
     def missing(self, keys: Iterable[str]) -> list[str]:
         return [key for key in keys if not self.path(key).is_file()]
 
+    def stamp(self, key: str) -> str | None:
+        """Inode, size and modification time (ns) of the file and of its checksum file: a
+        write replaces both files (new inodes), an edit in place changes the time."""
+        try:
+            stats = (self.path(key).stat(), self._checksum_path(key).stat())
+        except FileNotFoundError:
+            return None
+        return "/".join(f"{s.st_ino}:{s.st_size}:{s.st_mtime_ns}" for s in stats)
+
     def remove_stale_temps(self, folder: Path) -> list[Path]:
         """Remove ``.*.tmp`` files in ``folder`` older than ``stale_temp_age_s``; return them."""
         cutoff = time.time() - self.stale_temp_age_s

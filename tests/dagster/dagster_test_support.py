@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import yaml
 
 from dynalloc_dagster.orchestration.pipeline import job_run_config
 
@@ -24,6 +25,7 @@ WARMUP_MONTHS = 24  # >= the longest vol window sampled (24 months)
 N_CONFIGS = 8  # round 0's Latin hypercube batch
 BATCH_SIZE = 4
 MAX_CONFIGS = 16  # so the loop stops at max_configs after rounds 0, 1 and 2
+POLL_S = 1  # run monitoring and queue interval of the daemons' test instances
 
 
 def small_run_config(
@@ -43,6 +45,19 @@ def small_run_config(
                                  "proposer": proposer}},
         },
     }
+
+
+def polling_home(home: Path) -> None:
+    """A DAGSTER_HOME in ``home`` with the project's dagster.yaml (the queued run
+    coordinator, the local launcher, run monitoring), its daemon polling the run queue and
+    monitoring in-progress runs every ``POLL_S`` seconds instead of 5 and 30."""
+    config = yaml.safe_load((REPO_ROOT / "dagster_home" / "dagster.yaml").read_text())
+    assert config["run_launcher"]["class"] == "LocalRunLauncher"
+    assert config["run_monitoring"]["enabled"] is True
+    config["run_monitoring"]["poll_interval_seconds"] = POLL_S
+    config["run_coordinator"]["config"]["dequeue_interval_seconds"] = POLL_S
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
 
 
 def run_job(

@@ -37,6 +37,7 @@ from dynalloc_dagster.storage import LocalStorage, S3Storage
 from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager, ScenarioPathsIOManager
 from dynalloc_dagster.tags import (
     EVALUATIONS_JOB,
+    FULL_ROUND_JOB,
     HISTORY_JOB,
     INGEST_JOB,
     REPORTS_JOB,
@@ -71,6 +72,7 @@ STAGE_ASSETS = {
     ROUND_JOB: {"strategy_configs"},
     EVALUATIONS_JOB: {"strategy_evaluations"},
     HISTORY_JOB: {"optimisation_history"},
+    FULL_ROUND_JOB: {"strategy_configs", "strategy_evaluations", "optimisation_history"},
     REPORTS_JOB: REPORT_ASSETS | LIVE_ASSETS,
 }
 

@@ -26,7 +26,14 @@ from dagster._core.remote_origin import (
     RemoteRepositoryOrigin,
 )
 from dagster._core.utils import make_new_run_id
-from dagster_test_support import REPO_ROOT, Upstream, failure_text, run_job, small_run_config
+from dagster_test_support import (
+    REPO_ROOT,
+    Upstream,
+    failure_text,
+    polling_home,
+    run_job,
+    small_run_config,
+)
 
 from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.orchestration.local_run_launcher import (
@@ -58,7 +65,6 @@ from dynalloc_dagster.tags import (
 BIN = Path(os.environ.get("VIRTUAL_ENV", REPO_ROOT / ".venv")) / "bin"
 if not (BIN / "dagster-daemon").exists():
     BIN = REPO_ROOT / ".venv" / "bin"
-POLL_S = 1  # monitoring and dequeue interval of the test instance
 SLOW_PATHS = 2000  # scenario paths of the run that gets killed: ~10 s of work, ~0.4 GB
 
 
@@ -115,17 +121,6 @@ def test_health_check_reads_the_run_start_pid(tmp_path: Path) -> None:
 
 # --- a run worker killed with SIGKILL, through a real daemon ------------------------------
 
-def _test_home(home: Path) -> None:
-    """The project's dagster.yaml with monitoring and the queue polled every second."""
-    config = yaml.safe_load((REPO_ROOT / "dagster_home" / "dagster.yaml").read_text())
-    assert config["run_launcher"]["class"] == "LocalRunLauncher"
-    assert config["run_monitoring"]["enabled"] is True
-    config["run_monitoring"]["poll_interval_seconds"] = POLL_S
-    config["run_coordinator"]["config"]["dequeue_interval_seconds"] = POLL_S
-    home.mkdir()
-    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
-
-
 def _submit(instance: dg.DagsterInstance, runs: list[tuple[str, str, dict, dict]]) -> None:
     """Submit runs (job, run id, pipeline-wide run config, tags) as ``dagster job launch``
     does, through one workspace of the project's workspace.yaml: they are queued in order."""
@@ -168,7 +163,7 @@ def daemons(
     """A temporary DAGSTER_HOME and data root, and a starter of ``dagster-daemon``
     processes on them (each the leader of its own process group, stopped at the end)."""
     home, data_root, log = tmp_path / "home", tmp_path / "data", tmp_path / "daemon.log"
-    _test_home(home)
+    polling_home(home)
     monkeypatch.setenv("DAGSTER_HOME", str(home))  # the instance's config reads it
     monkeypatch.setenv("DYNALLOC_DATA_ROOT", str(data_root))  # for the code server
     env = {**os.environ, "DAGSTER_HOME": str(home), "DYNALLOC_DATA_ROOT": str(data_root)}

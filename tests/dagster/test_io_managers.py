@@ -27,7 +27,13 @@ from dynalloc_dagster.partitions import (
     evaluation_partitions,
     scenario_partitions,
 )
-from dynalloc_dagster.storage import LocalStorage, ObjectStorage, S3Storage, io_managers
+from dynalloc_dagster.storage import (
+    CorruptObjectError,
+    LocalStorage,
+    ObjectStorage,
+    S3Storage,
+    io_managers,
+)
 from dynalloc_dagster.storage.io_managers import (
     PolarsParquetIOManager,
     ScenarioPathsIOManager,
@@ -411,20 +417,31 @@ def test_missing_scenario_paths_are_named(npz: ScenarioPathsIOManager) -> None:
 # --- one read per object per run ------------------------------------------------------------
 
 
-def test_a_run_reads_each_stored_object_once_and_again_after_writing_it(
-        tmp_path: Path, bear_paths: ScenarioPaths, monkeypatch: pytest.MonkeyPatch) -> None:
-    reads: list[str] = []
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys LocalStorage.get reads, in order."""
+    keys: list[str] = []
     real_get = LocalStorage.get
 
     def counting_get(self: LocalStorage, key: str) -> bytes:
-        reads.append(key)
+        keys.append(key)
         return real_get(self, key)
 
     monkeypatch.setattr(LocalStorage, "get", counting_get)
+    return keys
 
-    @dg.asset(io_manager_key="paths_io_manager")
-    def paths() -> ScenarioPaths:
-        return bear_paths
+
+def _paths_asset(paths: ScenarioPaths) -> dg.AssetsDefinition:
+    @dg.asset(name="paths", io_manager_key="paths_io_manager")
+    def stored_paths() -> ScenarioPaths:
+        return paths
+
+    return stored_paths
+
+
+def test_a_run_reads_each_stored_object_once_and_again_after_writing_it(
+        tmp_path: Path, bear_paths: ScenarioPaths, reads: list[str]) -> None:
+    paths = _paths_asset(bear_paths)
 
     @dg.asset
     def table() -> pl.DataFrame:
@@ -453,3 +470,35 @@ def test_a_run_reads_each_stored_object_once_and_again_after_writing_it(
     assert dg.materialize([paths.to_source_asset(), table.to_source_asset(), first, second],
                           resources=resources).success  # a new run reads again
     assert sorted(reads) == ["first.npz", "paths.npz", "table.parquet"]
+
+
+def test_a_pipeline_reads_an_unchanged_object_once_for_all_its_runs(
+        tmp_path: Path, bear_paths: ScenarioPaths, reads: list[str]) -> None:
+    """Inside objects_kept_across_runs (run_pipeline) a verified object is handed to the
+    later runs while its file is unchanged; a rewrite is read again, and so is a byte
+    flipped in place, which fails as it would outside."""
+    paths = _paths_asset(bear_paths)
+
+    @dg.asset
+    def last(paths: dict[str, ScenarioPaths]) -> pl.DataFrame:
+        return pl.DataFrame({"last": [float(paths[""].equity[0, -1])]})
+
+    root = str(tmp_path)
+    resources = {"io_manager": PolarsParquetIOManager(root=root),
+                 "paths_io_manager": ScenarioPathsIOManager(root=root)}
+    reader = [paths.to_source_asset(), last]
+    assert dg.materialize([paths], resources=resources).success
+    with io_managers.objects_kept_across_runs():
+        for _ in range(3):
+            assert dg.materialize(reader, resources=resources).success
+        assert reads == ["paths.npz"]
+        assert dg.materialize([paths], resources=resources).success  # written again
+        assert dg.materialize(reader, resources=resources).success
+        assert reads == ["paths.npz", "paths.npz"]
+        stored = tmp_path / "paths.npz"
+        data = bytearray(stored.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        stored.write_bytes(bytes(data))
+        with pytest.raises(CorruptObjectError, match=r"paths\.npz is corrupted"):
+            dg.materialize(reader, resources=resources)
+    assert io_managers._kept is None

@@ -28,13 +28,14 @@ from dagster_test_support import (
 
 from dynalloc_dagster.assets.reporting import CHART_CAPTIONS
 from dynalloc_dagster.definitions import build_definitions
-from dynalloc_dagster.orchestration.pipeline import run_pipeline
+from dynalloc_dagster.orchestration.pipeline import InProcessLauncher, run_pipeline
 from dynalloc_dagster.orchestration.schedules import quarterly_reoptimisation, weekly_refresh
 from dynalloc_dagster.orchestration.sensors import pipeline_next_stage
 from dynalloc_dagster.orchestration.stages import RANGE_END, RANGE_START, stage_request
-from dynalloc_dagster.partitions import SCENARIOS, batch_partitions
+from dynalloc_dagster.partitions import SCENARIOS, batch_partitions, next_batch_key
 from dynalloc_dagster.tags import (
     EVALUATIONS_JOB,
+    FULL_ROUND_JOB,
     HISTORY_JOB,
     INGEST_JOB,
     PIPELINE_TAG,
@@ -49,9 +50,10 @@ from dynalloc_dagster.tags import (
 from engine.validation import ConfigError
 
 ROUNDS = 3  # 8 configs, then 4 and 4: max_configs = 16
-STAGES = [INGEST_JOB, SCENARIOS_JOB,
-          *[job for _ in range(ROUNDS) for job in (ROUND_JOB, EVALUATIONS_JOB, HISTORY_JOB)],
-          REPORTS_JOB]
+# round 0 in three runs (its batch key is known once its configs are), each later round in one
+STAGES = [INGEST_JOB, SCENARIOS_JOB, ROUND_JOB, EVALUATIONS_JOB, HISTORY_JOB,
+          *[FULL_ROUND_JOB] * (ROUNDS - 1), REPORTS_JOB]
+EVALUATING_JOBS = (EVALUATIONS_JOB, FULL_ROUND_JOB)
 TICK = dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC)
 WARN_ONLY = {"recommended_allocation:recommended_objectives_compliance",
              "bedrock_report:narrative_grounding"}
@@ -113,6 +115,44 @@ def _run_quarter(
     )
 
 
+class _ReportsReached(Exception):
+    """The loop is over: the pipeline asks for its reports stage."""
+
+
+@dataclass
+class LoopRun:
+    runs: list[dg.DagsterRun]
+    history: pl.DataFrame
+
+
+def _run_loop(
+    defs: dg.Definitions, instance: dg.DagsterInstance, data_root: Path, seed: int,
+) -> LoopRun:
+    """The quarterly pipeline up to the reports stage, which is asked for but not run
+    (for the tests that compare only a loop's history with the first quarter's; the
+    reports of a later quarter on the same instance are the next quarter's test): its
+    stage runs, all successful, and the optimisation history."""
+    runs: list[dg.DagsterRun] = []
+    in_process = InProcessLauncher(defs, instance)
+
+    def launch(request: dg.RunRequest) -> dg.DagsterRun:
+        if request.job_name == REPORTS_JOB:
+            raise _ReportsReached
+        runs.append(in_process(request))
+        return runs[-1]
+
+    reached = False
+    try:
+        run_pipeline(defs, instance, pipeline="quarterly",
+                     run_config=small_run_config(seed=seed), launcher=launch)
+    except _ReportsReached:
+        reached = True
+    for run in runs:
+        assert run.status == dg.DagsterRunStatus.SUCCESS, _step_failures(instance, run)
+    assert reached, [run.job_name for run in runs]
+    return LoopRun(runs, pl.read_parquet(data_root / "optimisation_history.parquet"))
+
+
 @pytest.fixture(scope="module")
 def pipeline_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dg.DagsterInstance]:
     home = tmp_path_factory.mktemp("pipeline_home")
@@ -140,7 +180,8 @@ def test_the_stages_and_rounds_run_in_order_and_succeed(quarter: PipelineRun) ->
     assert [run.job_name for run in quarter.runs] == STAGES
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in quarter.runs)
     assert all(run.tags[PIPELINE_TAG] == "quarterly" for run in quarter.runs)
-    rounds = [run.tags.get(ROUND_TAG) for run in quarter.runs if run.job_name == ROUND_JOB]
+    rounds = [run.tags.get(ROUND_TAG) for run in quarter.runs
+              if run.job_name in (ROUND_JOB, FULL_ROUND_JOB)]
     assert rounds == ["0", "1", "2"]
     configs = {json.dumps(json.loads(run.tags[RUN_CONFIG_TAG]), sort_keys=True)
                for run in quarter.runs}
@@ -167,15 +208,21 @@ def test_each_round_is_evaluated_in_one_run(quarter: PipelineRun) -> None:
     assert (scenarios_run.tags[RANGE_START], scenarios_run.tags[RANGE_END]) == (
         SCENARIOS[0], SCENARIOS[-1])
     history = quarter.history
-    evaluation_runs = [run for run in quarter.runs if run.job_name == EVALUATIONS_JOB]
+    evaluation_runs = [run for run in quarter.runs if run.job_name in EVALUATING_JOBS]
     assert [run.tags[ROUND_TAG] for run in evaluation_runs] == ["0", "1", "2"]
     assert len(quarter.batches) == ROUNDS
+    # every key of the loop ends with the digest of round 0's batch (partitions.next_batch_key)
+    assert len({batch.split("-")[1] for batch in quarter.batches}) == 1
     for run, batch in zip(evaluation_runs, quarter.batches, strict=True):
         assert batch.startswith(f"r{int(run.tags[ROUND_TAG]):03d}-")
         assert (run.tags[RANGE_START], run.tags[RANGE_END]) == (
             f"{batch}|{SCENARIOS[0]}", f"{batch}|{SCENARIOS[-1]}")
-        materialized = quarter.instance.get_records_for_run(
-            run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=10_000).records
+        materialized = [
+            record for record in quarter.instance.get_records_for_run(
+                run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                limit=10_000).records
+            if record.event_log_entry.asset_materialization.asset_key.path == [
+                "strategy_evaluations"]]
         assert len(materialized) == len(SCENARIOS)
         for record in materialized:  # each key's metadata is its own, not the run's
             event = record.event_log_entry.asset_materialization
@@ -286,6 +333,29 @@ def test_run_pipeline_stops_at_the_first_failure(
 def test_evaluation_stage_needs_the_round_configs(instance: dg.DagsterInstance) -> None:
     with pytest.raises(ValueError, match="needs the batch of configs to evaluate"):
         stage_request(EVALUATIONS_JOB, instance, pipeline="weekly", round_index=0)
+    with pytest.raises(ValueError, match="needs the batch of configs to evaluate"):
+        stage_request(FULL_ROUND_JOB, instance, pipeline="weekly", round_index=1)
+
+
+def test_a_later_round_is_requested_with_its_batch_registered(
+    instance: dg.DagsterInstance,
+) -> None:
+    batch = next_batch_key("r000-1a2b3c4d")
+    assert (batch, next_batch_key(batch)) == ("r001-1a2b3c4d", "r002-1a2b3c4d")
+
+    request = stage_request(FULL_ROUND_JOB, instance, pipeline="weekly", round_index=1,
+                            batch=batch, run_config=small_run_config())
+
+    assert instance.get_dynamic_partitions(batch_partitions.name) == [batch]
+    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == (
+        f"{batch}|{SCENARIOS[0]}", f"{batch}|{SCENARIOS[-1]}")
+    assert request.run_config["ops"]["strategy_configs"]["config"] == {"round": 1}
+
+
+@pytest.mark.parametrize("batch", ["r001", "round1-1a2b3c4d", "r001-1a2b", "rx01-1a2b3c4d"])
+def test_next_batch_key_refuses_what_is_not_a_batch_key(batch: str) -> None:
+    with pytest.raises(ValueError, match="is not a config batch key"):
+        next_batch_key(batch)
 
 
 # --- schedules ---------------------------------------------------------------------------
@@ -375,7 +445,7 @@ def test_sensor_requests_the_next_stage(quarter: PipelineRun) -> None:
         }.get(next_run.job_name, f"{run.run_id}:{next_run.job_name}")
         assert request.run_key == expected_key
         assert request.tags == dict(next_run.tags)
-        if next_run.job_name == ROUND_JOB:
+        if next_run.job_name in (ROUND_JOB, FULL_ROUND_JOB):
             round_config = request.run_config["ops"]["strategy_configs"]["config"]
             assert round_config["round"] == int(next_run.tags[ROUND_TAG])
         assert request.tags[PIPELINE_TAG] == "quarterly"
@@ -431,14 +501,13 @@ def test_next_quarter_with_a_new_seed_starts_a_new_loop(quarter: PipelineRun) ->
         quarter.recommended["equity_weight_today"][0], abs=1e-6)
     report = next_quarter.files["report.md"].decode("utf-8")
     assert f"previously config `{row['previous_config_id']}`" in report
-    completeness = next_quarter.checks[HISTORY_JOB]
+    completeness = next_quarter.checks[FULL_ROUND_JOB]
     assert completeness["strategy_evaluations:evaluation_completeness"][0]
 
 
 @pytest.mark.slow
 def test_a_rerun_with_the_same_seed_reproduces_the_loop(quarter: PipelineRun) -> None:
-    again = _run_quarter(quarter.defs, quarter.instance, quarter.data_root, quarter.artifacts,
-                         seed=0)
+    again = _run_loop(quarter.defs, quarter.instance, quarter.data_root, seed=0)
     columns = ["config_id", "round", "proposer", "objective", "best_objective_so_far"]
     assert again.history.select(columns).equals(quarter.history.select(columns))
 
@@ -453,8 +522,8 @@ def test_a_round_split_over_runs_gives_the_same_history(
     monkeypatch.setenv("DYNALLOC_EVALUATIONS_PER_RUN", "4")
     data_root = tmp_path / "data"
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        split = _run_quarter(build_definitions(data_root=str(data_root)), instance, data_root,
-                             data_root / "artifacts", seed=0)
+        split = _run_loop(build_definitions(data_root=str(data_root)), instance, data_root,
+                          seed=0)
     evaluation_runs = [r for r in split.runs if r.job_name == EVALUATIONS_JOB]
     assert len(evaluation_runs) == 2 * ROUNDS
     assert {r.tags[SPLIT_TAG] for r in evaluation_runs} == {"2"}

@@ -1,8 +1,9 @@
 """The Dagster UI end to end, as a stakeholder and a data engineer meet it.
 
 One ``dagster dev`` (webserver + daemon + code server, what ``make dev`` runs) is started
-on 127.0.0.1 with a temporary DAGSTER_HOME (a copy of dagster_home/dagster.yaml, so the
-queued run coordinator is the real one) and a temporary DYNALLOC_DATA_ROOT. Over real
+on 127.0.0.1 with a temporary DAGSTER_HOME (the project's dagster.yaml, so the queued run
+coordinator is the real one, polled every second; the backfill daemon's 30 s pause is 2 s,
+see daemon_interval/sitecustomize.py) and a temporary DYNALLOC_DATA_ROOT. Over real
 HTTP to its GraphQL endpoint the tests read the asset graph and launch runs; headless
 Chromium renders the global asset lineage page to artifacts/ui/lineage.png. Then
 ``python -m dynalloc_dagster`` (``make run``) runs the pipeline into the same instance: its
@@ -20,7 +21,6 @@ import html
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dagster_test_support import polling_home
 from matplotlib import image
 
 from dynalloc_dagster.tags import INGEST_JOB, ROUND_JOB
@@ -44,6 +45,7 @@ BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
 SCENARIOS = ["base", "bull", "bear", "high_vol", "low_vol", "calibrated"]
 HOST = "127.0.0.1"
+DAEMON_INTERVAL_S = "2"  # the backfill daemon's pause between passes (Dagster's: 30 s)
 
 pytestmark = pytest.mark.slow
 
@@ -233,13 +235,15 @@ def _stop_process_group(proc: subprocess.Popen, grace: float = 20.0) -> None:
 def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev]:
     tmp = tmp_path_factory.mktemp("dagster_ui")
     home = tmp / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    polling_home(home)
     data_root = tmp / "data"
     data_root.mkdir()
     port = _free_port()
     url = f"http://{HOST}:{port}"
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DYNALLOC_DATA_ROOT": str(data_root)}
+    python_path = [str(Path(__file__).parent / "daemon_interval"), os.environ.get("PYTHONPATH")]
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DYNALLOC_DATA_ROOT": str(data_root),
+           "PYTHONPATH": os.pathsep.join(filter(None, python_path)),
+           "DYNALLOC_TEST_DAEMON_INTERVAL_S": DAEMON_INTERVAL_S}
     log = tmp / "dagster_dev.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -413,8 +417,8 @@ def _backfill_and_wait(server: DagsterDev, asset: str, n_keys: int,
                        timeout: float = 240) -> list[dict[str, Any]]:
     """launchPartitionBackfill of all ``n_keys`` partitions of ``asset``, wait for the
     daemon to finish it, and return the runs it created (tag ``dagster/backfill``). The
-    daemon looks at backfills every 30 s (hard-coded in Dagster), so this takes 30-60 s
-    plus the runs."""
+    daemon looks at backfills every ``DAEMON_INTERVAL_S`` (30 s in Dagster without the
+    test's sitecustomize), so this takes two of those plus the runs."""
     launched = server.graphql(LAUNCH_BACKFILL_MUTATION, {"backfillParams": {
         "assetSelection": [{"path": [asset]}], "allPartitions": True,
         "tags": [{"key": "dynalloc/test", "value": "ui"}],
@@ -429,7 +433,7 @@ def _backfill_and_wait(server: DagsterDev, asset: str, n_keys: int,
         assert backfill["__typename"] == "PartitionBackfill", backfill
         if backfill["status"] in BACKFILL_DONE:
             break
-        time.sleep(1)
+        time.sleep(0.5)
     assert backfill.get("status") in {"COMPLETED", "COMPLETED_SUCCESS"}, (
         f"backfill {backfill_id} of {asset} is {backfill.get('status')} after at most"
         f" {timeout:.0f} s: {backfill.get('error')}\n{server.log_tail()}"
