@@ -50,10 +50,13 @@ class PortfolioMarket:
 @dataclass(frozen=True, slots=True)
 class PortfolioRun:
     """A :class:`engine.strategy.portfolio.StrategyRun` (``weights`` the equity sleeve's)
-    plus ``asset_weights`` (n_configs, n_paths, n_assets), each asset's mean weight."""
+    plus ``asset_weights`` (n_configs, n_paths, n_assets), each asset's mean weight, and
+    with ``keep_weight_paths`` ``weight_paths`` (n_configs, n_paths, n_months, n_assets),
+    every asset's weight after each rebalance (else None)."""
 
     run: StrategyRun
     asset_weights: FloatArray
+    weight_paths: FloatArray | None = None
 
 
 def market_from_portfolio_paths(paths: PortfolioPaths) -> PortfolioMarket:
@@ -62,7 +65,8 @@ def market_from_portfolio_paths(paths: PortfolioPaths) -> PortfolioMarket:
                            paths.month_ends[paths.warmup_months:])
 
 
-def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig]) -> PortfolioRun:
+def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
+                  keep_weight_paths: bool = False) -> PortfolioRun:
     """Simulate every config on every path and compute the per-path metrics.
 
     Notes
@@ -112,6 +116,8 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig]) ->
         for i, mix in mixes:
             defensive_mix[i] = base_mix_weights(mix, cov_def, spec.defensive_weights)
     scale = np.empty((len(configs), n_paths, n_months))
+    weight_paths = np.empty((len(configs), n_paths, n_months, len(spec.assets))
+                            if keep_weight_paths else (0, 0, 0, 0))
     for c, config in enumerate(configs):
         scale[c] = target_weights(vols[(config.window_days, config.risky_mix)], config)
     monthly, costs, trades, risky, weight_sum, drawdown, tracking = run_rule(
@@ -125,6 +131,7 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig]) ->
         np.array([c.target_vol for c in configs]),
         np.array([c.tc_bps / 1e4 for c in configs]),
         np.array([c.no_trade_band for c in configs]),
+        weight_paths,
     )
     n_months = monthly.shape[-1]
     years = n_months / MONTHS_PER_YEAR
@@ -145,7 +152,7 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig]) ->
         "avg_equity_weight": risky.mean(axis=-1),
     }
     return PortfolioRun(StrategyRun(configs, monthly, risky, costs, metrics),
-                        weight_sum / n_months)
+                        weight_sum / n_months, weight_paths if keep_weight_paths else None)
 
 
 def evaluate_portfolio(

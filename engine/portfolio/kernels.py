@@ -27,6 +27,7 @@ def run_rule(
     target_vol: FloatArray,
     tc: FloatArray,
     band: FloatArray,
+    weight_paths: FloatArray,
 ):  # pragma: no cover - compiled
     """Simulate every config on every path.
 
@@ -39,6 +40,8 @@ def run_rule(
     levels : daily levels of the A = n_e + n_d assets, (A, P, n_days + 1).
     days : rebalance days d_0 < ... < d_K, (K + 1,).
     target_vol, tc (cost per unit traded), band : per config, (C,).
+    weight_paths : filled with every asset's weight w_a,k after each rebalance, (C, P, K, A),
+        or an empty (0, 0, 0, 0) array to keep none.
 
     Returns
     -------
@@ -65,6 +68,7 @@ def run_rule(
     weight_sum = np.zeros((n_configs, n_paths, n_assets))
     max_drawdown = np.empty((n_configs, n_paths))
     tracking_error = np.empty((n_configs, n_paths))
+    record = weight_paths.shape[0] > 0
     longest = 0
     for k in range(n_months):
         longest = max(longest, days[k + 1] - days[k])
@@ -122,6 +126,9 @@ def run_rule(
                 for a in range(n_assets):
                     gross += w[a] * period[k, a]
                     weight_sum[c, p, a] += w[a]
+                if record:
+                    for a in range(n_assets):
+                        weight_paths[c, p, k, a] = w[a]
                 for a in range(n_eq):
                     held += w[a]
                 risky[c, p, k] = held
