@@ -52,8 +52,8 @@ REPORT = dg.AssetKey("report")
 BACKTEST_CAPTIONS = {
     "backtest_nav": "NAV on the market history (log scale, 1 at the start): the recommended"
     " rule, the next configs, 60/40 and buy-and-hold equity.",
-    "backtest_equity_weight": "The equity weight each strategy held month by month on the"
-    " market history.",
+    "backtest_equity_weight": "The equity weight (of a multi-asset portfolio: the equity"
+    " sleeve's) each strategy held month by month on the market history.",
 }
 
 
@@ -187,7 +187,7 @@ def historical_backtest(
                 + weights_text(0.0, leg, _weight_items(full_rows(rows)[RECOMMENDED])) + ".")
     figures = {"backtest_nav": plots.backtest_nav(path_table, RECOMMENDED, note),
                "backtest_equity_weight": plots.backtest_equity_weight(path_table, RECOMMENDED,
-                                                                      note)}
+                                                                      note, sleeve=multi)}
     pngs = {name: plots.png_bytes(fig) for name, fig in figures.items()}
     plots.close(figures)
     uris = {name: artifacts.write(f"{name}.png", png) for name, png in pngs.items()}

@@ -48,16 +48,19 @@ from dynalloc_dagster.storage.metadata import (
     table_metadata,
 )
 from dynalloc_dagster.tags import RUN_CONFIG_TAG
-from engine.analysis.allocation import weight_bands, weight_paths
+from engine.analysis.allocation import asset_weight_bands, weight_bands, weight_paths
 from engine.analysis.benchmarks import evaluate_benchmarks
 from engine.analysis.costs import DEFAULT_COSTS_BPS
 from engine.analysis.costs import cost_sensitivity as evaluate_costs
 from engine.analysis.scoring import unmet_objectives
 from engine.market.legs import leg_label, leg_of
+from engine.market.paths import ScenarioPaths
 from engine.objectives import OBJECTIVE_CHECKS
 from engine.portfolio.live import todays_weights
+from engine.portfolio.paths import PortfolioPaths
 from engine.strategy import config_from_row
 from engine.strategy.backtest import todays_weight
+from engine.strategy.config import StrategyConfig
 
 OWNERS = ["team:quant-research"]
 COST_SENSITIVITY_TOP = 5
@@ -178,16 +181,16 @@ def benchmark_evaluations(
     })
 
 
-@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars", "parquet"}, code_version="1",
+@dg.asset(group_name="reports", owners=OWNERS, kinds={"polars", "parquet"}, code_version="2",
           tags=INTERMEDIATE)
 def allocation_paths(
     recommended_allocation: pl.DataFrame, scenario_paths: dict,
 ) -> dg.MaterializeResult:
-    """The recommended rule's equity weight month by month in every scenario: the mean, the
-    median and the 5-95% band across paths (engine.analysis.allocation)."""
+    """The recommended rule's weights month by month in every scenario: the mean, the
+    median and the 5-95% band across paths (engine.analysis.allocation) of the equity
+    weight, or of a multi-asset portfolio every asset's weight (an ``asset`` column)."""
     rule = config_from_row(recommended_allocation.row(0, named=True))
-    frames = [weight_bands(weight_paths(paths, rule)).select(pl.lit(name).alias("scenario"),
-                                                             pl.all())
+    frames = [_weight_bands(paths, rule).select(pl.lit(name).alias("scenario"), pl.all())
               for name, paths in scenario_paths.items()]
     table = pl.concat(frames)
     return dg.MaterializeResult(value=table, metadata={
@@ -218,6 +221,12 @@ def cost_sensitivity(
     })
 
 
+def _weight_bands(paths: ScenarioPaths | PortfolioPaths, rule: StrategyConfig) -> pl.DataFrame:
+    if isinstance(paths, PortfolioPaths) and paths.two_asset is None:
+        return asset_weight_bands(paths, rule)
+    return weight_bands(weight_paths(paths, rule))
+
+
 CHART_CAPTIONS = {
     "summary_table": "Best-strategy summary: the recommended rule (highlighted) beside the"
     " static benchmarks in every scenario.",
@@ -227,7 +236,8 @@ CHART_CAPTIONS = {
     " (upper-left envelope), the recommended rule, the benchmarks and the mandate's vol"
     " band.",
     "allocation_dynamics": "The recommended rule's equity weight over the horizon: median"
-    " path and 5-95% band across paths, per scenario, against the weight it sets today.",
+    " path and 5-95% band across paths, per scenario, against the weight it sets today (of"
+    " a multi-asset portfolio: every asset's mean weight, stacked, equities first).",
     "parameter_sensitivity": "How much each hyperparameter explains of the mean-Sharpe"
     " differences between configs, per scenario.",
     "weight_window_interaction": "Mean Sharpe by weight function and vol-window band, per"

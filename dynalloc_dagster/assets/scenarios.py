@@ -23,9 +23,11 @@ from engine.market.calibration import Calibration, calibrated_regime
 from engine.market.legs import leg_label
 from engine.market.paths import ScenarioPaths, simulate_scenario
 from engine.market.regimes import REGIMES, Regime, regime_from_mapping
-from engine.portfolio.paths import PortfolioPaths, simulate_portfolio
+from engine.portfolio.paths import PortfolioPaths, path_arrays, simulate_portfolio
+from engine.portfolio.spec import TWO_ASSET, PortfolioSpec
 from engine.rng import seed_sequence_for
 from engine.strategy.evaluation import CHUNK_BYTES
+from engine.validation import ConfigError
 
 OWNERS = ["team:quant-research"]
 LEG_COLUMN = "defensive_leg"
@@ -97,24 +99,51 @@ def market_regimes(config: MarketRegimesConfig, calibration: pl.DataFrame) -> dg
 MEMORY_SHARE = 0.75
 """The share of the memory this process may use (:func:`dynalloc_dagster.memory.memory_limit`:
 machine, cgroup or rlimit) a run's paths and one chunk of configs may take."""
-PATH_ARRAYS = 5  # equity, variance, short rate, bond index, cash
 
 
-def evaluation_memory_bytes(n_paths: int, horizon_years: int, warmup_months: int) -> int:
+def evaluation_memory_bytes(n_paths: int, horizon_years: int, warmup_months: int,
+                            spec: PortfolioSpec = TWO_ASSET) -> int:
     """Peak bytes of the evaluation stage, which holds every scenario's paths at once.
 
     Notes
     -----
-    S scenarios x 5 daily float64 arrays of n_paths x (21 m + 1) with m = warm-up +
-    12 x horizon months, plus one chunk of configs: max(CHUNK_BYTES, 10 x 8 x n_paths x
-    12 x horizon) (engine.strategy.evaluation streams configs in such chunks).
+    S x A x n_paths x (21 m + 1) x 8 bytes of paths: S scenarios, A daily float64 arrays
+    per path (:func:`engine.portfolio.paths.path_arrays`: 5 for the two-asset study, 11
+    for three equities and three bond buckets), m = warm-up + 12 x horizon months; plus
+    one chunk of configs, max(CHUNK_BYTES, 10 x 8 x n_paths x 12 x horizon) bytes
+    (engine.strategy.evaluation streams configs in such chunks).
     """
     days = (warmup_months + 12 * horizon_years) * TRADING_DAYS_PER_MONTH
-    paths = len(SCENARIOS) * PATH_ARRAYS * n_paths * (days + 1) * 8
+    paths = len(SCENARIOS) * path_arrays(spec) * n_paths * (days + 1) * 8
     return paths + max(CHUNK_BYTES, 10 * 8 * n_paths * 12 * horizon_years)
 
 
+def memory_refusal(n_paths: int, horizon_years: int, warmup_months: int,
+                   spec: PortfolioSpec = TWO_ASSET) -> str | None:
+    """Why paths of this size and portfolio cannot be held by the evaluations (more than
+    :data:`MEMORY_SHARE` of :func:`dynalloc_dagster.memory.memory_limit`), or None."""
+    need = evaluation_memory_bytes(n_paths, horizon_years, warmup_months, spec)
+    available = memory_limit()
+    limit = MEMORY_SHARE * available.bytes
+    if need <= limit:
+        return None
+    assets = "" if not is_multi_asset(spec) else (
+        f" of the {len(spec.assets)}-asset portfolio ({', '.join(spec.names)})")
+    return (
+        f"n_paths = {n_paths} over horizon_years = {horizon_years} (+ warmup_months ="
+        f" {warmup_months}) needs about {need / 2**30:.1f} GiB ({need:,} bytes:"
+        f" {len(SCENARIOS)} scenarios of {path_arrays(spec)} daily arrays per path{assets}"
+        f" held together by the evaluations), more than {limit / 2**30:.1f} GiB"
+        f" ({MEMORY_SHARE:.0%} of {available.bytes / 2**30:.1f} GiB, {available.source}):"
+        " use fewer paths or a shorter horizon")
+
+
 class ScenarioPathsConfig(dg.Config):
+    """Size and seed of the scenario paths. Its own check sizes the two-asset study; a
+    run config's portfolio (ops.market_data.config.portfolio) is sized by
+    :func:`dynalloc_dagster.orchestration.run_config.validate_run_config` and again by
+    ``scenario_paths`` on the calibrated spec before simulating."""
+
     n_paths: int = Field(default=1000, ge=2, le=200_000, description="paths per scenario")
     seed: int = Field(
         default=0, ge=0,
@@ -127,18 +156,14 @@ class ScenarioPathsConfig(dg.Config):
 
     @model_validator(mode="after")
     def _fits_in_memory(self) -> "ScenarioPathsConfig":
-        need = evaluation_memory_bytes(self.n_paths, self.horizon_years, self.warmup_months)
-        available = memory_limit()
-        limit = MEMORY_SHARE * available.bytes
-        if need > limit:
-            raise ValueError(
-                f"n_paths = {self.n_paths} over horizon_years = {self.horizon_years} (+"
-                f" warmup_months = {self.warmup_months}) needs about {need / 2**30:.1f} GiB"
-                f" ({len(SCENARIOS)} scenarios of daily paths held together by the"
-                f" evaluations), more than {limit / 2**30:.1f} GiB ({MEMORY_SHARE:.0%} of"
-                f" {available.bytes / 2**30:.1f} GiB, {available.source}): use fewer paths"
-                " or a shorter horizon")
+        refusal = self.memory_refusal(TWO_ASSET)
+        if refusal:
+            raise ValueError(refusal)
         return self
+
+    def memory_refusal(self, spec: PortfolioSpec) -> str | None:
+        """:func:`memory_refusal` of these paths for ``spec``."""
+        return memory_refusal(self.n_paths, self.horizon_years, self.warmup_months, spec)
 
 
 @dg.asset(
@@ -166,6 +191,9 @@ def scenario_paths(
     paths, the same one the same bits."""
     regimes = {row["name"]: row for row in market_regimes.iter_rows(named=True)}
     spec = spec_from_table(market_regimes)
+    refusal = config.memory_refusal(spec)
+    if refusal:
+        raise ConfigError(f"scenario_paths config: {refusal}")
     outputs: dict[str, ScenarioPaths | PortfolioPaths] = {}
     martingale, vol_check = {}, {}
     for key in context.partition_keys:

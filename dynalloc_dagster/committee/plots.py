@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator, PercentFormatter
 
+from dynalloc_dagster.committee.decision import ASSET_WEIGHTS
 from dynalloc_dagster.partitions import in_scenario_order, scenario_label
 from engine.objectives import InvestmentObjectives
 
@@ -272,7 +273,10 @@ def risk_return(evaluations: pl.DataFrame, recommended: dict, benchmarks: pl.Dat
 
 def allocation_dynamics(bands: pl.DataFrame, recommended: dict, note: str = "") -> Figure:
     """The recommended rule's equity weight month by month in every scenario: the median
-    across paths and the 5-95% band, beside the weight it sets today (dashed)."""
+    across paths and the 5-95% band, beside the weight it sets today (dashed). Bands with
+    an ``asset`` column (a multi-asset portfolio): :func:`asset_allocation_dynamics`."""
+    if "asset" in bands.columns:
+        return asset_allocation_dynamics(bands, recommended, note)
     scenarios = in_scenario_order(bands["scenario"])
     today = float(recommended["equity_weight_today"])
     fig, axes = _panels(len(scenarios))
@@ -287,13 +291,48 @@ def allocation_dynamics(bands: pl.DataFrame, recommended: dict, note: str = "") 
                    label=f"today's weight {today:.1%} (as of {recommended['as_of']})")
         top = max(float(rows["p95"].max()), today)
         ax.set_ylim(0.0, 1.02 if top <= 1.0 else top * 1.05)
-        _percent(ax, y=True, decimals=0)
-        ax.set_title(scenario_label(scenario), fontsize=10)
-        ax.set_xlabel("month of the horizon", fontsize=8)
-        ax.set_ylabel("equity weight", fontsize=8)
-        ax.tick_params(labelsize=7)
+        _weight_panel(ax, scenario, "equity weight")
     return _legend_on_top(fig, axes[0], "Allocation dynamics of the recommended rule: "
                           + rule_label(recommended), note, ncol=3)
+
+
+def _weight_panel(ax: Axes, scenario: str, ylabel: str) -> None:
+    """A weight-over-the-horizon panel's axes: percent y, the scenario as title."""
+    _percent(ax, y=True, decimals=0)
+    ax.set_title(scenario_label(scenario), fontsize=10)
+    ax.set_xlabel("month of the horizon", fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def asset_allocation_dynamics(bands: pl.DataFrame, recommended: dict, note: str = ""
+                              ) -> Figure:
+    """Every asset's mean weight across paths month by month in every scenario, stacked
+    in the order of the bands' ``asset`` column (the spec's: equities first, so the top
+    of the equities is the equity sleeve's weight), each labelled by its asset and its
+    weight today; today's equity-sleeve weight dashed."""
+    assets = bands["asset"].unique(maintain_order=True).to_list()
+    today = {i["asset"]: float(i["weight"]) for i in recommended.get(ASSET_WEIGHTS)
+             or []}
+    sleeve = float(recommended["equity_weight_today"])
+    colours = plt.get_cmap("tab10").colors
+    scenarios = in_scenario_order(bands["scenario"])
+    fig, axes = _panels(len(scenarios))
+    for ax, scenario in zip(axes, scenarios, strict=True):
+        rows = bands.filter(pl.col("scenario") == scenario)
+        months = rows.filter(pl.col("asset") == assets[0]).sort("month")["month"].to_list()
+        means = [rows.filter(pl.col("asset") == a).sort("month")["mean"].to_list()
+                 for a in assets]
+        labels = [f"{a} (today {today[a]:.1%})" if a in today else a for a in assets]
+        ax.stackplot(months, means, labels=labels, colors=colours[:len(assets)], alpha=0.85)
+        ax.axhline(sleeve, color="black", linestyle="--", linewidth=1.2,
+                   label=f"equity sleeve today {sleeve:.1%} (as of {recommended['as_of']})")
+        ax.set_ylim(0.0, 1.0)
+        ax.set_xlim(months[0], months[-1])
+        _weight_panel(ax, scenario, "mean weight across paths")
+    return _legend_on_top(fig, axes[0], "Allocation dynamics of the recommended rule, every"
+                          " asset: " + rule_label(recommended), note,
+                          ncol=min(len(assets) + 1, 4))
 
 
 def _heatmap(ax: Axes, values: np.ndarray, rows: list[str], cols: list[str], fmt: str,
@@ -486,9 +525,11 @@ def backtest_nav(paths: pl.DataFrame, recommended: str, note: str = "") -> Figur
     return _finish(fig, note)
 
 
-def backtest_equity_weight(paths: pl.DataFrame, recommended: str, note: str = "") -> Figure:
+def backtest_equity_weight(paths: pl.DataFrame, recommended: str, note: str = "", *,
+                           sleeve: bool = False) -> Figure:
     """The equity weight each rule held month by month on the market history (0-100%), the
-    strategy ``recommended`` black and heavy."""
+    strategy ``recommended`` black and heavy; with ``sleeve`` (a multi-asset portfolio)
+    the equity sleeve's, every equity together, and the axis and title say so."""
     strategies = paths["strategy"].unique(maintain_order=True).to_list()
     styles = _strategy_styles(strategies, recommended)
     fig, ax = plt.subplots(figsize=(10, 4))
@@ -498,8 +539,10 @@ def backtest_equity_weight(paths: pl.DataFrame, recommended: str, note: str = ""
     top = float(paths["equity_weight"].max())
     ax.set_ylim(0.0, 1.02 if top <= 1.0 else top * 1.05)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_ylabel("equity weight")
-    ax.set_title("Equity weight held on the history")
+    what = "equity sleeve weight" if sleeve else "equity weight"
+    ax.set_ylabel(what)
+    ax.set_title(what.capitalize() + " held on the history"
+                 + (" (every equity together)" if sleeve else ""))
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _finish(fig, note)
 

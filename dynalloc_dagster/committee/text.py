@@ -245,7 +245,9 @@ def benchmark_table(inputs: ReportInputs) -> Table:
                          _pct(r["avg_equity_weight_mean"], 0),
                          "yes" if r["meets_objectives"] else "no"])
     return Table(["scenario", "portfolio", "mean Sharpe", "ann. return", "ann. vol",
-                  "max drawdown (median)", "avg equity", "meets objectives"], rows,
+                  "max drawdown (median)",
+                  "avg equity sleeve" if inputs.recommended.get(ASSET_WEIGHTS) else "avg equity",
+                  "meets objectives"], rows,
                  highlight=tuple(range(0, len(rows), len(order))))
 
 

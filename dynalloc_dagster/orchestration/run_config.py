@@ -119,7 +119,23 @@ def validate_run_config(run_config: Any) -> None:
                     f" {', '.join(classes)}"
                 )
             _validate_block(f"{section}.{name}", config_class, block)
+    _validate_paths_memory(run_config.get("ops") or {})
     _validate_loggers(run_config.get("loggers"))
+
+
+def _validate_paths_memory(ops: dict) -> None:
+    """The scenario paths sized for the run config's portfolio (ops.market_data.config.
+    portfolio): a multi-asset portfolio stores more arrays per path than the two-asset
+    study ScenarioPathsConfig checks on its own."""
+    portfolio = ((ops.get("market_data") or {}).get("config") or {}).get("portfolio")
+    if not portfolio:
+        return
+    spec = MarketDataConfig(portfolio=portfolio).portfolio.spec()  # type: ignore[union-attr]
+    paths = ScenarioPathsConfig(**((ops.get("scenario_paths") or {}).get("config") or {}))
+    refusal = paths.memory_refusal(spec)
+    if refusal:
+        raise ConfigError(f"run config ops.scenario_paths.config: {refusal} (portfolio from"
+                          " ops.market_data.config.portfolio)")
 
 
 def _validate_loggers(loggers: Any) -> None:

@@ -1,4 +1,5 @@
-"""Allocation dynamics: the equity weight one rule sets, month by month, on every path."""
+"""Allocation dynamics: the weights one rule sets, month by month, on every path: the
+equity weight of the two-asset study, every asset's of a multi-asset portfolio."""
 
 from __future__ import annotations
 
@@ -35,6 +36,32 @@ def weight_paths(paths: ScenarioPaths | PortfolioPaths, config: StrategyConfig) 
     market = market_from_paths(paths)
     targets = target_weights_for(market, [config])
     return rebalance(market, targets, [config]).weights[0]
+
+
+def asset_weight_paths(paths: PortfolioPaths, config: StrategyConfig) -> FloatArray:
+    """Every asset's weight ``config`` holds after each month-end rebalance of the
+    evaluation of a multi-asset portfolio (engine.portfolio.evaluation.run_portfolio).
+
+    Returns
+    -------
+    Array of shape (n_paths, n_months, n_assets), assets in ``paths.names`` order:
+    w_a,k = s_k b_a,k for an equity, (1 - s_k) d_a,k for a defensive asset, or the drifted
+    weight where the no-trade band skips the trade; each (path, month) sums to 1. The
+    equities' sum is :func:`weight_paths`.
+    """
+    run = run_portfolio(market_from_portfolio_paths(paths), [config], keep_weight_paths=True)
+    return run.weight_paths[0]  # type: ignore[index]
+
+
+def asset_weight_bands(paths: PortfolioPaths, config: StrategyConfig,
+                       quantiles: Sequence[float] = BAND_QUANTILES) -> pl.DataFrame:
+    """:func:`weight_bands` of every asset's weight path, one block of rows per asset:
+    ``asset`` (``paths.names`` order), then the :func:`weight_bands` columns. The ``mean``
+    columns of one month sum to 1 across assets."""
+    weights = asset_weight_paths(paths, config)
+    return pl.concat([weight_bands(weights[:, :, i], quantiles)
+                      .select(pl.lit(name).alias("asset"), pl.all())
+                      for i, name in enumerate(paths.names)])
 
 
 def weight_bands(

@@ -43,10 +43,13 @@ class PortfolioMarket:
 @dataclass(frozen=True, slots=True)
 class PortfolioRun:
     """A :class:`engine.strategy.portfolio.StrategyRun` (``weights`` the equity sleeve's)
-    plus ``asset_weights`` (n_configs, n_paths, n_assets), each asset's mean weight."""
+    plus ``asset_weights`` (n_configs, n_paths, n_assets), each asset's mean weight, and
+    with ``keep_weight_paths`` ``weight_paths`` (n_configs, n_paths, n_months, n_assets),
+    every asset's weight after each rebalance (else None)."""
 
     run: StrategyRun
     asset_weights: FloatArray
+    weight_paths: FloatArray | None = None
 
 
 def market_from_portfolio_paths(paths: PortfolioPaths) -> PortfolioMarket:
@@ -55,7 +58,8 @@ def market_from_portfolio_paths(paths: PortfolioPaths) -> PortfolioMarket:
                            paths.month_ends[paths.warmup_months:])
 
 
-def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig]) -> PortfolioRun:
+def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
+                  keep_weight_paths: bool = False) -> PortfolioRun:
     """Simulate every config on every path and compute the per-path metrics.
 
     Notes
@@ -112,6 +116,8 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig]) ->
     monthly, costs, risky = (np.empty(scale.shape) for _ in range(3))
     weight_sum = np.empty((len(configs), n_paths, len(spec.ordered)))
     fused = np.empty((len(PASS_METRICS), len(configs), n_paths))
+    weight_paths = np.empty((len(configs), n_paths, n_months, len(spec.assets))
+                            if keep_weight_paths else (0, 0, 0, 0))
     cash = market.cash[:, days]
     run_rule(
         scale,
@@ -125,14 +131,14 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig]) ->
         np.array([c.tc_bps / 1e4 for c in configs]),
         np.array([c.no_trade_band for c in configs]),
         cash[:, 1:] / cash[:, :-1] - 1.0,
-        monthly, costs, risky, weight_sum, fused,
+        monthly, costs, risky, weight_sum, fused, weight_paths,
     )
     var95, cvar95 = var_cvar(monthly)
     metrics = dict(zip(PASS_METRICS, fused, strict=True))
     metrics |= {"ann_return": annualised_return(monthly), "var95": var95, "cvar95": cvar95}
     metrics = {name: metrics[name] for name in METRICS}
     return PortfolioRun(StrategyRun(configs, monthly, risky, costs, metrics),
-                        weight_sum / n_months)
+                        weight_sum / n_months, weight_paths if keep_weight_paths else None)
 
 
 def evaluate_portfolio(

@@ -35,6 +35,7 @@ def run_rule(
     risky: FloatArray,
     weight_sum: FloatArray,
     out: FloatArray,
+    weight_paths: FloatArray,
 ) -> None:  # pragma: no cover - compiled
     """Simulate every config on every path and compute its per-path metrics.
 
@@ -57,6 +58,8 @@ def run_rule(
         turnover and cost_drag (the sums of the one-way turnover and of the costs over
         the n_months / 12 years); tracking_error; avg_equity_weight. See
         engine.portfolio.evaluation.run_portfolio for the formulas.
+    weight_paths : filled with every asset's weight w_a,k after each rebalance, (C, P, K, A),
+        or an empty (0, 0, 0, 0) array to keep none.
 
     Notes
     -----
@@ -80,6 +83,7 @@ def run_rule(
     n_assets = levels.shape[0]
     n_days = days[-1] - days[0]
     years = n_months / MONTHS_PER_YEAR
+    record = weight_paths.shape[0] > 0
     longest = 0
     for k in range(n_months):
         longest = max(longest, days[k + 1] - days[k])
@@ -149,6 +153,9 @@ def run_rule(
                 for a in range(n_assets):
                     gross += w[a] * period[k, a]
                     weight_sum[c, p, a] += w[a]
+                if record:
+                    for a in range(n_assets):
+                        weight_paths[c, p, k, a] = w[a]
                 for a in range(n_eq):
                     held += w[a]
                 risky[c, p, k] = held

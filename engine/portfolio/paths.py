@@ -60,6 +60,19 @@ class PortfolioPaths:
                          dtype=np.int64) * TRADING_DAYS_PER_MONTH
 
 
+def path_arrays(spec: PortfolioSpec) -> int:
+    """Daily float64 arrays of n_paths x (n_steps + 1) one scenario of ``spec`` stores.
+
+    Notes
+    -----
+    A = n_assets (levels) + n_equities (Heston variances) + 2 (short rate, cash), as in
+    :class:`PortfolioPaths`: 5 for the two-asset spec (equity, variance, short rate, bond,
+    cash: :class:`engine.market.paths.ScenarioPaths`), 11 for three equities and three
+    bond buckets.
+    """
+    return len(spec.assets) + len(spec.equities) + 2
+
+
 def driver_correlation(spec: PortfolioSpec, regime: Regime) -> FloatArray:
     """Correlation of the Gaussian drivers (Z_v1..Z_vn, Z_S1..Z_Sn, Z_r), (2n+1, 2n+1).
 

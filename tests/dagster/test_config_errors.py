@@ -32,9 +32,12 @@ from dagster_test_support import (
     snapshot,
 )
 
+from dynalloc_dagster.assets import scenarios
 from dynalloc_dagster.assets.strategies import strategy_configs
 from dynalloc_dagster.environment import resources_for
+from dynalloc_dagster.memory import MemoryLimit
 from dynalloc_dagster.orchestration.pipeline import job_run_config_from_names, run_pipeline
+from dynalloc_dagster.orchestration.run_config import validate_run_config
 from dynalloc_dagster.orchestration.stages import evaluation_range_tags, stage_request
 from dynalloc_dagster.partitions import batch_partitions
 from dynalloc_dagster.tags import (
@@ -44,6 +47,7 @@ from dynalloc_dagster.tags import (
     ROUND_JOB,
     SCENARIOS_JOB,
 )
+from engine.portfolio.examples import GLOBAL_SIX
 from engine.validation import ConfigError
 
 
@@ -383,5 +387,33 @@ def test_paths_that_cannot_fit_in_memory_are_refused_with_the_estimate(
     with pytest.raises(ConfigError, match=r"n_paths = 200000 over horizon_years = 30 .*"
                        r"needs about \d+\.\d GiB .* use fewer paths or a shorter horizon"):
         run_pipeline(defs, instance, run_config=run_config)
+    assert instance.get_runs() == []
+    assert not data_root.exists()
+
+
+def test_a_six_asset_portfolio_is_sized_by_its_own_arrays_not_the_two_asset_ones(
+    defs: dg.Definitions, instance: dg.DagsterInstance, data_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """global_six stores 11 daily arrays per path (6 levels, 3 variances, rate, cash),
+    the two-asset study 5: under a limit between the two estimates, 1000 paths pass for
+    two assets and are refused for six before any run, naming the field and the bytes."""
+    two = scenarios.evaluation_memory_bytes(1000, 5, 24)
+    six = scenarios.evaluation_memory_bytes(1000, 5, 24, GLOBAL_SIX)
+    days = (24 + 60) * 21 + 1
+    assert six - two == 6 * (11 - 5) * 1000 * days * 8
+    limit = MemoryLimit(int((two + six) / 2 / scenarios.MEMORY_SHARE), "a test limit")
+    monkeypatch.setattr(scenarios, "memory_limit", lambda: limit)
+    paths = {"scenario_paths": {"config": {"n_paths": 1000}}}
+    validate_run_config({"ops": paths})
+
+    run_config = {"ops": {**paths, "market_data": {"config": {
+        "portfolio": {"name": "global_six"}}}}}
+    with pytest.raises(ConfigError) as refused:
+        run_pipeline(defs, instance, run_config=run_config)
+    message = str(refused.value)
+    assert message.startswith("run config ops.scenario_paths.config: n_paths = 1000 ")
+    assert f"({six:,} bytes: 6 scenarios of 11 daily arrays per path of the 6-asset" in message
+    assert "portfolio from ops.market_data.config.portfolio" in message
     assert instance.get_runs() == []
     assert not data_root.exists()

@@ -204,6 +204,47 @@ def test_allocation_dynamics_shows_todays_weight_in_every_panel(figures: list[Fi
         assert ax.get_ylim() == (0.0, 1.02)
 
 
+ASSETS = {"sp500": 0.3, "nasdaq": 0.1, "cash": 0.6}
+
+
+def _asset_bands() -> pl.DataFrame:
+    return pl.DataFrame([{"scenario": s, "asset": a, "month": m, "mean": w, "p5": w, "p50": w,
+                          "p95": w} for s in SHUFFLED for a, w in ASSETS.items()
+                         for m in (1, 2, 3)])
+
+
+def test_a_portfolios_allocation_dynamics_stacks_every_asset_by_name(
+        figures: list[Figure]) -> None:
+    """Bands with an asset column: every asset a stacked area named in the legend with its
+    weight today, the stack's top at 100%, today's equity sleeve dashed."""
+    recommended = {**RECOMMENDED, "equity_weight_today": 0.4, "asset_weights_today": [
+        {"asset": a, "label": a, "weight": w} for a, w in ASSETS.items()]}
+    fig = plots.allocation_dynamics(_asset_bands(), recommended)
+    figures.append(fig)
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "sp500 (today 30.0%)", "nasdaq (today 10.0%)", "cash (today 60.0%)",
+        "equity sleeve today 40.0% (as of 2026-11-20)"]
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == IN_ORDER
+    for ax in panels:
+        areas = ax.collections
+        assert [a.get_label() for a in areas] == [t.get_text() for t in legend.get_texts()][:3]
+        top = areas[-1].get_paths()[0].vertices[:, 1].max()
+        assert top == pytest.approx(1.0, abs=1e-12)
+        assert ax.get_ylabel() == "mean weight across paths"
+
+
+def test_a_portfolios_backtest_weight_chart_says_equity_sleeve(figures: list[Figure]) -> None:
+    fig = plots.backtest_equity_weight(_backtest_paths(), "recommended", sleeve=True)
+    figures.append(fig)
+    assert fig.axes[0].get_ylabel() == "equity sleeve weight"
+    assert "every equity together" in fig.axes[0].get_title()
+    plain = plots.backtest_equity_weight(_backtest_paths(), "recommended")
+    figures.append(plain)
+    assert plain.axes[0].get_ylabel() == "equity weight"
+
+
 def test_summary_table_highlights_the_recommended_rows(figures: list[Figure]) -> None:
     rows = [[label, portfolio, "0.5"] for label in ("Base case", "Bull market")
             for portfolio in ("recommended rule", "60/40", "100% equity")]

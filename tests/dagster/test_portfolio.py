@@ -23,7 +23,7 @@ from dynalloc_dagster.portfolio import PortfolioConfig, asset_weights
 from dynalloc_dagster.storage.io_managers import ScenarioPathsIOManager
 from engine.market.regimes import REGIMES
 from engine.portfolio.calibration import calibrate_equities
-from engine.portfolio.examples import GLOBAL_SIX
+from engine.portfolio.examples import GLOBAL_SIX, US_INDICES
 from engine.portfolio.paths import PortfolioPaths, simulate_portfolio
 from engine.portfolio.spec import TWO_ASSET, PortfolioSpec
 from engine.validation import ConfigError
@@ -156,6 +156,10 @@ def test_the_six_asset_pipeline_lists_every_asset_in_every_output(six: dict) -> 
         assert f"{item['asset']} {item['weight']:.1%}" in report[:report.index("## Narrative")]
         assert item["label"] in report
     assert (root / "artifacts" / "asset_weights.png").read_bytes().startswith(b"\x89PNG")
+    bands = pl.read_parquet(root / "allocation_paths.parquet")
+    for _, rows in bands.group_by("scenario"):
+        assert rows["asset"].unique(maintain_order=True).to_list() == NAMES
+    assert (root / "artifacts" / "allocation_dynamics.png").read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.slow
@@ -184,6 +188,51 @@ def test_an_explicit_two_asset_portfolio_stores_the_default_bytes(tmp_path: Path
     reports = [pl.read_parquet(io.BytesIO(s["report.parquet"]))["markdown"][0]
                for s in (default, explicit)]
     assert reports[1].replace(RUN_CONFIG_LINES, "") == reports[0]
+
+
+US_INDICES_YAML = REPO_ROOT / "examples" / "us_indices.yaml"
+
+
+def test_the_us_indices_example_reads_the_shipped_real_series() -> None:
+    config = read_config(US_INDICES_YAML)
+    validate_run_config(config)
+    portfolio = config["ops"]["market_data"]["config"]["portfolio"]
+    assert PortfolioConfig(**portfolio).spec() == US_INDICES
+    source = config["resources"]["market_source"]["config"]
+    folder = REPO_ROOT / source["path"]
+    assert source["kind"] == "files"
+    assert {p.stem for p in (folder / "series").iterdir()} == {"sp500", "nasdaq"}
+
+
+@pytest.mark.slow
+def test_the_us_indices_example_runs_and_allocates_to_both_indices_and_cash(
+        tmp_path: Path) -> None:
+    """examples/us_indices.yaml through the whole pipeline on the shipped 1999-2018 closes,
+    sized down (10 paths, 1-year horizon, 3 configs in 2 rounds)."""
+    config = read_config(US_INDICES_YAML)
+    small = small_run_config(n_paths=10, initial_batch=2, batch_size=1, max_configs=3)
+    config["ops"]["scenario_paths"] = small["ops"]["scenario_paths"]
+    config["resources"]["agent"] = small["resources"]["agent"]
+    source = config["resources"]["market_source"]["config"]
+    source["path"] = str(REPO_ROOT / source["path"])
+    root = tmp_path / "data"
+    with dg.instance_for_test() as instance:
+        runs = run_pipeline(build_definitions(data_root=str(root)), instance,
+                            run_config=config)
+    assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    recommended = pl.read_parquet(root / "recommended_allocation.parquet").row(0, named=True)
+    assert str(recommended["as_of"]) == "2018-11-30"
+    items = recommended["asset_weights_today"]
+    assert [i["asset"] for i in items] == ["sp500", "nasdaq", "cash"]
+    assert [i["label"] for i in items] == [
+        "sp500: equity index (files series sp500)",
+        "nasdaq: equity index (files series nasdaq)",
+        "cash: cash at the risk-free rate (files risk_free)"]
+    assert sum(i["weight"] for i in items) == pytest.approx(1.0, abs=1e-12)
+    trades = pl.read_csv(root / "artifacts" / "todays_allocation.csv")
+    assert trades["asset"].to_list() == ["sp500", "nasdaq", "cash"]
+    bands = pl.read_parquet(root / "allocation_paths.parquet")
+    assert bands["asset"].unique(maintain_order=True).to_list() == ["sp500", "nasdaq", "cash"]
 
 
 def test_the_shipped_example_config_is_valid_and_names_global_six() -> None:

@@ -122,7 +122,8 @@ def _rule_drawdowns(scale, risky_mix, defensive_mix, levels, days):
     run_rule(scale, np.zeros(n_configs, dtype=np.int64), risky_mix,
              np.zeros(n_configs, dtype=np.int64), defensive_mix, levels, days,
              np.full(n_configs, 0.1), zeros, zeros, np.zeros((n_paths, n_months)),
-             monthly, costs, risky, np.empty((n_configs, n_paths, levels.shape[0])), fused)
+             monthly, costs, risky, np.empty((n_configs, n_paths, levels.shape[0])), fused,
+             np.empty((0, 0, 0, 0)))
     return fused[PASS_METRICS.index("max_drawdown")], monthly
 
 

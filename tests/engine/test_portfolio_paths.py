@@ -13,7 +13,7 @@ from engine.conventions import DT_DAY
 from engine.market.paths import simulate_scenario
 from engine.market.rates import Vasicek
 from engine.market.regimes import REGIMES
-from engine.portfolio.paths import driver_correlation, simulate_portfolio
+from engine.portfolio.paths import driver_correlation, path_arrays, simulate_portfolio
 from engine.portfolio.spec import TWO_ASSET, Asset, PortfolioSpec
 
 K_SE = 4.0
@@ -70,6 +70,17 @@ def test_shapes_and_order(risk_neutral):
     assert risk_neutral.variance.shape == (3, 6000, 253)
     np.testing.assert_array_equal(risk_neutral.levels[:, :, 0], 1.0)
     np.testing.assert_allclose(risk_neutral.levels[-1], risk_neutral.cash, rtol=1e-15)
+
+
+def test_path_arrays_counts_every_stored_daily_array(risk_neutral):
+    """The memory guard's count: 7 levels + 3 variances + rate + cash = 12 arrays of
+    n_paths x (n_steps + 1) float64; the two-asset study's 5."""
+    stored = (risk_neutral.levels, risk_neutral.variance, risk_neutral.short_rate,
+              risk_neutral.cash)
+    one_array = risk_neutral.n_paths * (risk_neutral.n_steps + 1) * 8
+    assert sum(a.nbytes for a in stored) == path_arrays(SPEC) * one_array == 12 * one_array
+    two = simulate_scenario(BASE, 8, 5, warmup_months=0, horizon_years=1)
+    assert path_arrays(TWO_ASSET) * two.equity.nbytes == two.nbytes
 
 
 @pytest.mark.parametrize("i", range(6))
