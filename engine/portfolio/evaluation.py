@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from engine.conventions import MONTHS_PER_YEAR
 from engine.market.paths import ScenarioPaths
 from engine.objectives import InvestmentObjectives
 from engine.portfolio.kernels import run_rule
@@ -24,14 +23,8 @@ from engine.portfolio.paths import PortfolioPaths
 from engine.portfolio.spec import PortfolioSpec
 from engine.strategy.config import MIX_FIELDS, StrategyConfig, target_weights
 from engine.strategy.evaluation import CHUNK_BYTES, evaluate, metrics_table
-from engine.strategy.metrics import (
-    annualised_return,
-    annualised_vol,
-    sharpe_ratio,
-    sortino_ratio,
-    summarise,
-    var_cvar,
-)
+from engine.strategy.kernels import PASS_METRICS
+from engine.strategy.metrics import METRICS, annualised_return, summarise, var_cvar
 from engine.strategy.portfolio import StrategyRun
 from engine.types import FloatArray, IntArray
 
@@ -80,7 +73,9 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
     the formulas of :func:`engine.strategy.portfolio.rebalance`). The daily NAV within month
     k is A_k sum_a w_a g_a,t; the month's realised vol is sqrt(w' S_k w) with S_k the
     annualised covariance of its daily simple returns. Turnover is the one-way turnover
-    per year, avg_equity_weight the equity sleeve's mean weight.
+    per year, avg_equity_weight the equity sleeve's mean weight. One compiled pass per
+    path (:func:`engine.portfolio.kernels.run_rule`) rebalances and computes all but the
+    annualised return and VaR/CVaR, which stay numpy's (engine.strategy.metrics).
     """
     configs = tuple(configs)
     spec = market.spec
@@ -116,11 +111,15 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
         for i, mix in mixes:
             defensive_mix[i] = base_mix_weights(mix, cov_def, spec.defensive_weights)
     scale = np.empty((len(configs), n_paths, n_months))
-    weight_paths = np.empty((len(configs), n_paths, n_months, len(spec.assets))
-                            if keep_weight_paths else (0, 0, 0, 0))
     for c, config in enumerate(configs):
         scale[c] = target_weights(vols[(config.window_days, config.risky_mix)], config)
-    monthly, costs, trades, risky, weight_sum, drawdown, tracking = run_rule(
+    monthly, costs, risky = (np.empty(scale.shape) for _ in range(3))
+    weight_sum = np.empty((len(configs), n_paths, len(spec.ordered)))
+    fused = np.empty((len(PASS_METRICS), len(configs), n_paths))
+    weight_paths = np.empty((len(configs), n_paths, n_months, len(spec.assets))
+                            if keep_weight_paths else (0, 0, 0, 0))
+    cash = market.cash[:, days]
+    run_rule(
         scale,
         np.array([risky_keys.index((c.window_days, c.risky_mix)) for c in configs]),
         risky_mix,
@@ -131,26 +130,13 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
         np.array([c.target_vol for c in configs]),
         np.array([c.tc_bps / 1e4 for c in configs]),
         np.array([c.no_trade_band for c in configs]),
-        weight_paths,
+        cash[:, 1:] / cash[:, :-1] - 1.0,
+        monthly, costs, risky, weight_sum, fused, weight_paths,
     )
-    n_months = monthly.shape[-1]
-    years = n_months / MONTHS_PER_YEAR
-    cash = market.cash[:, days]
-    excess = monthly - (cash[:, 1:] / cash[:, :-1] - 1.0)[None]
     var95, cvar95 = var_cvar(monthly)
-    metrics = {
-        "ann_return": annualised_return(monthly),
-        "ann_vol": annualised_vol(monthly),
-        "sharpe": sharpe_ratio(excess),
-        "sortino": sortino_ratio(excess),
-        "max_drawdown": drawdown,
-        "var95": var95,
-        "cvar95": cvar95,
-        "turnover": trades.sum(axis=-1) / years,
-        "cost_drag": costs.sum(axis=-1) / years,
-        "tracking_error": tracking,
-        "avg_equity_weight": risky.mean(axis=-1),
-    }
+    metrics = dict(zip(PASS_METRICS, fused, strict=True))
+    metrics |= {"ann_return": annualised_return(monthly), "var95": var95, "cvar95": cvar95}
+    metrics = {name: metrics[name] for name in METRICS}
     return PortfolioRun(StrategyRun(configs, monthly, risky, costs, metrics),
                         weight_sum / n_months, weight_paths if keep_weight_paths else None)
 

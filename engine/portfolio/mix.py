@@ -155,12 +155,35 @@ def inverse_vol_weights(covariance: FloatArray) -> FloatArray:
     """w_i = (1 / sigma_i) / sum_j (1 / sigma_j), over the last axis of the result.
 
     ``covariance`` has shape (..., n, n); an asset with sigma_i = 0 takes the whole
-    sleeve (shared equally among such assets)."""
-    vol = np.sqrt(np.maximum(np.diagonal(covariance, axis1=-2, axis2=-1), 0.0))
-    zero = vol == 0.0
-    with np.errstate(divide="ignore"):
-        inverse = np.where(zero.any(axis=-1, keepdims=True), zero * 1.0, 1.0 / vol)
-    return inverse / inverse.sum(axis=-1, keepdims=True)
+    sleeve (shared equally among such assets). One compiled pass; the sum runs left to
+    right, numpy's order for n < 8."""
+    cov = np.ascontiguousarray(covariance, dtype=np.float64)
+    n = cov.shape[-1]
+    return _inverse_vol(cov.reshape(-1, n, n)).reshape(cov.shape[:-1])
+
+
+@numba.njit(cache=True, nogil=True)
+def _inverse_vol(cov: FloatArray) -> FloatArray:  # pragma: no cover - compiled
+    m, n, _ = cov.shape
+    out = np.empty((m, n))
+    for i in range(m):
+        zero = False
+        for a in range(n):
+            vol = np.sqrt(0.0 if cov[i, a, a] < 0.0 else cov[i, a, a])
+            out[i, a] = vol
+            zero = zero or vol == 0.0
+        for a in range(n):
+            vol = out[i, a]
+            if zero:
+                out[i, a] = 1.0 if vol == 0.0 else 0.0
+            else:
+                out[i, a] = 1.0 / vol
+        total = out[i, 0]
+        for a in range(1, n):
+            total += out[i, a]
+        for a in range(n):
+            out[i, a] /= total
+    return out
 
 
 def risk_parity_weights(covariance: FloatArray) -> FloatArray:

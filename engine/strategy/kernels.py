@@ -189,6 +189,28 @@ def _std(a: FloatArray, mean: float, scratch: FloatArray) -> float:  # pragma: n
     return np.sqrt((0.0 + pairwise_sum(scratch, 0, n)) / (n - 1))
 
 
+@numba.njit(cache=True, nogil=True)
+def return_metrics(
+    monthly: FloatArray, excess: FloatArray, scratch: FloatArray
+) -> tuple[float, float, float]:  # pragma: no cover - compiled
+    """(ann_vol, sharpe, sortino) of one path's monthly returns R and excess returns X
+    (1-D, contiguous; ``scratch`` as long), bit for bit engine.strategy.metrics'
+    annualised_vol, sharpe_ratio and sortino_ratio: sqrt(12) std(R) (ddof 1);
+    sqrt(12) mean(X) / std(X), NaN when std(X) = 0; sqrt(12) mean(X) /
+    sqrt(mean(min(X, 0)^2)), NaN when that is 0."""
+    sqrt12 = np.sqrt(float(MONTHS_PER_YEAR))
+    ann_vol = _std(monthly, _mean(monthly), scratch) * sqrt12
+    mean_x = _mean(excess)
+    std_x = _std(excess, mean_x, scratch)
+    sharpe = mean_x / std_x * sqrt12 if std_x > 0 else np.nan
+    for k in range(excess.size):
+        low = min(excess[k], 0.0)
+        scratch[k] = low * low
+    downside = np.sqrt(_mean(scratch))
+    sortino = mean_x / downside * sqrt12 if downside > 0 else np.nan
+    return ann_vol, sharpe, sortino
+
+
 PASS_METRICS: tuple[str, ...] = (
     "ann_vol",
     "sharpe",
@@ -262,7 +284,6 @@ def strategy_pass(
     first, last = days[0], days[-1]
     n_eval = last - first
     years = n_months / MONTHS_PER_YEAR
-    sqrt12 = np.sqrt(float(MONTHS_PER_YEAR))
     for p in numba.prange(n_paths):
         trades = np.empty((n_configs, n_months))
         _rebalance_path(targets[:, p], asset_return[p], alt_return[p], tc, band,
@@ -282,18 +303,9 @@ def strategy_pass(
         scratch = np.empty(n_months)
         for c in range(n_configs):
             monthly = monthly_returns[c, p]
-            mean = _mean(monthly)
-            out[0, c, p] = _std(monthly, mean, scratch) * sqrt12
             for k in range(n_months):
                 excess[k] = monthly[k] - cash_returns[p, k]
-            mean_x = _mean(excess)
-            std_x = _std(excess, mean_x, scratch)
-            out[1, c, p] = mean_x / std_x * sqrt12 if std_x > 0 else np.nan
-            for k in range(n_months):
-                low = min(excess[k], 0.0)
-                scratch[k] = low * low
-            downside = np.sqrt(_mean(scratch))
-            out[2, c, p] = mean_x / downside * sqrt12 if downside > 0 else np.nan
+            out[0, c, p], out[1, c, p], out[2, c, p] = return_metrics(monthly, excess, scratch)
             out[3, c, p] = worst[c]
             out[4, c, p] = (0.0 + pairwise_sum(trades[c], 0, n_months)) / years
             out[5, c, p] = (0.0 + pairwise_sum(costs[c, p], 0, n_months)) / years

@@ -12,9 +12,12 @@ import pytest
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
 from engine.portfolio.evaluation import evaluate_portfolio
+from engine.portfolio.kernels import run_rule
 from engine.portfolio.paths import PortfolioPaths, simulate_portfolio
 from engine.portfolio.spec import TWO_ASSET, Asset, PortfolioSpec
 from engine.strategy import StrategyConfig, evaluate
+from engine.strategy.kernels import PASS_METRICS
+from engine.strategy.metrics import max_drawdown
 
 BASE = REGIMES["base"]
 CONFIGS = (
@@ -107,3 +110,47 @@ def test_cash_defensive_sleeve(six_paths):
     paths = simulate_portfolio(spec, BASE, 16, 2, horizon_years=1)
     table = evaluate_portfolio(paths, [CONFIGS[0]])
     assert table["weight_cash_mean"][0] == pytest.approx(1 - table["avg_equity_weight_mean"][0])
+
+
+def _rule_drawdowns(scale, risky_mix, defensive_mix, levels, days):
+    """run_rule's max drawdowns with no costs and no band (weights = targets)."""
+    n_configs, n_paths, n_months = scale.shape
+    shaped = (n_configs, n_paths, n_months)
+    monthly, costs, risky = (np.empty(shaped) for _ in range(3))
+    fused = np.empty((len(PASS_METRICS), n_configs, n_paths))
+    zeros = np.zeros(n_configs)
+    run_rule(scale, np.zeros(n_configs, dtype=np.int64), risky_mix,
+             np.zeros(n_configs, dtype=np.int64), defensive_mix, levels, days,
+             np.full(n_configs, 0.1), zeros, zeros, np.zeros((n_paths, n_months)),
+             monthly, costs, risky, np.empty((n_configs, n_paths, levels.shape[0])), fused,
+             np.empty((0, 0, 0, 0)))
+    return fused[PASS_METRICS.index("max_drawdown")], monthly
+
+
+def test_rule_drawdown_is_the_daily_scan_with_leverage():
+    # Levered equity sleeves (s up to 1.6, so the bonds are held short in some months)
+    # on volatile random levels: the kernel skips the months whose daily NAV cannot set a
+    # new peak or drawdown, and its drawdown must still be the day-by-day scan's.
+    rng = np.random.default_rng(5)
+    n_paths, n_months, n_eq, n_def = 12, 18, 2, 2
+    days = np.arange(n_months + 1, dtype=np.int64) * 21
+    steps = rng.normal(0.0004, 0.02, (n_eq + n_def, n_paths, days[-1]))
+    levels = np.concatenate([np.ones((n_eq + n_def, n_paths, 1)),
+                             np.exp(np.cumsum(steps, axis=-1))], axis=-1)
+    scale = rng.uniform(0.2, 1.6, (3, n_paths, n_months))
+    risky_mix = rng.dirichlet(np.ones(n_eq), (1, n_paths, n_months))
+    defensive_mix = rng.dirichlet(np.ones(n_def), (1, n_paths, n_months))
+    got, monthly = _rule_drawdowns(scale, risky_mix, defensive_mix, levels, days)
+    weights = np.concatenate([scale[..., None] * risky_mix,
+                              (1.0 - scale[..., None]) * defensive_mix], axis=-1)
+    assert (weights < 0).any() and (scale > 1).mean() > 0.3
+    start = np.cumprod(np.concatenate([np.ones((*scale.shape[:2], 1)), 1.0 + monthly],
+                                      axis=-1), axis=-1)[..., :-1]
+    navs = []
+    for k in range(n_months):
+        growth = levels[:, :, days[k] + 1: days[k + 1] + 1] / levels[:, :, days[k], None]
+        value = np.einsum("cpa,apt->cpt", weights[:, :, k], growth)
+        navs.append(start[:, :, k, None] * value)
+    expected = max_drawdown(np.concatenate(navs, axis=-1), initial=1.0)
+    assert (expected > 0.2).any()
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
