@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip 'setuptools>=70.1'
+	$(BIN)/pip install --quiet --upgrade pip 'setuptools>=70.1,<82'
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
