@@ -10,11 +10,15 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from engine.conventions import TRADING_DAYS_PER_YEAR
 from engine.portfolio.evaluation import PortfolioMarket, run_portfolio
 from engine.portfolio.mix import base_mix_weights, sleeve_vol, trailing_covariance
 from engine.portfolio.spec import PortfolioSpec
-from engine.strategy.backtest import _as_array, _as_dates, _as_levels, _month_end_indices
+from engine.strategy.backtest import (
+    _as_dates,
+    _as_levels,
+    _cash_account,
+    _rebalance_days,
+)
 from engine.strategy.config import StrategyConfig, target_weights
 from engine.strategy.metrics import METRICS
 from engine.types import FloatArray
@@ -93,15 +97,8 @@ def backtest_portfolio(
     array = _levels(spec, levels, day)
     if array.shape[1] != len(day):
         raise ValueError(f"levels have {array.shape[1]} days, dates {len(day)}")
-    rate = _as_array("risk_free", risk_free, len(day), day)
-    cash = np.concatenate([[1.0], np.cumprod(1.0 + rate[:-1] / TRADING_DAYS_PER_YEAR)])
-    month_ends = _month_end_indices(day)
-    usable = month_ends[month_ends >= config.window_days]
-    if len(usable) < 3:
-        raise ValueError(
-            f"history too short: vol_window_months = {config.vol_window_months} needs"
-            f" {config.window_days} trading days before the first rebalance and at least"
-            f" two months after it; got {len(day)} days")
+    cash = _cash_account(risk_free, day)
+    usable = _rebalance_days(day, config)
     market = PortfolioMarket(spec, array[:, None, :] / array[:, None, :1], cash[None], usable)
     result = run_portfolio(market, [config])
     monthly = pl.DataFrame({"date": day.gather(usable[1:]),

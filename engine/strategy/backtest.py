@@ -55,26 +55,10 @@ def backtest_history(
     """
     day = _as_dates(dates)
     equity = _as_levels("close", close, len(day), day)
-    rate = _as_array("risk_free", risk_free, len(day), day)
-    absurd = np.flatnonzero(np.abs(rate) > MAX_ABS_RATE)
-    if absurd.size:
-        i = int(absurd[0])
-        raise ValueError(
-            f"risk_free = {float(rate[i])!r} on {day[i]} (row {i}) is above {MAX_ABS_RATE:g} in"
-            f" absolute value: rates are annualised decimals (0.03 = 3%), not percent"
-        )
-    cash = np.concatenate([[1.0], np.cumprod(1.0 + rate[:-1] / TRADING_DAYS_PER_YEAR)])
+    cash = _cash_account(risk_free, day)
     alternative = cash if bond_close is None else _as_levels("bond_close", bond_close,
                                                                     len(day), day)
-
-    month_ends = _month_end_indices(day)
-    usable = month_ends[month_ends >= config.window_days]
-    if len(usable) < 3:
-        raise ValueError(
-            f"history too short: vol_window_months = {config.vol_window_months} needs"
-            f" {config.window_days} trading days before the first rebalance and at least"
-            f" two months after it; got {len(day)} days"
-        )
+    usable = _rebalance_days(day, config)
     market = Market(equity=equity[None], alternative=alternative[None], cash=cash[None],
                     rebalance_days=usable)
     run = run_strategies(market, [config])
@@ -87,6 +71,35 @@ def backtest_history(
     )
     metrics = {name: float(run.metrics[name][0, 0]) for name in METRICS}
     return BacktestResult(config=config, monthly_returns=monthly, metrics=metrics)
+
+
+def _cash_account(risk_free: Any, day: pl.Series) -> FloatArray:
+    """cash_t = cash_{t-1} (1 + rf_{t-1} / 252), cash_0 = 1, from the annualised decimal
+    rate on each day; a rate above MAX_ABS_RATE in absolute value (percent) is refused
+    naming its date and row."""
+    rate = _as_array("risk_free", risk_free, len(day), day)
+    absurd = np.flatnonzero(np.abs(rate) > MAX_ABS_RATE)
+    if absurd.size:
+        i = int(absurd[0])
+        raise ValueError(
+            f"risk_free = {float(rate[i])!r} on {day[i]} (row {i}) is above {MAX_ABS_RATE:g} in"
+            f" absolute value: rates are annualised decimals (0.03 = 3%), not percent"
+        )
+    return np.concatenate([[1.0], np.cumprod(1.0 + rate[:-1] / TRADING_DAYS_PER_YEAR)])
+
+
+def _rebalance_days(day: pl.Series, config: StrategyConfig) -> IntArray:
+    """The month-ends with a full vol window before them; at least three (the first
+    rebalance and two months after it), else a ValueError naming the window."""
+    month_ends = _month_end_indices(day)
+    usable = month_ends[month_ends >= config.window_days]
+    if len(usable) < 3:
+        raise ValueError(
+            f"history too short: vol_window_months = {config.vol_window_months} needs"
+            f" {config.window_days} trading days before the first rebalance and at least"
+            f" two months after it; got {len(day)} days"
+        )
+    return usable
 
 
 def _as_dates(dates: Sequence[Any] | pl.Series | np.ndarray) -> pl.Series:

@@ -59,6 +59,19 @@ def test_weights_today_by_hand_for_fixed_mixes_of_three_equities_and_three_bonds
     np.testing.assert_allclose(weights, expected, rtol=1e-10)
 
 
+def test_backtest_refuses_a_rate_in_percent_and_a_history_too_short_as_the_two_asset_one(
+) -> None:
+    dates, levels, rate = _history()
+    percent = rate.copy()
+    percent[10] = 3.0
+    for run in (lambda r: backtest_portfolio(dates, levels, r, TWO, RULE),
+                lambda r: backtest_history(dates, levels[0], r, RULE, bond_close=levels[1])):
+        with pytest.raises(ValueError, match=rf"risk_free = 3.0 on {dates[10]} \(row 10\)"):
+            run(percent)
+    with pytest.raises(ValueError, match="history too short: vol_window_months = 3"):
+        backtest_portfolio(dates[:70], levels[:, :70], rate[:70], TWO, RULE)
+
+
 def test_one_equity_one_bond_backtest_is_the_two_asset_backtest() -> None:
     dates, levels, rate = _history()
     mine = backtest_portfolio(dates, levels, rate, TWO, RULE)
