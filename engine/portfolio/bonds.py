@@ -10,12 +10,36 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 
 from engine.conventions import DT_DAY, TRADING_DAYS_PER_MONTH
 from engine.market.rates import Vasicek
 from engine.portfolio.spec import Asset
-from engine.types import FloatArray
+from engine.types import FloatArray, IntArray
+
+
+def price_table(model: Vasicek, tau: float, coupon_rate: float) -> FloatArray:
+    """(ln A, B) of every zero-coupon price a bond of maturity ``tau`` years is made of.
+
+    Row 0 is the face's, P(tau, r) = exp(ln A - B r) (engine.market.rates.Vasicek); with
+    a coupon c != 0, rows 1 ... ceil(tau) are the coupon dates tau - j, j = 0 ... ceil(tau) - 1.
+    """
+    taus = [tau, *(tau - j for j in range(math.ceil(tau)) if coupon_rate != 0.0)]
+    return np.array([model.zero_coupon_coefficients(x) for x in taus])
+
+
+@numba.njit(cache=True, nogil=True)
+def table_log_price(r: float, table: FloatArray, n_rows: int,
+                    coupon_rate: float) -> float:  # pragma: no cover - compiled
+    """ln P_c(tau, r) of one rate from the first ``n_rows`` rows of :func:`price_table`."""
+    log_zero = table[0, 0] - table[0, 1] * r
+    if coupon_rate == 0.0:
+        return log_zero
+    price = math.exp(log_zero)
+    for m in range(1, n_rows):
+        price = price + coupon_rate * math.exp(table[m, 0] - table[m, 1] * r)
+    return math.log(price)
 
 
 def bond_log_price(model: Vasicek, r: FloatArray, tau: float, coupon_rate: float) -> FloatArray:
@@ -26,15 +50,21 @@ def bond_log_price(model: Vasicek, r: FloatArray, tau: float, coupon_rate: float
     Annual coupons c are paid at tau, tau - 1, ..., down to the last time above 0, and the
     face at tau: P_c(tau, r) = c sum_j P(tau - j, r) + P(tau, r) with P the Vasicek
     zero-coupon price (:meth:`engine.market.rates.Vasicek.log_zero_coupon`). c = 0 is the
-    zero-coupon bond, ln P(tau, r) exactly.
+    zero-coupon bond, ln P(tau, r) exactly. Compiled (:func:`table_log_price`), as the
+    simulated buckets price it.
     """
-    log_zero = model.log_zero_coupon(r, tau)
-    if coupon_rate == 0.0:
-        return log_zero
-    price = np.exp(log_zero)
-    for j in range(math.ceil(tau)):
-        price = price + coupon_rate * np.exp(model.log_zero_coupon(r, tau - j))
-    return np.log(price)
+    rates = np.asarray(r, dtype=np.float64)
+    table = price_table(model, tau, coupon_rate)
+    return _log_prices(rates.ravel(), table, coupon_rate).reshape(rates.shape)
+
+
+@numba.njit(cache=True, nogil=True)
+def _log_prices(r: FloatArray, table: FloatArray,
+                coupon_rate: float) -> FloatArray:  # pragma: no cover - compiled
+    out = np.empty(r.shape[0])
+    for i in range(r.shape[0]):
+        out[i] = table_log_price(r[i], table, table.shape[0], coupon_rate)
+    return out
 
 
 def bucket_log_returns(model: Vasicek, short_rate: FloatArray, asset: Asset) -> FloatArray:
@@ -51,19 +81,37 @@ def bucket_log_returns(model: Vasicek, short_rate: FloatArray, asset: Asset) -> 
     Daily roll: ln P_c(T - dt, r_{t+1}) - ln P_c(T, r_t) every day. Monthly roll: on day
     t = 21 k + s of month k the bond bought at 21 k has T - s dt years left, so the day's
     return is ln P_c(T - (s + 1) dt, r_{t+1}) - ln P_c(T - s dt, r_t); over the month
-    the returns sum to ln P_c(T - 21 dt, r_{21(k+1)}) - ln P_c(T, r_{21 k}).
+    the returns sum to ln P_c(T - 21 dt, r_{21(k+1)}) - ln P_c(T, r_{21 k}). One
+    compiled pass over the rate paths.
     """
     maturity, coupon = float(asset.maturity_years), asset.coupon_rate  # type: ignore[arg-type]
     if asset.roll == "daily":
-        return bond_log_price(model, short_rate[:, 1:], maturity - DT_DAY, coupon) - (
-            bond_log_price(model, short_rate[:, :-1], maturity, coupon)
-        )
-    out = np.empty((short_rate.shape[0], short_rate.shape[1] - 1))
-    for s in range(TRADING_DAYS_PER_MONTH):
-        days = slice(s, out.shape[1], TRADING_DAYS_PER_MONTH)
-        nexts = slice(s + 1, short_rate.shape[1], TRADING_DAYS_PER_MONTH)
-        r_now, r_next = short_rate[:, days], short_rate[:, nexts]
-        out[:, days] = bond_log_price(model, r_next, maturity - (s + 1) * DT_DAY, coupon) - (
-            bond_log_price(model, r_now[:, : r_next.shape[1]], maturity - s * DT_DAY, coupon)
-        )
+        held = [(maturity - DT_DAY, maturity)]
+    else:
+        held = [(maturity - (s + 1) * DT_DAY, maturity - s * DT_DAY)
+                for s in range(TRADING_DAYS_PER_MONTH)]
+    tables = [[price_table(model, tau, coupon) for tau in taus] for taus in held]
+    rows = np.array([[len(t) for t in pair] for pair in tables], dtype=np.int64)
+    padded = np.zeros((len(held), 2, int(rows.max()), 2))
+    for s, pair in enumerate(tables):
+        for side, table in enumerate(pair):
+            padded[s, side, : len(table)] = table
+    return _bucket_returns(np.ascontiguousarray(short_rate, dtype=np.float64), padded, rows,
+                           coupon)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _bucket_returns(short_rate: FloatArray, tables: FloatArray, rows: IntArray,
+                    coupon_rate: float) -> FloatArray:  # pragma: no cover - compiled
+    """Day t's return ln P_c(tau_1, r_{t+1}) - ln P_c(tau_0, r_t) with the tables of slot
+    t mod n_slots: (tau_1, tau_0) at tables[s, 0], tables[s, 1]."""
+    n_paths, n_days = short_rate.shape[0], short_rate.shape[1] - 1
+    n_slots = tables.shape[0]
+    out = np.empty((n_paths, n_days))
+    for p in numba.prange(n_paths):
+        for t in range(n_days):
+            s = t % n_slots
+            out[p, t] = table_log_price(short_rate[p, t + 1], tables[s, 0], rows[s, 0],
+                                        coupon_rate) - table_log_price(
+                short_rate[p, t], tables[s, 1], rows[s, 1], coupon_rate)
     return out

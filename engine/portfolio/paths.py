@@ -9,10 +9,11 @@ import numpy as np
 
 from engine.conventions import DT_DAY, MONTHS_PER_YEAR, TRADING_DAYS_PER_MONTH
 from engine.market.heston import HestonStepper, Scheme, draw_normals
-from engine.market.paths import Measure, ScenarioPaths, simulate_scenario
-from engine.market.rates import Vasicek, cash_log_return
+from engine.market.paths import SHOCK_BLOCK_BYTES, Measure, ScenarioPaths, simulate_scenario
+from engine.market.rates import Vasicek
 from engine.market.regimes import Regime
 from engine.portfolio.bonds import bucket_log_returns
+from engine.portfolio.path_kernels import portfolio_days
 from engine.portfolio.spec import Asset, PortfolioSpec
 from engine.rng import as_generator, seed_sequence_for
 from engine.types import FloatArray, IntArray, SeedLike
@@ -169,35 +170,35 @@ def simulate_portfolio(
     chol = np.linalg.cholesky(driver_correlation(spec, regime))
     rho = regime.spot_variance_corr
     perp_scale = 1.0 / math.sqrt(1.0 - rho * rho)
-    drifts = [regime.equity_drift + a.drift_spread for a in equities]
+    drifts = np.array([regime.equity_drift + a.drift_spread for a in equities])
 
     shape = (n_paths, n_steps + 1)
     levels = np.empty((len(spec.assets), *shape))
     variance = np.empty((n, *shape))
-    short_rate = np.empty(shape)
-    levels[:n, :, 0] = 0.0
+    short_rate, cash = np.empty(shape), np.empty(shape)
+    levels[:, :, 0] = cash[:, 0] = 1.0
     for i, stepper in enumerate(steppers):
         variance[i, :, 0] = stepper.theta
     short_rate[:, 0] = regime.short_rate
-    for t in range(n_steps):
-        z = chol @ draw_normals(rng, 2 * n + 1, n_paths, antithetic=antithetic)
-        r_now = short_rate[:, t]
-        for i, stepper in enumerate(steppers):
-            drift = drifts[i] if measure == "physical" else r_now - regime.dividend_yield
-            log_return, variance[i, :, t + 1] = stepper.step(
-                variance[i, :, t], z[i], (z[n + i] - rho * z[i]) * perp_scale, drift
-            )
-            levels[i, :, t + 1] = levels[i, :, t] + log_return
-        short_rate[:, t + 1] = rate_dynamics.step(r_now, z[-1], DT_DAY)
+    log_levels, log_cash = np.zeros((n, n_paths)), np.zeros(n_paths)
+    decay, sd = rate_dynamics.step_coefficients(DT_DAY)
+    rates = np.array([rho, perp_scale, DT_DAY, regime.dividend_yield, rate_dynamics.theta,
+                      decay, sd])
+    heston = np.stack([stepper.constants for stepper in steppers])
+    block = max(1, SHOCK_BLOCK_BYTES // ((2 * n + 1) * 8 * n_paths))
+    for t0 in range(0, n_steps, block):
+        days = min(block, n_steps - t0)
+        shocks = np.matmul(chol, draw_normals(rng, 2 * n + 1, n_paths, antithetic=antithetic,
+                                              n_steps=days))
+        portfolio_days(t0, shocks, levels, log_levels, variance, short_rate, cash, log_cash,
+                       heston, drifts, rates, measure == "risk_neutral")
 
-    log_cash = np.zeros(shape)
-    np.cumsum(cash_log_return(short_rate[:, :-1], DT_DAY), axis=1, out=log_cash[:, 1:])
     for j, asset in enumerate(spec.defensive, start=n):
-        levels[j, :, 0] = 0.0
         if asset.asset_class == "cash":
-            levels[j] = log_cash
+            levels[j] = cash
         else:
             np.cumsum(bucket_log_returns(vasicek, short_rate, asset), axis=1,
                       out=levels[j, :, 1:])
-    return PortfolioPaths(regime.name, spec, np.exp(levels, out=levels), variance, short_rate,
-                          np.exp(log_cash), warmup_months, measure)
+            np.exp(levels[j, :, 1:], out=levels[j, :, 1:])
+    return PortfolioPaths(regime.name, spec, levels, variance, short_rate, cash,
+                          warmup_months, measure)

@@ -1,0 +1,63 @@
+"""The multi-asset engine reproduces the paths and tables stored from the code before its
+compiled path loop (tests/engine/data/make_portfolio_golden.py), bit for bit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from engine.conventions import DT_DAY
+from engine.market.regimes import REGIMES
+from engine.portfolio.examples import GLOBAL_SIX
+from engine.portfolio.paths import equity_stepper
+from tests.engine.data.make_portfolio_golden import GOLDEN, SEVEN, golden_arrays
+
+
+@pytest.fixture(scope="module")
+def stored() -> dict[str, np.ndarray]:
+    with np.load(GOLDEN) as data:
+        return {key: data[key] for key in data.files}
+
+
+@pytest.fixture(scope="module")
+def recomputed() -> dict[str, np.ndarray]:
+    return golden_arrays()
+
+
+def test_same_keys(stored, recomputed):
+    assert sorted(stored) == sorted(recomputed)
+
+
+def test_every_array_bit_identical(stored, recomputed):
+    for key, expected in stored.items():
+        actual = recomputed[key]
+        assert actual.dtype == expected.dtype, key
+        assert actual.shape == expected.shape, key
+        if expected.dtype.kind == "f":
+            assert np.array_equal(actual.view(np.uint64), expected.view(np.uint64)), key
+        else:
+            assert np.array_equal(actual, expected), key
+
+
+def test_a_case_reaches_the_qe_exponential_branch(stored):
+    # psi = s^2 / m^2 > 1.5 on a stored variance of every equity of the low-vol case.
+    regime = REGIMES["low_vol"]
+    variance = stored["seven_low_vol_physical_qe/paths/variance"]
+    for i, asset in enumerate(SEVEN.equities):
+        stepper = equity_stepper(regime, asset, "qe")
+        kappa, theta, sigma = stepper.kappa, stepper.theta, stepper.sigma
+        decay = math.exp(-kappa * DT_DAY)
+        v = variance[i, :, :-1]
+        m = theta + (v - theta) * decay
+        s2 = v * sigma**2 * decay * (1 - decay) / kappa + theta * sigma**2 * (
+            1 - decay) ** 2 / (2 * kappa)
+        assert (s2 / m**2 > 1.5).sum() > 100, asset.name
+
+
+def test_the_tables_reach_every_base_mix(stored):
+    for sleeve in ("risky_mix", "defensive_mix"):
+        mixes = set(stored[f"global_six_bear_150_paths/evaluate/{sleeve}"])
+        assert mixes == {"fixed", "inverse_vol", "risk_parity"}
+    assert stored["global_six_base_physical_qe/paths/levels"].shape[0] == len(GLOBAL_SIX.assets)
