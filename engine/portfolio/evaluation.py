@@ -18,8 +18,8 @@ import polars as pl
 from engine.market.paths import ScenarioPaths
 from engine.objectives import InvestmentObjectives
 from engine.portfolio.kernels import run_rule
-from engine.portfolio.mix import CumulativeMoments, base_mix_weights, sleeve_vol
 from engine.portfolio.paths import PortfolioPaths
+from engine.portfolio.sleeve_mixes import sleeve_mixes
 from engine.portfolio.spec import PortfolioSpec
 from engine.strategy.config import MIX_FIELDS, StrategyConfig, target_weights
 from engine.strategy.evaluation import CHUNK_BYTES, evaluate, metrics_table
@@ -79,7 +79,6 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
     """
     configs = tuple(configs)
     spec = market.spec
-    n_eq = len(spec.equities)
     days = np.asarray(market.rebalance_days, dtype=np.int64)
     starts = days[:-1]
     longest = max(c.window_days for c in configs)
@@ -88,31 +87,15 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
             f"the first rebalance (day {starts.min()}) comes before a full trailing window"
             f" of {longest} days; simulate a longer warm-up or shorten vol_window_months"
         )
-    log_levels = np.log(market.levels)
-    windows = sorted({c.window_days for c in configs})
-    kept = np.concatenate([starts, *(starts - n for n in windows)])
-    equities = CumulativeMoments.of(log_levels[:n_eq], kept)
-    defensive = CumulativeMoments.of(log_levels[n_eq:], kept)
-    risky_keys = sorted({(c.window_days, c.risky_mix) for c in configs})
-    defensive_keys = sorted({(c.window_days, c.defensive_mix) for c in configs})
+    mixes = sleeve_mixes(market.levels, spec, starts,
+                         sorted({(c.window_days, c.risky_mix) for c in configs}),
+                         sorted({(c.window_days, c.defensive_mix) for c in configs}))
+    risky_keys, defensive_keys = mixes.risky_keys, mixes.defensive_keys
     n_paths, n_months = market.levels.shape[1], len(starts)
-    risky_mix = np.empty((len(risky_keys), n_paths, n_months, n_eq))
-    defensive_mix = np.empty((len(defensive_keys), n_paths, n_months, len(spec.defensive)))
-    vols = {}
-    for window in windows:
-        cov_eq = equities.covariance(starts, window)
-        for i, key in enumerate(risky_keys):
-            if key[0] == window:
-                risky_mix[i] = base_mix_weights(key[1], cov_eq, spec.risky_weights)
-                vols[key] = sleeve_vol(risky_mix[i], cov_eq)
-        mixes = [(i, key[1]) for i, key in enumerate(defensive_keys) if key[0] == window]
-        if mixes:
-            cov_def = defensive.covariance(starts, window)
-        for i, mix in mixes:
-            defensive_mix[i] = base_mix_weights(mix, cov_def, spec.defensive_weights)
     scale = np.empty((len(configs), n_paths, n_months))
     for c, config in enumerate(configs):
-        scale[c] = target_weights(vols[(config.window_days, config.risky_mix)], config)
+        scale[c] = target_weights(
+            mixes.risky_vol[risky_keys.index((config.window_days, config.risky_mix))], config)
     monthly, costs, risky = (np.empty(scale.shape) for _ in range(3))
     weight_sum = np.empty((len(configs), n_paths, len(spec.ordered)))
     fused = np.empty((len(PASS_METRICS), len(configs), n_paths))
@@ -122,9 +105,9 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
     run_rule(
         scale,
         np.array([risky_keys.index((c.window_days, c.risky_mix)) for c in configs]),
-        risky_mix,
+        mixes.risky,
         np.array([defensive_keys.index((c.window_days, c.defensive_mix)) for c in configs]),
-        defensive_mix,
+        mixes.defensive,
         np.ascontiguousarray(market.levels),
         days,
         np.array([c.target_vol for c in configs]),

@@ -92,17 +92,23 @@ def sleeve_vol(weights: FloatArray, covariance: FloatArray) -> FloatArray:
 
 @numba.njit(cache=True, nogil=True)
 def _quadratic_form(w: FloatArray, cov: FloatArray) -> FloatArray:  # pragma: no cover
-    m, n = w.shape
-    out = np.empty(m)
-    for i in range(m):
-        total = 0.0
-        for a in range(n):
-            row = 0.0
-            for b in range(n):
-                row += cov[i, a, b] * w[i, b]
-            total += w[i, a] * row
-        out[i] = total
+    out = np.empty(w.shape[0])
+    for i in range(w.shape[0]):
+        out[i] = quadratic_form(w[i], cov[i])
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def quadratic_form(w: FloatArray, cov: FloatArray) -> float:  # pragma: no cover - compiled
+    """w' Sigma w of one (n,) and (n, n), summed row by row: sum_a w_a (sum_b Sigma_ab w_b)."""
+    n = w.shape[0]
+    total = 0.0
+    for a in range(n):
+        row = 0.0
+        for b in range(n):
+            row += cov[a, b] * w[b]
+        total += w[a] * row
+    return total
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -167,23 +173,30 @@ def _inverse_vol(cov: FloatArray) -> FloatArray:  # pragma: no cover - compiled
     m, n, _ = cov.shape
     out = np.empty((m, n))
     for i in range(m):
-        zero = False
-        for a in range(n):
-            vol = np.sqrt(0.0 if cov[i, a, a] < 0.0 else cov[i, a, a])
-            out[i, a] = vol
-            zero = zero or vol == 0.0
-        for a in range(n):
-            vol = out[i, a]
-            if zero:
-                out[i, a] = 1.0 if vol == 0.0 else 0.0
-            else:
-                out[i, a] = 1.0 / vol
-        total = out[i, 0]
-        for a in range(1, n):
-            total += out[i, a]
-        for a in range(n):
-            out[i, a] /= total
+        inverse_vol(cov[i], out[i])
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def inverse_vol(cov: FloatArray, out: FloatArray) -> None:  # pragma: no cover - compiled
+    """:func:`inverse_vol_weights` of one (n, n) covariance, written to ``out`` (n,)."""
+    n = cov.shape[0]
+    zero = False
+    for a in range(n):
+        vol = np.sqrt(0.0 if cov[a, a] < 0.0 else cov[a, a])
+        out[a] = vol
+        zero = zero or vol == 0.0
+    for a in range(n):
+        vol = out[a]
+        if zero:
+            out[a] = 1.0 if vol == 0.0 else 0.0
+        else:
+            out[a] = 1.0 / vol
+    total = out[0]
+    for a in range(1, n):
+        total += out[a]
+    for a in range(n):
+        out[a] /= total
 
 
 def risk_parity_weights(covariance: FloatArray) -> FloatArray:
@@ -228,89 +241,96 @@ def _erc_objective(c, y, budget):  # pragma: no cover - compiled
 def _erc(cov: FloatArray) -> FloatArray:  # pragma: no cover - compiled
     runs, length, n, _ = cov.shape
     out = np.empty((runs, length, n))
-    budget = 1.0 / n
     for r in numba.prange(runs):
-        y = np.empty(n)
-        trial = np.empty(n)
-        grad = np.empty(n)
-        chol = np.empty((n, n))
-        step = np.empty(n)
+        y, work = np.empty(n), np.empty((n + 3, n))
         warm = False
         for k in range(length):
-            c = cov[r, k]
-            ok = True
-            for i in range(n):
-                if not c[i, i] > 0.0:
-                    ok = False
-            if not ok:
-                out[r, k, :] = np.nan
-                warm = False
-                continue
+            warm = erc_solve(cov[r, k], y, work, warm, out[r, k])
             if not warm:
-                for i in range(n):
-                    y[i] = 1.0 / np.sqrt(c[i, i] * n)
-            converged = False
-            for _ in range(ERC_MAX_ITERATIONS):
-                for i in range(n):
-                    row = 0.0
-                    for j in range(n):
-                        row += c[i, j] * y[j]
-                    grad[i] = row - budget / y[i]
-                # Cholesky of J = Sigma + diag(budget / y^2), then J step = grad
-                for i in range(n):
-                    for j in range(i + 1):
-                        total = c[i, j] + (budget / (y[i] * y[i]) if i == j else 0.0)
-                        for m in range(j):
-                            total -= chol[i, m] * chol[j, m]
-                        if i == j:
-                            chol[i, i] = np.sqrt(total)
-                        else:
-                            chol[i, j] = total / chol[j, j]
-                for i in range(n):
-                    total = grad[i]
-                    for m in range(i):
-                        total -= chol[i, m] * step[m]
-                    step[i] = total / chol[i, i]
-                for i in range(n - 1, -1, -1):
-                    total = step[i]
-                    for m in range(i + 1, n):
-                        total -= chol[m, i] * step[m]
-                    step[i] = total / chol[i, i]
-                # near the solution the full Newton step is taken as it is
-                full = True
-                for i in range(n):
-                    trial[i] = y[i] - step[i]
-                    if not abs(step[i]) < 0.25 * y[i]:
-                        full = False
-                before = 0.0 if full else _erc_objective(c, y, budget)
-                t = 1.0
-                for _ in range(0 if full else 60):
-                    positive = True
-                    for i in range(n):
-                        trial[i] = y[i] - t * step[i]
-                        if not trial[i] > 0.0:
-                            positive = False
-                    if positive and _erc_objective(c, trial, budget) <= before + 1e-15 * abs(
-                        before
-                    ):
-                        break
-                    t *= 0.5
-                moved = 0.0
-                for i in range(n):
-                    moved = max(moved, abs(trial[i] - y[i]) / trial[i])
-                    y[i] = trial[i]
-                if moved < ERC_TOLERANCE:
-                    converged = True
-                    break
-            if not converged:
                 out[r, k, :] = np.nan
-                warm = False
-                continue
-            warm = True
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def erc_solve(c: FloatArray, y: FloatArray, work: FloatArray, warm: bool,
+              out: FloatArray) -> bool:  # pragma: no cover - compiled
+    """Equal-risk-contribution weights of one covariance ``c`` (n, n) by Newton's method
+    (:func:`risk_parity_weights`), written to ``out`` (n,).
+
+    ``y`` (n,) holds the unnormalised solution y; with ``warm`` the solve starts from it
+    (the previous solve's), else from y_i = 1 / sqrt(n Sigma_ii). ``work`` is (n + 3, n)
+    scratch. Returns False (``out`` untouched) on a non-positive variance or without
+    convergence: the next solve must then start cold.
+    """
+    n = y.shape[0]
+    trial, grad, step, chol = work[0], work[1], work[2], work[3:]
+    budget = 1.0 / n
+    for i in range(n):
+        if not c[i, i] > 0.0:
+            return False
+    if not warm:
+        for i in range(n):
+            y[i] = 1.0 / np.sqrt(c[i, i] * n)
+    for _ in range(ERC_MAX_ITERATIONS):
+        for i in range(n):
+            row = 0.0
+            for j in range(n):
+                row += c[i, j] * y[j]
+            grad[i] = row - budget / y[i]
+        # Cholesky of J = Sigma + diag(budget / y^2), then J step = grad
+        for i in range(n):
+            for j in range(i + 1):
+                total = c[i, j] + (budget / (y[i] * y[i]) if i == j else 0.0)
+                for m in range(j):
+                    total -= chol[i, m] * chol[j, m]
+                if i == j:
+                    chol[i, i] = np.sqrt(total)
+                else:
+                    chol[i, j] = total / chol[j, j]
+        for i in range(n):
+            total = grad[i]
+            for m in range(i):
+                total -= chol[i, m] * step[m]
+            step[i] = total / chol[i, i]
+        for i in range(n - 1, -1, -1):
+            total = step[i]
+            for m in range(i + 1, n):
+                total -= chol[m, i] * step[m]
+            step[i] = total / chol[i, i]
+        # near the solution the full Newton step is taken as it is
+        full = True
+        for i in range(n):
+            trial[i] = y[i] - step[i]
+            if not abs(step[i]) < 0.25 * y[i]:
+                full = False
+        before = 0.0 if full else _erc_objective(c, y, budget)
+        t = 1.0
+        for _ in range(0 if full else 60):
+            positive = True
+            for i in range(n):
+                trial[i] = y[i] - t * step[i]
+                if not trial[i] > 0.0:
+                    positive = False
+            if positive and _erc_objective(c, trial, budget) <= before + 1e-15 * abs(
+                before
+            ):
+                break
+            t *= 0.5
+        moved = 0.0
+        for i in range(n):
+            moved = max(moved, abs(trial[i] - y[i]) / trial[i])
+            y[i] = trial[i]
+        if moved < ERC_TOLERANCE:
             total = y.sum()
             for i in range(n):
-                out[r, k, i] = y[i] / total
-    return out
+                out[i] = y[i] / total
+            return True
+    return False
+
+
+def fixed_weights(n: int, fixed: tuple[float, ...] | None) -> FloatArray:
+    """The "fixed" mix of an n-asset sleeve: the spec's weights, or 1 / n each (None)."""
+    return np.full(n, 1.0 / n) if fixed is None else np.asarray(fixed, dtype=np.float64)
 
 
 def base_mix_weights(
@@ -325,8 +345,7 @@ def base_mix_weights(
         return np.ones(covariance.shape[:-1])
     match mix:
         case "fixed":
-            weights = np.full(n, 1.0 / n) if fixed is None else np.asarray(fixed)
-            return np.broadcast_to(weights, covariance.shape[:-1]).copy()
+            return np.broadcast_to(fixed_weights(n, fixed), covariance.shape[:-1]).copy()
         case "inverse_vol":
             return inverse_vol_weights(covariance)
         case "risk_parity":
