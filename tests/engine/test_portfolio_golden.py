@@ -1,5 +1,6 @@
 """The multi-asset engine reproduces the paths and tables stored from the code before its
-compiled path loop (tests/engine/data/make_portfolio_golden.py), bit for bit."""
+compiled passes (tests/engine/data/make_portfolio_golden.py): bit for bit, but for the
+risk-parity rows, within the Newton stopping rule's tolerance."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ from engine.market.regimes import REGIMES
 from engine.portfolio.examples import GLOBAL_SIX
 from engine.portfolio.paths import equity_stepper
 from tests.engine.data.make_portfolio_golden import GOLDEN, SEVEN, golden_arrays
+
+TABLE_RTOL, TABLE_ATOL = 1e-12, 1e-14
+"""Risk-parity rows of the tables against the stored ones: 1e-15 from the weights' few
+ulps, 1000x margin relative (for metrics near zero, e.g. a median Sharpe of 0.05, the
+absolute 1e-14 applies)."""
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +36,40 @@ def test_same_keys(stored, recomputed):
     assert sorted(stored) == sorted(recomputed)
 
 
-def test_every_array_bit_identical(stored, recomputed):
+def _risk_parity_rows(stored: dict[str, np.ndarray], case: str) -> np.ndarray:
+    return ((stored[f"{case}/evaluate/risky_mix"] == "risk_parity")
+            | (stored[f"{case}/evaluate/defensive_mix"] == "risk_parity"))
+
+
+def test_paths_and_fixed_or_inverse_vol_rows_bit_identical(stored, recomputed):
     for key, expected in stored.items():
         actual = recomputed[key]
         assert actual.dtype == expected.dtype, key
         assert actual.shape == expected.shape, key
+        if "/evaluate/" in key and expected.dtype.kind == "f":
+            keep = ~_risk_parity_rows(stored, key.split("/")[0])
+            actual, expected = actual[keep], expected[keep]
         if expected.dtype.kind == "f":
             assert np.array_equal(actual.view(np.uint64), expected.view(np.uint64)), key
         else:
             assert np.array_equal(actual, expected), key
+
+
+def test_risk_parity_rows_within_the_newton_tolerance(stored, recomputed):
+    # The stored tables solved risk parity until no coordinate moved by 1e-13; today's
+    # stop after a full Newton step below 1e-8 (the error left ~1e-16) and start from the
+    # previous month's solution rescaled: weights differ by a few ulps, metrics (smooth
+    # in the weights, of order 1) by ~1e-15 (1.3e-15 at most on the bench's 1000 paths x
+    # 100 configs x 5 regimes).
+    compared = 0
+    for key, expected in stored.items():
+        if "/evaluate/" not in key or expected.dtype.kind != "f":
+            continue
+        rows = _risk_parity_rows(stored, key.split("/")[0])
+        np.testing.assert_allclose(recomputed[key][rows], expected[rows], rtol=TABLE_RTOL,
+                                   atol=TABLE_ATOL, err_msg=key)
+        compared += int(rows.sum())
+    assert compared > 100
 
 
 def test_a_case_reaches_the_qe_exponential_branch(stored):
