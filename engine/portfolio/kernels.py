@@ -64,19 +64,13 @@ def run_rule(
     Notes
     -----
     Per path, once for all configs: the month's simple returns R_a,k, the growth
-    g_a,t = level_a,t / level_a,d_k on the days t of month k with its per-month minimum
-    and maximum, and the annualised covariance
-    S_k = 252 (sum r_a r_b - sum r_a sum r_b / n) / (n - 1) of the month's n daily simple
-    returns.
-
-    The daily NAV A_k V_t, V_t = sum_a w_a g_a,t summed in asset order, is scanned day by
-    day only in the months where it may set a new peak or a new drawdown. Every rounded
-    operation of A_k V_t is monotone in each g_a,t (non-decreasing for w_a >= 0,
-    non-increasing for w_a < 0, A_k > 0), so the same sum over each asset's month
-    maximum (minimum for w_a < 0) bounds every day's NAV from above and the opposite one
-    from below, in rounded arithmetic too; when the upper bound is at most the peak and
-    the lower one is not below peak (1 - worst), no day of the month changes the peak or
-    the drawdown and the month is skipped. The drawdown is the scan's bit for bit.
+    g_a,t = level_a,t / level_a,d_k on the days t of month k, and the annualised
+    covariance S_k = 252 (sum r_a r_b - sum r_a sum r_b / n) / (n - 1) of the month's n
+    daily simple returns. Then month by month every config side by side (the configs
+    the innermost loop, so the compiler runs several in one vector instruction): the
+    rebalance, the daily NAV A_k V_t, V_t = sum_a w_a g_a,t summed in asset order, and
+    its running peak and drawdown, each config's operations in the order of a config
+    simulated alone.
     """
     n_configs, n_paths, n_months = scale.shape
     n_eq = risky_mix.shape[-1]
@@ -84,15 +78,10 @@ def run_rule(
     n_days = days[-1] - days[0]
     years = n_months / MONTHS_PER_YEAR
     record = weight_paths.shape[0] > 0
-    longest = 0
-    for k in range(n_months):
-        longest = max(longest, days[k + 1] - days[k])
     # Paths outermost: one path's growth and month covariances stay in cache for every config.
     for p in numba.prange(n_paths):
         period = np.empty((n_months, n_assets))
         growth = np.empty((n_assets, n_days))
-        low = np.empty((n_months, n_assets))
-        high = np.empty((n_months, n_assets))
         month_cov = np.zeros((n_months, n_assets, n_assets))
         sums = np.empty(n_assets)
         r = np.empty(n_assets)
@@ -114,94 +103,115 @@ def run_rule(
                     cov = (month_cov[k, a, b] - sums[a] * sums[b] / n) * annualise
                     month_cov[k, a, b] = cov
                     month_cov[k, b, a] = cov
-                lo = days[k] - days[0]
-                low[k, a] = high[k, a] = growth[a, lo]
-                for t in range(lo + 1, lo + n):
-                    low[k, a] = min(low[k, a], growth[a, t])
-                    high[k, a] = max(high[k, a], growth[a, t])
-        w = np.empty(n_assets)
-        drifted = np.empty(n_assets)
-        value = np.empty(longest)
-        trades = np.empty(n_months)
+        # per config, configs last: w[a, c], the weights; drifted[a, c] before the rebalance
+        w = np.empty((n_assets, n_configs))
+        drifted = np.empty((n_assets, n_configs))
+        held_sum = np.zeros((n_assets, n_configs))
+        trades = np.empty((n_configs, n_months))
+        peak = np.ones(n_configs)
+        worst = np.zeros(n_configs)
+        nav_start = np.ones(n_configs)
+        te_total = np.zeros(n_configs)
+        turnover = np.empty(n_configs)
+        cost = np.empty(n_configs)
+        gross = np.empty(n_configs)
+        after_cost = np.empty(n_configs)
+        value = np.empty(n_configs)
+        previous_peak = np.empty(n_configs)
+        deeper = np.empty(n_configs, dtype=np.bool_)
+        row = np.empty(n_configs)
+        variance = np.empty(n_configs)
+        for k in range(n_months):
+            for c in range(n_configs):
+                s = scale[c, p, k]
+                ri, di = risky_index[c], defensive_index[c]
+                for a in range(n_eq):
+                    w[a, c] = s * risky_mix[ri, p, k, a]
+                for a in range(n_assets - n_eq):
+                    w[n_eq + a, c] = (1.0 - s) * defensive_mix[di, p, k, a]
+            if k > 0:
+                turnover[:] = 0.0
+                for a in range(n_assets):
+                    for c in range(n_configs):
+                        turnover[c] += abs(w[a, c] - drifted[a, c])
+                for c in range(n_configs):
+                    if 0.5 * turnover[c] < band[c]:
+                        for a in range(n_assets):
+                            w[a, c] = drifted[a, c]
+                        turnover[c] = 0.0
+                    trades[c, k] = 0.5 * turnover[c]
+                    cost[c] = tc[c] * turnover[c]
+            else:
+                for c in range(n_configs):
+                    trades[c, k] = 0.0
+                    cost[c] = 0.0
+            gross[:] = 0.0
+            for a in range(n_assets):
+                ra = period[k, a]
+                for c in range(n_configs):
+                    gross[c] += w[a, c] * ra
+                    held_sum[a, c] += w[a, c]
+            for c in range(n_configs):
+                held = 0.0
+                for a in range(n_eq):
+                    held += w[a, c]
+                risky[c, p, k] = held
+                costs[c, p, k] = cost[c]
+                monthly[c, p, k] = (1.0 - cost[c]) * (1.0 + gross[c]) - 1.0
+                after_cost[c] = nav_start[c] * (1.0 - cost[c])
+                if record:
+                    for a in range(n_assets):
+                        weight_paths[c, p, k, a] = w[a, c]
+            for t in range(days[k] - days[0], days[k + 1] - days[0]):
+                value[:] = 0.0
+                for a in range(n_assets):
+                    g = growth[a, t]
+                    for c in range(n_configs):
+                        value[c] += w[a, c] * g
+                any_deeper = False
+                for c in range(n_configs):
+                    nav = after_cost[c] * value[c]
+                    top = peak[c]
+                    higher = nav > top
+                    lower = nav < top * (1.0 - worst[c]) and not higher
+                    deeper[c] = lower
+                    any_deeper |= lower
+                    value[c] = nav
+                    previous_peak[c] = top
+                    peak[c] = nav if higher else top
+                if any_deeper:
+                    for c in range(n_configs):
+                        if deeper[c]:
+                            worst[c] = 1.0 - value[c] / previous_peak[c]
+            variance[:] = 0.0
+            for a in range(n_assets):
+                row[:] = 0.0
+                for b in range(n_assets):
+                    sab = month_cov[k, a, b]
+                    for c in range(n_configs):
+                        row[c] += sab * w[b, c]
+                for c in range(n_configs):
+                    variance[c] += w[a, c] * row[c]
+            for c in range(n_configs):
+                nav_start[c] *= 1.0 + monthly[c, p, k]
+                gap = np.sqrt(max(variance[c], 0.0)) - target_vol[c]
+                te_total[c] += gap * gap
+                gross[c] = 1.0 / (1.0 + gross[c])
+            for a in range(n_assets):
+                ra = 1.0 + period[k, a]
+                for c in range(n_configs):
+                    drifted[a, c] = w[a, c] * ra * gross[c]
         excess = np.empty(n_months)
         scratch = np.empty(n_months)
         for c in range(n_configs):
-            ri, di = risky_index[c], defensive_index[c]
-            peak, worst, nav_start, te_total = 1.0, 0.0, 1.0, 0.0
-            weight_sum[c, p, :] = 0.0
-            for k in range(n_months):
-                s = scale[c, p, k]
-                for a in range(n_eq):
-                    w[a] = s * risky_mix[ri, p, k, a]
-                for a in range(n_assets - n_eq):
-                    w[n_eq + a] = (1.0 - s) * defensive_mix[di, p, k, a]
-                cost = 0.0
-                trades[k] = 0.0
-                if k > 0:
-                    turnover = 0.0
-                    for a in range(n_assets):
-                        turnover += abs(w[a] - drifted[a])
-                    if 0.5 * turnover < band[c]:
-                        for a in range(n_assets):
-                            w[a] = drifted[a]
-                        turnover = 0.0
-                    trades[k] = 0.5 * turnover
-                    cost = tc[c] * turnover
-                costs[c, p, k] = cost
-                gross = 0.0
-                held = 0.0
-                for a in range(n_assets):
-                    gross += w[a] * period[k, a]
-                    weight_sum[c, p, a] += w[a]
-                if record:
-                    for a in range(n_assets):
-                        weight_paths[c, p, k, a] = w[a]
-                for a in range(n_eq):
-                    held += w[a]
-                risky[c, p, k] = held
-                monthly[c, p, k] = (1.0 - cost) * (1.0 + gross) - 1.0
-                after_cost = nav_start * (1.0 - cost)
-                top, bottom = 0.0, 0.0
-                for a in range(n_assets):
-                    if w[a] >= 0.0:
-                        top += w[a] * high[k, a]
-                        bottom += w[a] * low[k, a]
-                    else:
-                        top += w[a] * low[k, a]
-                        bottom += w[a] * high[k, a]
-                quiet = (after_cost > 0.0 and after_cost * top <= peak
-                         and not after_cost * bottom < peak * (1.0 - worst))
-                if not quiet:
-                    lo, hi = days[k] - days[0], days[k + 1] - days[0]
-                    value[: hi - lo] = 0.0
-                    for a in range(n_assets):
-                        wa = w[a]
-                        for t in range(lo, hi):
-                            value[t - lo] += wa * growth[a, t]
-                    for t in range(hi - lo):
-                        nav = after_cost * value[t]
-                        if nav > peak:
-                            peak = nav
-                        elif nav < peak * (1.0 - worst):
-                            worst = 1.0 - nav / peak
-                nav_start *= 1.0 + monthly[c, p, k]
-                variance = 0.0
-                for a in range(n_assets):
-                    row = 0.0
-                    for b in range(n_assets):
-                        row += month_cov[k, a, b] * w[b]
-                    variance += w[a] * row
-                gap = np.sqrt(max(variance, 0.0)) - target_vol[c]
-                te_total += gap * gap
-                inverse = 1.0 / (1.0 + gross)
-                for a in range(n_assets):
-                    drifted[a] = w[a] * (1.0 + period[k, a]) * inverse
+            for a in range(n_assets):
+                weight_sum[c, p, a] = held_sum[a, c]
             for k in range(n_months):
                 excess[k] = monthly[c, p, k] - cash_returns[p, k]
             out[0, c, p], out[1, c, p], out[2, c, p] = return_metrics(
                 monthly[c, p], excess, scratch)
-            out[3, c, p] = worst
-            out[4, c, p] = (0.0 + pairwise_sum(trades, 0, n_months)) / years
+            out[3, c, p] = worst[c]
+            out[4, c, p] = (0.0 + pairwise_sum(trades[c], 0, n_months)) / years
             out[5, c, p] = (0.0 + pairwise_sum(costs[c, p], 0, n_months)) / years
-            out[6, c, p] = np.sqrt(te_total / n_months)
+            out[6, c, p] = np.sqrt(te_total[c] / n_months)
             out[7, c, p] = (0.0 + pairwise_sum(risky[c, p], 0, n_months)) / n_months
