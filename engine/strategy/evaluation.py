@@ -101,7 +101,7 @@ def evaluate(
     market = market_from_paths(paths)
     step = configs_per_chunk(paths, chunk_bytes=chunk_bytes)
     tables = [
-        metrics_table(run_strategies(market, configs[start:start + step]),
+        metrics_table(run_strategies(market, configs[start:start + step], per_month=False),
                       scenario=paths.regime.name, objectives=objectives)
         for start in range(0, len(configs), step)
     ]
@@ -119,7 +119,7 @@ def metrics_table(
     }
     for name in CONFIG_COLUMNS:
         columns[name] = [getattr(c, name) for c in run.configs]
-    columns["n_paths"] = [run.monthly_returns.shape[1]] * len(run.configs)
+    columns["n_paths"] = [run.n_paths] * len(run.configs)
     for metric in METRICS:
         for stat, values in summarise(run.metrics[metric]).items():
             columns[f"{metric}_{stat}"] = np.asarray(values, dtype=np.float64)
