@@ -110,3 +110,25 @@ def test_the_cases_reach_every_kind_of_month():
         kinds |= _month_kinds(growth_alt, growth_gap, weights, costs, monthly)
     assert kinds == {"no new peak", "new peak, no deeper drawdown",
                      "scanned: new peak, maybe deeper", "scanned: A_k <= 0"}
+
+
+def test_a_negative_nav_before_a_new_peak_is_scanned():
+    # A levered config whose NAV dips below zero in month 0 (worst 1.07) and again in
+    # month 1 (to -0.1 against a peak of 1: worst 1.1) before a new peak of 2.25. The
+    # bound 1 - L / U = 1.044 is below worst but does not hold for a negative NAV (its
+    # drawdown grows as the running peak shrinks): the month must be scanned.
+    equity = np.array([0.5, -0.07, 0.3, 0.9, -0.1 / 0.9, 2.5, 2.4, 2.45, 1.0, 1.01, 1.02, 1.03])
+    growth_alt = np.ones(12)
+    growth_gap = equity - growth_alt
+    days = np.array([0, 4, 8, 12], dtype=np.int64)
+    weights = np.ones((1, 3))
+    costs = np.zeros((1, 3))
+    month_end = np.array([0.9, 2.45 / 1.0, 1.03])
+    monthly = (month_end - 1.0)[None]
+    got = np.empty(1)
+    max_drawdowns(growth_alt, growth_gap, days, weights, costs, monthly, got)
+    start = np.concatenate([[1.0], np.cumprod(1.0 + monthly[0])[:-1]])
+    nav = np.repeat(start, 4) * (growth_alt + growth_gap)
+    expected = max_drawdown(nav, initial=1.0)
+    assert expected > 1.09
+    assert got.view(np.int64)[0] == np.float64(expected).view(np.int64)
