@@ -62,8 +62,8 @@ def market_from_paths(paths: ScenarioPaths) -> Market:
 
 
 CHUNK_BYTES = 512 * 2**20
-"""Working memory one chunk of configs may take (about 10 arrays of configs x paths x
-months float64 live at once while a chunk is simulated)."""
+"""Working memory one chunk of configs may take (budgeted as about 10 arrays of configs x
+paths x months float64 live at once while a chunk is simulated; see configs_per_chunk)."""
 
 
 def configs_per_chunk(paths: ScenarioPaths, *, chunk_bytes: int = CHUNK_BYTES) -> int:
@@ -71,8 +71,10 @@ def configs_per_chunk(paths: ScenarioPaths, *, chunk_bytes: int = CHUNK_BYTES) -
 
     Notes
     -----
-    A chunk of c configs holds about 10 float64 arrays of c x n_paths x n_months;
-    c = max(1, floor(chunk_bytes / (10 x 8 x n_paths x n_months))).
+    The budget allows about 10 float64 arrays of c x n_paths x n_months per chunk of c
+    configs, c = max(1, floor(chunk_bytes / (10 x 8 x n_paths x n_months))): what a run
+    keeping its per-month arrays holds; the metrics-only run :func:`evaluate` makes holds
+    len(METRICS) arrays of c x n_paths and per-path scratch, well within it.
     """
     months = len(paths.month_ends) - paths.warmup_months
     return max(1, chunk_bytes // (10 * 8 * paths.n_paths * max(months, 1)))

@@ -2,14 +2,18 @@
 
 The rebalancing is a sequential scan over months, the daily drawdown one over ~1300
 days, for each of 10^5 (config, path) pairs; numpy would need several full-size
-temporaries per step. :func:`strategy_pass` rebalances and computes the per-path metrics
-in one pass per path, the path's daily growth kept in cache while every config reads it.
+temporaries per step. Two passes, each parallel over paths: :func:`market_pass` computes
+what every config reads of a path (trailing vols, month returns, tracking-error sums),
+:func:`strategy_pass` weighs, rebalances and computes every metric of every config on a
+path while the path's daily growth stays in cache.
 
 Bit-identity with numpy: sums and means reproduce numpy's pairwise summation
-(:func:`pairwise_sum`), so these kernels give the same bits as the numpy expressions
-their docstrings name (tests/engine/test_metrics_golden.py holds the reference).
-Transcendental functions and sorting (log1p, exp, power, partition) stay in numpy,
-whose SIMD implementations may differ from libm in the last bit.
+(:func:`pairwise_sum`), powers numpy's shortcuts, and every expression keeps numpy's order
+of operations (no fused multiply-add, numba's default), so these kernels give the same
+bits as the numpy expressions their docstrings name (tests/engine/test_strategy_kernels.py
+and tests/engine/test_metrics_golden.py hold the references). ``math.log``, ``log1p`` and
+``exp`` call the C library, as numpy's float64 ufuncs do on a CPU without AVX-512 (as
+engine.market.kernels relies on too); an AVX-512 numpy may differ from them in the last bit.
 
 The kernels fill output arrays their caller allocates with numpy: numpy advises the
 kernel to back large arrays with huge pages, numba's allocator does not, and where huge
