@@ -1,9 +1,8 @@
 """The full engine sweep: 5 regimes x 1000 paths x (24 + 60) months daily x 100 configs.
 
 Prints wall time, peak memory, throughput, the time split (paths / rolling vol and month
-sums, one compiled pass / target weights, backtest and metrics, one compiled pass /
-summary tables) in wall and
-CPU seconds (CPU: every thread of this process, the figure to compare on a busy machine),
+sums / rule (target weights), backtest and metrics, one compiled pass / summary tables) in
+wall and CPU seconds (CPU: every thread of this process, the figure to compare on a busy machine),
 and the same evaluation through a naive per-path, per-month Python loop for 2 configs so
 the speed-up is visible. Then the same sweep on the
 6-asset portfolio engine.portfolio.examples.GLOBAL_SIX (3 equity indices, 3 bond buckets;
@@ -63,7 +62,7 @@ def main() -> None:
         with clock("rolling vol + sums"):
             market = market_from_paths(paths)
             inputs = month_inputs(market, configs)
-        with clock("weights+backtest+metrics"):
+        with clock("rule+backtest+metrics"):
             run = simulate(market, inputs, configs, per_month=False)
         with clock("summary tables"):
             tables.append(metrics_table(run, scenario=name))
