@@ -77,11 +77,17 @@ def efficient_frontier(vol: Sequence[float], ret: Sequence[float]) -> list[int]:
     return kept
 
 
-def _finish(fig: Figure, note: str, *, rect: tuple[float, float, float, float] | None = None
-            ) -> Figure:
+def _finish(fig: Figure, note: str, *, rect: tuple[float, float, float, float] | None = None,
+            deferred: bool = True) -> Figure:
+    """The footnote, and the tight layout within ``rect``: computed when the figure is
+    drawn (``deferred``, so by whichever process draws it: committee.render), or now."""
     if note:
         fig.text(0.01, 0.01, note, fontsize=7, color="dimgrey", ha="left", va="bottom")
-    fig.tight_layout(rect=rect or (0, 0.04 if note else 0, 1, 1))
+    rect = rect or (0, 0.04 if note else 0, 1, 1)
+    if deferred:
+        fig.set_layout_engine("tight", rect=rect)
+    else:
+        fig.tight_layout(rect=rect)
     return fig
 
 
@@ -400,7 +406,7 @@ def weight_window_interaction(interaction: pl.DataFrame, recommended: dict, note
         ax.set_title(scenario_label(scenario), fontsize=10)
     fig.suptitle("Weight function x vol window: mean Sharpe of the configs in each cell"
                  " (framed: the recommended rule's cell)", fontsize=10, y=0.995)
-    _finish(fig, note, rect=(0, 0.03, 0.9, 0.95))
+    _finish(fig, note, rect=(0, 0.03, 0.9, 0.95), deferred=False)  # before the bar's axes
     bar = fig.colorbar(image, cax=fig.add_axes((0.92, 0.12, 0.015, 0.75)))
     bar.set_label("mean Sharpe (one scale for every panel)", fontsize=8)
     return fig
