@@ -457,11 +457,19 @@ def test_a_narrative_with_dollar_amounts_is_set_as_text(
     png = plots.png_bytes(fig)
     plots.close({"f": fig})
     narrative = {"written_by": "bedrock", "narrative": "## Summary\n\nTrading costs fell"
-                 " from $5.2m (down 10% on the year) to $4.1m.\n\n- #2 cost: $0.3m vs $0.2m"}
+                 " from $5.2m (down 10% on the year) to $4.1m.\n\n- #2 cost: $0.3m vs $0.2m"
+                 "\n- beyond Latin-1: \u20ac0.1m \u2265 \u03b7\u00b2 \u2014 \u2713"}
     document = build_report(dataclasses.replace(inputs, narrative=narrative))
     pdf = report_pdf(document, {"allocation_dynamics": png}, footer="costs in $ (USD)",
                      title_facts=["Fees: $1 (#1) & $2"])
     assert pdf.startswith(b"%PDF")
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed: text not extracted")
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True,
+                          check=True, timeout=60).stdout.decode("utf-8")
+    assert "from $5.2m (down 10% on the year) to $4.1m" in " ".join(text.split())
+    assert "\u20ac0.1m \u2265 \u03b7\u00b2 \u2014 \u2713" in text
+    assert "Fees: $1 (#1) & $2" in text
 
 
 def test_recommended_rows_are_highlighted_in_the_pdf_tables_across_page_breaks(
