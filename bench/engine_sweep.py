@@ -1,8 +1,8 @@
 """The full engine sweep: 5 regimes x 1000 paths x (24 + 60) months daily x 100 configs.
 
-Prints wall time, peak memory, throughput, the time split (paths / rolling vol and
-target weights / backtest and metrics, one compiled pass / summary tables) in wall and
-CPU seconds (CPU: every thread of this process, the figure to compare on a busy machine),
+Prints wall time, peak memory, throughput, the time split (paths / rolling vol and month
+sums / rule (target weights), backtest and metrics, one compiled pass / summary tables) in
+wall and CPU seconds (CPU: every thread of this process, the figure to compare on a busy machine),
 and the same evaluation through a naive per-path, per-month Python loop for 2 configs so
 the speed-up is visible. Then the same sweep on the
 6-asset portfolio engine.portfolio.examples.GLOBAL_SIX (3 equity indices, 3 bond buckets;
@@ -35,7 +35,7 @@ from engine.portfolio.examples import GLOBAL_SIX
 from engine.portfolio.paths import simulate_portfolio
 from engine.strategy import StrategyConfig, market_from_paths, metrics_table, target_weights
 from engine.strategy.config import BASE_MIXES
-from engine.strategy.portfolio import simulate, target_weights_for
+from engine.strategy.portfolio import month_inputs, simulate
 
 
 def main() -> None:
@@ -59,16 +59,16 @@ def main() -> None:
     for name, regime in REGIMES.items():
         with clock("paths"):
             paths = simulate_scenario(regime, args.paths, args.seed)
-        with clock("rolling vol + weights"):
+        with clock("rolling vol + sums"):
             market = market_from_paths(paths)
-            targets = target_weights_for(market, configs)
-        with clock("backtest + metrics"):
-            run = simulate(market, targets, configs)
+            inputs = month_inputs(market, configs)
+        with clock("rule+backtest+metrics"):
+            run = simulate(market, inputs, configs, per_month=False)
         with clock("summary tables"):
             tables.append(metrics_table(run, scenario=name))
         all_paths[name] = paths
         fast_sharpes[name] = run.metrics["sharpe"][:2]
-        del market, targets, run
+        del market, inputs, run
     with clock("summary tables"):
         evaluations = pl.concat(tables)
         leaderboard = robustness_scores(evaluations, InvestmentObjectives().robustness_threshold)
@@ -165,7 +165,7 @@ def _warm_up_kernels() -> None:
     paths = simulate_scenario(REGIMES["base"], 4, 0, horizon_years=1)
     market = market_from_paths(paths)
     configs = sample_configs(2, 0)
-    simulate(market, target_weights_for(market, configs), configs)
+    simulate(market, month_inputs(market, configs), configs, per_month=False)
 
 
 def _naive_sharpes(paths, config: StrategyConfig, n_paths: int) -> list[float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -116,7 +117,10 @@ def simulate_scenario(
     the exact Vasicek step. The bond index return is the exact zero-coupon repricing of
     :meth:`engine.market.rates.Vasicek.index_log_return`. The normals of a block of days
     are drawn at once (the same stream as day by day) and the days are stepped by one
-    compiled loop per path (engine.market.kernels.scenario_days).
+    compiled loop per path (engine.market.kernels.scenario_days); a helper thread draws
+    the next block while the loop steps this one (numpy's generator and the loop both
+    release the GIL), one draw after the other on the same generator, so the stream is
+    the same.
     """
     if measure not in ("physical", "risk_neutral"):
         raise ValueError(f"measure = {measure!r} is not one of physical, risk_neutral")
@@ -162,12 +166,21 @@ def simulate_scenario(
         *vasicek.zero_coupon_coefficients(bond_maturity),
     ])
     block = max(1, SHOCK_BLOCK_BYTES // (3 * 8 * n_paths))
-    for t0 in range(0, n_steps, block):
+    starts = range(0, n_steps, block)
+
+    def shocks_for(t0: int) -> FloatArray:
         days = min(block, n_steps - t0)
-        shocks = np.matmul(chol, draw_normals(rng, 3, n_paths, antithetic=antithetic,
-                                              n_steps=days))
-        scenario_days(t0, shocks, equity, variance, short_rate, bond, cash, log_levels,
-                      heston.constants, rates, measure == "risk_neutral")
+        return np.matmul(chol, draw_normals(rng, 3, n_paths, antithetic=antithetic,
+                                            n_steps=days))
+
+    with ThreadPoolExecutor(max_workers=1) as drawer:
+        pending = drawer.submit(shocks_for, starts[0])
+        for i, t0 in enumerate(starts):
+            shocks = pending.result()
+            if i + 1 < len(starts):
+                pending = drawer.submit(shocks_for, starts[i + 1])
+            scenario_days(t0, shocks, equity, variance, short_rate, bond, cash, log_levels,
+                          heston.constants, rates, measure == "risk_neutral")
 
     return ScenarioPaths(
         regime=regime,

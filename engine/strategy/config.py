@@ -130,13 +130,13 @@ def target_weights(realized_vol: FloatArray, config: StrategyConfig) -> FloatArr
             case "inverse_vol_squared":
                 w = (tv / rv) ** 2
             case "linear":
-                w = np.maximum(0.0, 1.0 - _slope(config) * (rv - tv))
+                w = np.maximum(0.0, 1.0 - weight_slope(config) * (rv - tv))
             case "sigmoid":
-                w = 1.0 / (1.0 + np.exp(_slope(config) * (rv - tv)))
+                w = 1.0 / (1.0 + np.exp(weight_slope(config) * (rv - tv)))
     return np.clip(w, config.min_allocation, config.max_allocation)
 
 
-def _slope(config: StrategyConfig) -> float:
+def weight_slope(config: StrategyConfig) -> float:
     """k = risk_aversion / target_vol of the linear and sigmoid rules (1 / annual vol)."""
     assert config.risk_aversion is not None  # set for every rule in RISK_AVERSION_FNS
     return config.risk_aversion / config.target_vol

@@ -62,8 +62,8 @@ def market_from_paths(paths: ScenarioPaths) -> Market:
 
 
 CHUNK_BYTES = 512 * 2**20
-"""Working memory one chunk of configs may take (about 10 arrays of configs x paths x
-months float64 live at once while a chunk is simulated)."""
+"""Working memory one chunk of configs may take (budgeted as about 10 arrays of configs x
+paths x months float64 live at once while a chunk is simulated; see configs_per_chunk)."""
 
 
 def configs_per_chunk(paths: ScenarioPaths, *, chunk_bytes: int = CHUNK_BYTES) -> int:
@@ -71,8 +71,10 @@ def configs_per_chunk(paths: ScenarioPaths, *, chunk_bytes: int = CHUNK_BYTES) -
 
     Notes
     -----
-    A chunk of c configs holds about 10 float64 arrays of c x n_paths x n_months;
-    c = max(1, floor(chunk_bytes / (10 x 8 x n_paths x n_months))).
+    The budget allows about 10 float64 arrays of c x n_paths x n_months per chunk of c
+    configs, c = max(1, floor(chunk_bytes / (10 x 8 x n_paths x n_months))): what a run
+    keeping its per-month arrays holds; the metrics-only run :func:`evaluate` makes holds
+    len(METRICS) arrays of c x n_paths and per-path scratch, well within it.
     """
     months = len(paths.month_ends) - paths.warmup_months
     return max(1, chunk_bytes // (10 * 8 * paths.n_paths * max(months, 1)))
@@ -101,7 +103,7 @@ def evaluate(
     market = market_from_paths(paths)
     step = configs_per_chunk(paths, chunk_bytes=chunk_bytes)
     tables = [
-        metrics_table(run_strategies(market, configs[start:start + step]),
+        metrics_table(run_strategies(market, configs[start:start + step], per_month=False),
                       scenario=paths.regime.name, objectives=objectives)
         for start in range(0, len(configs), step)
     ]
@@ -119,7 +121,7 @@ def metrics_table(
     }
     for name in CONFIG_COLUMNS:
         columns[name] = [getattr(c, name) for c in run.configs]
-    columns["n_paths"] = [run.monthly_returns.shape[1]] * len(run.configs)
+    columns["n_paths"] = [run.n_paths] * len(run.configs)
     for metric in METRICS:
         for stat, values in summarise(run.metrics[metric]).items():
             columns[f"{metric}_{stat}"] = np.asarray(values, dtype=np.float64)

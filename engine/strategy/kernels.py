@@ -2,14 +2,18 @@
 
 The rebalancing is a sequential scan over months, the daily drawdown one over ~1300
 days, for each of 10^5 (config, path) pairs; numpy would need several full-size
-temporaries per step. :func:`strategy_pass` rebalances and computes the per-path metrics
-in one pass per path, the path's daily growth kept in cache while every config reads it.
+temporaries per step. Two passes, each parallel over paths: :func:`market_pass` computes
+what every config reads of a path (trailing vols, month returns, tracking-error sums),
+:func:`strategy_pass` weighs, rebalances and computes every metric of every config on a
+path while the path's daily growth stays in cache.
 
 Bit-identity with numpy: sums and means reproduce numpy's pairwise summation
-(:func:`pairwise_sum`), so these kernels give the same bits as the numpy expressions
-their docstrings name (tests/engine/test_metrics_golden.py holds the reference).
-Transcendental functions and sorting (log1p, exp, power, partition) stay in numpy,
-whose SIMD implementations may differ from libm in the last bit.
+(:func:`pairwise_sum`), powers numpy's shortcuts, and every expression keeps numpy's order
+of operations (no fused multiply-add, numba's default), so these kernels give the same
+bits as the numpy expressions their docstrings name (tests/engine/test_strategy_kernels.py
+and tests/engine/test_metrics_golden.py hold the references). ``math.log``, ``log1p`` and
+``exp`` call the C library, as numpy's float64 ufuncs do on a CPU without AVX-512 (as
+engine.market.kernels relies on too); an AVX-512 numpy may differ from them in the last bit.
 
 The kernels fill output arrays their caller allocates with numpy: numpy advises the
 kernel to back large arrays with huge pages, numba's allocator does not, and where huge
@@ -20,10 +24,16 @@ than the rebalancing itself.
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
-from engine.conventions import MONTHS_PER_YEAR
+from engine.conventions import MONTHS_PER_YEAR, TRADING_DAYS_PER_YEAR
+from engine.strategy.config import WEIGHT_FNS
+from engine.strategy.drawdown import max_drawdowns
+from engine.strategy.metrics import METRICS
 from engine.types import FloatArray, IntArray
 
 
@@ -211,6 +221,7 @@ def return_metrics(
     return ann_vol, sharpe, sortino
 
 
+
 PASS_METRICS: tuple[str, ...] = (
     "ann_vol",
     "sharpe",
@@ -221,188 +232,315 @@ PASS_METRICS: tuple[str, ...] = (
     "tracking_error",
     "avg_equity_weight",
 )
-"""The metrics :func:`strategy_pass` returns, in the order of its last output's first axis."""
+"""The metrics the multi-asset pass (engine.portfolio.kernels) computes per path, in the
+order of its output's first axis; the annualised return and VaR/CVaR it leaves to numpy."""
+
+INVERSE_VOL, INVERSE_VOL_SQUARED, LINEAR, SIGMOID = (
+    WEIGHT_FNS.index(name) for name in ("inverse_vol", "inverse_vol_squared", "linear", "sigmoid")
+)
+(_ANN_RETURN, _ANN_VOL, _SHARPE, _SORTINO, _MAX_DRAWDOWN, _VAR, _CVAR, _TURNOVER, _COST_DRAG,
+ _TRACKING_ERROR, _AVG_WEIGHT) = (METRICS.index(name) for name in (
+    "ann_return", "ann_vol", "sharpe", "sortino", "max_drawdown", "var95", "cvar95",
+    "turnover", "cost_drag", "tracking_error", "avg_equity_weight"))
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def strategy_pass(
-    targets: FloatArray,
-    asset_return: FloatArray,
-    alt_return: FloatArray,
-    tc: FloatArray,
-    band: FloatArray,
-    cash_returns: FloatArray,
+class Rules(NamedTuple):
+    """Each config's rule as arrays of (n_configs,), for :func:`strategy_pass`.
+
+    ``weight_fn`` is the index of the config's rule in engine.strategy.config.WEIGHT_FNS,
+    ``window`` the row of its trailing window in the vols; ``slope`` is
+    k = risk_aversion / target_vol (unused by the inverse rules), ``low`` and ``high`` the
+    allocation range, ``tc`` the cost per unit traded (tc_bps / 1e4), ``band`` the no-trade
+    band.
+    """
+
+    weight_fn: IntArray
+    window: IntArray
+    target_vol: FloatArray
+    slope: FloatArray
+    low: FloatArray
+    high: FloatArray
+    tc: FloatArray
+    band: FloatArray
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def target_weight(
+    rv: float, weight_fn: int, tv: float, slope: float, low: float, high: float
+) -> float:  # pragma: no cover - compiled
+    """engine.strategy.config.target_weights of one realized vol, bit for bit: tv / rv,
+    (tv / rv)^2, max(0, 1 - k (rv - tv)) or 1 / (1 + exp(k (rv - tv))), clipped to
+    [low, high] (NaN stays NaN, rv = 0 gives ``high`` for the inverse rules)."""
+    if weight_fn == INVERSE_VOL:
+        w = tv / rv
+    elif weight_fn == INVERSE_VOL_SQUARED:
+        ratio = tv / rv
+        w = ratio * ratio
+    elif weight_fn == LINEAR:
+        w = 1.0 - slope * (rv - tv)
+        if 0.0 >= w:
+            w = 0.0
+    else:
+        w = 1.0 / (1.0 + math.exp(slope * (rv - tv)))
+    if w != w:
+        return w
+    if not w > low:
+        w = low
+    return w if w < high else high
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _month_sum(x: FloatArray, n: int) -> float:  # pragma: no cover - compiled
+    """``np.add.reduceat``'s sum of one segment x[0 : n]: x_0 + the pairwise sum of the rest."""
+    if n == 1:
+        return x[0]
+    return x[0] + pairwise_sum(x, 1, n - 1)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def market_pass(
     equity: FloatArray,
     alternative: FloatArray,
+    cash: FloatArray,
     days: IntArray,
-    c0: FloatArray,
-    c1: FloatArray,
-    c2: FloatArray,
-    scale: FloatArray,
-    target_vol: FloatArray,
-    weights: FloatArray,
-    costs: FloatArray,
-    monthly_returns: FloatArray,
-    out: FloatArray,
+    windows: IntArray,
+    vols: FloatArray,
+    period_returns: FloatArray,
+    variance_coefficients: FloatArray,
 ) -> None:  # pragma: no cover - compiled
-    """Rebalance every config on every path and compute its metrics, one pass per path.
+    """Every path's per-month inputs shared by all configs, one pass per path.
 
     Parameters
     ----------
-    targets, asset_return, alt_return, tc, band : as :func:`rebalance_months`.
-    cash_returns : the risk-free's return over each month, (n_paths, n_months).
-    equity, alternative : daily levels, (n_paths, n_days + 1).
+    equity, alternative, cash : daily levels, (n_paths, n_days + 1).
     days : the rebalance days d_0 < ... < d_{n_months}, (n_months + 1,).
-    c0, c1, c2 : the month's variance coefficients of the daily portfolio return,
-        (n_paths, n_months); ``scale`` (n_months,) annualises them; ``target_vol``
-        (n_configs,). See engine.strategy.portfolio._variance_coefficients.
-
-    weights, costs, monthly_returns : filled as :func:`rebalance_months` fills them,
-        each (n_configs, n_paths, n_months).
-    out : filled with the metrics of :data:`PASS_METRICS`,
-        (len(PASS_METRICS), n_configs, n_paths), with y = n_months / 12 years and
-    X_k = R_k - rf_k the excess returns:
-    ann_vol = sqrt(12) std(R) (ddof 1); sharpe = sqrt(12) mean(X) / std(X), NaN when
-    std(X) = 0; sortino = sqrt(12) mean(X) / sqrt(mean(min(X, 0)^2)), NaN when that is 0;
-    max_drawdown = max_t (1 - NAV_t / max(1, max_{s<=t} NAV_s)) on the daily NAV
-    NAV_t = A_k (g^A_t + w_k (g^E_t - g^A_t)), g_t = level_t / level_{d_k} on the days t of
-    month k, A_k = (1 - c_k) prod_{j<k} (1 + R_j); turnover = sum_k |w_k - w^d_k| / y;
-    cost_drag = sum_k c_k / y; tracking_error =
-    sqrt(mean_k (sqrt(max(scale_k (c0 + c1 w_k + c2 w_k^2), 0)) - target_vol)^2);
-    avg_equity_weight = mean_k w_k.
+    windows : the trailing windows n in days, (n_windows,); d_0 >= max(windows).
+    vols : filled with the trailing realized vol at each d_k, (n_windows, n_paths, n_months),
+        as engine.strategy.rolling.realized_vol_from_logs gives it bit for bit:
+        sqrt(252 max(Q_e - Q_{e-n} - (L_e - L_{e-n})^2 / n, 0) / (n - 1)) with L = ln S
+        and Q_j = sum_{i<=j} (L_i - L_{i-1})^2 accumulated from day 1.
+    period_returns : filled with the equity's, the alternative's and the cash account's
+        return over each month, level_{d_{k+1}} / level_{d_k} - 1, (3, n_paths, n_months).
+    variance_coefficients : filled with c0, c1, c2 of
+        engine.strategy.portfolio._variance_coefficients, (3, n_paths, n_months); the month
+        sums of the daily returns r_t = (S_{t+1} - S_t) / S_t are ``np.add.reduceat``'s.
 
     Notes
     -----
-    Paths are the parallel axis: a path's daily growth (2 x ~1300 floats) is computed once
-    and stays in cache while every config reads it, and the trades live only in a per-path
-    scratch. The daily drawdown scan, the largest share, runs the configs in the inner
-    loop (A_k and w_k laid out months x configs), so the compiler computes several configs'
-    NAV, peak and division per instruction; each config's operations are those of a
-    scalar scan, in the same order, so the bits are too.
+    ln S is ``math.log``, the C library's, which numpy's float64 log calls on a CPU
+    without AVX-512 (engine.market.kernels relies on the same for exp).
     """
-    n_configs, n_paths, n_months = targets.shape
+    n_paths = equity.shape[0]
+    n_months = days.shape[0] - 1
+    last_start = days[n_months - 1]
+    longest_month = 0
+    for k in range(n_months):
+        longest_month = max(longest_month, days[k + 1] - days[k])
+    for p in numba.prange(n_paths):
+        log_level = np.empty(last_start + 1)
+        cum_sq = np.empty(last_start + 1)
+        log_level[0] = math.log(equity[p, 0])
+        cum_sq[0] = 0.0
+        for t in range(1, last_start + 1):
+            log_level[t] = math.log(equity[p, t])
+            step = log_level[t] - log_level[t - 1]
+            cum_sq[t] = cum_sq[t - 1] + step * step
+        for i in range(windows.shape[0]):
+            n = windows[i]
+            for k in range(n_months):
+                end = days[k]
+                sum_r = log_level[end] - log_level[end - n]
+                variance = cum_sq[end] - cum_sq[end - n] - sum_r * sum_r / n
+                if variance < 0.0:
+                    variance = 0.0
+                vols[i, p, k] = np.sqrt(variance / (n - 1) * TRADING_DAYS_PER_YEAR)
+        sums = np.empty((5, longest_month))
+        for k in range(n_months):
+            d0, d1 = days[k], days[k + 1]
+            period_returns[0, p, k] = equity[p, d1] / equity[p, d0] - 1.0
+            period_returns[1, p, k] = alternative[p, d1] / alternative[p, d0] - 1.0
+            period_returns[2, p, k] = cash[p, d1] / cash[p, d0] - 1.0
+            for t in range(d0, d1):
+                r_alt = (alternative[p, t + 1] - alternative[p, t]) / alternative[p, t]
+                gap = (equity[p, t + 1] - equity[p, t]) / equity[p, t] - r_alt
+                sums[0, t - d0] = r_alt
+                sums[1, t - d0] = gap
+                sums[2, t - d0] = r_alt * r_alt
+                sums[3, t - d0] = r_alt * gap
+                sums[4, t - d0] = gap * gap
+            m = d1 - d0
+            s_a, s_g = _month_sum(sums[0], m), _month_sum(sums[1], m)
+            variance_coefficients[0, p, k] = _month_sum(sums[2], m) - s_a * s_a / m
+            variance_coefficients[1, p, k] = 2.0 * (_month_sum(sums[3], m) - s_a * s_g / m)
+            variance_coefficients[2, p, k] = _month_sum(sums[4], m) - s_g * s_g / m
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def annualised_return(monthly: FloatArray, scratch: FloatArray) -> float:  # pragma: no cover
+    """engine.strategy.metrics.annualised_return of one path's monthly returns R (1-D,
+    contiguous; ``scratch`` as long), bit for bit: exp(sum ln(1 + R))^(12 / n) - 1, the sum
+    pairwise as numpy's, the power as numpy's ``array ** float`` (a square, square root or
+    reciprocal for the exponents 2, 0.5 and -1, else the C library's pow)."""
+    n = monthly.size
+    for k in range(n):
+        scratch[k] = math.log1p(monthly[k])
+    growth = math.exp(0.0 + pairwise_sum(scratch, 0, n))
+    exponent = MONTHS_PER_YEAR / n
+    if exponent == 2.0:
+        power = growth * growth
+    elif exponent == 0.5:
+        power = np.sqrt(growth)
+    elif exponent == -1.0:
+        power = 1.0 / growth
+    else:
+        power = growth**exponent
+    return power - 1.0
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _before(a: float, b: float) -> bool:  # pragma: no cover - compiled
+    """numpy's sort order of floats: a < b, NaN after every number."""
+    return a < b or (b != b and a == a)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def var_cvar(
+    monthly: FloatArray, k: int, worst: FloatArray
+) -> tuple[float, float]:  # pragma: no cover - compiled
+    """engine.strategy.metrics.var_cvar of one path's monthly returns with k tail months
+    (``worst`` a scratch of k): the k lowest R_(1) <= ... <= R_(k), NaN last as numpy
+    sorts; VaR = -R_(k), CVaR = -(sum_i R_(i)) / k summed in that ascending order.
+
+    Notes
+    -----
+    numpy's ``partition`` selects k <= 3 values by selection sort, ascending, so the sums
+    agree bit for bit there (60 months at 95%); for k > 3 its partition leaves the k
+    values in another order and CVaR may differ by the rounding of a sum of k terms,
+    a few ulp.
+    """
+    n_worst = 0
+    for i in range(monthly.size):
+        x = monthly[i]
+        if n_worst == k:
+            if not _before(x, worst[k - 1]):
+                continue
+            n_worst -= 1
+        j = n_worst
+        while j > 0 and _before(x, worst[j - 1]):
+            worst[j] = worst[j - 1]
+            j -= 1
+        worst[j] = x
+        n_worst += 1
+    tail = worst[k - 1]
+    for i in range(k - 1):
+        if worst[i] != worst[i]:
+            tail = worst[i]
+    return -tail, -((0.0 + pairwise_sum(worst, 0, k)) / k)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def strategy_pass(
+    vols: FloatArray,
+    rules: Rules,
+    period_returns: FloatArray,
+    variance_coefficients: FloatArray,
+    scale: FloatArray,
+    equity: FloatArray,
+    alternative: FloatArray,
+    days: IntArray,
+    tail_months: int,
+    out: FloatArray,
+    weights: FloatArray,
+    costs: FloatArray,
+    monthly_returns: FloatArray,
+) -> None:  # pragma: no cover - compiled
+    """Weigh, rebalance and compute every metric of every config on every path, one pass
+    per path.
+
+    Parameters
+    ----------
+    vols, period_returns, variance_coefficients : filled by :func:`market_pass`.
+    rules : the configs (:class:`Rules`).
+    scale : 252 / (n_k - 1) of each month of n_k days, (n_months,).
+    equity, alternative : daily levels, (n_paths, n_days + 1).
+    days : the rebalance days d_0 < ... < d_{n_months}, (n_months + 1,).
+    tail_months : k of VaR/CVaR (engine.strategy.metrics.var_cvar).
+    out : filled with the metrics of engine.strategy.metrics.METRICS in that order,
+        (len(METRICS), n_configs, n_paths).
+    weights, costs, monthly_returns : filled with w_k, c_k and the net R_k,
+        (n_configs, n_paths, n_months), or of size 0 to keep them per path only.
+
+    Notes
+    -----
+    Per config and path: w*_k = :func:`target_weight` of the trailing vol; the rebalancing
+    of :func:`rebalance_months`; the daily max drawdown of engine.strategy.drawdown; with
+    y = n_months / 12 years and X_k = R_k - rf_k: ann_return (:func:`annualised_return`);
+    ann_vol, sharpe, sortino (:func:`return_metrics`); var95, cvar95 (:func:`var_cvar`);
+    turnover = sum_k |w_k - w^d_k| / y; cost_drag = sum_k c_k / y; tracking_error =
+    sqrt(mean_k (sqrt(max(scale_k (c0 + c1 w_k + c2 w_k^2), 0)) - target_vol)^2);
+    avg_equity_weight = mean_k w_k. Each is computed with numpy's order of operations
+    (engine.strategy.metrics and engine.strategy.portfolio hold the numpy reference).
+
+    Paths are the parallel axis: a path's targets, weights, returns and daily growth
+    (2 x ~1300 floats) live in per-path scratch that stays in cache while every config
+    reads it; nothing of size configs x paths x months is written unless asked for.
+    """
+    n_configs = rules.tc.shape[0]
+    n_paths, n_months = period_returns.shape[1], period_returns.shape[2]
     first, last = days[0], days[-1]
     n_eval = last - first
     years = n_months / MONTHS_PER_YEAR
+    keep = weights.size > 0
     for p in numba.prange(n_paths):
+        targets = np.empty((n_configs, n_months))
+        for c in range(n_configs):
+            row = vols[rules.window[c], p]
+            for k in range(n_months):
+                targets[c, k] = target_weight(row[k], rules.weight_fn[c], rules.target_vol[c],
+                                              rules.slope[c], rules.low[c], rules.high[c])
+        weight = np.empty((n_configs, n_months))
         trades = np.empty((n_configs, n_months))
-        _rebalance_path(targets[:, p], asset_return[p], alt_return[p], tc, band,
-                        weights[:, p], trades, costs[:, p], monthly_returns[:, p])
+        cost = np.empty((n_configs, n_months))
+        monthly = np.empty((n_configs, n_months))
+        _rebalance_path(targets, period_returns[0, p], period_returns[1, p], rules.tc,
+                        rules.band, weight, trades, cost, monthly)
         growth_alt = np.empty(n_eval)
         growth_gap = np.empty(n_eval)
-        worst = np.empty(n_configs)
         for k in range(n_months):
             d0 = days[k]
             for t in range(d0 + 1, days[k + 1] + 1):
                 g_alt = alternative[p, t] / alternative[p, d0]
                 growth_alt[t - first - 1] = g_alt
                 growth_gap[t - first - 1] = equity[p, t] / equity[p, d0] - g_alt
-        _max_drawdowns(growth_alt, growth_gap, days, weights[:, p], costs[:, p],
-                       monthly_returns[:, p], worst)
+        worst = np.empty(n_configs)
+        max_drawdowns(growth_alt, growth_gap, days, weight, cost, monthly, worst)
         excess = np.empty(n_months)
         scratch = np.empty(n_months)
+        tail = np.empty(tail_months)
+        cash_return = period_returns[2, p]
+        c0, c1, c2 = variance_coefficients[0, p], variance_coefficients[1, p], \
+            variance_coefficients[2, p]
         for c in range(n_configs):
-            monthly = monthly_returns[c, p]
+            returns = monthly[c]
             for k in range(n_months):
-                excess[k] = monthly[k] - cash_returns[p, k]
-            out[0, c, p], out[1, c, p], out[2, c, p] = return_metrics(monthly, excess, scratch)
-            out[3, c, p] = worst[c]
-            out[4, c, p] = (0.0 + pairwise_sum(trades[c], 0, n_months)) / years
-            out[5, c, p] = (0.0 + pairwise_sum(costs[c, p], 0, n_months)) / years
+                excess[k] = returns[k] - cash_return[k]
+            out[_ANN_RETURN, c, p] = annualised_return(returns, scratch)
+            out[_ANN_VOL, c, p], out[_SHARPE, c, p], out[_SORTINO, c, p] = return_metrics(
+                returns, excess, scratch)
+            out[_MAX_DRAWDOWN, c, p] = worst[c]
+            out[_VAR, c, p], out[_CVAR, c, p] = var_cvar(returns, tail_months, tail)
+            out[_TURNOVER, c, p] = (0.0 + pairwise_sum(trades[c], 0, n_months)) / years
+            out[_COST_DRAG, c, p] = (0.0 + pairwise_sum(cost[c], 0, n_months)) / years
+            for k in range(n_months):
+                w_k = weight[c, k]
+                variance = ((c2[k] * w_k + c1[k]) * w_k + c0[k]) * scale[k]
+                scratch[k] = np.sqrt(0.0 if 0.0 > variance else variance) - rules.target_vol[c]
             total = 0.0
             for k in range(n_months):
-                w_k = weights[c, p, k]
-                variance = ((c2[p, k] * w_k + c1[p, k]) * w_k + c0[p, k]) * scale[k]
-                gap = np.sqrt(max(variance, 0.0)) - target_vol[c]
-                total += gap * gap
-            out[6, c, p] = np.sqrt(total / n_months)
-            out[7, c, p] = _mean(weights[c, p])
-
-
-@numba.njit(cache=True, nogil=True)
-def _month_growth_bounds(
-    growth_alt: FloatArray, growth_gap: FloatArray, days: IntArray
-) -> FloatArray:  # pragma: no cover - compiled
-    """Per month k: min and max over its days of g^A_t and of g^E_t - g^A_t, (n_months, 4)
-    as (min g^A, max g^A, min gap, max gap)."""
-    n_months = days.shape[0] - 1
-    out = np.empty((n_months, 4))
-    for k in range(n_months):
-        lo, hi = days[k] - days[0], days[k + 1] - days[0]
-        out[k, 0] = out[k, 1] = growth_alt[lo]
-        out[k, 2] = out[k, 3] = growth_gap[lo]
-        for t in range(lo + 1, hi):
-            out[k, 0] = min(out[k, 0], growth_alt[t])
-            out[k, 1] = max(out[k, 1], growth_alt[t])
-            out[k, 2] = min(out[k, 2], growth_gap[t])
-            out[k, 3] = max(out[k, 3], growth_gap[t])
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _max_drawdowns(
-    growth_alt: FloatArray,
-    growth_gap: FloatArray,
-    days: IntArray,
-    weights: FloatArray,
-    costs: FloatArray,
-    monthly: FloatArray,
-    worst: FloatArray,
-) -> None:  # pragma: no cover - compiled
-    """Fill ``worst`` (n_configs,) with max_t (1 - NAV_t / max(1, max_{s<=t} NAV_s)) of
-    each config on one path (``weights``, ``costs``, ``monthly``: (n_configs, n_months)),
-    as the day-by-day scan peak = max(peak, NAV_t), worst = max(worst, 1 - NAV_t / peak)
-    gives it, bit for bit, skipping the days that cannot change it.
-
-    Notes
-    -----
-    In month k, NAV_t = A_k (g^A_t + w_k gap_t) with A_k = (1 - c_k) prod_{j<k} (1 + R_j).
-    For A_k > 0 and w_k >= 0 every rounded operation of that expression is non-decreasing
-    in g^A_t and gap_t, so the month's (min, max) of g^A and of the gap give a rounded
-    U >= NAV_t and L <= NAV_t on each of its days. When U <= peak no day sets a new peak;
-    the peak stays and 1 - NAV_t / peak, non-increasing in NAV_t in rounded arithmetic
-    too, is largest on the month's lowest NAV: the month changes worst only through
-    1 - min_t NAV_t / peak, and not at all when 1 - L / peak <= worst. The other months
-    (a possible new peak, A_k <= 0, w_k < 0, NaN) take the day-by-day scan, the month's
-    scanned configs packed side by side so the compiler runs several per instruction.
-    """
-    n_configs, n_months = weights.shape
-    first = days[0]
-    bounds = _month_growth_bounds(growth_alt, growth_gap, days)
-    peak = np.ones(n_configs)
-    nav_start = np.ones(n_configs)
-    worst[:] = 0.0
-    scanned = np.empty(n_configs, dtype=np.int64)
-    scan_a = np.empty(n_configs)
-    scan_w = np.empty(n_configs)
-    scan_peak = np.empty(n_configs)
-    scan_worst = np.empty(n_configs)
-    for k in range(n_months):
-        lo, hi = days[k] - first, days[k + 1] - first
-        n_scanned = 0
-        for c in range(n_configs):
-            a = nav_start[c] * (1.0 - costs[c, k])
-            nav_start[c] *= 1.0 + monthly[c, k]
-            w = weights[c, k]
-            if a > 0.0 and w >= 0.0 and a * (bounds[k, 1] + w * bounds[k, 3]) <= peak[c]:
-                if 1.0 - a * (bounds[k, 0] + w * bounds[k, 2]) / peak[c] <= worst[c]:
-                    continue
-                low = a * (growth_alt[lo] + w * growth_gap[lo])
-                for t in range(lo + 1, hi):
-                    low = min(low, a * (growth_alt[t] + w * growth_gap[t]))
-                worst[c] = max(worst[c], 1.0 - low / peak[c])
-                continue
-            scanned[n_scanned] = c
-            scan_a[n_scanned], scan_w[n_scanned] = a, w
-            scan_peak[n_scanned], scan_worst[n_scanned] = peak[c], worst[c]
-            n_scanned += 1
-        for t in range(lo, hi):
-            g_alt, g_gap = growth_alt[t], growth_gap[t]
-            for j in range(n_scanned):
-                nav = scan_a[j] * (g_alt + scan_w[j] * g_gap)
-                top = max(scan_peak[j], nav)
-                scan_peak[j] = top
-                scan_worst[j] = max(scan_worst[j], 1.0 - nav / top)
-        for j in range(n_scanned):
-            peak[scanned[j]] = scan_peak[j]
-            worst[scanned[j]] = scan_worst[j]
+                total += scratch[k] * scratch[k]
+            out[_TRACKING_ERROR, c, p] = np.sqrt(total / n_months)
+            out[_AVG_WEIGHT, c, p] = _mean(weight[c])
+        if keep:
+            weights[:, p] = weight
+            costs[:, p] = cost
+            monthly_returns[:, p] = monthly

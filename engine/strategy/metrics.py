@@ -86,10 +86,15 @@ def var_cvar(monthly_returns: FloatArray, level: float = 0.95) -> tuple[FloatArr
     VaR = -R_(k), CVaR = -(1/k) sum_{i<=k} R_(i). CVaR >= VaR always. For n = 60 and
     level 0.95, k = 3.
     """
-    n = monthly_returns.shape[-1]
-    k = max(1, math.ceil(round((1.0 - level) * n, 12)))
+    k = tail_count(monthly_returns.shape[-1], level)
     worst = np.partition(monthly_returns, k - 1, axis=-1)[..., :k]
     return -worst.max(axis=-1), -worst.mean(axis=-1)
+
+
+def tail_count(n_months: int, level: float = 0.95) -> int:
+    """k = ceil((1 - level) n), at least 1: how many of n monthly returns VaR/CVaR look at
+    (:func:`var_cvar`)."""
+    return max(1, math.ceil(round((1.0 - level) * n_months, 12)))
 
 
 def summarise(per_path: FloatArray) -> dict[str, FloatArray]:

@@ -14,9 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.conventions import TRADING_DAYS_PER_YEAR
-from engine.strategy.config import StrategyConfig, target_weights
-from engine.strategy.kernels import PASS_METRICS, rebalance_months, strategy_pass
-from engine.strategy.metrics import METRICS, annualised_return, var_cvar
+from engine.strategy.config import (
+    RISK_AVERSION_FNS,
+    WEIGHT_FNS,
+    StrategyConfig,
+    target_weights,
+    weight_slope,
+)
+from engine.strategy.kernels import Rules, market_pass, rebalance_months, strategy_pass
+from engine.strategy.metrics import METRICS, tail_count
 from engine.strategy.rolling import cumulative_squared_returns, realized_vol_from_logs
 from engine.types import FloatArray, IntArray
 
@@ -45,15 +51,35 @@ class StrategyRun:
     """Per-path results for configs x paths.
 
     ``monthly_returns``, ``weights`` (equity weight after each rebalance) and ``costs``
-    (fraction of NAV paid at each rebalance) have shape (n_configs, n_paths, n_months);
-    ``metrics`` maps each name of :data:`engine.strategy.metrics.METRICS` to (n_configs, n_paths).
+    (fraction of NAV paid at each rebalance) have shape (n_configs, n_paths, n_months), or
+    are None when the run was asked for its metrics only; ``metrics`` maps each name of
+    :data:`engine.strategy.metrics.METRICS` to (n_configs, n_paths).
     """
 
     configs: tuple[StrategyConfig, ...]
-    monthly_returns: FloatArray
-    weights: FloatArray
-    costs: FloatArray
+    monthly_returns: FloatArray | None
+    weights: FloatArray | None
+    costs: FloatArray | None
     metrics: dict[str, FloatArray]
+
+    @property
+    def n_paths(self) -> int:
+        return next(iter(self.metrics.values())).shape[1]
+
+
+@dataclass(frozen=True, slots=True)
+class MonthInputs:
+    """What every config reads of the market, per path and month (engine.strategy.kernels.
+    market_pass): ``vols`` the trailing realized vol at each rebalance for each window of
+    ``windows`` (days, ascending), (n_windows, n_paths, n_months); ``period_returns`` the
+    equity's, the alternative's and the cash account's return over each month and
+    ``variance_coefficients`` c0, c1, c2 of the tracking error (:func:`simulate`), each
+    (3, n_paths, n_months)."""
+
+    windows: IntArray
+    vols: FloatArray
+    period_returns: FloatArray
+    variance_coefficients: FloatArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +94,47 @@ class Rebalanced:
     monthly_returns: FloatArray
 
 
-def run_strategies(market: Market, configs: Sequence[StrategyConfig]) -> StrategyRun:
-    """Simulate every config on every path and compute the per-path metrics.
+def run_strategies(
+    market: Market, configs: Sequence[StrategyConfig], *, per_month: bool = True
+) -> StrategyRun:
+    """Simulate every config on every path and compute the per-path metrics; with
+    ``per_month`` False only the metrics are kept.
 
-    The two stages, :func:`target_weights_for` and :func:`simulate`, are public so a
-    benchmark can time them apart.
+    The two stages, :func:`month_inputs` and :func:`simulate`, are public so a benchmark
+    can time them apart.
     """
     configs = tuple(configs)
-    return simulate(market, target_weights_for(market, configs), configs)
+    return simulate(market, month_inputs(market, configs), configs, per_month=per_month)
+
+
+def month_inputs(market: Market, configs: Sequence[StrategyConfig]) -> MonthInputs:
+    """The trailing vols of the configs' windows and the per-path month sums, computed once
+    for all configs (engine.strategy.kernels.market_pass).
+
+    The trailing vol at rebalance day d_k is engine.strategy.rolling's, bit for bit; the
+    first rebalance must come after the longest window (else a ValueError naming it).
+    """
+    days = _checked_days(market, configs)
+    windows = np.array(sorted({c.window_days for c in configs}), dtype=np.int64)
+    n_paths, n_months = market.equity.shape[0], len(days) - 1
+    inputs = MonthInputs(windows, np.empty((len(windows), n_paths, n_months)),
+                         np.empty((3, n_paths, n_months)), np.empty((3, n_paths, n_months)))
+    market_pass(market.equity, market.alternative, market.cash, days, windows, inputs.vols,
+                inputs.period_returns, inputs.variance_coefficients)
+    return inputs
+
+
+def _checked_days(market: Market, configs: Sequence[StrategyConfig]) -> IntArray:
+    """The rebalance days, once the first is known to follow a full trailing window of
+    every config."""
+    days = np.asarray(market.rebalance_days, dtype=np.int64)
+    longest = max(c.window_days for c in configs)
+    if days[:-1].min() < longest:
+        raise ValueError(
+            f"the first rebalance (day {days[:-1].min()}) comes before a full trailing window"
+            f" of {longest} days; simulate a longer warm-up or shorten vol_window_months"
+        )
+    return days
 
 
 def target_weights_for(market: Market, configs: Sequence[StrategyConfig]) -> FloatArray:
@@ -85,15 +144,9 @@ def target_weights_for(market: Market, configs: Sequence[StrategyConfig]) -> Flo
     sharing a window share that work.
     """
     configs = tuple(configs)
-    starts = np.asarray(market.rebalance_days, dtype=np.int64)[:-1]
+    starts = _checked_days(market, configs)[:-1]
     log_levels = np.log(market.equity)
     cum_sq = cumulative_squared_returns(log_levels)
-    longest = max(c.window_days for c in configs)
-    if starts.min() < longest:
-        raise ValueError(
-            f"the first rebalance (day {starts.min()}) comes before a full trailing window"
-            f" of {longest} days; simulate a longer warm-up or shorten vol_window_months"
-        )
     vols = {
         n: realized_vol_from_logs(log_levels, cum_sq, starts, n)
         for n in sorted({c.window_days for c in configs})
@@ -129,53 +182,19 @@ def rebalance(
 
 
 def simulate(
-    market: Market, targets: FloatArray, configs: Sequence[StrategyConfig]
+    market: Market,
+    inputs: MonthInputs,
+    configs: Sequence[StrategyConfig],
+    *,
+    per_month: bool = True,
 ) -> StrategyRun:
-    """Rebalance as :func:`rebalance` does and compute every metric of
-    engine.strategy.metrics.METRICS per config and path, (n_configs, n_paths).
+    """Weigh and rebalance as :func:`target_weights_for` and :func:`rebalance` do and compute
+    every metric of engine.strategy.metrics.METRICS per config and path, (n_configs, n_paths);
+    ``inputs`` from :func:`month_inputs` on the same market and configs. With ``per_month``
+    False the run keeps the metrics only (no configs x paths x months arrays).
 
     Turnover = sum_k |w_k - w^d_k| / years and cost drag = sum_k c_k / years over the
     evaluation's n_months / 12 years.
-
-    Notes
-    -----
-    One compiled pass per path (engine.strategy.kernels.strategy_pass) rebalances and
-    computes all but the annualised return and VaR/CVaR, which need log1p/exp/pow and a
-    partial sort and stay numpy's (engine.strategy.metrics); the results are those of
-    :func:`rebalance` and the metrics module's functions bit for bit.
-    """
-    configs = tuple(configs)
-    days = np.asarray(market.rebalance_days, dtype=np.int64)
-    c0, c1, c2, scale = _variance_coefficients(market, days)
-    weights, costs, monthly = (np.empty(targets.shape) for _ in range(3))
-    fused = np.empty((len(PASS_METRICS), *targets.shape[:2]))
-    strategy_pass(
-        np.ascontiguousarray(targets),
-        _period_returns(market.equity, days),
-        _period_returns(market.alternative, days),
-        np.array([c.tc_bps / 1e4 for c in configs]),
-        np.array([c.no_trade_band for c in configs]),
-        _period_returns(market.cash, days), market.equity, market.alternative, days,
-        c0, c1, c2, scale, np.array([c.target_vol for c in configs]),
-        weights, costs, monthly, fused,
-    )
-    var95, cvar95 = var_cvar(monthly)
-    metrics = dict(zip(PASS_METRICS, fused, strict=True))
-    metrics |= {"ann_return": annualised_return(monthly), "var95": var95, "cvar95": cvar95}
-    return StrategyRun(configs, monthly, weights, costs,
-                       {name: metrics[name] for name in METRICS})
-
-
-def _period_returns(levels: FloatArray, days: IntArray) -> FloatArray:
-    """Simple returns between consecutive rebalance days, shape (n_paths, n_months)."""
-    at = levels[:, days]
-    return at[:, 1:] / at[:, :-1] - 1.0
-
-
-def _variance_coefficients(
-    market: Market, days: IntArray
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """c0, c1, c2 (n_paths, n_months) and scale (n_months,) of the vol tracking error.
 
     Notes
     -----
@@ -185,17 +204,45 @@ def _variance_coefficients(
     weight is second order), so (n - 1) s^2 = sum (r^P)^2 - (sum r^P)^2 / n is a quadratic
     c0 + c1 w + c2 w^2 whose coefficients are per-path month sums shared by all configs;
     realized vol = sqrt(scale (c0 + c1 w + c2 w^2)) with scale = 252 / (n - 1).
+
+    One compiled pass per path (engine.strategy.kernels.strategy_pass) does it all; the
+    results are those of the numpy expressions of engine.strategy.metrics, bit for bit
+    (VaR/CVaR: see engine.strategy.kernels.var_cvar).
     """
-    r_eq = np.diff(market.equity, axis=-1) / market.equity[:, :-1]
-    r_alt = np.diff(market.alternative, axis=-1) / market.alternative[:, :-1]
-    gap = r_eq - r_alt
+    configs = tuple(configs)
+    days = np.asarray(market.rebalance_days, dtype=np.int64)
+    n_paths, n_months = market.equity.shape[0], len(days) - 1
+    per_path = (len(configs), n_paths, n_months) if per_month else (0, 0, 0)
+    weights, costs, monthly = (np.empty(per_path) for _ in range(3))
+    out = np.empty((len(METRICS), len(configs), n_paths))
+    strategy_pass(inputs.vols, _rules(configs, inputs.windows), inputs.period_returns,
+                  inputs.variance_coefficients,
+                  TRADING_DAYS_PER_YEAR / (np.diff(days).astype(np.float64) - 1.0),
+                  market.equity, market.alternative, days, tail_count(n_months), out,
+                  weights, costs, monthly)
+    metrics = dict(zip(METRICS, out, strict=True))
+    if not per_month:
+        return StrategyRun(configs, None, None, None, metrics)
+    return StrategyRun(configs, monthly, weights, costs, metrics)
 
-    def month_sums(x: FloatArray) -> FloatArray:
-        return np.add.reduceat(x[:, days[0] : days[-1]], days[:-1] - days[0], axis=-1)
 
-    n = np.diff(days).astype(np.float64)
-    s_a, s_g = month_sums(r_alt), month_sums(gap)
-    c0 = month_sums(r_alt * r_alt) - s_a * s_a / n
-    c1 = 2.0 * (month_sums(r_alt * gap) - s_a * s_g / n)
-    c2 = month_sums(gap * gap) - s_g * s_g / n
-    return c0, c1, c2, TRADING_DAYS_PER_YEAR / (n - 1.0)
+def _rules(configs: tuple[StrategyConfig, ...], windows: IntArray) -> Rules:
+    """The configs as the compiled pass reads them (engine.strategy.kernels.Rules)."""
+    row = {int(n): i for i, n in enumerate(windows)}
+    return Rules(
+        weight_fn=np.array([WEIGHT_FNS.index(c.weight_fn) for c in configs], dtype=np.int64),
+        window=np.array([row[c.window_days] for c in configs], dtype=np.int64),
+        target_vol=np.array([c.target_vol for c in configs]),
+        slope=np.array([weight_slope(c) if c.weight_fn in RISK_AVERSION_FNS else 0.0
+                         for c in configs]),
+        low=np.array([c.min_allocation for c in configs]),
+        high=np.array([c.max_allocation for c in configs]),
+        tc=np.array([c.tc_bps / 1e4 for c in configs]),
+        band=np.array([c.no_trade_band for c in configs]),
+    )
+
+
+def _period_returns(levels: FloatArray, days: IntArray) -> FloatArray:
+    """Simple returns between consecutive rebalance days, shape (n_paths, n_months)."""
+    at = levels[:, days]
+    return at[:, 1:] / at[:, :-1] - 1.0

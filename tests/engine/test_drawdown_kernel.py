@@ -1,12 +1,13 @@
-"""The compiled drawdown (engine.strategy.kernels._max_drawdowns) skips months by bounds;
-it must give the day-by-day scan's bits on every kind of month."""
+"""The compiled drawdown (engine.strategy.drawdown.max_drawdowns) settles most months from
+their largest and smallest NAV; it must give the day-by-day scan's bits on every kind of
+month."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from engine.strategy.kernels import _max_drawdowns, _month_growth_bounds
+from engine.strategy.drawdown import max_drawdowns
 from engine.strategy.metrics import max_drawdown
 
 N_MONTHS, DAYS = 36, 21
@@ -56,7 +57,7 @@ CASES = [
 def test_month_skipping_drawdown_equals_the_daily_scan(seed, low, high, vol):
     growth_alt, growth_gap, days, weights, costs, monthly = _case(seed, low, high, vol)
     got = np.empty(1)
-    _max_drawdowns(growth_alt, growth_gap, days, weights[None], costs[None], monthly[None],
+    max_drawdowns(growth_alt, growth_gap, days, weights[None], costs[None], monthly[None],
                    got)
     expected = _scan(growth_alt, growth_gap, weights, costs, monthly)
     assert got.view(np.int64)[0] == np.float64(expected).view(np.int64)
@@ -71,31 +72,63 @@ def test_configs_side_by_side_each_get_their_own_drawdown():
     costs = np.stack([case[4] for case in cases])
     monthly = np.stack([case[5] for case in cases])
     got = np.empty(len(cases))
-    _max_drawdowns(growth_alt, growth_gap, days, weights, costs, monthly, got)
+    max_drawdowns(growth_alt, growth_gap, days, weights, costs, monthly, got)
     expected = [_scan(growth_alt, growth_gap, w, c, m) for w, c, m in zip(weights, costs, monthly,
                                                                           strict=True)]
     np.testing.assert_array_equal(got.view(np.int64), np.array(expected).view(np.int64))
 
 
-def test_the_cases_reach_every_kind_of_month():
-    # Skipped, trough-only and scanned months all occur across the cases above.
+def _month_kinds(growth_alt, growth_gap, weights, costs, monthly) -> set[str]:
+    """How max_drawdowns settles each month of one config (its module notes), replayed in
+    numpy with the scan's state carried along."""
     kinds = set()
-    for seed, low, high, vol in [(0, 0.0, 1.0, 0.01), (1, 0.5, 3.0, 0.03), (2, 2.5, 3.0, 0.08)]:
-        growth_alt, growth_gap, days, weights, costs, monthly = _case(seed, low, high, vol)
-        bounds = _month_growth_bounds(growth_alt, growth_gap, days)
-        peak, worst, nav_start = 1.0, 0.0, 1.0
-        for k in range(N_MONTHS):
-            a = nav_start * (1.0 - costs[k])
-            nav_start *= 1.0 + monthly[k]
-            w = weights[k]
-            month = slice(k * DAYS, (k + 1) * DAYS)
-            nav = a * (growth_alt[month] + w * growth_gap[month])
-            if a > 0 and w >= 0 and a * (bounds[k, 1] + w * bounds[k, 3]) <= peak:
-                lower = 1.0 - a * (bounds[k, 0] + w * bounds[k, 2]) / peak
-                kinds.add("skipped" if lower <= worst else "trough")
-            else:
-                kinds.add("scanned" if a > 0 else "negative NAV")
-            running = np.maximum(np.maximum.accumulate(nav), peak)
-            worst = max(worst, float(np.max(1.0 - nav / running)))
-            peak = float(running[-1])
-    assert kinds == {"skipped", "trough", "scanned", "negative NAV"}
+    peak, worst, nav_start = 1.0, 0.0, 1.0
+    for k in range(N_MONTHS):
+        a = nav_start * (1.0 - costs[k])
+        nav_start *= 1.0 + monthly[k]
+        month = slice(k * DAYS, (k + 1) * DAYS)
+        nav = a * (growth_alt[month] + weights[k] * growth_gap[month])
+        high, low = float(nav.max()), float(nav.min())
+        if a <= 0:
+            kinds.add("scanned: A_k <= 0")
+        elif high <= peak:
+            kinds.add("no new peak")
+        elif low > 0 and 1.0 - low / high <= worst:
+            kinds.add("new peak, no deeper drawdown")
+        else:
+            kinds.add("scanned: new peak, maybe deeper")
+        running = np.maximum(np.maximum.accumulate(nav), peak)
+        worst = max(worst, float(np.max(1.0 - nav / running)))
+        peak = float(running[-1])
+    return kinds
+
+
+def test_the_cases_reach_every_kind_of_month():
+    kinds = set()
+    for seed, low, high, vol in CASES:
+        growth_alt, growth_gap, _, weights, costs, monthly = _case(seed, low, high, vol)
+        kinds |= _month_kinds(growth_alt, growth_gap, weights, costs, monthly)
+    assert kinds == {"no new peak", "new peak, no deeper drawdown",
+                     "scanned: new peak, maybe deeper", "scanned: A_k <= 0"}
+
+
+def test_a_negative_nav_before_a_new_peak_is_scanned():
+    # A levered config whose NAV dips below zero in month 0 (worst 1.07) and again in
+    # month 1 (to -0.1 against a peak of 1: worst 1.1) before a new peak of 2.25. The
+    # bound 1 - L / U = 1.044 is below worst but does not hold for a negative NAV (its
+    # drawdown grows as the running peak shrinks): the month must be scanned.
+    equity = np.array([0.5, -0.07, 0.3, 0.9, -0.1 / 0.9, 2.5, 2.4, 2.45, 1.0, 1.01, 1.02, 1.03])
+    growth_alt = np.ones(12)
+    growth_gap = equity - growth_alt
+    days = np.array([0, 4, 8, 12], dtype=np.int64)
+    weights = np.ones((1, 3))
+    costs = np.zeros((1, 3))
+    month_end = np.array([0.9, 2.45 / 1.0, 1.03])
+    monthly = (month_end - 1.0)[None]
+    got = np.empty(1)
+    max_drawdowns(growth_alt, growth_gap, days, weights, costs, monthly, got)
+    start = np.concatenate([[1.0], np.cumprod(1.0 + monthly[0])[:-1]])
+    nav = np.repeat(start, 4) * (growth_alt + growth_gap)
+    expected = max_drawdown(nav, initial=1.0)
+    assert expected > 1.09
+    assert got.view(np.int64)[0] == np.float64(expected).view(np.int64)
