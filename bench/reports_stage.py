@@ -12,11 +12,13 @@ pipeline before its first stage).
 
 Printed per repeat: the stage's wall seconds and CPU seconds (user + system of this
 process, of its child processes that ended, and of the live code server during the
-stage). The machine is shared, so CPU seconds are the steadier figure. With ``--profile``
+stage, the chart workers included). The machine is shared, so CPU seconds are the steadier
+figure. ``--steps N`` prints the last run's N longest steps (wall seconds from its event
+log) and its event count, without a profiler's overhead. With ``--profile``
 the last repeat runs under cProfile and the areas of ``bench/profile_pipeline.py`` are
 printed for it.
 
-    python bench/reports_stage.py [--keep DIR] [--repeat 3] [--profile]
+    python bench/reports_stage.py [--keep DIR] [--repeat 3] [--steps 12] [--profile cpu]
 """
 
 from __future__ import annotations
@@ -44,18 +46,20 @@ def main() -> None:
                         help="the pipeline's folder (dagster_home/, data/): reused when it"
                         " holds a finished pipeline, else made there and kept")
     parser.add_argument("--repeat", type=int, default=3, help="reports stage runs timed")
+    parser.add_argument("--steps", type=int, default=0, metavar="N",
+                        help="print the N longest steps of the last run (wall seconds)")
     parser.add_argument("--profile", choices=("wall", "cpu"),
                         help="run the last repeat under cProfile timing wall or CPU seconds"
                         " of this process and print its areas")
     args = parser.parse_args()
     if args.keep:
-        run(args.keep, args.repeat, args.profile)
+        run(args.keep, args.repeat, args.profile, args.steps)
     else:
         with tempfile.TemporaryDirectory(prefix="dynalloc-reports-") as tmp:
-            run(Path(tmp), args.repeat, args.profile)
+            run(Path(tmp), args.repeat, args.profile, args.steps)
 
 
-def run(folder: Path, repeat: int, profile: str | None) -> None:
+def run(folder: Path, repeat: int, profile: str | None, steps: int = 0) -> None:
     home, data = folder / "dagster_home", folder / "data"
     if not (data / "report.parquet").exists():
         home.mkdir(parents=True, exist_ok=True)
@@ -99,6 +103,8 @@ def run(folder: Path, repeat: int, profile: str | None) -> None:
                 raise SystemExit(f"the reports run {finished.run_id} ended {finished.status}")
             label = f"{i + 1}{' (prof)' if profiler else ''}"
             print(f"{label:<10} {wall:7.2f} {cpu:7.2f}", flush=True)
+        if steps:
+            print_steps(instance, finished.run_id, steps)
     if profile:
         sys.path.insert(0, str(ROOT / "bench"))
         from profile_pipeline import report
@@ -107,6 +113,25 @@ def run(folder: Path, repeat: int, profile: str | None) -> None:
         profiler.dump_stats(prof)  # type: ignore[union-attr]
         print()
         report(prof, 25)
+
+
+def print_steps(instance, run_id: str, top: int) -> None:
+    """The run's steps by wall seconds (STEP_START to STEP_SUCCESS in its event log), the
+    ``top`` longest, and how many events the run wrote."""
+    import dagster as dg
+
+    events = instance.all_logs(run_id)
+    started, seconds = {}, {}
+    for event in events:
+        kind = event.dagster_event.event_type if event.dagster_event else None
+        if kind == dg.DagsterEventType.STEP_START:
+            started[event.step_key] = event.timestamp
+        elif kind == dg.DagsterEventType.STEP_SUCCESS:
+            seconds[event.step_key] = event.timestamp - started[event.step_key]
+    print(f"\nsteps of the last run by wall seconds ({len(seconds)} steps,"
+          f" {len(events)} events):")
+    for step, wall in sorted(seconds.items(), key=lambda item: -item[1])[:top]:
+        print(f"  {step:<50} {wall:6.2f}")
 
 
 def cpu_seconds() -> float:

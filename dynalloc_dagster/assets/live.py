@@ -14,6 +14,7 @@ import polars as pl
 from dynalloc_dagster.assets.scenarios import NON_REGIME_COLUMNS
 from dynalloc_dagster.committee import plots
 from dynalloc_dagster.committee.decision import ASSET_WEIGHTS, decision_markdown, weights_text
+from dynalloc_dagster.committee.render import render_charts
 from dynalloc_dagster.committee.text import data_label
 from dynalloc_dagster.partitions import CALIBRATED
 from dynalloc_dagster.portfolio import (
@@ -185,11 +186,10 @@ def historical_backtest(
     if multi:
         note = (f"{note} Recommended rule's mean weights: "
                 + weights_text(0.0, leg, _weight_items(full_rows(rows)[RECOMMENDED])) + ".")
-    figures = {"backtest_nav": plots.backtest_nav(path_table, RECOMMENDED, note),
-               "backtest_equity_weight": plots.backtest_equity_weight(path_table, RECOMMENDED,
-                                                                      note, sleeve=multi)}
-    pngs = {name: plots.png_bytes(fig) for name, fig in figures.items()}
-    plots.close(figures)
+    pngs = render_charts({
+        "backtest_nav": lambda: plots.backtest_nav(path_table, RECOMMENDED, note),
+        "backtest_equity_weight": lambda: plots.backtest_equity_weight(
+            path_table, RECOMMENDED, note, sleeve=multi)})
     uris = {name: artifacts.write(f"{name}.png", png) for name, png in pngs.items()}
     full = full_rows(rows)
     key_figures = {

@@ -25,6 +25,7 @@ from dynalloc_dagster.committee.decision import (
     weights_text,
 )
 from dynalloc_dagster.committee.pdf import pdf_of_pngs, report_pdf
+from dynalloc_dagster.committee.render import render_charts
 from dynalloc_dagster.committee.text import (
     ReportInputs,
     benchmark_table,
@@ -296,35 +297,37 @@ def charts(
     summary = benchmark_table(_inputs_for_tables(
         judged_by, recommended, robustness_leaderboard, evaluations, optimisation_history,
         cost_sensitivity, benchmark_evaluations, market_source))
-    figures = {
-        "summary_table": plots.summary_table(
+    builders = {
+        "summary_table": lambda: plots.summary_table(
             summary.rows, summary.header,
             "Best-strategy summary: " + plots.rule_label(recommended), note,
             highlight=summary.highlight),
-        "scenario_comparison": plots.scenario_comparison(
+        "scenario_comparison": lambda: plots.scenario_comparison(
             scenario_comparison, evaluations, benchmark_evaluations, recommended, note),
-        "risk_return": plots.risk_return(evaluations, recommended, benchmark_evaluations,
-                                         judged_by, note),
-        "allocation_dynamics": plots.allocation_dynamics(allocation_paths, recommended, note),
-        "parameter_sensitivity": plots.parameter_sensitivity(parameter_sensitivity, note),
-        "weight_window_interaction": plots.weight_window_interaction(
+        "risk_return": lambda: plots.risk_return(evaluations, recommended,
+                                                 benchmark_evaluations, judged_by, note),
+        "allocation_dynamics": lambda: plots.allocation_dynamics(allocation_paths,
+                                                                 recommended, note),
+        "parameter_sensitivity": lambda: plots.parameter_sensitivity(parameter_sensitivity,
+                                                                     note),
+        "weight_window_interaction": lambda: plots.weight_window_interaction(
             weight_window_interaction, recommended, note),
-        "sharpe_by_scenario": plots.sharpe_by_scenario(evaluations, robustness_leaderboard,
-                                                       note=note),
-        "robustness_ranking": plots.robustness_ranking(
+        "sharpe_by_scenario": lambda: plots.sharpe_by_scenario(
+            evaluations, robustness_leaderboard, note=note),
+        "robustness_ranking": lambda: plots.robustness_ranking(
             robustness_leaderboard, judged_by.robustness_threshold, note),
-        "optimisation_convergence": plots.optimisation_convergence(optimisation_history, note),
-        "cost_sensitivity": plots.cost_sensitivity(cost_sensitivity, robustness_leaderboard,
-                                                   judged_by.assumed_tc_bps, note),
-        "search_progress": plots.search_progress(optimisation_history, note),
+        "optimisation_convergence": lambda: plots.optimisation_convergence(
+            optimisation_history, note),
+        "cost_sensitivity": lambda: plots.cost_sensitivity(
+            cost_sensitivity, robustness_leaderboard, judged_by.assumed_tc_bps, note),
+        "search_progress": lambda: plots.search_progress(optimisation_history, note),
     }
     if recommended.get(ASSET_WEIGHTS):
-        figures["asset_weights"] = plots.asset_weights(
+        builders["asset_weights"] = lambda: plots.asset_weights(
             recommended[ASSET_WEIGHTS], "Today's weights: " + plots.rule_label(recommended),
             note)
     captions = CHART_CAPTIONS | PORTFOLIO_CHART_CAPTIONS
-    pngs = {name: plots.png_bytes(fig) for name, fig in figures.items()}
-    plots.close(figures)
+    pngs = render_charts(builders)
     pdf = pdf_of_pngs(pngs.values())
     for name, png in pngs.items():
         artifacts.write(f"{name}.png", png)

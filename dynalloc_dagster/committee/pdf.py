@@ -1,39 +1,47 @@
 """The investment-committee PDF: a title page, then the report's sections as text pages
-(matplotlib, A4 portrait), its tables and every chart.
+(A4 portrait), its tables and every chart, written with fpdf2.
 
-The same :class:`~dynalloc_dagster.committee.text.ReportDocument` as the markdown report;
-the PDF has no creation date or producer, so identical inputs give identical bytes.
+The same :class:`~dynalloc_dagster.committee.text.ReportDocument` as the markdown report.
+Text is set in DejaVu Sans (the font matplotlib ships and draws the charts in, embedded
+as a subset, so any character of a narrative prints); tables are drawn as rows of
+cells, the header bold on grey and the recommended rule's rows bold on
+:data:`~dynalloc_dagster.committee.plots.RECOMMENDED_ROW`, the header repeated after a
+page break; each chart is its PNG's pixels at the text width. The creation date is
+fixed (:data:`FIXED_DATE`), so identical inputs give identical bytes.
 """
 
 from __future__ import annotations
 
 import io
 import re
-import textwrap
 import zlib
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 
 import matplotlib
-from matplotlib import image as mpimg
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
 from PIL import Image
-
-matplotlib.use("Agg")
-from matplotlib import pyplot as plt
-from matplotlib.backends.backend_pdf import PdfPages
-from matplotlib.figure import Figure as MplFigure
 
 from dynalloc_dagster.committee.plots import PNG_DPI, RECOMMENDED_ROW
 from dynalloc_dagster.committee.text import Code, Figure, Markdown, ReportDocument, Table
 
-PAGE = (8.27, 11.69)  # A4, inches
-MARGIN_X = 0.08  # fractions of the page
-TOP, BOTTOM = 0.94, 0.06
-LINE = 0.0165  # height of a 9-pt text line, fraction of the page height
-WRAP = 100  # characters per line of body text
-TABLE_ROW = 0.022
-PLAIN_TEXT = {"text.usetex": False, "text.parse_math": False}
-"""Text is set as written: a narrative's "$5.2m (down 10%) to $4.1m" is two dollar
-amounts, not a mathtext formula (which fails to parse or sets italics)."""
+PAGE = (595.28, 841.89)  # A4, points
+MARGIN_X = 0.08 * PAGE[0]
+MARGIN_TOP = MARGIN_BOTTOM = 0.06 * PAGE[1]
+BODY = 9.0  # points, body text
+LEADING = 1.3  # line height / font size
+TABLE_FONT = 7.0
+TABLE_MIN_FONT = 5.0
+"""A table wider than the page is set smaller, down to this size, then its cells wrap."""
+TABLE_ROW = 1.9  # row height / table font size
+HEADER_GREY = (232, 232, 232)
+FIXED_DATE = datetime(1970, 1, 1, tzinfo=UTC)
+"""The PDF's creation date, the same for every report: identical inputs, identical bytes."""
+FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+_FACES = {("sans", ""): "DejaVuSans.ttf", ("sans", "B"): "DejaVuSans-Bold.ttf",
+          ("mono", ""): "DejaVuSansMono.ttf"}
 _INLINE = re.compile(r"\*\*|__|`|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)")
 
 
@@ -42,98 +50,145 @@ def plain(text: str) -> str:
     return _INLINE.sub("", text)
 
 
-class _Pages:
-    """A cursor over A4 pages: text, tables and images flow down, a new page when full."""
+def _rgb(colour: str) -> tuple[int, int, int]:
+    value = colour.lstrip("#")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
 
-    def __init__(self, pdf: PdfPages, footer: str) -> None:
-        self.pdf, self.footer, self.number = pdf, footer, 0
-        self.fig: MplFigure | None = None
-        self.y = TOP
+
+class _Document(FPDF):
+    """A4 pages with the footer and page number on each."""
+
+    def __init__(self, footer: str) -> None:
+        super().__init__(unit="pt", format="A4")
+        self.footer_text = footer
+        self.set_creation_date(FIXED_DATE)
+        self.set_margins(MARGIN_X, MARGIN_TOP, MARGIN_X)
+        self.set_auto_page_break(True, MARGIN_BOTTOM)
+        for (family, style), file in _FACES.items():
+            self.add_font(family, style, str(FONTS / file))
+        self.set_font("sans", size=BODY)
+
+    def footer(self) -> None:
+        self.set_y(-0.045 * PAGE[1])
+        self.set_font("sans", size=7)
+        self.set_text_color(105)
+        self.cell(0, 10, self.footer_text)
+        self.set_x(MARGIN_X)
+        self.cell(0, 10, str(self.page_no()), align="R")
+        self.set_text_color(0)
+
+
+class _Pages:
+    """A cursor over the pages: text, tables and images flow down, a new page when full."""
+
+    def __init__(self, footer: str) -> None:
+        self.pdf = _Document(footer)
+
+    @property
+    def number(self) -> int:
+        return self.pdf.page_no()
+
+    @property
+    def width(self) -> float:
+        return PAGE[0] - 2 * MARGIN_X
 
     def new_page(self) -> None:
-        self.flush()
-        self.number += 1
-        self.fig = plt.figure(figsize=PAGE)
-        self.fig.text(MARGIN_X, 0.03, self.footer, fontsize=7, color="dimgrey")
-        self.fig.text(1 - MARGIN_X, 0.03, str(self.number), fontsize=7, color="dimgrey",
-                      ha="right")
-        self.y = TOP
+        self.pdf.add_page()
 
-    def flush(self) -> None:
-        if self.fig is not None:
-            self.pdf.savefig(self.fig)
-            plt.close(self.fig)
-            self.fig = None
-
-    def room(self, height: float) -> MplFigure:
-        if self.fig is None or self.y - height < BOTTOM:
+    def room(self, height: float) -> None:
+        """A new page unless ``height`` points fit above the bottom margin."""
+        if self.pdf.page == 0 or self.pdf.get_y() + height > PAGE[1] - MARGIN_BOTTOM:
             self.new_page()
-        assert self.fig is not None
-        return self.fig
 
-    def text(self, text: str, *, size: float = 9, weight: str = "normal", indent: float = 0.0,
-             wrap: int = WRAP, family: str = "sans-serif", gap: float = 0.4) -> None:
-        lines = []
-        for paragraph in text.split("\n"):
-            lines += textwrap.wrap(paragraph, wrap, break_long_words=True) or [""]
-        scale = size / 9
-        for line in lines:
-            fig = self.room(LINE * scale)
-            fig.text(MARGIN_X + indent, self.y, line, fontsize=size, weight=weight,
-                     family=family, va="top")
-            self.y -= LINE * scale * 1.15
-        self.y -= LINE * gap
+    def text(self, text: str, *, size: float = BODY, bold: bool = False, indent: float = 0.0,
+             mono: bool = False, gap: float = 0.4) -> None:
+        """``text`` wrapped at the text width (less ``indent`` points), ``gap`` lines
+        of space after it."""
+        pdf = self.pdf
+        self.room(size * LEADING)
+        pdf.set_font("mono" if mono else "sans", "B" if bold else "", size)
+        pdf.set_x(MARGIN_X + indent)
+        pdf.multi_cell(self.width - indent, size * LEADING, text, align="L",
+                       new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.ln(BODY * LEADING * gap)
 
     def heading(self, text: str, size: float = 13) -> None:
-        self.room(LINE * 4)  # never a heading alone at the foot of a page
-        self.y -= LINE * 0.5
-        self.text(text, size=size, weight="bold", gap=0.5)
+        self.room(BODY * LEADING * 4)  # never a heading alone at the foot of a page
+        self.pdf.ln(BODY * LEADING * 0.5)
+        self.text(text, size=size, bold=True, gap=0.5)
 
     def table(self, table: Table) -> None:
-        rows = table.rows
-        start = 0
-        while start < len(rows) or start == 0:
-            fit = max(1, int((self.y - BOTTOM) / TABLE_ROW) - 1)
-            if fit < 3 and len(rows) - start > fit:
+        """The table at the text width, its header repeated on each page it runs over."""
+        pdf = self.pdf
+        header = table.header if any(table.header) else None
+        rows = [[plain(c) for c in row] for row in table.rows] or [[""]]
+        size, widths = self._columns(header, rows)
+        height = size * TABLE_ROW
+        pdf.set_line_width(0.3)
+        self.room(height * (2 if header else 1))
+        if header:
+            self._row(header, widths, size, HEADER_GREY)
+        for i, row in enumerate(rows):
+            fill = _rgb(RECOMMENDED_ROW) if i in table.highlight else None
+            lines = self._lines(row, widths, size, bold=fill is not None)
+            if pdf.get_y() + height * lines > PAGE[1] - MARGIN_BOTTOM:
                 self.new_page()
-                continue
-            chunk = rows[start:start + fit]
-            height = TABLE_ROW * (len(chunk) + 1)
-            fig = self.room(height)
-            ax = fig.add_axes((MARGIN_X, self.y - height, 1 - 2 * MARGIN_X, height))
-            ax.axis("off")
-            header = table.header if any(table.header) else None
-            drawn = ax.table(cellText=[[plain(c) for c in r] for r in chunk] or [[""]],
-                             colLabels=header, loc="upper center", cellLoc="left",
-                             bbox=(0, 0, 1, 1))
-            drawn.auto_set_font_size(False)
-            drawn.set_fontsize(7)
-            first = 1 if header is not None else 0
-            for (r, _), cell in drawn.get_celld().items():
-                cell.set_linewidth(0.3)
-                if r == 0 and header is not None:
-                    cell.set_text_props(weight="bold")
-                    cell.set_facecolor("#e8e8e8")
-                elif start + r - first in table.highlight:
-                    cell.set_text_props(weight="bold")
-                    cell.set_facecolor(RECOMMENDED_ROW)
-            drawn.auto_set_column_width(list(range(len(table.header))))
-            self.y -= height + LINE
-            start += len(chunk)
-            if start >= len(rows):
-                break
-            self.new_page()
+                if header:
+                    self._row(header, widths, size, HEADER_GREY)
+            self._row(row, widths, size, fill, lines=lines)
+        pdf.ln(BODY * LEADING)
+
+    def _columns(self, header: list[str] | None, rows: list[list[str]]
+                 ) -> tuple[float, list[float]]:
+        """(font size, column widths): each column as wide as its widest cell on one line
+        (bold: a highlighted row is) or its header's longest word, set smaller when that
+        is wider than the text (at least :data:`TABLE_MIN_FONT`; past it cells wrap),
+        stretched to the text width."""
+        pad = 2 * self.pdf.c_margin
+        self.pdf.set_font("sans", "B", TABLE_FONT)
+        width = self.pdf.get_string_width
+        text = [max(width(cell) for cell in column) for column in zip(*rows, strict=True)]
+        if header:
+            text = [max(w, *(width(word) for word in name.split() or [""]))
+                    for w, name in zip(text, header, strict=True)]
+        size = TABLE_FONT
+        if sum(text) + pad * len(text) > self.width:
+            size = max(TABLE_MIN_FONT, TABLE_FONT * (self.width - pad * len(text)) / sum(text))
+        natural = [w * size / TABLE_FONT + pad for w in text]
+        return size, [w * self.width / sum(natural) for w in natural]
+
+    def _lines(self, cells: list[str], widths: list[float], size: float, *, bold: bool
+               ) -> int:
+        """Lines of the row's tallest cell at ``widths``."""
+        self.pdf.set_font("sans", "B" if bold else "", size)
+        return max(len(self.pdf.multi_cell(w, size, c, dry_run=True, output="LINES"))
+                   for c, w in zip(cells, widths, strict=True))
+
+    def _row(self, cells: list[str], widths: list[float], size: float,
+             fill: tuple[int, int, int] | None, *, lines: int | None = None) -> None:
+        """One row of bordered cells, ``lines`` high (default: its tallest cell's);
+        ``fill``: its background, and its text bold."""
+        pdf = self.pdf
+        bold = fill is not None
+        height = size * TABLE_ROW
+        lines = lines or self._lines(cells, widths, size, bold=bold)
+        y, x = pdf.get_y(), MARGIN_X
+        if fill:
+            pdf.set_fill_color(*fill)
+        pdf.set_font("sans", "B" if bold else "", size)
+        for cell, width in zip(cells, widths, strict=True):
+            pdf.rect(x, y, width, height * lines, style="DF" if fill else "D")
+            pdf.set_xy(x, y)
+            pdf.multi_cell(width, height, cell, align="L", new_x=XPos.RIGHT, new_y=YPos.TOP)
+            x += width
+        pdf.set_xy(MARGIN_X, y + height * lines)
 
     def image(self, png: bytes, caption: str) -> None:
-        picture = mpimg.imread(io.BytesIO(png), format="png")
-        h_px, w_px = picture.shape[:2]
-        width = 1 - 2 * MARGIN_X
-        height = width * (h_px / w_px) * (PAGE[0] / PAGE[1])
-        fig = self.room(height + LINE * 3)
-        ax = fig.add_axes((MARGIN_X, self.y - height, width, height))
-        ax.imshow(picture, interpolation="antialiased")
-        ax.axis("off")
-        self.y -= height + LINE * 0.3
+        picture = Image.open(io.BytesIO(png)).convert("RGB")
+        height = self.width * picture.height / picture.width
+        self.room(height + BODY * LEADING * 3)
+        self.pdf.image(picture, x=MARGIN_X, y=self.pdf.get_y(), w=self.width, h=height)
+        self.pdf.set_y(self.pdf.get_y() + height + BODY * LEADING * 0.3)
         self.text(caption, size=8, gap=1.2)
 
 
@@ -145,53 +200,56 @@ def _markdown(pages: _Pages, text: str) -> None:
             if stripped.startswith("#"):
                 pages.heading(plain(stripped.lstrip("#").strip()), size=11)
             elif stripped.startswith(("- ", "* ")):
-                pages.text("\u2022 " + plain(stripped[2:]), indent=0.02, wrap=WRAP - 4, gap=0.2)
+                pages.text("\u2022 " + plain(stripped[2:]), indent=6.0, gap=0.2)
             elif stripped:
                 pages.text(plain(stripped), gap=0.2)
-        pages.y -= LINE * 0.5
+        pages.pdf.ln(BODY * LEADING * 0.5)
 
 
 def _title_page(pages: _Pages, document: ReportDocument, facts: list[str]) -> None:
     pages.new_page()
-    fig = pages.fig
-    assert fig is not None
-    fig.text(0.5, 0.72, document.title, fontsize=20, weight="bold", ha="center")
-    fig.text(0.5, 0.67, "Investment committee report", fontsize=14, ha="center")
-    fig.text(0.5, 0.62, "\n".join(textwrap.wrap(document.subtitle, 70)), fontsize=11,
-             ha="center", va="top")
-    fig.text(0.5, 0.45, "\n\n".join("\n".join(textwrap.wrap(plain(f), 80)) for f in facts),
-             fontsize=10, ha="center", va="top")
+    pdf = pages.pdf
+    pdf.set_y(0.26 * PAGE[1])
+    for text, size, bold, gap in ((document.title, 20, True, 14),
+                                  ("Investment committee report", 14, False, 18),
+                                  (document.subtitle, 11, False, 0.12 * PAGE[1])):
+        pdf.set_font("sans", "B" if bold else "", size)
+        pdf.multi_cell(0, size * LEADING, text, align="C", new_x=XPos.LMARGIN,
+                       new_y=YPos.NEXT)
+        pdf.ln(gap)
+    pdf.set_font("sans", "", 10)
+    for fact in facts:
+        pdf.set_x(MARGIN_X + 40)
+        pdf.multi_cell(pages.width - 80, 10 * LEADING, plain(fact), align="C",
+                       new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.ln(10)
 
 
 def report_pdf(document: ReportDocument, charts: Mapping[str, bytes], footer: str,
                title_facts: list[str]) -> bytes:
     """The document as PDF bytes; ``charts`` maps each figure's name to its PNG;
     ``footer`` is printed on every page, ``title_facts`` on the title page. Text is set
-    as text (:data:`PLAIN_TEXT`), never as TeX or mathtext."""
-    buffer = io.BytesIO()
-    with matplotlib.rc_context(PLAIN_TEXT), PdfPages(
-            buffer, metadata={"CreationDate": None, "Creator": None, "Producer": None}) as pdf:
-        pages = _Pages(pdf, footer)
-        _title_page(pages, document, title_facts)
-        pages.new_page()
-        for section in document.sections:
-            if section.title == "Charts":
-                pages.new_page()
-            pages.heading(section.title)
-            for block in section.blocks:
-                match block:
-                    case str():
-                        pages.text(plain(block))
-                    case Markdown():
-                        _markdown(pages, block.text)
-                    case Code():
-                        pages.text(block.text, size=8, family="monospace", wrap=110)
-                    case Table():
-                        pages.table(block)
-                    case Figure():
-                        pages.image(charts[block.name], block.caption)
-        pages.flush()
-    return buffer.getvalue()
+    as written (a narrative's "$5.2m" is dollars, never a formula)."""
+    pages = _Pages(footer)
+    _title_page(pages, document, title_facts)
+    pages.new_page()
+    for section in document.sections:
+        if section.title == "Charts":
+            pages.new_page()
+        pages.heading(section.title)
+        for block in section.blocks:
+            match block:
+                case str():
+                    pages.text(plain(block))
+                case Markdown():
+                    _markdown(pages, block.text)
+                case Code():
+                    pages.text(block.text, size=8, mono=True)
+                case Table():
+                    pages.table(block)
+                case Figure():
+                    pages.image(charts[block.name], block.caption)
+    return bytes(pages.pdf.output())
 
 
 def pdf_of_pngs(pngs: Iterable[bytes], *, dpi: float = PNG_DPI) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import matplotlib
 import numpy as np
@@ -77,11 +78,40 @@ def efficient_frontier(vol: Sequence[float], ret: Sequence[float]) -> list[int]:
     return kept
 
 
-def _finish(fig: Figure, note: str, *, rect: tuple[float, float, float, float] | None = None
-            ) -> Figure:
+class Margins(NamedTuple):
+    """A fixed layout: the space around the panels in inches (left, right, bottom, top:
+    tick labels, axis labels, titles, the footnote) and between them (wspace, hspace:
+    fractions of a panel's width and height, as in ``Figure.subplots_adjust``)."""
+
+    left: float
+    right: float
+    bottom: float
+    top: float
+    wspace: float = 0.2
+    hspace: float = 0.2
+
+
+ONE_PANEL = Margins(0.85, 0.15, 0.8, 0.36)
+"""A chart of one panel with a title, axis labels and the footnote."""
+PANEL_GRID = Margins(0.82, 0.3, 0.82, 1.24, wspace=0.32, hspace=0.31)
+"""Scenario panels under a title and a shared legend (:func:`_legend_on_top`)."""
+
+
+def _finish(fig: Figure, note: str, *, margins: Margins | None = None,
+            rect: tuple[float, float, float, float] | None = None) -> Figure:
+    """The footnote, then the layout: ``margins`` fixed, or else a tight layout within
+    ``rect`` computed when the figure is drawn (for charts whose labels are the data's,
+    e.g. asset names). A fixed layout spares the drawing of every text once more to
+    measure it (a tight layout draws a chart twice)."""
     if note:
         fig.text(0.01, 0.01, note, fontsize=7, color="dimgrey", ha="left", va="bottom")
-    fig.tight_layout(rect=rect or (0, 0.04 if note else 0, 1, 1))
+    if margins is None:
+        fig.set_layout_engine("tight", rect=rect or (0, 0.04 if note else 0, 1, 1))
+        return fig
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(left=margins.left / width, right=1 - margins.right / width,
+                        bottom=margins.bottom / height, top=1 - margins.top / height,
+                        wspace=margins.wspace, hspace=margins.hspace)
     return fig
 
 
@@ -92,14 +122,16 @@ def _percent(ax: Axes, *, x: bool = False, y: bool = False, decimals: int | None
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=decimals))
 
 
-def _legend_on_top(fig: Figure, ax: Axes, title: str, note: str, *, ncol: int) -> Figure:
+def _legend_on_top(fig: Figure, ax: Axes, title: str, note: str, *, ncol: int,
+                   margins: Margins | None = PANEL_GRID) -> Figure:
     """A title, then the panels' shared legend under it, then the panels."""
     height = fig.get_figheight()
     fig.suptitle(title, fontsize=10, y=1 - 0.08 / height)
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=ncol, fontsize=8,
                bbox_to_anchor=(0.5, 1 - 0.3 / height), frameon=False)
-    return _finish(fig, note, rect=(0, 0.3 / height if note else 0, 1, 1 - 0.6 / height))
+    return _finish(fig, note, margins=margins,
+                   rect=(0, 0.3 / height if note else 0, 1, 1 - 0.6 / height))
 
 
 def _panels(n: int, *, height: float = 3.4) -> tuple[Figure, list[Axes]]:
@@ -133,7 +165,7 @@ def summary_table(rows: list[list[str]], header: list[str], title: str, note: st
             cell.set_text_props(weight="bold")
             cell.set_facecolor(RECOMMENDED_ROW)
     ax.set_title(title, fontsize=11)
-    return _finish(fig, note)
+    return _finish(fig, note, margins=Margins(0.25, 0.25, 0.45, 0.35))
 
 
 def _scenario_ticks(ax: Axes, scenarios: list[str], offset: float) -> None:
@@ -171,7 +203,7 @@ def scenario_comparison(comparison: pl.DataFrame, evaluations: pl.DataFrame,
     ax.set_ylabel("mean Sharpe across paths")
     ax.set_title("Scenario comparison: the recommended rule against the configs and benchmarks")
     ax.legend(fontsize=7, ncol=2)
-    return _finish(fig, note)
+    return _finish(fig, note, margins=ONE_PANEL)
 
 
 def sharpe_by_scenario(evaluations: pl.DataFrame, leaderboard: pl.DataFrame,
@@ -193,7 +225,7 @@ def sharpe_by_scenario(evaluations: pl.DataFrame, leaderboard: pl.DataFrame,
     ax.set_ylabel("mean Sharpe across paths")
     ax.set_title(f"Top {ranked.height} configs by objective: Sharpe in every scenario")
     ax.legend(fontsize=7, loc="best")
-    return _finish(fig, note)
+    return _finish(fig, note, margins=ONE_PANEL)
 
 
 def robustness_ranking(leaderboard: pl.DataFrame, threshold: float, note: str = "") -> Figure:
@@ -232,7 +264,7 @@ def robustness_ranking(leaderboard: pl.DataFrame, threshold: float, note: str = 
     bottom.set_ylabel("objective (unitless)")
     bottom.set_xlabel("rank by objective (1 = recommended)")
     bottom.legend(fontsize=7, loc="lower left")
-    return _finish(fig, note)
+    return _finish(fig, note, margins=Margins(0.85, 0.15, 0.85, 0.36, hspace=0.1))
 
 
 def risk_return(evaluations: pl.DataFrame, recommended: dict, benchmarks: pl.DataFrame,
@@ -332,7 +364,7 @@ def asset_allocation_dynamics(bands: pl.DataFrame, recommended: dict, note: str 
         _weight_panel(ax, scenario, "mean weight across paths")
     return _legend_on_top(fig, axes[0], "Allocation dynamics of the recommended rule, every"
                           " asset: " + rule_label(recommended), note,
-                          ncol=min(len(assets) + 1, 4))
+                          ncol=min(len(assets) + 1, 4), margins=None)
 
 
 def _heatmap(ax: Axes, values: np.ndarray, rows: list[str], cols: list[str], fmt: str,
@@ -367,7 +399,7 @@ def parameter_sensitivity(sensitivity: pl.DataFrame, note: str = "") -> Figure:
     bar.set_label("share of variance", fontsize=8)
     ax.set_title("Hyperparameter sensitivity: share of mean-Sharpe variance explained"
                  " (eta squared; risk aversion over linear and sigmoid rules only)", fontsize=10)
-    return _finish(fig, note)
+    return _finish(fig, note, margins=Margins(1.4, 0.15, 0.55, 0.34))
 
 
 def weight_window_interaction(interaction: pl.DataFrame, recommended: dict, note: str = ""
@@ -400,7 +432,7 @@ def weight_window_interaction(interaction: pl.DataFrame, recommended: dict, note
         ax.set_title(scenario_label(scenario), fontsize=10)
     fig.suptitle("Weight function x vol window: mean Sharpe of the configs in each cell"
                  " (framed: the recommended rule's cell)", fontsize=10, y=0.995)
-    _finish(fig, note, rect=(0, 0.03, 0.9, 0.95))
+    _finish(fig, note, margins=Margins(1.37, 1.25, 0.56, 0.97, wspace=0.74, hspace=0.25))
     bar = fig.colorbar(image, cax=fig.add_axes((0.92, 0.12, 0.015, 0.75)))
     bar.set_label("mean Sharpe (one scale for every panel)", fontsize=8)
     return fig
@@ -437,7 +469,7 @@ def optimisation_convergence(history: pl.DataFrame, note: str = "") -> Figure:
     ax.set_title(f"Optimisation convergence: {ordered.height} configs in"
                  f" {ordered['round'].n_unique()} rounds, stopped: {reason or 'not stopped'}")
     ax.legend(fontsize=7, loc="lower right")
-    return _finish(fig, note)
+    return _finish(fig, note, margins=ONE_PANEL)
 
 
 def cost_sensitivity(costs: pl.DataFrame, leaderboard: pl.DataFrame,
@@ -472,7 +504,7 @@ def cost_sensitivity(costs: pl.DataFrame, leaderboard: pl.DataFrame,
     ax.set_title(f"Cost sensitivity of the top configs: worst-scenario mean Sharpe at each"
                  f" cost minus at {base:g} bp")
     ax.legend(fontsize=7, loc="lower left")
-    return _finish(fig, note)
+    return _finish(fig, note, margins=ONE_PANEL._replace(left=1.2))
 
 
 def png_bytes(fig: Figure) -> bytes:
@@ -522,7 +554,7 @@ def backtest_nav(paths: pl.DataFrame, recommended: str, note: str = "") -> Figur
     ax.set_title("Historical backtest: the recommended rule, the next configs, 60/40 and"
                  " buy-and-hold equity")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _finish(fig, note)
+    return _finish(fig, note, margins=Margins(0.85, 1.5, 0.6, 0.36))
 
 
 def backtest_equity_weight(paths: pl.DataFrame, recommended: str, note: str = "", *,
@@ -544,7 +576,7 @@ def backtest_equity_weight(paths: pl.DataFrame, recommended: str, note: str = ""
     ax.set_title(what.capitalize() + " held on the history"
                  + (" (every equity together)" if sleeve else ""))
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _finish(fig, note)
+    return _finish(fig, note, margins=Margins(0.85, 1.5, 0.6, 0.36))
 
 
 SEARCH_COLOURS = {**PROPOSER_COLOURS, "trust_region": "tab:red"}
@@ -598,7 +630,7 @@ def search_progress(history: pl.DataFrame, note: str = "") -> Figure:
     fig.legend(handles=handles, loc="upper right", fontsize=7, ncol=len(handles))
     fig.suptitle(f"Search progress: {ordered.height} configs in {per_round.height} rounds;"
                  " ringed: a new best when evaluated, star: the final best", fontsize=10)
-    return _finish(fig, note, rect=(0, 0.03, 1, 0.95))
+    return _finish(fig, note, margins=Margins(0.85, 0.19, 0.87, 0.95, wspace=0.19, hspace=0.39))
 
 
 def asset_weights(items: Sequence[dict], title: str, note: str = "") -> Figure:

@@ -68,13 +68,14 @@ def evaluate_benchmarks(
     benchmarks = STATIC_BENCHMARKS if benchmarks is None else benchmarks
     if not paths or not benchmarks:
         raise ValueError("evaluate_benchmarks needs at least one scenario and one benchmark")
-    frames = []
-    for name, weight in benchmarks.items():
-        config = constant_weight_config(weight, tc_bps=objectives.assumed_tc_bps,
-                                        target_vol=objectives.target_vol)
-        for scenario_paths in paths.values():
-            table = evaluate_paths(scenario_paths, [config], objectives)
-            frames.append(table.select(pl.lit(name).alias("benchmark"),
-                                       pl.lit(float(weight)).alias("equity_weight"),
-                                       pl.all()))
-    return pl.concat(frames)
+    configs = {name: constant_weight_config(weight, tc_bps=objectives.assumed_tc_bps,
+                                            target_vol=objectives.target_vol)
+               for name, weight in benchmarks.items()}
+    distinct = list({c.config_id: c for c in configs.values()}.values())
+    tables = [evaluate_paths(scenario_paths, distinct, objectives)
+              for scenario_paths in paths.values()]  # every benchmark at once
+    return pl.concat([
+        table.filter(pl.col("config_id") == configs[name].config_id).select(
+            pl.lit(name).alias("benchmark"), pl.lit(float(weight)).alias("equity_weight"),
+            pl.all())
+        for name, weight in benchmarks.items() for table in tables])

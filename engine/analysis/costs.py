@@ -46,17 +46,17 @@ def cost_sensitivity(
     """
     if not configs or not costs_bps:
         raise ValueError("cost_sensitivity needs at least one config and one cost")
+    priced = [(config, float(cost), dataclasses.replace(config, tc_bps=float(cost)))
+              for cost in costs_bps for config in configs]
+    ids = pl.DataFrame({"config_id": [c.config_id for c, _, _ in priced],
+                        "tc_bps": [cost for _, cost, _ in priced],
+                        "priced_id": [p.config_id for _, _, p in priced]})
     frames = []
-    for cost in costs_bps:
-        at_cost = [dataclasses.replace(c, tc_bps=float(cost)) for c in configs]
-        ids = pl.DataFrame({"config_id": [c.config_id for c in configs],
-                            "priced_id": [c.config_id for c in at_cost]})
-        for scenario, scenario_paths in paths.items():
-            table = evaluate_paths(scenario_paths, at_cost, objectives).select(
-                pl.col("config_id").alias("priced_id"), *SENSITIVITY_COLUMNS)
-            frames.append(ids.join(table, on="priced_id", how="left").drop("priced_id")
-                          .with_columns(pl.lit(float(cost)).alias("tc_bps"),
-                                        pl.lit(scenario).alias("scenario")))
+    for scenario, scenario_paths in paths.items():  # every config at every cost at once
+        table = evaluate_paths(scenario_paths, [p for _, _, p in priced], objectives).select(
+            pl.col("config_id").alias("priced_id"), *SENSITIVITY_COLUMNS)
+        frames.append(ids.join(table, on="priced_id", how="left").drop("priced_id")
+                      .with_columns(pl.lit(scenario).alias("scenario")))
     stacked = pl.concat(frames)
     return (
         stacked.with_columns(

@@ -5,18 +5,21 @@ tables whose expected values are written next to them. No pixels are compared.""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import polars as pl
 import pytest
+from matplotlib import pyplot as plt
+from matplotlib.artist import Artist
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import PercentFormatter
 
-from dynalloc_dagster.committee import plots
+from dynalloc_dagster.committee import plots, render
 from dynalloc_dagster.partitions import (
     SCENARIO_LABELS,
     SCENARIOS,
@@ -339,3 +342,67 @@ def test_the_new_layouts_render_to_the_same_bytes_twice(figures: list[Figure]) -
         return [plots.png_bytes(fig) for fig in drawn]
 
     assert draw() == draw()
+
+
+def _charts() -> dict[str, Callable[[], Figure]]:
+    """Builders of three charts of different layouts (one drawn on its own here)."""
+    board = _leaderboard([0.85, 0.40, -1.4], [0.85, 0.10, -2.6])
+    return {"robustness_ranking": lambda: plots.robustness_ranking(board, 0.8, "note"),
+            "weight_window_interaction": lambda: plots.weight_window_interaction(
+                _interaction(), RECOMMENDED, "note"),
+            "backtest_nav": lambda: plots.backtest_nav(_backtest_paths(), "recommended")}
+
+
+def _unparsable() -> Figure:
+    """A figure that builds but fails when drawn (a mathtext error at draw time)."""
+    fig = plt.figure()
+    fig.text(0.5, 0.5, r"$\notacommand{x}$")
+    return fig
+
+
+def test_charts_drawn_by_the_workers_are_the_bytes_drawn_here() -> None:
+    open_before = plt.get_fignums()
+    serial = render.render_charts(_charts(), workers=1)
+    forked = render.render_charts(_charts(), workers=2)
+    assert list(forked) == list(_charts())
+    assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in forked.values())
+    assert forked == serial
+    assert plt.get_fignums() == open_before  # every figure closed
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_chart_failing_to_draw_fails_the_call_and_names_it(workers: int) -> None:
+    builders = {**_charts(), "broken": _unparsable}
+    with pytest.raises(render.ChartError, match="chart 'broken' failed while being drawn"):
+        render.render_charts(builders, workers=workers)
+    assert plt.get_fignums() == []
+
+
+def test_a_chart_failing_to_build_names_it_and_closes_the_built_ones() -> None:
+    def broken() -> Figure:
+        raise KeyError("scenario")
+
+    builders = {**_charts(), "broken": broken}
+    with pytest.raises(render.ChartError, match="chart 'broken' failed while being built:"
+                       " KeyError"):
+        render.render_charts(builders, workers=2)
+    assert plt.get_fignums() == []
+
+
+class _Exit(Artist):
+    """An artist whose drawing ends its process, as a worker killed mid-chart would."""
+
+    def draw(self, renderer) -> None:
+        os._exit(3)
+
+
+def test_a_worker_dying_mid_chart_names_the_chart() -> None:
+    def dying() -> Figure:
+        fig = plt.figure()
+        fig.add_artist(_Exit())
+        return fig
+
+    with pytest.raises(render.ChartError, match="chart 'dying' failed while being drawn"
+                       r" \(its worker process died\)"):
+        render.render_charts({"dying": dying, **_charts()}, workers=2)
+    assert plt.get_fignums() == []

@@ -19,13 +19,20 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from matplotlib.colors import to_rgba
+from fpdf import FPDF
 from PIL import Image
 
 from dynalloc_dagster.assets.strategies import evaluation_metadata
 from dynalloc_dagster.committee import plots
 from dynalloc_dagster.committee.decision import mandate_summary, status_text
-from dynalloc_dagster.committee.pdf import _Pages, pdf_of_pngs, report_pdf
+from dynalloc_dagster.committee.pdf import (
+    HEADER_GREY,
+    MARGIN_X,
+    _Pages,
+    _rgb,
+    pdf_of_pngs,
+    report_pdf,
+)
 from dynalloc_dagster.committee.text import (
     ReportInputs,
     Table,
@@ -450,34 +457,69 @@ def test_a_narrative_with_dollar_amounts_is_set_as_text(
     png = plots.png_bytes(fig)
     plots.close({"f": fig})
     narrative = {"written_by": "bedrock", "narrative": "## Summary\n\nTrading costs fell"
-                 " from $5.2m (down 10% on the year) to $4.1m.\n\n- #2 cost: $0.3m vs $0.2m"}
+                 " from $5.2m (down 10% on the year) to $4.1m.\n\n- #2 cost: $0.3m vs $0.2m"
+                 "\n- beyond Latin-1: \u20ac0.1m \u2265 \u03b7\u00b2 \u2014 \u2713"}
     document = build_report(dataclasses.replace(inputs, narrative=narrative))
     pdf = report_pdf(document, {"allocation_dynamics": png}, footer="costs in $ (USD)",
                      title_facts=["Fees: $1 (#1) & $2"])
     assert pdf.startswith(b"%PDF")
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed: text not extracted")
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True,
+                          check=True, timeout=60).stdout.decode("utf-8")
+    assert "from $5.2m (down 10% on the year) to $4.1m" in " ".join(text.split())
+    assert "\u20ac0.1m \u2265 \u03b7\u00b2 \u2014 \u2713" in text
+    assert "Fees: $1 (#1) & $2" in text
 
 
 def test_recommended_rows_are_highlighted_in_the_pdf_tables_across_page_breaks(
-        inputs: ReportInputs) -> None:
+        inputs: ReportInputs, monkeypatch: pytest.MonkeyPatch) -> None:
     table = benchmark_table(inputs)
     # the recommended rule's row comes first in each scenario's group of three
     assert [table.rows[i][1] for i in table.highlight] == ["recommended rule"] * len(SCENARIOS)
     assert leaderboard_table(inputs.leaderboard).highlight == (0,)
 
-    marked: list[str] = []
+    # what the PDF writer is asked to draw: filled boxes (page, box, colour) and texts
+    boxes: list[tuple[int, tuple[float, float, float, float], tuple[float, ...]]] = []
+    texts: list[tuple[int, float, float, str]] = []
+    rect, multi_cell = FPDF.rect, FPDF.multi_cell
 
-    class Pages:  # what PdfPages.savefig is handed: each page's highlighted first cells
-        def savefig(self, fig) -> None:
-            for ax in fig.axes:
-                for tab in ax.tables:
-                    cells = tab.get_celld()
-                    marked.extend(cells[r, 0].get_text().get_text() for (r, c) in cells
-                                    if r > 0 and c == 0 and to_rgba(cells[r, c].get_facecolor())
-                                    == to_rgba(plots.RECOMMENDED_ROW))
+    def spy_rect(self: FPDF, x: float, y: float, w: float, h: float, style=None, **kw):
+        if style == "DF":
+            boxes.append((self.page, (x, y, x + w, y + h), tuple(self.fill_color.colors)))
+        return rect(self, x, y, w, h, style, **kw)
 
+    dry_runs = []  # a dry run (measuring) calls multi_cell again, drawing nothing
+
+    def spy_cell(self: FPDF, w: float, h: float | None = None, text: str = "", **kw):
+        if kw.get("dry_run"):
+            dry_runs.append(text)
+            try:
+                return multi_cell(self, w, h, text, **kw)
+            finally:
+                dry_runs.pop()
+        if not dry_runs:
+            texts.append((self.page, self.get_x(), self.get_y(), text))
+        return multi_cell(self, w, h, text, **kw)
+
+    monkeypatch.setattr(FPDF, "rect", spy_rect)
+    monkeypatch.setattr(FPDF, "multi_cell", spy_cell)
     long = Table(["n", "x"], [[str(i), "x"] for i in range(120)], highlight=(0, 57, 119))
-    pages = _Pages(Pages(), footer="f")
+    pages = _Pages(footer="f")
     pages.table(long)
-    pages.flush()
     assert pages.number >= 2  # the table runs over a page break
+    highlight = tuple(round(c / 255, 3) for c in _rgb(plots.RECOMMENDED_ROW))
+
+    def on(page: int, x: float, y: float, colour: tuple[float, ...]) -> bool:
+        return any(p == page and left <= x < right and top <= y < bottom
+                   and tuple(round(c, 3) for c in fill) == colour
+                   for p, (left, top, right, bottom), fill in boxes)
+
+    first = [(page, x, y, text) for page, x, y, text in texts if x == MARGIN_X]
+    marked = [text for page, x, y, text in first if on(page, x + 1, y + 1, highlight)]
     assert marked == ["0", "57", "119"]
+    # the header, bold on grey, opens every page the table runs over
+    grey = tuple(round(c / 255, 3) for c in HEADER_GREY)
+    headers = [page for page, x, y, text in first if text == "n" and on(page, x + 1, y + 1, grey)]
+    assert headers == list(range(1, pages.number + 1))
+    assert [text for _, _, _, text in first if text not in ("n",)] == [str(i) for i in range(120)]

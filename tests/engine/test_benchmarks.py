@@ -119,6 +119,14 @@ def test_every_benchmark_in_every_scenario_matches_a_direct_evaluation() -> None
     row = table.filter((pl.col("benchmark") == "60/40") & (pl.col("scenario") == "bear"))
     assert row.drop("benchmark", "equity_weight").equals(direct)
 
+    # benchmarks are evaluated together per scenario: two names for one weight each get
+    # their row, the same as a benchmark alone
+    twins = evaluate_benchmarks({"bear": paths["bear"]}, objectives,
+                                benchmarks={"balanced": 0.6, "also 60/40": 0.6})
+    assert twins["benchmark"].to_list() == ["balanced", "also 60/40"]
+    assert twins.drop("benchmark").row(1) == twins.drop("benchmark").row(0)
+    assert twins.drop("benchmark", "equity_weight").row(0) == direct.row(0)
+
 
 def test_bad_inputs_are_refused() -> None:
     with pytest.raises(ValueError, match="equity_weight"):

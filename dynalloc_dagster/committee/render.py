@@ -1,0 +1,118 @@
+"""The charts as PNG bytes, drawn several at once.
+
+Each figure is built in this process (its data read from the tables: the plotting
+functions of :mod:`~dynalloc_dagster.committee.plots`), then drawn to PNG (layout, Agg
+rasterisation, PNG encoding: most of a chart's time) by worker processes forked from
+this one, each drawing whole figures and sending back their bytes. A forked worker
+inherits the built figures, so nothing is pickled on the way in and a figure drawn by a
+worker is byte for byte the figure drawn here. Workers only run matplotlib: polars'
+thread pool is not usable in a forked child, so every table is read before the fork.
+
+Where fork is not available (Windows) or one worker is asked for, the figures are drawn
+here, one after the other, to the same bytes. A chart that fails, built or drawn, fails
+the whole call with :class:`ChartError` naming it: no chart goes missing silently.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from matplotlib.figure import Figure
+
+from dynalloc_dagster.committee.plots import close, png_bytes
+
+MAX_WORKERS = 4
+"""Workers at most, however many cores: past a few, forking costs more than it saves."""
+
+_BUILT: dict[str, Figure] = {}
+"""The figures a pool's workers draw: filled before the workers fork, read in them."""
+
+
+class ChartError(RuntimeError):
+    """A chart could not be built or drawn; the message names it."""
+
+    def __init__(self, chart: str, stage: str, error: BaseException) -> None:
+        super().__init__(f"chart {chart!r} failed while {stage}: "
+                         f"{type(error).__name__}: {error}")
+        self.chart = chart
+
+
+def default_workers() -> int:
+    """The cores this process may run on, at most :data:`MAX_WORKERS`."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
+
+
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def render_charts(builders: Mapping[str, Callable[[], Figure]], *,
+                  workers: int | None = None) -> dict[str, bytes]:
+    """Build every figure (``builders``: chart name -> a function returning its figure),
+    draw each to PNG (:func:`plots.png_bytes`) on ``workers`` forked processes (default
+    :func:`default_workers`; 1: here, serially) and close them all.
+
+    Returns
+    -------
+    {chart name: PNG bytes}, in the order of ``builders``.
+
+    Raises
+    ------
+    ChartError : a builder or a drawing raised (the first in ``builders``' order), or a
+        worker died while drawing; it names the chart.
+    """
+    figures: dict[str, Figure] = {}
+    try:
+        for name, build in builders.items():
+            try:
+                figures[name] = build()
+            except Exception as error:
+                raise ChartError(name, "being built", error) from error
+        count = min(workers or default_workers(), len(figures))
+        if count <= 1 or not can_fork():
+            return {name: _draw_here(name, fig) for name, fig in figures.items()}
+        return _draw_forked(figures, count)
+    finally:
+        close(figures)
+
+
+def _draw_here(name: str, fig: Figure) -> bytes:
+    try:
+        return png_bytes(fig)
+    except Exception as error:
+        raise ChartError(name, "being drawn", error) from error
+
+
+def _draw_forked(figures: dict[str, Figure], workers: int) -> dict[str, bytes]:
+    _BUILT.clear()
+    _BUILT.update(figures)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")
+                                 ) as pool:
+            futures: dict[str, Future[bytes]] = {
+                name: pool.submit(_draw_built, name) for name in figures}
+            pngs = {}
+            for name, future in futures.items():
+                try:
+                    pngs[name] = future.result()
+                except Exception as error:
+                    pool.shutdown(cancel_futures=True)
+                    stage = "being drawn (its worker process died)" if isinstance(
+                        error, BrokenProcessPool) else "being drawn"
+                    raise ChartError(name, stage, error) from error
+            return pngs
+    finally:
+        _BUILT.clear()
+
+
+def _draw_built(name: str) -> bytes:
+    """In a worker: the PNG of the figure built before the fork."""
+    return png_bytes(_BUILT[name])
