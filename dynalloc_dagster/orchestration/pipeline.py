@@ -36,7 +36,7 @@ from dynalloc_dagster import PROJECT_ROOT
 from dynalloc_dagster.orchestration.run_config import validate_run_config
 from dynalloc_dagster.orchestration.stages import next_stage_request, stage_request
 from dynalloc_dagster.storage.io_managers import objects_kept_across_runs
-from dynalloc_dagster.tags import INGEST_JOB
+from dynalloc_dagster.tags import START_JOB
 
 MAX_STAGE_RUNS = 10_000
 WORKSPACE_FILE = PROJECT_ROOT / "workspace.yaml"
@@ -119,9 +119,10 @@ def run_pipeline(
     defs: dg.Definitions | None, instance: dg.DagsterInstance, *, pipeline: str = "manual",
     run_config: dict | None = None, launcher: StageLauncher | None = None,
 ) -> list[dg.DagsterRun]:
-    """Run the stages in order (ingest, scenario paths, the optimisation rounds until the
-    agent stops, the reports); stop at the first run that does not succeed. Returns the
-    finished runs. The runs share the stored objects they read while these are unchanged
+    """Run the stages in order (ingest and the scenario paths, the optimisation rounds
+    until the agent stops, the reports); stop at the first run that
+    does not succeed. Returns the finished runs. The runs share the stored objects they
+    read while these are unchanged
     (:func:`dynalloc_dagster.storage.io_managers.objects_kept_across_runs`).
 
     The whole run config is validated before the first stage starts. ``launcher``
@@ -132,7 +133,7 @@ def run_pipeline(
         if defs is None:
             raise ValueError("run_pipeline needs the Definitions or a launcher")
         launcher = InProcessLauncher(defs, instance)
-    queue = [stage_request(INGEST_JOB, instance, pipeline=pipeline, run_config=run_config)]
+    queue = [stage_request(START_JOB, instance, pipeline=pipeline, run_config=run_config)]
     seen: set[str | None] = set()
     runs: list[dg.DagsterRun] = []
     with objects_kept_across_runs():
