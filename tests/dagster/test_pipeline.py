@@ -22,7 +22,9 @@ from dagster_test_support import (
     BATCH_SIZE,
     MAX_CONFIGS,
     N_CONFIGS,
+    Upstream,
     failure_text,
+    run_job,
     small_run_config,
 )
 
@@ -31,7 +33,12 @@ from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.orchestration.pipeline import InProcessLauncher, job_run_config, run_pipeline
 from dynalloc_dagster.orchestration.schedules import quarterly_reoptimisation, weekly_refresh
 from dynalloc_dagster.orchestration.sensors import pipeline_next_stage
-from dynalloc_dagster.orchestration.stages import RANGE_END, RANGE_START, stage_request
+from dynalloc_dagster.orchestration.stages import (
+    RANGE_END,
+    RANGE_START,
+    next_stage_request,
+    stage_request,
+)
 from dynalloc_dagster.partitions import SCENARIOS, batch_partitions, next_batch_key
 from dynalloc_dagster.tags import (
     EVALUATE_ROUND_JOB,
@@ -338,6 +345,26 @@ def test_evaluation_stage_needs_the_round_configs(instance: dg.DagsterInstance) 
         stage_request(FULL_ROUND_JOB, instance, pipeline="weekly", round_index=1)
 
 
+def test_round_zero_is_evaluated_and_scored_in_one_run_unless_split(
+    defs: dg.Definitions, instance: dg.DagsterInstance, upstream: Upstream,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    request = stage_request(ROUND_JOB, instance, pipeline="manual", round_index=0,
+                            run_config=small_run_config())
+    result = run_job(defs, ROUND_JOB, instance, run_config=request.run_config,
+                     tags=request.tags)
+    assert result.success, failure_text(result)
+
+    (whole,) = next_stage_request(result.dagster_run, instance)
+    assert whole.job_name == EVALUATE_ROUND_JOB
+    assert (whole.tags[RANGE_START], whole.tags[RANGE_END], whole.tags[ROUND_TAG]) == (
+        f"{upstream.batch}|{SCENARIOS[0]}", f"{upstream.batch}|{SCENARIOS[-1]}", "0")
+    monkeypatch.setenv("DYNALLOC_EVALUATIONS_PER_RUN", "4")
+    split = next_stage_request(result.dagster_run, instance)
+    assert [r.job_name for r in split] == [EVALUATIONS_JOB, EVALUATIONS_JOB]
+    assert {r.tags[SPLIT_TAG] for r in split} == {"2"}
+
+
 def test_a_later_round_is_requested_with_its_batch_registered(
     instance: dg.DagsterInstance,
 ) -> None:
@@ -428,6 +455,8 @@ def test_scheduled_request_runs(
     assert "strategy_configs" not in materialized
     assert sum(e.asset_key.path == ["scenario_paths"]
                for e in result.get_asset_materialization_events()) == len(SCENARIOS)
+    (following,) = next_stage_request(result.dagster_run, instance)  # round 0's configs
+    assert (following.job_name, following.tags[ROUND_TAG]) == (ROUND_JOB, "0")
 
 
 # --- the sensor --------------------------------------------------------------------------
