@@ -4,8 +4,8 @@
    data root: ingest -> 6 scenarios (the five named and the calibrated one) x 1000 paths
    -> the agent's rounds until it stops -> reports. The command's own ``main``, with each
    stage's launch timed (wall and this process's CPU, every thread) and printed as it
-   ends; a round's time is that of its runs (three for round 0, one for each later
-   round: dynalloc_dagster.orchestration.stages).
+   ends; a round's time is that of its runs (two for round 0, its configs then its
+   evaluations and history; one for each later round: dynalloc_dagster.orchestration.stages).
 2. The engine's loop (``engine.optimisation.loop.run_optimisation``) in another new
    process, on the six scenario files the pipeline stored (the same paths), with the
    default objectives and agent (the same seed and proposer), so it proposes the same
@@ -40,6 +40,8 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+FIRST_STAGES = ("pipeline_start_job", "ingest_job", "scenario_paths_job")
+"""The stages before the optimisation rounds (the first one both of the others)."""
 
 ENGINE_ONLY = """
 import sys, time
@@ -141,9 +143,11 @@ def run(folder: Path) -> None:
     print(f"  stop reason                      {history['stop_reason'][-1]}")
     print(f"  best objective                   {history['best_objective_so_far'][-1]:7.4f}")
     print(f"  {'stage (wall, CPU of this process)':<32} {'wall s':>7} {'CPU s':>7}")
-    for job in ("ingest_job", "scenario_paths_job", "reports_job"):
+    for job in (*FIRST_STAGES, "reports_job"):
         rows = [(w, c) for j, _, w, c in runs if j == job]
-        print(f"  {job:<32} {sum(w for w, _ in rows):7.2f} {sum(c for _, c in rows):7.2f}")
+        if rows:
+            print(f"  {job:<32} {sum(w for w, _ in rows):7.2f}"
+                  f" {sum(c for _, c in rows):7.2f}")
     print(f"  optimisation rounds              {rounds_s:7.2f} {rounds_cpu:7.2f}")
     for rnd in sorted(per_round, key=int):
         n = history.filter(pl.col("round") == int(rnd)).height

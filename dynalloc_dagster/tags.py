@@ -14,15 +14,19 @@ ROUND_TAG = "dynalloc/round"
 ROUND_RUN_TAG = "dynalloc/round_run"
 SPLIT_TAG = "dynalloc/split"
 
+START_JOB = "pipeline_start_job"
+"""The first run of a pipeline: ingest and every scenario's paths."""
 INGEST_JOB = "ingest_job"
 SCENARIOS_JOB = "scenario_paths_job"
 ROUND_JOB = "optimisation_round_job"
 EVALUATIONS_JOB = "strategy_evaluations_job"
 HISTORY_JOB = "optimisation_history_job"
 FULL_ROUND_JOB = "optimisation_full_round_job"
+EVALUATE_ROUND_JOB = "optimisation_evaluate_round_job"
+"""A round whose configs exist (round 0's): its evaluations and history in one run."""
 REPORTS_JOB = "reports_job"
-STAGES = (INGEST_JOB, SCENARIOS_JOB, ROUND_JOB, EVALUATIONS_JOB, HISTORY_JOB, FULL_ROUND_JOB,
-          REPORTS_JOB)
+STAGES = (START_JOB, INGEST_JOB, SCENARIOS_JOB, ROUND_JOB, EVALUATIONS_JOB, HISTORY_JOB,
+          EVALUATE_ROUND_JOB, FULL_ROUND_JOB, REPORTS_JOB)
 
 BATCH = "batch"
 """strategy_configs' and optimisation_history's metadata key: the batch of the round the

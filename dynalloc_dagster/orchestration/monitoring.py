@@ -20,7 +20,7 @@ import dagster as dg
 
 from dynalloc_dagster.assets.live import MARKET_REGIME
 from dynalloc_dagster.orchestration.stages import stage_request
-from dynalloc_dagster.tags import INGEST_JOB, RUN_CONFIG_TAG
+from dynalloc_dagster.tags import RUN_CONFIG_TAG, START_JOB
 
 PIPELINE = "regime_shift"
 
@@ -48,13 +48,13 @@ def reoptimisation_request(
     agent["config"] = {**(agent.get("config") or {}),
                        "seed": int(as_of.replace("-", "") or 0)}
     resources["agent"] = agent
-    return stage_request(INGEST_JOB, instance, pipeline=PIPELINE,
+    return stage_request(START_JOB, instance, pipeline=PIPELINE,
                          run_config={**run_config, "ops": ops, "resources": resources},
                          run_key=f"{PIPELINE}:{event.run_id}:{previous}->{regime}")
 
 
 @dg.asset_sensor(
-    asset_key=MARKET_REGIME, job_name=INGEST_JOB, name="regime_shift_reoptimisation",
+    asset_key=MARKET_REGIME, job_name=START_JOB, name="regime_shift_reoptimisation",
     description="When market_regime records a regime shift, start a fresh optimisation"
     " (the pipeline from ingest, the agent seeded by the as-of date).",
     default_status=dg.DefaultSensorStatus.STOPPED,

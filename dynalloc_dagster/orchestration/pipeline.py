@@ -4,9 +4,13 @@ Two ways to execute a stage, one loop (:func:`run_pipeline`) over
 :func:`dynalloc_dagster.orchestration.stages.next_stage_request`:
 
 - :class:`WorkspaceLauncher` (``python -m dynalloc_dagster``, ``make run``): each stage is
-  created against the code location of ``workspace.yaml`` (what ``dagster dev`` loads) and
+  created for the code location of ``workspace.yaml`` (what ``dagster dev`` loads) and
   executed in this process as a run worker would, so the runs belong to that code location
-  and appear on the UI's timeline and job pages like scheduled runs;
+  and appear on the UI's timeline and job pages like scheduled runs. The location is
+  loaded once, in this process (Dagster's ``InProcessCodeLocation`` under the workspace
+  location's name), instead of in a code server started for the pipeline (about 3 s of
+  start-up and a gRPC call per job snapshot and execution plan); the runs record the
+  workspace's own origin, so they are the runs the code server would have created;
 - :class:`InProcessLauncher` (the default of :func:`run_pipeline`, used by the tests):
   ``execute_in_process`` on a given ``Definitions`` (e.g. one with a temporary data root).
 """
@@ -19,15 +23,20 @@ from typing import Any, Protocol
 import dagster as dg
 from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.execution.api import execute_run
-from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRequestContext
+from dagster._core.remote_origin import (
+    CodeLocationOrigin,
+    InProcessCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+)
+from dagster._core.remote_representation.code_location import InProcessCodeLocation
 from dagster._core.workspace.load_target import WorkspaceFileTarget
-from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from dynalloc_dagster import PROJECT_ROOT
 from dynalloc_dagster.orchestration.run_config import validate_run_config
 from dynalloc_dagster.orchestration.stages import next_stage_request, stage_request
 from dynalloc_dagster.storage.io_managers import objects_kept_across_runs
-from dynalloc_dagster.tags import INGEST_JOB
+from dynalloc_dagster.tags import START_JOB
 
 MAX_STAGE_RUNS = 10_000
 WORKSPACE_FILE = PROJECT_ROOT / "workspace.yaml"
@@ -54,25 +63,28 @@ class InProcessLauncher:
 
 
 class WorkspaceLauncher:
-    """Each stage created from the workspace's code location, as a scheduled run is, and
+    """Each stage created for the workspace's code location, as a scheduled run is, and
     executed in this process (what a run worker does with it, without starting a Python
     process per stage: about 5 s a stage here).
 
-    The queue of the run coordinator is bypassed, so no daemon is needed; the runs carry
-    the code location, so the UI lists them on the timeline and the job pages."""
+    ``location`` is the workspace location's definitions loaded in this process (job
+    snapshots, execution plans and the job executed come from it); each run records
+    ``origin``, the workspace's origin of that location, so the UI lists the runs on the
+    timeline and the job pages and re-executes them on its own code server. The queue of
+    the run coordinator is bypassed, so no daemon is needed."""
 
-    def __init__(self, instance: dg.DagsterInstance, workspace: WorkspaceRequestContext) -> None:
-        self.instance, self.workspace = instance, workspace
-        (name,) = workspace.code_location_names
-        if workspace.has_code_location_error(name):
-            raise RuntimeError(f"code location {name} failed to load:"
-                               f" {workspace.get_code_location_error(name)}")
-        self.location = workspace.get_code_location(name)
-        (self.repository,) = self.location.get_repositories().values()
+    def __init__(self, instance: dg.DagsterInstance, location: InProcessCodeLocation,
+                 origin: CodeLocationOrigin) -> None:
+        if location.name != origin.location_name:
+            raise ValueError(f"code location {location.name} is not the workspace's"
+                             f" {origin.location_name}")
+        self.instance, self.location, self.origin = instance, location, origin
+        (self.repository,) = location.get_repositories().values()
 
     def __call__(self, request: dg.RunRequest) -> dg.DagsterRun:
+        repository = self.repository.name
         selector = JobSubsetSelector(location_name=self.location.name,
-                                     repository_name=self.repository.name,
+                                     repository_name=repository,
                                      job_name=request.job_name, op_selection=None)
         remote_job = self.location.get_job(selector)
         snapshot = remote_job.job_snapshot
@@ -87,15 +99,17 @@ class WorkspaceLauncher:
             resolved_op_selection=None, step_keys_to_execute=None, op_selection=None,
             status=None, root_run_id=None, parent_run_id=None,
             tags={**remote_job.tags, **request.tags},
-            job_snapshot=remote_job.job_snapshot,
+            job_snapshot=snapshot,
             execution_plan_snapshot=plan.execution_plan_snapshot,
             parent_job_snapshot=remote_job.parent_job_snapshot,
-            remote_job_origin=remote_job.get_remote_origin(),
+            remote_job_origin=RemoteJobOrigin(RemoteRepositoryOrigin(self.origin, repository),
+                                              request.job_name),
             job_code_origin=remote_job.get_python_origin(),
             asset_selection=None, asset_check_selection=None,
             asset_graph=self.repository.asset_graph,
         )
-        execute_run(recon_job_from_origin(run.job_code_origin), run, self.instance)
+        execute_run(self.location.get_reconstructable_job(repository, request.job_name),
+                    run, self.instance)
         finished = self.instance.get_run_by_id(run.run_id)
         assert finished is not None
         return finished
@@ -105,9 +119,10 @@ def run_pipeline(
     defs: dg.Definitions | None, instance: dg.DagsterInstance, *, pipeline: str = "manual",
     run_config: dict | None = None, launcher: StageLauncher | None = None,
 ) -> list[dg.DagsterRun]:
-    """Run the stages in order (ingest, scenario paths, the optimisation rounds until the
-    agent stops, the reports); stop at the first run that does not succeed. Returns the
-    finished runs. The runs share the stored objects they read while these are unchanged
+    """Run the stages in order (ingest and the scenario paths, the optimisation rounds
+    until the agent stops, the reports); stop at the first run that
+    does not succeed. Returns the finished runs. The runs share the stored objects they
+    read while these are unchanged
     (:func:`dynalloc_dagster.storage.io_managers.objects_kept_across_runs`).
 
     The whole run config is validated before the first stage starts. ``launcher``
@@ -118,7 +133,7 @@ def run_pipeline(
         if defs is None:
             raise ValueError("run_pipeline needs the Definitions or a launcher")
         launcher = InProcessLauncher(defs, instance)
-    queue = [stage_request(INGEST_JOB, instance, pipeline=pipeline, run_config=run_config)]
+    queue = [stage_request(START_JOB, instance, pipeline=pipeline, run_config=run_config)]
     seen: set[str | None] = set()
     runs: list[dg.DagsterRun] = []
     with objects_kept_across_runs():
@@ -140,14 +155,27 @@ def launch_pipeline(
     instance: dg.DagsterInstance, *, pipeline: str = "manual", run_config: dict | None = None,
     workspace_file: Path = WORKSPACE_FILE,
 ) -> list[dg.DagsterRun]:
-    """:func:`run_pipeline` with every stage launched through the instance on the code
-    location of ``workspace_file`` (a code server is started for the duration)."""
+    """:func:`run_pipeline` with every stage launched through the instance for the code
+    location of ``workspace_file`` (:class:`WorkspaceLauncher`; the location is loaded in
+    this process)."""
     validate_run_config(run_config or {})
-    with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(workspace_file)]),
-                                 code_server_log_level="WARNING") as context:
-        launcher = WorkspaceLauncher(instance, context.create_request_context())
+    origin = workspace_origin(workspace_file)
+    in_process = InProcessCodeLocationOrigin(origin.loadable_target_origin,
+                                             location_name=origin.location_name)
+    with InProcessCodeLocation(in_process, instance) as location:
+        launcher = WorkspaceLauncher(instance, location, origin)
         return run_pipeline(None, instance, pipeline=pipeline, run_config=run_config,
                             launcher=launcher)
+
+
+def workspace_origin(workspace_file: Path = WORKSPACE_FILE) -> CodeLocationOrigin:
+    """The origin of the one code location ``workspace_file`` loads (what ``dagster dev``
+    serves); ValueError naming the file when it lists none or several."""
+    origins = WorkspaceFileTarget(paths=[str(workspace_file)]).create_origins()
+    if len(origins) != 1:
+        raise ValueError(f"{workspace_file} must load one code location, it loads"
+                         f" {len(origins)}: {[o.location_name for o in origins]}")
+    return origins[0]
 
 
 def job_run_config(job: dg.JobDefinition, run_config: dict[str, Any]) -> dict[str, Any]:

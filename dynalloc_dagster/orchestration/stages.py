@@ -4,18 +4,22 @@ Scenario paths (partitioned by scenario) and evaluations (scenario x config batc
 cannot share a job, and a run is created with its partitions, so the pipeline is a
 chain of stage runs:
 
-    ingest -> scenario_paths -> round 0: [configs -> evaluations -> history]
+    [ingest, scenario paths] -> round 0: [configs] -> [evaluations, history]
       -> round r = 1, 2, ... until the agent stops: [configs, evaluations, history in one
          run] -> reports
 
-Round 0 samples a Latin hypercube batch, whose key (a digest of its configs) exists only
-once the configs do, so its evaluations and history follow in their own runs. Every
-later round is proposed from the history, and its batch key is known in advance
+The market data and the scenario paths are one run (``pipeline_start_job``): nothing
+needs them apart. Round 0 samples a Latin hypercube batch, whose key (a digest of its
+configs) exists only once the configs do, so its evaluations and history follow in one
+run of their own (``optimisation_evaluate_round_job``). Every later round is proposed
+from the history, and its batch key is known in advance
 (:func:`dynalloc_dagster.partitions.next_batch_key`): the chain registers it and runs
 the whole round in one run of ``optimisation_full_round_job``. When the evaluations are
-split over several runs (``$DYNALLOC_EVALUATIONS_PER_RUN``), every round runs as round 0
-does. After each history the chain reads the stop reason that run recorded: none means
-another round, a reason (converged, max_configs, time_budget) means the reports.
+split over several runs (``$DYNALLOC_EVALUATIONS_PER_RUN``), every round runs as round
+0 does, with its evaluations in several runs and its history after them. After each
+history the chain reads the stop reason that run recorded: none means another round, a
+reason (converged, max_configs, time_budget) means the reports. The single-stage jobs
+(``ingest_job``, ``scenario_paths_job``) chain too, into the stages that follow them.
 
 Runs carry tags: ``dynalloc/pipeline`` (weekly, quarterly or manual; only tagged runs
 chain), ``dynalloc/run_config`` (the pipeline-wide run config as JSON, so every stage of
@@ -39,6 +43,7 @@ from dynalloc_dagster.partitions import SCENARIOS, batch_partitions, next_batch_
 from dynalloc_dagster.tags import (
     BATCH,
     CONTINUE,
+    EVALUATE_ROUND_JOB,
     EVALUATIONS_JOB,
     FULL_ROUND_JOB,
     HISTORY_JOB,
@@ -52,6 +57,7 @@ from dynalloc_dagster.tags import (
     SCENARIOS_JOB,
     SPLIT_TAG,
     STAGES,
+    START_JOB,
     STOP_REASON,
 )
 
@@ -81,11 +87,11 @@ def stage_request(
     (:func:`dynalloc_dagster.orchestration.run_config.validate_run_config`); partitioned
     stages cover their partitions in one run: every scenario, or every scenario of ``batch`` (the
     round's configs), or the ``scenarios`` of ``batch`` when a round's evaluations are
-    split over several runs. A whole round (``optimisation_full_round_job``) covers every
-    scenario of ``batch``, which it registers as a partition first (a run is created only
-    for existing keys). ``pipeline_id`` (every stage after the first) names the
-    pipeline whose data-root lease the stage must still hold
-    (:mod:`dynalloc_dagster.storage.lease`)."""
+    split over several runs. A whole round
+    (``optimisation_full_round_job``) covers every scenario of ``batch``, which it
+    registers as a partition first (a run is created only for existing keys).
+    ``pipeline_id`` (every stage after the first) names the pipeline whose data-root lease
+    the stage must still hold (:mod:`dynalloc_dagster.storage.lease`)."""
     run_config = run_config or {}
     validate_run_config(run_config)
     tags = {PIPELINE_TAG: pipeline, RUN_CONFIG_TAG: json.dumps(run_config, sort_keys=True),
@@ -94,11 +100,11 @@ def stage_request(
         tags[PIPELINE_ID_TAG] = pipeline_id
     if round_index is not None:
         tags[ROUND_TAG] = str(round_index)
-    if job_name == SCENARIOS_JOB:
+    if job_name in (SCENARIOS_JOB, START_JOB):
         tags |= {RANGE_START: SCENARIOS[0], RANGE_END: SCENARIOS[-1]}
     elif job_name == ROUND_JOB:
         run_config = with_round(run_config, round_index or 0)
-    elif job_name in (EVALUATIONS_JOB, FULL_ROUND_JOB):
+    elif job_name in (EVALUATIONS_JOB, EVALUATE_ROUND_JOB, FULL_ROUND_JOB):
         if batch is None:
             raise ValueError(f"{job_name} needs the batch of configs to evaluate")
         tags |= evaluation_range_tags(batch, scenarios)
@@ -144,12 +150,15 @@ def next_stage_request(
     match run.job_name:
         case "ingest_job":
             return [stage_request(SCENARIOS_JOB, **common, run_key=f"{run.run_id}:{SCENARIOS_JOB}")]
-        case "scenario_paths_job":
+        case "pipeline_start_job" | "scenario_paths_job":
             return [stage_request(ROUND_JOB, **common, round_index=0,
                                   run_key=f"{run.run_id}:{ROUND_JOB}")]
         case "optimisation_round_job":
             batch = _run_materialization(instance, run, STRATEGY_CONFIGS)[BATCH]
             chunks = scenario_chunks(evaluation_keys_per_run())
+            if len(chunks) == 1:
+                return [stage_request(EVALUATE_ROUND_JOB, **common, round_index=round_index,
+                                      batch=batch, run_key=f"{run.run_id}:{EVALUATE_ROUND_JOB}")]
             return [
                 stage_request(EVALUATIONS_JOB, **common, round_index=round_index, batch=batch,
                               scenarios=chunk, run_key=f"{run.run_id}:{EVALUATIONS_JOB}:{i}",
@@ -163,7 +172,8 @@ def next_stage_request(
                 return dg.SkipReason(waiting)
             return [stage_request(HISTORY_JOB, **common, round_index=round_index,
                                   run_key=f"{round_run}:{HISTORY_JOB}")]
-        case "optimisation_history_job" | "optimisation_full_round_job":
+        case ("optimisation_history_job" | "optimisation_evaluate_round_job"
+              | "optimisation_full_round_job"):
             scored = _run_materialization(instance, run, OPTIMISATION_HISTORY)
             if scored[STOP_REASON] != CONTINUE:
                 return [stage_request(REPORTS_JOB, **common,

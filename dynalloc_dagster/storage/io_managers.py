@@ -20,8 +20,10 @@ run writes is read again. The cache ends with the run, except inside
 ``run_pipeline``): there a verified object is handed to the later runs too, as long as
 the storage's stamp of it (:meth:`ObjectStorage.stamp`: for a local file its recorded
 checksum, size, modification time and inode) is unchanged, so the scenario paths are
-read once for every round and the reports instead of once a run. A storage without
-stamps (S3) is read once a run.
+read once for every round and the reports instead of once a run. The scenario paths a
+run writes there are not read at all: the value written is kept with the stamp of the
+file just written (its arrays made read-only), the same bits a read would decode. A
+storage without stamps (S3) is read once a run.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
         default=None, description="where objects are stored (default: LocalStorage(root))")
 
     extension: ClassVar[str] = ""
+    keeps_what_it_writes: ClassVar[bool] = False
+    """Inside :func:`objects_kept_across_runs`, keep each object written (module docstring)."""
     _loaded: dict[str, Any] | None = PrivateAttr(default=None)
 
     def object_storage(self) -> ObjectStorage:
@@ -125,6 +129,10 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
     def decode(self, data: bytes) -> Any:
         raise NotImplementedError
 
+    def read_only(self, value: Any) -> Any:
+        """``value`` as later runs may share it (what :meth:`decode` would give)."""
+        raise NotImplementedError
+
     def _output_items(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:
         """{storage key: value} of an output."""
         if not context.has_asset_partitions:
@@ -148,8 +156,8 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
     def _store(self, context: dg.OutputContext, obj: Any) -> None:
         """Encode every object of the output, then write them together and record their
         checksums in the output's metadata."""
-        blobs = {key: self.encode(value, key) for key, value in
-                 self._output_items(context, obj).items()}
+        items = self._output_items(context, obj)
+        blobs = {key: self.encode(value, key) for key, value in items.items()}
         storage = self.object_storage()
         if self._loaded is not None:
             for key in blobs:
@@ -158,6 +166,11 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
             for key in blobs:
                 _kept.pop(storage.uri(key), None)
         sums = storage.put_many(blobs)
+        if _kept is not None and self.keeps_what_it_writes:
+            for key, value in items.items():
+                stamp = storage.stamp(key)
+                if stamp is not None:
+                    _kept[storage.uri(key)] = (stamp, self.read_only(value))
         size = sum(len(b) for b in blobs.values())
         if len(sums) == 1:
             [(key, digest)] = sums.items()
@@ -319,6 +332,16 @@ class ScenarioPathsIOManager(_PartitionedIOManager):
     """
 
     extension: ClassVar[str] = ".npz"
+    keeps_what_it_writes: ClassVar[bool] = True
+
+    def read_only(self, value: ScenarioPaths | PortfolioPaths) -> ScenarioPaths | PortfolioPaths:
+        """``value`` with its arrays read-only, as :meth:`decode` gives them."""
+        names = _PORTFOLIO_ARRAYS if isinstance(value, PortfolioPaths) else _ARRAYS
+        inner = value.two_asset if isinstance(value, PortfolioPaths) else None
+        for array in [getattr(value, name) for name in names] + (
+                [getattr(inner, name) for name in _ARRAYS] if inner is not None else []):
+            array.flags.writeable = False
+        return value
 
     def encode(self, value: Any, key: str) -> bytes:
         if isinstance(value, PortfolioPaths):

@@ -36,6 +36,7 @@ from dynalloc_dagster.resources import ObjectivesResource, OptimisationAgent
 from dynalloc_dagster.storage import LocalStorage, S3Storage
 from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager, ScenarioPathsIOManager
 from dynalloc_dagster.tags import (
+    EVALUATE_ROUND_JOB,
     EVALUATIONS_JOB,
     FULL_ROUND_JOB,
     HISTORY_JOB,
@@ -44,6 +45,7 @@ from dynalloc_dagster.tags import (
     ROUND_JOB,
     SCENARIOS_JOB,
     STAGES,
+    START_JOB,
 )
 from engine.objectives import InvestmentObjectives
 from engine.optimisation.loop import AgentSettings
@@ -67,11 +69,13 @@ LINEAGE = [*INGEST_ASSETS, "scenario_paths", "strategy_configs", "strategy_evalu
            "cost_sensitivity", "charts", "bedrock_report", "report", "recommended_allocation"]
 # what each stage job materializes (dynalloc_dagster.orchestration.stages chains them in this order)
 STAGE_ASSETS = {
+    START_JOB: {*INGEST_ASSETS, "scenario_paths"},
     INGEST_JOB: set(INGEST_ASSETS),
     SCENARIOS_JOB: {"scenario_paths"},
     ROUND_JOB: {"strategy_configs"},
     EVALUATIONS_JOB: {"strategy_evaluations"},
     HISTORY_JOB: {"optimisation_history"},
+    EVALUATE_ROUND_JOB: {"strategy_evaluations", "optimisation_history"},
     FULL_ROUND_JOB: {"strategy_configs", "strategy_evaluations", "optimisation_history"},
     REPORTS_JOB: REPORT_ASSETS | LIVE_ASSETS,
 }
@@ -212,7 +216,7 @@ def test_stage_jobs_select_their_stage(full_defs: dg.Definitions) -> None:
 
 def test_schedules_start_the_chain_at_ingest(full_defs: dg.Definitions) -> None:
     assert {s.name: s.job_name for s in full_defs.schedules} == {
-        "weekly_refresh": INGEST_JOB, "quarterly_reoptimisation": INGEST_JOB}
+        "weekly_refresh": START_JOB, "quarterly_reoptimisation": START_JOB}
     sensors = {s.name: s.default_status for s in full_defs.sensors}
     assert sensors == {"pipeline_next_stage": dg.DefaultSensorStatus.RUNNING,
                        "regime_shift_reoptimisation": dg.DefaultSensorStatus.STOPPED}

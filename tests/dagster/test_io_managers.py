@@ -475,8 +475,8 @@ def test_a_run_reads_each_stored_object_once_and_again_after_writing_it(
 def test_a_pipeline_reads_an_unchanged_object_once_for_all_its_runs(
         tmp_path: Path, bear_paths: ScenarioPaths, reads: list[str]) -> None:
     """Inside objects_kept_across_runs (run_pipeline) a verified object is handed to the
-    later runs while its file is unchanged; a rewrite is read again, and so is a byte
-    flipped in place, which fails as it would outside."""
+    later runs while its file is unchanged; paths written inside are kept as written (not
+    read); a byte flipped in place is read again, and fails as it would outside."""
     paths = _paths_asset(bear_paths)
 
     @dg.asset
@@ -492,9 +492,9 @@ def test_a_pipeline_reads_an_unchanged_object_once_for_all_its_runs(
         for _ in range(3):
             assert dg.materialize(reader, resources=resources).success
         assert reads == ["paths.npz"]
-        assert dg.materialize([paths], resources=resources).success  # written again
+        assert dg.materialize([paths], resources=resources).success  # written again: kept
         assert dg.materialize(reader, resources=resources).success
-        assert reads == ["paths.npz", "paths.npz"]
+        assert reads == ["paths.npz"]
         stored = tmp_path / "paths.npz"
         data = bytearray(stored.read_bytes())
         data[len(data) // 2] ^= 0xFF
@@ -502,3 +502,33 @@ def test_a_pipeline_reads_an_unchanged_object_once_for_all_its_runs(
         with pytest.raises(CorruptObjectError, match=r"paths\.npz is corrupted"):
             dg.materialize(reader, resources=resources)
     assert io_managers._kept is None
+
+
+def test_paths_written_in_a_pipeline_are_handed_on_as_written(
+        tmp_path: Path, bear_paths: ScenarioPaths, reads: list[str]) -> None:
+    """Inside objects_kept_across_runs the paths a run writes reach the later runs without
+    a read: the same bits a read decodes, read-only; a file replaced since is read."""
+    written = dataclasses.replace(bear_paths, equity=bear_paths.equity.copy())
+    paths = _paths_asset(written)
+    seen: list[ScenarioPaths] = []
+
+    @dg.asset
+    def last(paths: dict[str, ScenarioPaths]) -> pl.DataFrame:
+        seen.append(paths[""])
+        return pl.DataFrame({"last": [float(paths[""].equity[0, -1])]})
+
+    root = str(tmp_path)
+    resources = {"io_manager": PolarsParquetIOManager(root=root),
+                 "paths_io_manager": ScenarioPathsIOManager(root=root)}
+    reader = [paths.to_source_asset(), last]
+    with io_managers.objects_kept_across_runs():
+        assert dg.materialize([paths], resources=resources).success
+        assert dg.materialize(reader, resources=resources).success
+        assert reads == []
+        assert seen[-1] is written and not written.equity.flags.writeable
+        _assert_same_paths(seen[-1], load_scenario_paths(tmp_path / "paths.npz"))
+        other = simulate_scenario(REGIMES["bull"], 10, 4, warmup_months=0, horizon_years=1)
+        (tmp_path / "paths.npz").write_bytes(_encode_paths(other))  # replaced outside
+        with pytest.raises(CorruptObjectError, match=r"paths\.npz is corrupted"):
+            dg.materialize(reader, resources=resources)
+    assert reads == ["paths.npz"]

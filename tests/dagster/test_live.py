@@ -34,7 +34,7 @@ from dynalloc_dagster.orchestration.monitoring import (
 )
 from dynalloc_dagster.resources import SAMPLE_DATA, MarketDataSource, ObjectivesResource
 from dynalloc_dagster.storage.metadata import png_data_uri
-from dynalloc_dagster.tags import INGEST_JOB, PIPELINE_TAG, RUN_CONFIG_TAG
+from dynalloc_dagster.tags import PIPELINE_TAG, RUN_CONFIG_TAG, START_JOB
 from engine.market.regimes import REGIMES
 from engine.strategy import StrategyConfig
 
@@ -244,14 +244,14 @@ def test_sensor_starts_a_fresh_optimisation_on_a_shift(tmp_path: Path) -> None:
             instance, "base", "base")), dg.SkipReason)
         request = reoptimisation_request(instance, _regime_event(instance, "bear", "base"))
         assert isinstance(request, dg.RunRequest)
-        assert request.job_name == INGEST_JOB
+        assert request.job_name == START_JOB
         assert request.tags[PIPELINE_TAG] == PIPELINE
         assert request.run_config["ops"]["market_data"]["config"] == {"as_of": "2018-11-30"}
         assert request.run_config["resources"]["agent"]["config"] == {"seed": 20181130}
 
         context = dg.build_sensor_context(instance=instance)
         result = regime_shift_reoptimisation.evaluate_tick(context)
-        assert [r.job_name for r in result.run_requests or []] == [INGEST_JOB]
+        assert [r.job_name for r in result.run_requests or []] == [START_JOB]
 
 
 def test_the_shift_s_pipeline_config_is_kept_and_the_as_of_seed_wins(tmp_path: Path) -> None:

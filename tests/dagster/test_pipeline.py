@@ -22,18 +22,26 @@ from dagster_test_support import (
     BATCH_SIZE,
     MAX_CONFIGS,
     N_CONFIGS,
+    Upstream,
     failure_text,
+    run_job,
     small_run_config,
 )
 
 from dynalloc_dagster.assets.reporting import CHART_CAPTIONS
 from dynalloc_dagster.definitions import build_definitions
-from dynalloc_dagster.orchestration.pipeline import InProcessLauncher, run_pipeline
+from dynalloc_dagster.orchestration.pipeline import InProcessLauncher, job_run_config, run_pipeline
 from dynalloc_dagster.orchestration.schedules import quarterly_reoptimisation, weekly_refresh
 from dynalloc_dagster.orchestration.sensors import pipeline_next_stage
-from dynalloc_dagster.orchestration.stages import RANGE_END, RANGE_START, stage_request
+from dynalloc_dagster.orchestration.stages import (
+    RANGE_END,
+    RANGE_START,
+    next_stage_request,
+    stage_request,
+)
 from dynalloc_dagster.partitions import SCENARIOS, batch_partitions, next_batch_key
 from dynalloc_dagster.tags import (
+    EVALUATE_ROUND_JOB,
     EVALUATIONS_JOB,
     FULL_ROUND_JOB,
     HISTORY_JOB,
@@ -44,16 +52,17 @@ from dynalloc_dagster.tags import (
     ROUND_RUN_TAG,
     ROUND_TAG,
     RUN_CONFIG_TAG,
-    SCENARIOS_JOB,
     SPLIT_TAG,
+    START_JOB,
 )
 from engine.validation import ConfigError
 
 ROUNDS = 3  # 8 configs, then 4 and 4: max_configs = 16
-# round 0 in three runs (its batch key is known once its configs are), each later round in one
-STAGES = [INGEST_JOB, SCENARIOS_JOB, ROUND_JOB, EVALUATIONS_JOB, HISTORY_JOB,
-          *[FULL_ROUND_JOB] * (ROUNDS - 1), REPORTS_JOB]
-EVALUATING_JOBS = (EVALUATIONS_JOB, FULL_ROUND_JOB)
+# ingest and the scenario paths in one run; round 0 in two (its batch key is known once its
+# configs are: the configs, then evaluations and history), each later round in one
+STAGES = [START_JOB, ROUND_JOB, EVALUATE_ROUND_JOB, *[FULL_ROUND_JOB] * (ROUNDS - 1),
+          REPORTS_JOB]
+EVALUATING_JOBS = (EVALUATIONS_JOB, EVALUATE_ROUND_JOB, FULL_ROUND_JOB)
 TICK = dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC)
 WARN_ONLY = {"recommended_allocation:recommended_objectives_compliance",
              "bedrock_report:narrative_grounding"}
@@ -204,7 +213,7 @@ def test_the_loop_stops_at_max_configs_and_records_it(quarter: PipelineRun) -> N
 
 @pytest.mark.slow
 def test_each_round_is_evaluated_in_one_run(quarter: PipelineRun) -> None:
-    (scenarios_run,) = [run for run in quarter.runs if run.job_name == SCENARIOS_JOB]
+    (scenarios_run,) = [run for run in quarter.runs if run.job_name == START_JOB]
     assert (scenarios_run.tags[RANGE_START], scenarios_run.tags[RANGE_END]) == (
         SCENARIOS[0], SCENARIOS[-1])
     history = quarter.history
@@ -324,9 +333,8 @@ def test_run_pipeline_stops_at_the_first_failure(
 
     runs = run_pipeline(defs, instance, run_config=small_run_config())
 
-    assert [run.job_name for run in runs] == [INGEST_JOB, SCENARIOS_JOB]
-    assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS,
-                                            dg.DagsterRunStatus.FAILURE]
+    assert [run.job_name for run in runs] == [START_JOB]
+    assert [run.status for run in runs] == [dg.DagsterRunStatus.FAILURE]
     assert not (data_root / "scenario_paths").exists()
 
 
@@ -335,6 +343,26 @@ def test_evaluation_stage_needs_the_round_configs(instance: dg.DagsterInstance) 
         stage_request(EVALUATIONS_JOB, instance, pipeline="weekly", round_index=0)
     with pytest.raises(ValueError, match="needs the batch of configs to evaluate"):
         stage_request(FULL_ROUND_JOB, instance, pipeline="weekly", round_index=1)
+
+
+def test_round_zero_is_evaluated_and_scored_in_one_run_unless_split(
+    defs: dg.Definitions, instance: dg.DagsterInstance, upstream: Upstream,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    request = stage_request(ROUND_JOB, instance, pipeline="manual", round_index=0,
+                            run_config=small_run_config())
+    result = run_job(defs, ROUND_JOB, instance, run_config=request.run_config,
+                     tags=request.tags)
+    assert result.success, failure_text(result)
+
+    (whole,) = next_stage_request(result.dagster_run, instance)
+    assert whole.job_name == EVALUATE_ROUND_JOB
+    assert (whole.tags[RANGE_START], whole.tags[RANGE_END], whole.tags[ROUND_TAG]) == (
+        f"{upstream.batch}|{SCENARIOS[0]}", f"{upstream.batch}|{SCENARIOS[-1]}", "0")
+    monkeypatch.setenv("DYNALLOC_EVALUATIONS_PER_RUN", "4")
+    split = next_stage_request(result.dagster_run, instance)
+    assert [r.job_name for r in split] == [EVALUATIONS_JOB, EVALUATIONS_JOB]
+    assert {r.tags[SPLIT_TAG] for r in split} == {"2"}
 
 
 def test_a_later_round_is_requested_with_its_batch_registered(
@@ -366,7 +394,7 @@ def test_cron_schedules() -> None:
     assert quarterly_reoptimisation.cron_schedule == "0 6 1 1,4,7,10 *"  # Jan/Apr/Jul/Oct 1st
     assert weekly_refresh.execution_timezone == "UTC"
     assert quarterly_reoptimisation.execution_timezone == "UTC"
-    assert weekly_refresh.job_name == quarterly_reoptimisation.job_name == INGEST_JOB
+    assert weekly_refresh.job_name == quarterly_reoptimisation.job_name == START_JOB
 
 
 def test_weekly_refresh_request(instance: dg.DagsterInstance) -> None:
@@ -374,12 +402,13 @@ def test_weekly_refresh_request(instance: dg.DagsterInstance) -> None:
     request = weekly_refresh(context)
 
     assert isinstance(request, dg.RunRequest)
-    assert request.job_name == INGEST_JOB
+    assert request.job_name == START_JOB
     assert request.run_key == "weekly-2026-11-23"
     config = {"ops": {"market_data": {"config": {"as_of": "2026-11-23"}}}}
     assert request.run_config == config
     assert request.tags == {PIPELINE_TAG: "weekly",
-                            RUN_CONFIG_TAG: json.dumps(config, sort_keys=True)}
+                            RUN_CONFIG_TAG: json.dumps(config, sort_keys=True),
+                            RANGE_START: SCENARIOS[0], RANGE_END: SCENARIOS[-1]}
 
 
 def test_quarterly_reoptimisation_request(instance: dg.DagsterInstance) -> None:
@@ -387,14 +416,15 @@ def test_quarterly_reoptimisation_request(instance: dg.DagsterInstance) -> None:
     request = quarterly_reoptimisation(context)
 
     assert isinstance(request, dg.RunRequest)
-    assert request.job_name == INGEST_JOB
+    assert request.job_name == START_JOB
     assert request.run_key == "quarterly-2026-11-23"
     assert request.tags[PIPELINE_TAG] == "quarterly"
-    assert request.run_config == {
+    config = {
         "ops": {"market_data": {"config": {"as_of": "2026-11-23"}}},
         "resources": {"agent": {"config": {"seed": 20261123}}},
     }
-    assert json.loads(request.tags[RUN_CONFIG_TAG]) == request.run_config
+    assert request.run_config == config
+    assert json.loads(request.tags[RUN_CONFIG_TAG]) == config
 
 
 @pytest.mark.parametrize("schedule", [weekly_refresh, quarterly_reoptimisation],
@@ -403,13 +433,18 @@ def test_scheduled_request_runs(
     schedule: dg.ScheduleDefinition, data_root: Path, instance: dg.DagsterInstance
 ) -> None:
     """The run a schedule asks for executes as requested (its config is valid for its
-    job), and the run carries the pipeline tag the sensor chains on."""
+    job; the test's scenario paths are small), and the run carries the pipeline tag the
+    sensor chains on: it is the pipeline's first run, the scenario paths included."""
     defs = build_definitions(data_root=str(data_root))
     request = schedule(dg.build_schedule_context(instance=instance,
                                                  scheduled_execution_time=TICK))
+    run_config = {**request.run_config, "ops": {
+        **request.run_config["ops"],
+        "scenario_paths": small_run_config()["ops"]["scenario_paths"]}}
     result = defs.resolve_job_def(request.job_name).execute_in_process(
-        instance=instance, run_config=request.run_config, tags=request.tags,
-        raise_on_error=False,
+        instance=instance, run_config=job_run_config(
+            defs.resolve_job_def(request.job_name), run_config),
+        tags=request.tags, raise_on_error=False,
     )
 
     assert result.success, failure_text(result)
@@ -418,6 +453,10 @@ def test_scheduled_request_runs(
                     for e in result.get_asset_materialization_events()}
     assert materialized["market_data"]["as_of"].value == "2026-11-23"
     assert "strategy_configs" not in materialized
+    assert sum(e.asset_key.path == ["scenario_paths"]
+               for e in result.get_asset_materialization_events()) == len(SCENARIOS)
+    (following,) = next_stage_request(result.dagster_run, instance)  # round 0's configs
+    assert (following.job_name, following.tags[ROUND_TAG]) == (ROUND_JOB, "0")
 
 
 # --- the sensor --------------------------------------------------------------------------
