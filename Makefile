@@ -31,7 +31,8 @@ QUIET := ignore:Function `dev_command` is superseded,ignore:Parameter `backfill_
 dev: $(STAMP)
 	PYTHONWARNINGS='$(QUIET)' $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-# each test module whole on one worker, the longest modules first (tests/conftest.py)
+# each test module whole on one worker, the longest modules first; temporary files in
+# /dev/shm when TMPDIR is unset and it has room (tests/conftest.py)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder

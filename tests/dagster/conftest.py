@@ -10,13 +10,21 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import dagster as dg
 import polars as pl
 import pytest
 from dagster_aws.s3 import S3Resource
-from dagster_test_support import N_CONFIGS, Upstream, failure_text, run_job, small_run_config
+from dagster_test_support import (
+    N_CONFIGS,
+    Upstream,
+    failure_text,
+    once_per_session,
+    run_job,
+    small_run_config,
+)
 from moto.server import ThreadedMotoServer
 
 from dynalloc_dagster.definitions import build_definitions
@@ -49,22 +57,27 @@ def defs(data_root: Path) -> dg.Definitions:
 @pytest.fixture(scope="session")
 def upstream_template(tmp_path_factory: pytest.TempPathFactory) -> Upstream:
     """Everything upstream of strategy_evaluations (ingest, scenario paths, round 0 of the
-    optimisation), materialized once per session with the small run config; tests copy it
-    (see ``upstream``) and never modify it."""
-    root = tmp_path_factory.mktemp("upstream") / "data"
-    template_defs = build_definitions(data_root=str(root))
-    config = small_run_config()
-    with dg.instance_for_test() as template_instance:
-        for job_name in (INGEST_JOB, SCENARIOS_JOB, ROUND_JOB):
-            request = stage_request(job_name, template_instance, pipeline="manual",
-                                    run_config=config, round_index=0)
-            result = run_job(template_defs, job_name, template_instance,
-                             run_config=request.run_config, tags=request.tags)
-            assert result.success, failure_text(result)
-        (batch,) = template_instance.get_dynamic_partitions(batch_partitions.name)
-    config_ids = pl.read_parquet(root / "strategy_configs.parquet")["config_id"].to_list()
-    assert len(config_ids) == N_CONFIGS
-    return Upstream(root=root, batch=batch, config_ids=config_ids)
+    optimisation), materialized once per session with the small run config, shared by
+    the xdist workers; tests copy it (see ``upstream``) and never modify it."""
+
+    def materialize(folder: Path) -> dict[str, Any]:
+        root = folder / "data"
+        template_defs = build_definitions(data_root=str(root))
+        config = small_run_config()
+        with dg.instance_for_test(temp_dir=str(folder)) as template_instance:
+            for job_name in (INGEST_JOB, SCENARIOS_JOB, ROUND_JOB):
+                request = stage_request(job_name, template_instance, pipeline="manual",
+                                        run_config=config, round_index=0)
+                result = run_job(template_defs, job_name, template_instance,
+                                 run_config=request.run_config, tags=request.tags)
+                assert result.success, failure_text(result)
+            (batch,) = template_instance.get_dynamic_partitions(batch_partitions.name)
+        config_ids = pl.read_parquet(root / "strategy_configs.parquet")["config_id"].to_list()
+        assert len(config_ids) == N_CONFIGS
+        return {"batch": batch, "config_ids": config_ids}
+
+    folder, made = once_per_session(tmp_path_factory, "upstream", materialize)
+    return Upstream(root=folder / "data", batch=made["batch"], config_ids=made["config_ids"])
 
 
 @pytest.fixture

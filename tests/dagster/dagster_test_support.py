@@ -7,7 +7,12 @@ A plain module with a unique name: the test folders are not packages (a
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +63,27 @@ def polling_home(home: Path) -> None:
     config["run_coordinator"]["config"]["dequeue_interval_seconds"] = POLL_S
     home.mkdir()
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+
+
+def once_per_session(
+    tmp_path_factory: Any, name: str, produce: Callable[[Path], dict[str, Any]],
+) -> tuple[Path, dict[str, Any]]:
+    """``produce(folder)`` once per test session however many xdist workers ask: the first
+    to ask runs it into ``<session temp>/<name>`` (the folder above every worker's own) and
+    stores its JSON-able result; a worker asking meanwhile waits on a lock, one asking
+    later reads the result. Returns the folder and the result. ``tmp_path_factory`` is
+    pytest's fixture of that name."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    folder, done = base / name, base / f"{name}.json"
+    with (base / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+            folder.mkdir()
+            done.write_text(json.dumps(produce(folder)))
+        return folder, json.loads(done.read_text())
 
 
 def run_job(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -36,6 +37,7 @@ from dynalloc_dagster.assets import scenarios
 from dynalloc_dagster.assets.strategies import strategy_configs
 from dynalloc_dagster.environment import resources_for
 from dynalloc_dagster.memory import MemoryLimit
+from dynalloc_dagster.orchestration.cli import main
 from dynalloc_dagster.orchestration.pipeline import job_run_config_from_names, run_pipeline
 from dynalloc_dagster.orchestration.run_config import validate_run_config
 from dynalloc_dagster.orchestration.stages import evaluation_range_tags, stage_request
@@ -295,6 +297,7 @@ def test_stage_requests_refuse_bad_values(
 
 
 def _run_cli(tmp_path: Path, config: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m dynalloc_dagster --config <config>``, a process of its own."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     env = os.environ | {"DAGSTER_HOME": str(home), "DYNALLOC_DATA_ROOT": str(tmp_path / "data")}
@@ -302,6 +305,28 @@ def _run_cli(tmp_path: Path, config: Path) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "dynalloc_dagster", "--config", str(config)],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )
+
+
+@pytest.fixture
+def cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[[Path], subprocess.CompletedProcess[str]]:
+    """``python -m dynalloc_dagster --config <config>`` in this process: ``cli.main``, what
+    ``__main__`` exits with (the alias-bomb test runs the real process, with a timeout);
+    its exit code and output as a finished process's. The environment it sets is undone."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DYNALLOC_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("PYTHONWARNINGS", os.environ.get("PYTHONWARNINGS", ""))  # main adds
+
+    def run(config: Path) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        code = main(["--config", str(config)])
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["python", "-m", "dynalloc_dagster"], code, out, err)
+
+    return run
 
 
 @pytest.mark.parametrize(
@@ -321,10 +346,13 @@ def _run_cli(tmp_path: Path, config: Path) -> subprocess.CompletedProcess[str]:
     ],
     ids=["agent_range", "objectives_range", "unknown_field", "malformed_yaml", "not_a_mapping"],
 )
-def test_pipeline_cli_rejects_a_bad_config_file(tmp_path: Path, text: str, message: str) -> None:
+def test_pipeline_cli_rejects_a_bad_config_file(
+    tmp_path: Path, cli: Callable[[Path], subprocess.CompletedProcess[str]], text: str,
+    message: str,
+) -> None:
     config = tmp_path / "run.yaml"
     config.write_text(text, encoding="utf-8")
-    done = _run_cli(tmp_path, config)
+    done = cli(config)
 
     assert done.returncode == 2, done.stderr[-3000:]
     assert message.format(path=config) in done.stderr
@@ -356,11 +384,13 @@ def test_pipeline_cli_refuses_a_yaml_alias_bomb_quickly(tmp_path: Path) -> None:
     assert not any((tmp_path / "home").iterdir())
 
 
-def test_pipeline_cli_refuses_a_duplicate_key_naming_it_and_its_line(tmp_path: Path) -> None:
+def test_pipeline_cli_refuses_a_duplicate_key_naming_it_and_its_line(
+    tmp_path: Path, cli: Callable[[Path], subprocess.CompletedProcess[str]]
+) -> None:
     config = tmp_path / "run.yaml"
     config.write_text("ops:\n  scenario_paths:\n    config:\n      n_paths: 200\n"
                       "      seed: 3\n      n_paths: 20\n", encoding="utf-8")
-    done = _run_cli(tmp_path, config)
+    done = cli(config)
 
     assert done.returncode == 2, done.stderr[-3000:]
     assert f"error: {config}: not valid YAML" in done.stderr

@@ -5,7 +5,6 @@ source's portfolio market (one level column per asset, named by the asset)."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -29,11 +28,6 @@ from engine.portfolio.spec import TWO_ASSET, PortfolioSpec
 from engine.validation import ConfigError
 
 NAMES = list(GLOBAL_SIX.names)
-
-
-CALIBRATION = "calibration.parquet"
-RUN_CONFIG_LINES = "      portfolio:\n        name: two_asset\n"
-"""What the report of a run with ``portfolio: {name: two_asset}`` prints in its run config."""
 
 
 def _config(portfolio: dict | None, **sizes) -> dict:
@@ -160,34 +154,6 @@ def test_the_six_asset_pipeline_lists_every_asset_in_every_output(six: dict) -> 
     for _, rows in bands.group_by("scenario"):
         assert rows["asset"].unique(maintain_order=True).to_list() == NAMES
     assert (root / "artifacts" / "allocation_dynamics.png").read_bytes().startswith(b"\x89PNG")
-
-
-@pytest.mark.slow
-def test_an_explicit_two_asset_portfolio_stores_the_default_bytes(tmp_path: Path) -> None:
-    """The whole pipeline (10 paths, 3 configs) with ``portfolio: {name: two_asset}``
-    stores the tables and paths of a run without the resource configured, byte for byte."""
-    stored = {}
-    for label, portfolio in (("default", None), ("explicit", {"name": "two_asset"})):
-        root = tmp_path / label / "data"
-        with dg.instance_for_test() as instance:
-            runs = run_pipeline(build_definitions(data_root=str(root)), instance,
-                                run_config=_config(portfolio, n_paths=10, initial_batch=2,
-                                                   batch_size=1, max_configs=3))
-            assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
-        stored[label] = {p.relative_to(root).as_posix(): p.read_bytes()
-                         for p in sorted(root.rglob("*"))
-                         if p.suffix in (".parquet", ".npz", ".csv")}
-    default, explicit = stored["default"], stored["explicit"]
-    assert len(default) > 20 and default.keys() == explicit.keys()
-    assert {k for k, v in default.items() if explicit[k] != v} <= {"calibration.parquet",
-                                                                   "report.parquet"}
-    # the Heston fit's wall-clock seconds, and the run config the report prints
-    calibrations = [pl.read_parquet(io.BytesIO(s[CALIBRATION])).drop("heston_fit_seconds")
-                    for s in (default, explicit)]
-    assert calibrations[0].equals(calibrations[1])
-    reports = [pl.read_parquet(io.BytesIO(s["report.parquet"]))["markdown"][0]
-               for s in (default, explicit)]
-    assert reports[1].replace(RUN_CONFIG_LINES, "") == reports[0]
 
 
 US_INDICES_YAML = REPO_ROOT / "examples" / "us_indices.yaml"

@@ -376,10 +376,17 @@ def _round_zero_config(n_configs: int) -> dict[str, Any]:
             "resources": {"agent": {"config": {"initial_batch": n_configs, "seed": 0}}}}
 
 
-def test_launch_ingest_stage_job_through_graphql(dagster_dev, asset_nodes):
+@pytest.fixture(scope="module")
+def ingest_run(dagster_dev, asset_nodes) -> str:
+    """The ingest stage job launched through GraphQL and dequeued by the daemon, once for
+    the module (the backfill test needs its regimes too): the run's id. Its readers come
+    before ``pipeline_through_cli`` in the file, which ingests again."""
     run_config = {"ops": {"market_data": {"config": {"as_of": "2026-01-02"}}}}
-    run_id = _launch_and_wait(dagster_dev, _selector(asset_nodes, INGEST_JOB), run_config)
+    return _launch_and_wait(dagster_dev, _selector(asset_nodes, INGEST_JOB), run_config)
 
+
+def test_launch_ingest_stage_job_through_graphql(dagster_dev, ingest_run):
+    run_id = ingest_run
     keys = ["market_data", "market_vol_surface", "market_yield_curve", "calibration",
             "market_regimes"]
     nodes = dagster_dev.graphql(LATEST_MATERIALIZATIONS_QUERY,
@@ -445,15 +452,14 @@ def _backfill_and_wait(server: DagsterDev, asset: str, n_keys: int,
     return runs["results"]
 
 
-def test_daemon_backfill_is_not_one_run_per_key(dagster_dev, asset_nodes):
+def test_daemon_backfill_is_not_one_run_per_key(dagster_dev, asset_nodes, ingest_run):
     """A backfill of every partition from the UI ("Materialize all") goes through the
     daemon and the assets' backfill policies: scenario_paths (single_run) is one run for
     its five scenarios; strategy_evaluations (single_run by default) a run per scenario
     at most, never a run per (scenario, batch) key."""
-    # upstream first (independent of test order): regimes, then round 0 of the agent
-    # through its stage job; round 0 registers exactly its batch as the dynamic partitions
-    _launch_and_wait(dagster_dev, _selector(asset_nodes, INGEST_JOB),
-                     {"ops": {"market_data": {"config": {"as_of": "2026-01-02"}}}})
+    # upstream first (independent of test order): regimes (``ingest_run``), then round 0
+    # of the agent through its stage job; round 0 registers exactly its batch as the
+    # dynamic partitions
     n_configs = 6
     _launch_and_wait(dagster_dev, _selector(asset_nodes, ROUND_JOB), _round_zero_config(n_configs))
 
