@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -95,8 +96,8 @@ def _draw_forked(figures: dict[str, Figure], workers: int) -> dict[str, bytes]:
     _BUILT.clear()
     _BUILT.update(figures)
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")
-                                 ) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_end_on_sigterm) as pool:
             futures: dict[str, Future[bytes]] = {
                 name: pool.submit(_draw_built, name) for name in figures}
             pngs = {}
@@ -111,6 +112,17 @@ def _draw_forked(figures: dict[str, Figure], workers: int) -> dict[str, bytes]:
             return pngs
     finally:
         _BUILT.clear()
+
+
+def _end_on_sigterm() -> None:
+    """In a worker: SIGTERM ends it, whatever handler it inherited.
+
+    A Dagster run worker catches SIGTERM to turn it into an interrupt it handles when
+    it can; a worker forked from it would inherit that handler and survive the SIGTERM
+    the pool sends its workers when one of them dies, and the pool would wait for it
+    forever (blocked writing a PNG nobody reads any more).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _draw_built(name: str) -> bytes:

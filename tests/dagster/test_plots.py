@@ -5,7 +5,9 @@ tables whose expected values are written next to them. No pixels are compared.""
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -396,13 +398,47 @@ class _Exit(Artist):
         os._exit(3)
 
 
-def test_a_worker_dying_mid_chart_names_the_chart() -> None:
-    def dying() -> Figure:
-        fig = plt.figure()
-        fig.add_artist(_Exit())
-        return fig
+def _dying() -> Figure:
+    fig = plt.figure()
+    fig.add_artist(_Exit())
+    return fig
 
+
+def test_a_worker_dying_mid_chart_names_the_chart() -> None:
     with pytest.raises(render.ChartError, match="chart 'dying' failed while being drawn"
                        r" \(its worker process died\)"):
-        render.render_charts({"dying": dying, **_charts()}, workers=2)
+        render.render_charts({"dying": _dying, **_charts()}, workers=2)
+    assert plt.get_fignums() == []
+
+
+class _Hung(Exception):
+    pass
+
+
+def _hung(signum, frame) -> None:
+    raise _Hung
+
+
+def test_a_worker_dying_ends_the_call_when_the_process_catches_sigterm() -> None:
+    """A Dagster run worker catches SIGTERM (it records the interrupt); the pool's other
+    workers, forked from it, must still end when the pool terminates them after one died,
+    or the call waits for them forever. An alarm turns such a hang into a failure."""
+    caught: list[int] = []
+    before_term = signal.signal(signal.SIGTERM, lambda signum, frame: caught.append(signum))
+    before_alarm = signal.signal(signal.SIGALRM, _hung)
+    slow = {f"slow_{i}": _charts()["backtest_nav"] for i in range(6)}
+    signal.alarm(60)
+    try:
+        with pytest.raises(render.ChartError, match="chart 'dying' failed while being drawn"
+                           r" \(its worker process died\)"):
+            render.render_charts({**slow, "dying": _dying}, workers=2)
+    except _Hung:
+        for worker in multiprocessing.active_children():
+            worker.kill()
+        pytest.fail("render_charts still waiting for its workers 60 s after one died")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, before_alarm)
+        signal.signal(signal.SIGTERM, before_term)
+    assert caught == []
     assert plt.get_fignums() == []
