@@ -6,17 +6,16 @@ the earlier stages stored. This bench runs the default pipeline once
 (``python -m dynalloc_dagster`` on a fresh DAGSTER_HOME and data root, 6 scenarios x 1000
 paths, the default agent), or reuses a folder a previous ``--keep`` left, then launches the
 reports stage again on that data root ``--repeat`` times, as ``python -m dynalloc_dagster``
-does (created on the workspace's code location and executed in this process; the code
-server is started and the project imported before the clock starts, as they are once per
-pipeline before its first stage).
+does (created for the workspace's code location, loaded and executed in this process; the
+location is loaded before the clock starts, as it is once per pipeline before its first
+stage).
 
 Printed per repeat: the stage's wall seconds and CPU seconds (user + system of this
-process, of its child processes that ended, and of the live code server during the
-stage, the chart workers included). The machine is shared, so CPU seconds are the steadier
-figure. ``--steps N`` prints the last run's N longest steps (wall seconds from its event
-log) and its event count, without a profiler's overhead. With ``--profile``
-the last repeat runs under cProfile and the areas of ``bench/profile_pipeline.py`` are
-printed for it.
+process and of its child processes, the chart workers). The machine is shared, so CPU
+seconds are the steadier figure. ``--steps N`` prints the last run's N longest steps
+(wall seconds from its event log) and its event count, without a profiler's overhead.
+With ``--profile`` the last repeat runs under cProfile and the areas of
+``bench/profile_pipeline.py`` are printed for it.
 
     python bench/reports_stage.py [--keep DIR] [--repeat 3] [--steps 12] [--profile cpu]
 """
@@ -72,20 +71,15 @@ def run(folder: Path, repeat: int, profile: str | None, steps: int = 0) -> None:
     os.environ["DYNALLOC_DATA_ROOT"] = str(data)
 
     import dagster as dg
-    from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import WorkspaceFileTarget
 
     import dynalloc_dagster.definitions  # noqa: F401  imported by the earlier stages in a pipeline
-    from dynalloc_dagster.orchestration.pipeline import WORKSPACE_FILE, WorkspaceLauncher
+    from dynalloc_dagster.orchestration.pipeline import workspace_launcher
     from dynalloc_dagster.orchestration.stages import stage_request
     from dynalloc_dagster.tags import REPORTS_JOB
 
     print(f"reports stage on {data} (load average {os.getloadavg()[0]:.2f})")
     print(f"{'run':<10} {'wall s':>7} {'CPU s':>7}   target wall <= {TARGET_S:.0f} s")
-    with dg.DagsterInstance.get() as instance, WorkspaceProcessContext(
-            instance, WorkspaceFileTarget(paths=[str(WORKSPACE_FILE)]),
-            code_server_log_level="WARNING") as context:
-        launcher = WorkspaceLauncher(instance, context.create_request_context())
+    with dg.DagsterInstance.get() as instance, workspace_launcher(instance) as launcher:
         for i in range(repeat):
             profiler = None
             if profile and i == repeat - 1:
@@ -136,7 +130,7 @@ def print_steps(instance, run_id: str, top: int) -> None:
 
 def cpu_seconds() -> float:
     """User + system seconds of this process, its ended children and its live
-    descendants (the code server)."""
+    descendants."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     ended = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime

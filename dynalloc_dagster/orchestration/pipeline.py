@@ -17,6 +17,8 @@ Two ways to execute a stage, one loop (:func:`run_pipeline`) over
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -159,13 +161,21 @@ def launch_pipeline(
     location of ``workspace_file`` (:class:`WorkspaceLauncher`; the location is loaded in
     this process)."""
     validate_run_config(run_config or {})
+    with workspace_launcher(instance, workspace_file) as launcher:
+        return run_pipeline(None, instance, pipeline=pipeline, run_config=run_config,
+                            launcher=launcher)
+
+
+@contextmanager
+def workspace_launcher(instance: dg.DagsterInstance,
+                       workspace_file: Path = WORKSPACE_FILE) -> Iterator[WorkspaceLauncher]:
+    """A :class:`WorkspaceLauncher` for the code location of ``workspace_file``, loaded in
+    this process for as long as the block lasts."""
     origin = workspace_origin(workspace_file)
     in_process = InProcessCodeLocationOrigin(origin.loadable_target_origin,
                                              location_name=origin.location_name)
     with InProcessCodeLocation(in_process, instance) as location:
-        launcher = WorkspaceLauncher(instance, location, origin)
-        return run_pipeline(None, instance, pipeline=pipeline, run_config=run_config,
-                            launcher=launcher)
+        yield WorkspaceLauncher(instance, location, origin)
 
 
 def workspace_origin(workspace_file: Path = WORKSPACE_FILE) -> CodeLocationOrigin:
