@@ -49,6 +49,7 @@ from dynalloc_dagster.storage import (
     sha256_hex,
 )
 from dynalloc_dagster.storage.lease import end_of_run, hold_data_root
+from dynalloc_dagster.storage.npz import npz_arrays, npz_bytes
 from engine.market.paths import ScenarioPaths
 from engine.market.regimes import regime_from_mapping
 from engine.portfolio.paths import PortfolioPaths
@@ -374,10 +375,8 @@ def _encode_paths(paths: ScenarioPaths) -> bytes:
         "bond_maturity": paths.bond_maturity,
         "leg": paths.leg,
     }
-    buffer = io.BytesIO()
-    np.savez(buffer, meta=np.array(json.dumps(meta)),
-             **{name: getattr(paths, name) for name in _ARRAYS})
-    return buffer.getvalue()
+    return npz_bytes({"meta": np.array(json.dumps(meta)),
+                      **{name: getattr(paths, name) for name in _ARRAYS}})
 
 
 def _encode_portfolio(paths: PortfolioPaths) -> bytes:
@@ -391,10 +390,8 @@ def _encode_portfolio(paths: PortfolioPaths) -> bytes:
                                                  "bond_maturity": inner.bond_maturity,
                                                  "leg": inner.leg},
     }
-    buffer = io.BytesIO()
-    np.savez(buffer, meta=np.array(json.dumps(meta)),
-             **{name: getattr(paths, name) for name in _PORTFOLIO_ARRAYS})
-    return buffer.getvalue()
+    return npz_bytes({"meta": np.array(json.dumps(meta)),
+                      **{name: getattr(paths, name) for name in _PORTFOLIO_ARRAYS}})
 
 
 def _decode_portfolio(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> PortfolioPaths:
@@ -411,12 +408,9 @@ def _decode_portfolio(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Po
 
 
 def _decode_paths(data: bytes) -> ScenarioPaths | PortfolioPaths:
-    with np.load(io.BytesIO(data)) as npz:
-        meta = json.loads(str(npz["meta"]))
-        names = _PORTFOLIO_ARRAYS if "portfolio" in meta else _ARRAYS
-        arrays = {name: npz[name] for name in names}
-    for array in arrays.values():
-        array.flags.writeable = False  # one decoded copy may serve several steps of a run
+    npz = npz_arrays(data)  # read-only: one decoded value may serve several steps of a run
+    meta = json.loads(str(npz["meta"]))
+    arrays = {name: npz[name] for name in (_PORTFOLIO_ARRAYS if "portfolio" in meta else _ARRAYS)}
     if "portfolio" in meta:
         return _decode_portfolio(meta, arrays)
     return ScenarioPaths(
