@@ -12,6 +12,7 @@ unpartitioned object loaded as a run's input is also compared with the sha256 of
 asset's latest materialization in the Dagster instance, so a file put back together with
 its checksum (yesterday's pair) is refused too.
 
+The objects of a partitioned input are read on up to :data:`READ_THREADS` threads.
 Within one run each object is read, verified and decoded once: the run's later inputs of
 the same object get the decoded value (arrays made read-only), so a reports run whose
 steps all read the evaluations and the scenario paths reads them once; an object the
@@ -31,6 +32,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -62,6 +64,11 @@ __all__ = [
     "objects_kept_across_runs",
     "safe_component",
 ]
+
+READ_THREADS = 4
+"""Objects of one input read at once at most: reading and checking an object's sha256
+(and decoding a Parquet file) release the GIL, so a partitioned input's files are read
+side by side."""
 
 _kept: dict[str, tuple[str, Any]] | None = None
 """{object URI: (storage stamp, decoded value)} inside :func:`objects_kept_across_runs`."""
@@ -268,8 +275,14 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
             instance: dg.DagsterInstance | None = context.instance
         except dg.DagsterInvariantViolationError:  # a context built without an instance
             instance = None
-        return {partition: self._load(context.asset_key, partition, key, instance)
-                for partition, key in self._input_keys(context).items()}
+        keys = self._input_keys(context)
+        if len(keys) <= 1:
+            return {partition: self._load(context.asset_key, partition, key, instance)
+                    for partition, key in keys.items()}
+        with ThreadPoolExecutor(min(len(keys), READ_THREADS)) as pool:
+            values = pool.map(lambda item: self._load(context.asset_key, *item, instance),
+                              keys.items())
+            return dict(zip(keys, values, strict=True))
 
 
 def _materialized_sha256(instance: dg.DagsterInstance, asset_key: dg.AssetKey,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -456,6 +457,38 @@ def _memory_owner(array: np.ndarray) -> object:
 def _encode_paths_meta(paths: ScenarioPaths) -> str:
     with np.load(io.BytesIO(_encode_paths(paths))) as written:
         return str(written["meta"])
+
+
+class _MeetingStorage(LocalStorage):
+    """A folder whose reads wait (10 s at most) until two of them run at once."""
+
+    def get(self, key: str) -> bytes:
+        _READS_MEET.wait()
+        return super().get(key)
+
+
+_READS_MEET = threading.Barrier(2, timeout=10)
+
+
+def test_the_partitions_of_an_input_are_read_side_by_side(
+    tmp_path: Path, bear_paths: ScenarioPaths
+) -> None:
+    """Two scenario files of one input are read at once (each read waits for the other;
+    read one after the other, the first would wait 10 s and fail), and load in order."""
+    bull = simulate_scenario(REGIMES["bull"], 10, 4, warmup_months=0, horizon_years=1)
+    key_range = dg.PartitionKeyRange("bull", "bear")
+    ScenarioPathsIOManager(root=str(tmp_path)).handle_output(
+        dg.build_output_context(asset_key="scenario_paths", asset_partition_key_range=key_range,
+                                asset_partitions_def=scenario_partitions),
+        {"bull": bull, "bear": bear_paths})
+    _READS_MEET.reset()
+
+    loaded = ScenarioPathsIOManager(storage=_MeetingStorage(root=str(tmp_path))).load_input(
+        dg.build_input_context(asset_key="scenario_paths", asset_partition_key_range=key_range,
+                               asset_partitions_def=scenario_partitions))
+    assert list(loaded) == ["bull", "bear"]
+    _assert_same_paths(loaded["bull"], bull)
+    _assert_same_paths(loaded["bear"], bear_paths)
 
 
 def test_missing_scenario_paths_are_named(npz: ScenarioPathsIOManager) -> None:
