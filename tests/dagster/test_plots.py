@@ -8,7 +8,6 @@ import datetime as dt
 import multiprocessing
 import os
 import signal
-import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -389,67 +388,6 @@ def test_a_chart_failing_to_build_names_it_and_closes_the_built_ones() -> None:
     with pytest.raises(render.ChartError, match="chart 'broken' failed while being built:"
                        " KeyError"):
         render.render_charts(builders, workers=2)
-    assert plt.get_fignums() == []
-
-
-class _Mark(Artist):
-    """An artist whose drawing leaves a file: where and when a figure is drawn shows."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self.path = path
-
-    def draw(self, renderer) -> None:
-        with open(self.path, "w") as mark:
-            mark.write(str(os.getpid()))
-
-
-def test_a_chart_is_drawn_while_the_next_ones_are_built(tmp_path) -> None:
-    """The first chart is drawn, by another process, before the second is built: the
-    second builder waits for the first drawing's mark (at most 30 s) and fails without it."""
-    mark = tmp_path / "first-drawn"
-
-    def first() -> Figure:
-        fig = plt.figure()
-        fig.add_artist(_Mark(str(mark)))
-        return fig
-
-    def second() -> Figure:
-        deadline = time.monotonic() + 30
-        while not mark.exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the first chart was not drawn while this one was built")
-            time.sleep(0.01)
-        return _charts()["robustness_ranking"]()
-
-    pngs = render.render_charts({"first": first, "second": second}, workers=2)
-    assert list(pngs) == ["first", "second"]
-    assert int(mark.read_text()) != os.getpid()
-    assert plt.get_fignums() == []
-
-
-class _LateError(Artist):
-    """An artist whose drawing fails after a while."""
-
-    def draw(self, renderer) -> None:
-        time.sleep(0.5)
-        raise ValueError("late")
-
-
-def test_the_first_failing_chart_in_order_is_named_when_a_later_one_fails_first() -> None:
-    """The second chart fails to build while the first is being drawn; the first then
-    fails to draw: the error names the first, the charts' order decides."""
-    def late() -> Figure:
-        fig = plt.figure()
-        fig.add_artist(_LateError())
-        return fig
-
-    def broken() -> Figure:
-        raise KeyError("scenario")
-
-    with pytest.raises(render.ChartError,
-                       match="chart 'late' failed while being drawn: ValueError: late"):
-        render.render_charts({"late": late, "broken": broken}, workers=2)
     assert plt.get_fignums() == []
 
 
