@@ -29,6 +29,8 @@ _LOCAL_HEADER = struct.Struct("<4s5H3I2H")
 _PADDING_ID = 0xD935
 """The zip extra field id zipalign uses for padding."""
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+_MAX_HEADER = 65536
+"""More than any npy header: ``np.lib.format`` refuses headers past 10,000 bytes."""
 
 
 def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
@@ -70,10 +72,6 @@ def npz_arrays(data: bytes) -> dict[str, np.ndarray]:
         array.flags.writeable = False
         arrays[member.filename.removesuffix(".npy")] = array
     return arrays
-
-
-_MAX_HEADER = 65536
-"""More than any npy header: ``np.lib.format`` refuses headers past 10,000 bytes."""
 
 
 def _npy_header(start: bytes | memoryview) -> tuple[tuple[int, ...], bool, np.dtype, int]:
