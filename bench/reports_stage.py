@@ -101,12 +101,12 @@ def run(folder: Path, repeat: int, profile: str | None, steps: int = 0) -> None:
             print_steps(instance, finished.run_id, steps)
     if profile:
         sys.path.insert(0, str(ROOT / "bench"))
-        from profile_pipeline import report
+        from profile_pipeline import report_areas
 
         prof = folder / "reports_stage.prof"
         profiler.dump_stats(prof)  # type: ignore[union-attr]
         print()
-        report(prof, 25)
+        report_areas(prof, 25)
 
 
 def print_steps(instance, run_id: str, top: int) -> None:

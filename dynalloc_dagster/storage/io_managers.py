@@ -12,6 +12,7 @@ unpartitioned object loaded as a run's input is also compared with the sha256 of
 asset's latest materialization in the Dagster instance, so a file put back together with
 its checksum (yesterday's pair) is refused too.
 
+The objects of a partitioned input are read on up to :data:`READ_THREADS` threads.
 Within one run each object is read, verified and decoded once: the run's later inputs of
 the same object get the decoded value (arrays made read-only), so a reports run whose
 steps all read the evaluations and the scenario paths reads them once; an object the
@@ -31,6 +32,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -49,6 +51,7 @@ from dynalloc_dagster.storage import (
     sha256_hex,
 )
 from dynalloc_dagster.storage.lease import end_of_run, hold_data_root
+from dynalloc_dagster.storage.npz import npz_arrays, npz_bytes
 from engine.market.paths import ScenarioPaths
 from engine.market.regimes import regime_from_mapping
 from engine.portfolio.paths import PortfolioPaths
@@ -61,6 +64,11 @@ __all__ = [
     "objects_kept_across_runs",
     "safe_component",
 ]
+
+READ_THREADS = 4
+"""Objects of one input read at once at most: reading and checking an object's sha256
+(and decoding a Parquet file) release the GIL, so a partitioned input's files are read
+side by side."""
 
 _kept: dict[str, tuple[str, Any]] | None = None
 """{object URI: (storage stamp, decoded value)} inside :func:`objects_kept_across_runs`."""
@@ -267,8 +275,14 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
             instance: dg.DagsterInstance | None = context.instance
         except dg.DagsterInvariantViolationError:  # a context built without an instance
             instance = None
-        return {partition: self._load(context.asset_key, partition, key, instance)
-                for partition, key in self._input_keys(context).items()}
+        keys = self._input_keys(context)
+        if len(keys) <= 1:
+            return {partition: self._load(context.asset_key, partition, key, instance)
+                    for partition, key in keys.items()}
+        with ThreadPoolExecutor(min(len(keys), READ_THREADS)) as pool:
+            values = pool.map(lambda item: self._load(context.asset_key, *item, instance),
+                              keys.items())
+            return dict(zip(keys, values, strict=True))
 
 
 def _materialized_sha256(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
@@ -374,10 +388,8 @@ def _encode_paths(paths: ScenarioPaths) -> bytes:
         "bond_maturity": paths.bond_maturity,
         "leg": paths.leg,
     }
-    buffer = io.BytesIO()
-    np.savez(buffer, meta=np.array(json.dumps(meta)),
-             **{name: getattr(paths, name) for name in _ARRAYS})
-    return buffer.getvalue()
+    return npz_bytes({"meta": np.array(json.dumps(meta)),
+                      **{name: getattr(paths, name) for name in _ARRAYS}})
 
 
 def _encode_portfolio(paths: PortfolioPaths) -> bytes:
@@ -391,10 +403,8 @@ def _encode_portfolio(paths: PortfolioPaths) -> bytes:
                                                  "bond_maturity": inner.bond_maturity,
                                                  "leg": inner.leg},
     }
-    buffer = io.BytesIO()
-    np.savez(buffer, meta=np.array(json.dumps(meta)),
-             **{name: getattr(paths, name) for name in _PORTFOLIO_ARRAYS})
-    return buffer.getvalue()
+    return npz_bytes({"meta": np.array(json.dumps(meta)),
+                      **{name: getattr(paths, name) for name in _PORTFOLIO_ARRAYS}})
 
 
 def _decode_portfolio(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> PortfolioPaths:
@@ -411,12 +421,9 @@ def _decode_portfolio(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Po
 
 
 def _decode_paths(data: bytes) -> ScenarioPaths | PortfolioPaths:
-    with np.load(io.BytesIO(data)) as npz:
-        meta = json.loads(str(npz["meta"]))
-        names = _PORTFOLIO_ARRAYS if "portfolio" in meta else _ARRAYS
-        arrays = {name: npz[name] for name in names}
-    for array in arrays.values():
-        array.flags.writeable = False  # one decoded copy may serve several steps of a run
+    npz = npz_arrays(data)  # read-only: one decoded value may serve several steps of a run
+    meta = json.loads(str(npz["meta"]))
+    arrays = {name: npz[name] for name in (_PORTFOLIO_ARRAYS if "portfolio" in meta else _ARRAYS)}
     if "portfolio" in meta:
         return _decode_portfolio(meta, arrays)
     return ScenarioPaths(

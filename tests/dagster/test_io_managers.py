@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -394,17 +395,100 @@ def test_scenario_paths_failed_write_keeps_the_previous_file(
     npz.handle_output(context, bear_paths)
     before = backend.raw("scenario_paths/bear.npz")
 
-    def broken_savez(file: object, **arrays: object) -> None:
-        file.write(b"PK\x03\x04 truncated")  # type: ignore[attr-defined]
+    def broken_npz(arrays: object) -> bytes:
         raise MemoryError("out of memory while saving")
 
-    monkeypatch.setattr(io_managers.np, "savez", broken_savez)
+    monkeypatch.setattr(io_managers, "npz_bytes", broken_npz)
     with pytest.raises(MemoryError):
         npz.handle_output(context, simulate_scenario(REGIMES["bear"], 5, 99, warmup_months=0,
                                                      horizon_years=1))
 
     assert backend.raw("scenario_paths/bear.npz") == before
     assert _leftover_temp_files(backend.root) == []
+
+
+def test_scenario_paths_are_read_in_place_and_np_load_reads_the_file(
+    npz: ScenarioPathsIOManager, backend: Backend, bear_paths: ScenarioPaths
+) -> None:
+    """Each array the IO manager loads is an aligned, read-only view into the bytes read
+    (no copy of the 420 MB a reports run reads); the file stays a plain npz."""
+    def write() -> None:
+        npz.handle_output(dg.build_output_context(
+            asset_key="scenario_paths", partition_key="bear",
+            asset_partitions_def=scenario_partitions), bear_paths)
+
+    write()
+    loaded = npz.load_input(dg.build_input_context(
+        asset_key="scenario_paths", partition_key="bear", asset_partitions_def=scenario_partitions,
+    ))["bear"]
+    stored = backend.raw("scenario_paths/bear.npz")
+    for name in ARRAYS:
+        array = getattr(loaded, name)
+        assert isinstance(_memory_owner(array), bytes) and array.flags.aligned, name
+        assert not array.flags.writeable, name
+    with np.load(io.BytesIO(stored)) as plain:
+        assert sorted(plain.files) == sorted(["meta", *ARRAYS])
+        for name in ARRAYS:
+            assert _bitwise_equal(plain[name], getattr(bear_paths, name)), name
+    write()
+    assert backend.raw("scenario_paths/bear.npz") == stored  # no date in the file
+
+
+def test_scenario_paths_written_by_np_savez_still_load(
+    bear_paths: ScenarioPaths, tmp_path: Path
+) -> None:
+    """A file np.savez wrote (every file before the aligned layout) loads to the same
+    arrays, copied into aligned memory."""
+    path = tmp_path / "old.npz"
+    meta = np.array(str(_encode_paths_meta(bear_paths)))
+    np.savez(path, meta=meta, **{name: getattr(bear_paths, name) for name in ARRAYS})
+    loaded = load_scenario_paths(path)
+    _assert_same_paths(loaded, bear_paths)
+    assert all(getattr(loaded, name).flags.aligned for name in ARRAYS)
+
+
+def _memory_owner(array: np.ndarray) -> object:
+    owner = array
+    while isinstance(owner, np.ndarray) and owner.base is not None:
+        owner = owner.base
+    return owner
+
+
+def _encode_paths_meta(paths: ScenarioPaths) -> str:
+    with np.load(io.BytesIO(_encode_paths(paths))) as written:
+        return str(written["meta"])
+
+
+class _MeetingStorage(LocalStorage):
+    """A folder whose reads wait (10 s at most) until two of them run at once."""
+
+    def get(self, key: str) -> bytes:
+        _READS_MEET.wait()
+        return super().get(key)
+
+
+_READS_MEET = threading.Barrier(2, timeout=10)
+
+
+def test_the_partitions_of_an_input_are_read_side_by_side(
+    tmp_path: Path, bear_paths: ScenarioPaths
+) -> None:
+    """Two scenario files of one input are read at once (each read waits for the other;
+    read one after the other, the first would wait 10 s and fail), each to its values."""
+    bull = simulate_scenario(REGIMES["bull"], 10, 4, warmup_months=0, horizon_years=1)
+    key_range = dg.PartitionKeyRange("bull", "bear")
+    ScenarioPathsIOManager(root=str(tmp_path)).handle_output(
+        dg.build_output_context(asset_key="scenario_paths", asset_partition_key_range=key_range,
+                                asset_partitions_def=scenario_partitions),
+        {"bull": bull, "bear": bear_paths})
+    _READS_MEET.reset()
+
+    loaded = ScenarioPathsIOManager(storage=_MeetingStorage(root=str(tmp_path))).load_input(
+        dg.build_input_context(asset_key="scenario_paths", asset_partition_key_range=key_range,
+                               asset_partitions_def=scenario_partitions))
+    assert sorted(loaded) == ["bear", "bull"]
+    _assert_same_paths(loaded["bull"], bull)
+    _assert_same_paths(loaded["bear"], bear_paths)
 
 
 def test_missing_scenario_paths_are_named(npz: ScenarioPathsIOManager) -> None:
