@@ -52,7 +52,8 @@ def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
 def npz_arrays(data: bytes) -> dict[str, np.ndarray]:
     """{name: read-only array} of an uncompressed npz's bytes, viewed in place when aligned.
 
-    Raises ValueError for a compressed member or one holding Python objects."""
+    Raises ValueError for a compressed member, one holding Python objects, or one whose
+    size is not its header's and its array's (an array never reads past its member)."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = archive.infolist()
     arrays = {}
@@ -65,6 +66,11 @@ def npz_arrays(data: bytes) -> dict[str, np.ndarray]:
             data[start:start + min(member.file_size, _MAX_HEADER)])
         if dtype.hasobject:
             raise ValueError(f"npz member {member.filename} holds Python objects")
+        if header + math.prod(shape) * dtype.itemsize != member.file_size:
+            raise ValueError(f"npz member {member.filename} holds {member.file_size} bytes,"
+                             f" not the {header} of its header and the"
+                             f" {math.prod(shape) * dtype.itemsize} of a {dtype} array"
+                             f" of shape {shape}")
         array = np.frombuffer(data, dtype, count=math.prod(shape), offset=start + header)
         if not array.flags.aligned:
             array = array.copy()

@@ -616,3 +616,18 @@ def test_paths_written_in_a_pipeline_are_handed_on_as_written(
         with pytest.raises(CorruptObjectError, match=r"paths\.npz is corrupted"):
             dg.materialize(reader, resources=resources)
     assert reads == ["paths.npz"]
+
+
+def test_an_npz_member_shorter_than_its_header_says_is_refused_not_read_past() -> None:
+    """A member whose npy header promises more data than the member holds (a file cut
+    or patched under the checksum) is refused naming the member, not read into the next
+    member's bytes."""
+    from dynalloc_dagster.storage.npz import npz_arrays, npz_bytes
+
+    data = npz_bytes({"a": np.arange(8.0), "b": np.arange(8.0) + 100.0})
+    assert np.array_equal(npz_arrays(data)["a"], np.arange(8.0))
+    lying = data.replace(b"'shape': (8,)", b"'shape': (9,)", 1)
+    assert lying != data and len(lying) == len(data)
+    with pytest.raises(ValueError, match=r"npz member a\.npy holds 192 bytes, not the 128"
+                       r" of its header and the 72 of a float64 array of shape \(9,\)"):
+        npz_arrays(lying)
