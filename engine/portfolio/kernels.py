@@ -13,7 +13,23 @@ import numba
 import numpy as np
 
 from engine.conventions import MONTHS_PER_YEAR, TRADING_DAYS_PER_YEAR
-from engine.strategy.kernels import pairwise_sum, return_metrics
+from engine.strategy.kernels import (
+    ANN_RETURN,
+    ANN_VOL,
+    AVG_WEIGHT,
+    COST_DRAG,
+    CVAR,
+    MAX_DRAWDOWN,
+    SHARPE,
+    SORTINO,
+    TRACKING_ERROR,
+    TURNOVER,
+    VAR,
+    annualised_return,
+    pairwise_sum,
+    return_metrics,
+    var_cvar,
+)
 from engine.types import FloatArray, IntArray
 
 
@@ -30,7 +46,8 @@ def run_rule(
     tc: FloatArray,
     band: FloatArray,
     cash_returns: FloatArray,
-    monthly: FloatArray,
+    tail_months: int,
+    monthly_returns: FloatArray,
     costs: FloatArray,
     risky: FloatArray,
     weight_sum: FloatArray,
@@ -49,14 +66,16 @@ def run_rule(
     days : rebalance days d_0 < ... < d_K, (K + 1,).
     target_vol, tc (cost per unit traded), band : per config, (C,).
     cash_returns : the risk-free's return over each month, (P, K).
+    tail_months : k of VaR/CVaR (engine.strategy.metrics.var_cvar).
 
-    monthly, costs, risky : filled with the (C, P, K) net return, cost paid (fraction of
-        NAV) and equity-sleeve weight; weight_sum (C, P, A) with the sum over months of
-        each asset's weight.
-    out : filled with the metrics of engine.strategy.kernels.PASS_METRICS, (8, C, P):
-        ann_vol, sharpe, sortino as engine.strategy.kernels.return_metrics; max_drawdown;
-        turnover and cost_drag (the sums of the one-way turnover and of the costs over
-        the n_months / 12 years); tracking_error; avg_equity_weight. See
+    monthly_returns, costs, risky : filled with the (C, P, K) net return, cost paid
+        (fraction of NAV) and equity-sleeve weight, or of size 0 to keep them per path
+        only; weight_sum (C, P, A) with the sum over months of each asset's weight.
+    out : filled with the metrics of engine.strategy.metrics.METRICS in that order,
+        (len(METRICS), C, P): ann_return, ann_vol, sharpe, sortino, var95 and cvar95 as
+        engine.strategy.kernels' annualised_return, return_metrics and var_cvar;
+        max_drawdown; turnover and cost_drag (the sums of the one-way turnover and of the
+        costs over the n_months / 12 years); tracking_error; avg_equity_weight. See
         engine.portfolio.evaluation.run_portfolio for the formulas.
     weight_paths : filled with every asset's weight w_a,k after each rebalance, (C, P, K, A),
         or an empty (0, 0, 0, 0) array to keep none.
@@ -78,12 +97,16 @@ def run_rule(
     n_days = days[-1] - days[0]
     years = n_months / MONTHS_PER_YEAR
     record = weight_paths.shape[0] > 0
+    keep = monthly_returns.size > 0
     # Paths outermost: one path's growth and month covariances stay in cache for every config.
     for p in numba.prange(n_paths):
         period = np.empty((n_months, n_assets))
         growth = np.empty((n_assets, n_days))
         month_cov = np.zeros((n_months, n_assets, n_assets))
         sums = np.empty(n_assets)
+        monthly = np.empty((n_configs, n_months))
+        month_cost = np.empty((n_configs, n_months))
+        month_risky = np.empty((n_configs, n_months))
         r = np.empty(n_assets)
         for k in range(n_months):
             n = days[k + 1] - days[k]
@@ -155,9 +178,9 @@ def run_rule(
                 held = 0.0
                 for a in range(n_eq):
                     held += w[a, c]
-                risky[c, p, k] = held
-                costs[c, p, k] = cost[c]
-                monthly[c, p, k] = (1.0 - cost[c]) * (1.0 + gross[c]) - 1.0
+                month_risky[c, k] = held
+                month_cost[c, k] = cost[c]
+                monthly[c, k] = (1.0 - cost[c]) * (1.0 + gross[c]) - 1.0
                 after_cost[c] = nav_start[c] * (1.0 - cost[c])
                 if record:
                     for a in range(n_assets):
@@ -193,7 +216,7 @@ def run_rule(
                 for c in range(n_configs):
                     variance[c] += w[a, c] * row[c]
             for c in range(n_configs):
-                nav_start[c] *= 1.0 + monthly[c, p, k]
+                nav_start[c] *= 1.0 + monthly[c, k]
                 gap = np.sqrt(max(variance[c], 0.0)) - target_vol[c]
                 te_total[c] += gap * gap
                 gross[c] = 1.0 / (1.0 + gross[c])
@@ -203,15 +226,23 @@ def run_rule(
                     drifted[a, c] = w[a, c] * ra * gross[c]
         excess = np.empty(n_months)
         scratch = np.empty(n_months)
+        tail = np.empty(tail_months)
         for c in range(n_configs):
+            returns = monthly[c]
             for a in range(n_assets):
                 weight_sum[c, p, a] = held_sum[a, c]
             for k in range(n_months):
-                excess[k] = monthly[c, p, k] - cash_returns[p, k]
-            out[0, c, p], out[1, c, p], out[2, c, p] = return_metrics(
-                monthly[c, p], excess, scratch)
-            out[3, c, p] = worst[c]
-            out[4, c, p] = (0.0 + pairwise_sum(trades[c], 0, n_months)) / years
-            out[5, c, p] = (0.0 + pairwise_sum(costs[c, p], 0, n_months)) / years
-            out[6, c, p] = np.sqrt(te_total[c] / n_months)
-            out[7, c, p] = (0.0 + pairwise_sum(risky[c, p], 0, n_months)) / n_months
+                excess[k] = returns[k] - cash_returns[p, k]
+            out[ANN_RETURN, c, p] = annualised_return(returns, scratch)
+            out[ANN_VOL, c, p], out[SHARPE, c, p], out[SORTINO, c, p] = return_metrics(
+                returns, excess, scratch)
+            out[MAX_DRAWDOWN, c, p] = worst[c]
+            out[VAR, c, p], out[CVAR, c, p] = var_cvar(returns, tail_months, tail)
+            out[TURNOVER, c, p] = (0.0 + pairwise_sum(trades[c], 0, n_months)) / years
+            out[COST_DRAG, c, p] = (0.0 + pairwise_sum(month_cost[c], 0, n_months)) / years
+            out[TRACKING_ERROR, c, p] = np.sqrt(te_total[c] / n_months)
+            out[AVG_WEIGHT, c, p] = (0.0 + pairwise_sum(month_risky[c], 0, n_months)) / n_months
+        if keep:
+            monthly_returns[:, p] = monthly
+            costs[:, p] = month_cost
+            risky[:, p] = month_risky

@@ -16,8 +16,7 @@ from engine.portfolio.kernels import run_rule
 from engine.portfolio.paths import PortfolioPaths, simulate_portfolio
 from engine.portfolio.spec import TWO_ASSET, Asset, PortfolioSpec
 from engine.strategy import StrategyConfig, evaluate
-from engine.strategy.kernels import PASS_METRICS
-from engine.strategy.metrics import max_drawdown
+from engine.strategy.metrics import METRICS, max_drawdown
 
 BASE = REGIMES["base"]
 CONFIGS = (
@@ -117,14 +116,14 @@ def _rule_drawdowns(scale, risky_mix, defensive_mix, levels, days):
     n_configs, n_paths, n_months = scale.shape
     shaped = (n_configs, n_paths, n_months)
     monthly, costs, risky = (np.empty(shaped) for _ in range(3))
-    fused = np.empty((len(PASS_METRICS), n_configs, n_paths))
+    fused = np.empty((len(METRICS), n_configs, n_paths))
     zeros = np.zeros(n_configs)
     run_rule(scale, np.zeros(n_configs, dtype=np.int64), risky_mix,
              np.zeros(n_configs, dtype=np.int64), defensive_mix, levels, days,
-             np.full(n_configs, 0.1), zeros, zeros, np.zeros((n_paths, n_months)),
+             np.full(n_configs, 0.1), zeros, zeros, np.zeros((n_paths, n_months)), 1,
              monthly, costs, risky, np.empty((n_configs, n_paths, levels.shape[0])), fused,
              np.empty((0, 0, 0, 0)))
-    return fused[PASS_METRICS.index("max_drawdown")], monthly
+    return fused[METRICS.index("max_drawdown")], monthly
 
 
 def test_rule_drawdown_is_the_daily_scan_with_leverage():
