@@ -29,7 +29,7 @@ def erc_lanes_workspace(n: int, lanes: int) -> tuple[FloatArray, FloatArray]:  #
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def erc_solve_lanes(c: FloatArray, y: FloatArray, warm: BoolArray, out: FloatArray,
-                    work: FloatArray, lane: FloatArray) -> None:  # pragma: no cover - compiled
+                    work: FloatArray, lane: FloatArray) -> int:  # pragma: no cover - compiled
     """Equal-risk-contribution weights of every lane's covariance (:func:`erc_solve` each).
 
     Parameters
@@ -42,6 +42,10 @@ def erc_solve_lanes(c: FloatArray, y: FloatArray, warm: BoolArray, out: FloatArr
         untouched and must start cold next time.
     out : the weights y / sum y, (n, L).
     work, lane : scratch from :func:`erc_lanes_workspace`, at least (n + 4, n, L) and (4, L).
+
+    Returns
+    -------
+    How many lanes took a damped step and were solved again by :func:`erc_solve`.
     """
     n, lanes = y.shape
     start, trial, grad, step, chol = work[0], work[1], work[2], work[3], work[4:]
@@ -129,7 +133,7 @@ def erc_solve_lanes(c: FloatArray, y: FloatArray, warm: BoolArray, out: FloatArr
             for v in range(lanes):
                 y[i, v] = trial[i, v] if row[v] != 0.0 else y[i, v]
         pending = _count(status, _PENDING)
-    _finish(c, y, warm, out, start, status)
+    return _finish(c, y, warm, out, start, status)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -142,9 +146,11 @@ def _count(status: FloatArray, value: int) -> int:  # pragma: no cover - compile
 
 @numba.njit(cache=True, nogil=True)
 def _finish(c: FloatArray, y: FloatArray, warm: BoolArray, out: FloatArray,
-            start: FloatArray, status: FloatArray) -> None:  # pragma: no cover - compiled
-    """Normalise the solved lanes, solve the damped ones again by the scalar Newton."""
+            start: FloatArray, status: FloatArray) -> int:  # pragma: no cover - compiled
+    """Normalise the solved lanes, solve the damped ones again by the scalar Newton;
+    returns how many were damped."""
     n, lanes = y.shape
+    damped = 0
     for v in range(lanes):
         if status[v] == _SOLVED:
             total = y[:, v].sum()
@@ -152,6 +158,7 @@ def _finish(c: FloatArray, y: FloatArray, warm: BoolArray, out: FloatArray,
                 out[i, v] = y[i, v] / total
             warm[v] = True
         elif status[v] == _DAMPED:
+            damped += 1
             solution = start[:, v].copy()
             weights = np.empty(n)
             warm[v] = erc_solve(np.ascontiguousarray(c[:, :, v]), solution,
@@ -161,3 +168,4 @@ def _finish(c: FloatArray, y: FloatArray, warm: BoolArray, out: FloatArray,
                 out[:, v] = weights
         else:
             warm[v] = False
+    return damped

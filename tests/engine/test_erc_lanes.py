@@ -22,9 +22,9 @@ def _covariances(rng: np.random.Generator, lanes: int, n: int) -> np.ndarray:
     return cov / vol[:, :, None] / vol[:, None, :] * target[:, :, None] * target[:, None, :]
 
 
-def _solve_lanes(cov: np.ndarray, y: np.ndarray, warm: np.ndarray, out: np.ndarray) -> None:
+def _solve_lanes(cov: np.ndarray, y: np.ndarray, warm: np.ndarray, out: np.ndarray) -> int:
     """erc_solve_lanes on (lanes, n, n) covariances; y and out (n, lanes)."""
-    erc_solve_lanes(np.ascontiguousarray(cov.transpose(1, 2, 0)), y, warm, out,
+    return erc_solve_lanes(np.ascontiguousarray(cov.transpose(1, 2, 0)), y, warm, out,
                     *erc_lanes_workspace(*y.shape))
 
 
@@ -41,8 +41,8 @@ def test_lanes_are_the_scalar_solve_bit_for_bit():
         y_scalar, out_scalar = np.zeros((lanes, n)), np.full((lanes, n), -1.0)
         warm_scalar = np.zeros(lanes, dtype=np.bool_)
         for month in range(12):
-            cov = base * rng.uniform(0.8, 1.25, size=(lanes, n, 1)) ** 0.5 \
-                * rng.uniform(0.8, 1.25, size=(lanes, 1, n)) ** 0.5
+            cov = base * rng.uniform(0.9, 1.1, size=(lanes, n, 1)) ** 0.5 \
+                * rng.uniform(0.9, 1.1, size=(lanes, 1, n)) ** 0.5
             cov = (cov + cov.transpose(0, 2, 1)) / 2
             if month == 4:
                 cov[2, 1, :] = cov[2, :, 1] = 0.0
@@ -52,7 +52,11 @@ def test_lanes_are_the_scalar_solve_bit_for_bit():
                 warm_scalar[lane] = erc_solve(np.ascontiguousarray(cov[lane]), y_scalar[lane],
                                               np.empty((n + 3, n)), warm_scalar[lane],
                                               out_scalar[lane])
-            _solve_lanes(cov, y_lanes, warm_lanes, out_lanes)
+            cold = (~warm_lanes).sum() + (month in (7, 8))
+            damped = _solve_lanes(cov, y_lanes, warm_lanes, out_lanes)
+            # warm lanes take full steps side by side; cold ones and lane 5, whose
+            # covariance jumps in month 7 and back in 8, may be damped
+            assert damped <= cold, (n, month, damped, cold)
             np.testing.assert_array_equal(warm_lanes, warm_scalar)
             np.testing.assert_array_equal(out_lanes.T, out_scalar)
             if month == 4:
@@ -69,6 +73,7 @@ def test_lanes_meet_the_equal_risk_contribution_conditions():
     warm = np.zeros(9, dtype=np.bool_)
     _solve_lanes(cov, y, warm, out)
     assert warm.all()
+    assert _solve_lanes(cov, y, warm, out) == 0
     w = out.T
     contributions = w * np.einsum("lij,lj->li", cov, w)
     total = contributions.sum(axis=1, keepdims=True)
