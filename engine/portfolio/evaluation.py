@@ -21,10 +21,10 @@ from engine.portfolio.kernels import run_rule
 from engine.portfolio.paths import PortfolioPaths
 from engine.portfolio.sleeve_mixes import sleeve_mixes
 from engine.portfolio.spec import PortfolioSpec
-from engine.strategy.config import MIX_FIELDS, StrategyConfig, target_weights
+from engine.strategy.config import MIX_FIELDS, StrategyConfig
 from engine.strategy.evaluation import CHUNK_BYTES, evaluate, metrics_table
 from engine.strategy.metrics import METRICS, summarise, tail_count
-from engine.strategy.portfolio import StrategyRun
+from engine.strategy.portfolio import StrategyRun, compiled_rules
 from engine.types import FloatArray, IntArray
 
 
@@ -93,28 +93,22 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
                          sorted({(c.window_days, c.defensive_mix) for c in configs}))
     risky_keys, defensive_keys = mixes.risky_keys, mixes.defensive_keys
     n_paths, n_months = market.levels.shape[1], len(starts)
-    scale = np.empty((len(configs), n_paths, n_months))
-    for c, config in enumerate(configs):
-        scale[c] = target_weights(
-            mixes.risky_vol[risky_keys.index((config.window_days, config.risky_mix))], config)
-    monthly, costs, risky = (np.empty(scale.shape if per_month else (0, 0, 0))
-                             for _ in range(3))
+    shape = (len(configs), n_paths, n_months)
+    monthly, costs, risky = (np.empty(shape if per_month else (0, 0, 0)) for _ in range(3))
     weight_sum = np.empty((len(configs), n_paths, len(spec.ordered)))
     fused = np.empty((len(METRICS), len(configs), n_paths))
     weight_paths = np.empty((len(configs), n_paths, n_months, len(spec.assets))
                             if keep_weight_paths else (0, 0, 0, 0))
     cash = market.cash[:, days]
     run_rule(
-        scale,
-        np.array([risky_keys.index((c.window_days, c.risky_mix)) for c in configs]),
+        mixes.risky_vol,
+        compiled_rules(configs, [risky_keys.index((c.window_days, c.risky_mix))
+                                 for c in configs]),
         mixes.risky,
         np.array([defensive_keys.index((c.window_days, c.defensive_mix)) for c in configs]),
         mixes.defensive,
         np.ascontiguousarray(market.levels),
         days,
-        np.array([c.target_vol for c in configs]),
-        np.array([c.tc_bps / 1e4 for c in configs]),
-        np.array([c.no_trade_band for c in configs]),
         cash[:, 1:] / cash[:, :-1] - 1.0,
         tail_count(n_months),
         monthly, costs, risky, weight_sum, fused, weight_paths,

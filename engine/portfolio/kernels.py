@@ -25,9 +25,11 @@ from engine.strategy.kernels import (
     TRACKING_ERROR,
     TURNOVER,
     VAR,
+    Rules,
     annualised_return,
     pairwise_sum,
     return_metrics,
+    target_weight,
     var_cvar,
 )
 from engine.types import FloatArray, IntArray
@@ -35,16 +37,13 @@ from engine.types import FloatArray, IntArray
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def run_rule(
-    scale: FloatArray,
-    risky_index: IntArray,
+    risky_vol: FloatArray,
+    rules: Rules,
     risky_mix: FloatArray,
     defensive_index: IntArray,
     defensive_mix: FloatArray,
     levels: FloatArray,
     days: IntArray,
-    target_vol: FloatArray,
-    tc: FloatArray,
-    band: FloatArray,
     cash_returns: FloatArray,
     tail_months: int,
     monthly_returns: FloatArray,
@@ -58,13 +57,15 @@ def run_rule(
 
     Parameters
     ----------
-    scale : risky-sleeve weight s_k of each config, path and rebalance, (C, P, K).
-    risky_index, defensive_index : row of ``risky_mix`` / ``defensive_mix`` each config
-        uses, (C,).
+    risky_vol : the risky sleeve's trailing vol rv_k of each risky (window, mix) key,
+        (M_r, P, K); each config's sleeve weight is s_k =
+        engine.strategy.kernels.target_weight of it.
+    rules : the configs (engine.strategy.kernels.Rules, ``window`` the config's row of
+        ``risky_vol`` and ``risky_mix``).
+    defensive_index : the row of ``defensive_mix`` each config uses, (C,).
     risky_mix : equity base mixes b_k, (M_r, P, K, n_e); defensive_mix d_k, (M_d, P, K, n_d).
     levels : daily levels of the A = n_e + n_d assets, (A, P, n_days + 1).
     days : rebalance days d_0 < ... < d_K, (K + 1,).
-    target_vol, tc (cost per unit traded), band : per config, (C,).
     cash_returns : the risk-free's return over each month, (P, K).
     tail_months : k of VaR/CVaR (engine.strategy.metrics.var_cvar).
 
@@ -91,7 +92,7 @@ def run_rule(
     its running peak and drawdown, each config's operations in the order of a config
     simulated alone.
     """
-    n_configs, n_paths, n_months = scale.shape
+    n_configs, n_paths, n_months = rules.tc.shape[0], levels.shape[1], days.shape[0] - 1
     n_eq = risky_mix.shape[-1]
     n_assets = levels.shape[0]
     n_days = days[-1] - days[0]
@@ -104,6 +105,13 @@ def run_rule(
         growth = np.empty((n_assets, n_days))
         month_cov = np.zeros((n_months, n_assets, n_assets))
         sums = np.empty(n_assets)
+        targets = np.empty((n_configs, n_months))
+        for c in range(n_configs):
+            trailing = risky_vol[rules.window[c], p]
+            for k in range(n_months):
+                targets[c, k] = target_weight(trailing[k], rules.weight_fn[c],
+                                              rules.target_vol[c], rules.slope[c],
+                                              rules.low[c], rules.high[c])
         monthly = np.empty((n_configs, n_months))
         month_cost = np.empty((n_configs, n_months))
         month_risky = np.empty((n_configs, n_months))
@@ -146,8 +154,8 @@ def run_rule(
         variance = np.empty(n_configs)
         for k in range(n_months):
             for c in range(n_configs):
-                s = scale[c, p, k]
-                ri, di = risky_index[c], defensive_index[c]
+                s = targets[c, k]
+                ri, di = rules.window[c], defensive_index[c]
                 for a in range(n_eq):
                     w[a, c] = s * risky_mix[ri, p, k, a]
                 for a in range(n_assets - n_eq):
@@ -158,12 +166,12 @@ def run_rule(
                     for c in range(n_configs):
                         turnover[c] += abs(w[a, c] - drifted[a, c])
                 for c in range(n_configs):
-                    if 0.5 * turnover[c] < band[c]:
+                    if 0.5 * turnover[c] < rules.band[c]:
                         for a in range(n_assets):
                             w[a, c] = drifted[a, c]
                         turnover[c] = 0.0
                     trades[c, k] = 0.5 * turnover[c]
-                    cost[c] = tc[c] * turnover[c]
+                    cost[c] = rules.tc[c] * turnover[c]
             else:
                 for c in range(n_configs):
                     trades[c, k] = 0.0
@@ -217,7 +225,7 @@ def run_rule(
                     variance[c] += w[a, c] * row[c]
             for c in range(n_configs):
                 nav_start[c] *= 1.0 + monthly[c, k]
-                gap = np.sqrt(max(variance[c], 0.0)) - target_vol[c]
+                gap = np.sqrt(max(variance[c], 0.0)) - rules.target_vol[c]
                 te_total[c] += gap * gap
                 gross[c] = 1.0 / (1.0 + gross[c])
             for a in range(n_assets):
