@@ -21,11 +21,10 @@ from engine.portfolio.kernels import run_rule
 from engine.portfolio.paths import PortfolioPaths
 from engine.portfolio.sleeve_mixes import sleeve_mixes
 from engine.portfolio.spec import PortfolioSpec
-from engine.strategy.config import MIX_FIELDS, StrategyConfig, target_weights
+from engine.strategy.config import MIX_FIELDS, StrategyConfig
 from engine.strategy.evaluation import CHUNK_BYTES, evaluate, metrics_table
-from engine.strategy.kernels import PASS_METRICS
-from engine.strategy.metrics import METRICS, annualised_return, summarise, var_cvar
-from engine.strategy.portfolio import StrategyRun
+from engine.strategy.metrics import METRICS, summarise, tail_count
+from engine.strategy.portfolio import StrategyRun, compiled_rules
 from engine.types import FloatArray, IntArray
 
 
@@ -59,7 +58,7 @@ def market_from_portfolio_paths(paths: PortfolioPaths) -> PortfolioMarket:
 
 
 def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
-                  keep_weight_paths: bool = False) -> PortfolioRun:
+                  keep_weight_paths: bool = False, per_month: bool = True) -> PortfolioRun:
     """Simulate every config on every path and compute the per-path metrics.
 
     Notes
@@ -74,8 +73,10 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
     k is A_k sum_a w_a g_a,t; the month's realised vol is sqrt(w' S_k w) with S_k the
     annualised covariance of its daily simple returns. Turnover is the one-way turnover
     per year, avg_equity_weight the equity sleeve's mean weight. One compiled pass per
-    path (:func:`engine.portfolio.kernels.run_rule`) rebalances and computes all but the
-    annualised return and VaR/CVaR, which stay numpy's (engine.strategy.metrics).
+    path (:func:`engine.portfolio.kernels.run_rule`) rebalances and computes every metric
+    (the annualised return and VaR/CVaR as engine.strategy.kernels computes the two-asset
+    ones). With ``per_month`` False the run keeps the metrics only (no configs x paths x
+    months arrays).
     """
     configs = tuple(configs)
     spec = market.spec
@@ -92,35 +93,30 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
                          sorted({(c.window_days, c.defensive_mix) for c in configs}))
     risky_keys, defensive_keys = mixes.risky_keys, mixes.defensive_keys
     n_paths, n_months = market.levels.shape[1], len(starts)
-    scale = np.empty((len(configs), n_paths, n_months))
-    for c, config in enumerate(configs):
-        scale[c] = target_weights(
-            mixes.risky_vol[risky_keys.index((config.window_days, config.risky_mix))], config)
-    monthly, costs, risky = (np.empty(scale.shape) for _ in range(3))
+    shape = (len(configs), n_paths, n_months)
+    monthly, costs, risky = (np.empty(shape if per_month else (0, 0, 0)) for _ in range(3))
     weight_sum = np.empty((len(configs), n_paths, len(spec.ordered)))
-    fused = np.empty((len(PASS_METRICS), len(configs), n_paths))
+    fused = np.empty((len(METRICS), len(configs), n_paths))
     weight_paths = np.empty((len(configs), n_paths, n_months, len(spec.assets))
                             if keep_weight_paths else (0, 0, 0, 0))
     cash = market.cash[:, days]
     run_rule(
-        scale,
-        np.array([risky_keys.index((c.window_days, c.risky_mix)) for c in configs]),
+        mixes.risky_vol,
+        compiled_rules(configs, [risky_keys.index((c.window_days, c.risky_mix))
+                                 for c in configs]),
         mixes.risky,
         np.array([defensive_keys.index((c.window_days, c.defensive_mix)) for c in configs]),
         mixes.defensive,
         np.ascontiguousarray(market.levels),
         days,
-        np.array([c.target_vol for c in configs]),
-        np.array([c.tc_bps / 1e4 for c in configs]),
-        np.array([c.no_trade_band for c in configs]),
         cash[:, 1:] / cash[:, :-1] - 1.0,
+        tail_count(n_months),
         monthly, costs, risky, weight_sum, fused, weight_paths,
     )
-    var95, cvar95 = var_cvar(monthly)
-    metrics = dict(zip(PASS_METRICS, fused, strict=True))
-    metrics |= {"ann_return": annualised_return(monthly), "var95": var95, "cvar95": cvar95}
-    metrics = {name: metrics[name] for name in METRICS}
-    return PortfolioRun(StrategyRun(configs, monthly, risky, costs, metrics),
+    metrics = dict(zip(METRICS, fused, strict=True))
+    run = (StrategyRun(configs, monthly, risky, costs, metrics) if per_month
+           else StrategyRun(configs, None, None, None, metrics))
+    return PortfolioRun(run,
                         weight_sum / n_months, weight_paths if keep_weight_paths else None)
 
 
@@ -149,7 +145,7 @@ def evaluate_portfolio(
     tables = []
     for start in range(0, len(configs), step):
         chunk = configs[start:start + step]
-        result = run_portfolio(market, chunk)
+        result = run_portfolio(market, chunk, per_month=False)
         table = metrics_table(result.run, scenario=paths.regime, objectives=objectives)
         extra = {name: [getattr(c, name) for c in chunk] for name in MIX_FIELDS}
         for i, name in enumerate(paths.names):

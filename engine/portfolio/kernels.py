@@ -13,24 +13,40 @@ import numba
 import numpy as np
 
 from engine.conventions import MONTHS_PER_YEAR, TRADING_DAYS_PER_YEAR
-from engine.strategy.kernels import pairwise_sum, return_metrics
+from engine.strategy.kernels import (
+    ANN_RETURN,
+    ANN_VOL,
+    AVG_WEIGHT,
+    COST_DRAG,
+    CVAR,
+    MAX_DRAWDOWN,
+    SHARPE,
+    SORTINO,
+    TRACKING_ERROR,
+    TURNOVER,
+    VAR,
+    Rules,
+    annualised_return,
+    pairwise_sum,
+    return_metrics,
+    target_weight,
+    var_cvar,
+)
 from engine.types import FloatArray, IntArray
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def run_rule(
-    scale: FloatArray,
-    risky_index: IntArray,
+    risky_vol: FloatArray,
+    rules: Rules,
     risky_mix: FloatArray,
     defensive_index: IntArray,
     defensive_mix: FloatArray,
     levels: FloatArray,
     days: IntArray,
-    target_vol: FloatArray,
-    tc: FloatArray,
-    band: FloatArray,
     cash_returns: FloatArray,
-    monthly: FloatArray,
+    tail_months: int,
+    monthly_returns: FloatArray,
     costs: FloatArray,
     risky: FloatArray,
     weight_sum: FloatArray,
@@ -41,22 +57,26 @@ def run_rule(
 
     Parameters
     ----------
-    scale : risky-sleeve weight s_k of each config, path and rebalance, (C, P, K).
-    risky_index, defensive_index : row of ``risky_mix`` / ``defensive_mix`` each config
-        uses, (C,).
+    risky_vol : the risky sleeve's trailing vol rv_k of each risky (window, mix) key,
+        (M_r, P, K); each config's sleeve weight is s_k =
+        engine.strategy.kernels.target_weight of it.
+    rules : the configs (engine.strategy.kernels.Rules, ``window`` the config's row of
+        ``risky_vol`` and ``risky_mix``).
+    defensive_index : the row of ``defensive_mix`` each config uses, (C,).
     risky_mix : equity base mixes b_k, (M_r, P, K, n_e); defensive_mix d_k, (M_d, P, K, n_d).
     levels : daily levels of the A = n_e + n_d assets, (A, P, n_days + 1).
     days : rebalance days d_0 < ... < d_K, (K + 1,).
-    target_vol, tc (cost per unit traded), band : per config, (C,).
     cash_returns : the risk-free's return over each month, (P, K).
+    tail_months : k of VaR/CVaR (engine.strategy.metrics.var_cvar).
 
-    monthly, costs, risky : filled with the (C, P, K) net return, cost paid (fraction of
-        NAV) and equity-sleeve weight; weight_sum (C, P, A) with the sum over months of
-        each asset's weight.
-    out : filled with the metrics of engine.strategy.kernels.PASS_METRICS, (8, C, P):
-        ann_vol, sharpe, sortino as engine.strategy.kernels.return_metrics; max_drawdown;
-        turnover and cost_drag (the sums of the one-way turnover and of the costs over
-        the n_months / 12 years); tracking_error; avg_equity_weight. See
+    monthly_returns, costs, risky : filled with the (C, P, K) net return, cost paid
+        (fraction of NAV) and equity-sleeve weight, or of size 0 to keep them per path
+        only; weight_sum (C, P, A) with the sum over months of each asset's weight.
+    out : filled with the metrics of engine.strategy.metrics.METRICS in that order,
+        (len(METRICS), C, P): ann_return, ann_vol, sharpe, sortino, var95 and cvar95 as
+        engine.strategy.kernels' annualised_return, return_metrics and var_cvar;
+        max_drawdown; turnover and cost_drag (the sums of the one-way turnover and of the
+        costs over the n_months / 12 years); tracking_error; avg_equity_weight. See
         engine.portfolio.evaluation.run_portfolio for the formulas.
     weight_paths : filled with every asset's weight w_a,k after each rebalance, (C, P, K, A),
         or an empty (0, 0, 0, 0) array to keep none.
@@ -72,18 +92,29 @@ def run_rule(
     its running peak and drawdown, each config's operations in the order of a config
     simulated alone.
     """
-    n_configs, n_paths, n_months = scale.shape
+    n_configs, n_paths, n_months = rules.tc.shape[0], levels.shape[1], days.shape[0] - 1
     n_eq = risky_mix.shape[-1]
     n_assets = levels.shape[0]
     n_days = days[-1] - days[0]
     years = n_months / MONTHS_PER_YEAR
     record = weight_paths.shape[0] > 0
+    keep = monthly_returns.size > 0
     # Paths outermost: one path's growth and month covariances stay in cache for every config.
     for p in numba.prange(n_paths):
         period = np.empty((n_months, n_assets))
         growth = np.empty((n_assets, n_days))
         month_cov = np.zeros((n_months, n_assets, n_assets))
         sums = np.empty(n_assets)
+        targets = np.empty((n_configs, n_months))
+        for c in range(n_configs):
+            trailing = risky_vol[rules.window[c], p]
+            for k in range(n_months):
+                targets[c, k] = target_weight(trailing[k], rules.weight_fn[c],
+                                              rules.target_vol[c], rules.slope[c],
+                                              rules.low[c], rules.high[c])
+        monthly = np.empty((n_configs, n_months))
+        month_cost = np.empty((n_configs, n_months))
+        month_risky = np.empty((n_configs, n_months))
         r = np.empty(n_assets)
         for k in range(n_months):
             n = days[k + 1] - days[k]
@@ -123,8 +154,8 @@ def run_rule(
         variance = np.empty(n_configs)
         for k in range(n_months):
             for c in range(n_configs):
-                s = scale[c, p, k]
-                ri, di = risky_index[c], defensive_index[c]
+                s = targets[c, k]
+                ri, di = rules.window[c], defensive_index[c]
                 for a in range(n_eq):
                     w[a, c] = s * risky_mix[ri, p, k, a]
                 for a in range(n_assets - n_eq):
@@ -135,12 +166,12 @@ def run_rule(
                     for c in range(n_configs):
                         turnover[c] += abs(w[a, c] - drifted[a, c])
                 for c in range(n_configs):
-                    if 0.5 * turnover[c] < band[c]:
+                    if 0.5 * turnover[c] < rules.band[c]:
                         for a in range(n_assets):
                             w[a, c] = drifted[a, c]
                         turnover[c] = 0.0
                     trades[c, k] = 0.5 * turnover[c]
-                    cost[c] = tc[c] * turnover[c]
+                    cost[c] = rules.tc[c] * turnover[c]
             else:
                 for c in range(n_configs):
                     trades[c, k] = 0.0
@@ -155,9 +186,9 @@ def run_rule(
                 held = 0.0
                 for a in range(n_eq):
                     held += w[a, c]
-                risky[c, p, k] = held
-                costs[c, p, k] = cost[c]
-                monthly[c, p, k] = (1.0 - cost[c]) * (1.0 + gross[c]) - 1.0
+                month_risky[c, k] = held
+                month_cost[c, k] = cost[c]
+                monthly[c, k] = (1.0 - cost[c]) * (1.0 + gross[c]) - 1.0
                 after_cost[c] = nav_start[c] * (1.0 - cost[c])
                 if record:
                     for a in range(n_assets):
@@ -193,8 +224,8 @@ def run_rule(
                 for c in range(n_configs):
                     variance[c] += w[a, c] * row[c]
             for c in range(n_configs):
-                nav_start[c] *= 1.0 + monthly[c, p, k]
-                gap = np.sqrt(max(variance[c], 0.0)) - target_vol[c]
+                nav_start[c] *= 1.0 + monthly[c, k]
+                gap = np.sqrt(max(variance[c], 0.0)) - rules.target_vol[c]
                 te_total[c] += gap * gap
                 gross[c] = 1.0 / (1.0 + gross[c])
             for a in range(n_assets):
@@ -203,15 +234,23 @@ def run_rule(
                     drifted[a, c] = w[a, c] * ra * gross[c]
         excess = np.empty(n_months)
         scratch = np.empty(n_months)
+        tail = np.empty(tail_months)
         for c in range(n_configs):
+            returns = monthly[c]
             for a in range(n_assets):
                 weight_sum[c, p, a] = held_sum[a, c]
             for k in range(n_months):
-                excess[k] = monthly[c, p, k] - cash_returns[p, k]
-            out[0, c, p], out[1, c, p], out[2, c, p] = return_metrics(
-                monthly[c, p], excess, scratch)
-            out[3, c, p] = worst[c]
-            out[4, c, p] = (0.0 + pairwise_sum(trades[c], 0, n_months)) / years
-            out[5, c, p] = (0.0 + pairwise_sum(costs[c, p], 0, n_months)) / years
-            out[6, c, p] = np.sqrt(te_total[c] / n_months)
-            out[7, c, p] = (0.0 + pairwise_sum(risky[c, p], 0, n_months)) / n_months
+                excess[k] = returns[k] - cash_returns[p, k]
+            out[ANN_RETURN, c, p] = annualised_return(returns, scratch)
+            out[ANN_VOL, c, p], out[SHARPE, c, p], out[SORTINO, c, p] = return_metrics(
+                returns, excess, scratch)
+            out[MAX_DRAWDOWN, c, p] = worst[c]
+            out[VAR, c, p], out[CVAR, c, p] = var_cvar(returns, tail_months, tail)
+            out[TURNOVER, c, p] = (0.0 + pairwise_sum(trades[c], 0, n_months)) / years
+            out[COST_DRAG, c, p] = (0.0 + pairwise_sum(month_cost[c], 0, n_months)) / years
+            out[TRACKING_ERROR, c, p] = np.sqrt(te_total[c] / n_months)
+            out[AVG_WEIGHT, c, p] = (0.0 + pairwise_sum(month_risky[c], 0, n_months)) / n_months
+        if keep:
+            monthly_returns[:, p] = monthly
+            costs[:, p] = month_cost
+            risky[:, p] = month_risky

@@ -20,9 +20,10 @@ import numba
 import numpy as np
 
 from engine.conventions import TRADING_DAYS_PER_YEAR
-from engine.portfolio.mix import erc_solve, fixed_weights, inverse_vol, quadratic_form
+from engine.portfolio.erc_lanes import erc_lanes_workspace, erc_solve_lanes
+from engine.portfolio.mix import fixed_weights, inverse_vol, quadratic_form
 from engine.portfolio.spec import PortfolioSpec
-from engine.types import FloatArray, IntArray
+from engine.types import BoolArray, FloatArray, IntArray
 
 MIX_CODES = {"fixed": 0, "inverse_vol": 1, "risk_parity": 2}
 """Each base mix's code in the compiled pass."""
@@ -90,21 +91,43 @@ def sleeve_mixes(levels: FloatArray, spec: PortfolioSpec, starts: IntArray,
 
 
 @numba.njit(cache=True, nogil=True)
-def _mix(code: int, cov: FloatArray, fixed: FloatArray, y: FloatArray, work: FloatArray,
-         warm: bool, out: FloatArray) -> bool:  # pragma: no cover - compiled
-    """Write one base mix to ``out``; returns the risk-parity warm flag for the next."""
+def _mix(code: int, cov: FloatArray, fixed: FloatArray, solved: FloatArray, lane: int,
+         warm: BoolArray, out: FloatArray) -> None:  # pragma: no cover - compiled
+    """Write one base mix to ``out``: risk parity is lane ``lane`` of ``solved`` if that
+    solve converged (``warm[lane]``), else inverse volatility."""
     if out.shape[0] == 1:
         out[0] = 1.0
-        return warm
-    if code == 0:
+    elif code == 0:
         out[:] = fixed
-        return warm
-    if code == 2:
-        if erc_solve(cov, y, work, warm, out):
-            return True
-        warm = False
-    inverse_vol(cov, out)
-    return warm
+    elif code == 2 and warm[lane]:
+        out[:] = solved[:, lane]
+    else:
+        inverse_vol(cov, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _lanes(codes: IntArray) -> IntArray:  # pragma: no cover - compiled
+    """Each key's lane among the sleeve's risk-parity keys (-1 for the other mixes)."""
+    lanes = np.full(codes.shape[0], -1, dtype=np.int64)
+    found = 0
+    for i in range(codes.shape[0]):
+        if codes[i, 1] == 2:
+            lanes[i] = found
+            found += 1
+    return lanes
+
+
+@numba.njit(cache=True, nogil=True)
+def _solve_lanes(codes: IntArray, lanes: IntArray, cov: FloatArray, c: FloatArray,
+                 y: FloatArray, warm: BoolArray, out: FloatArray, work: FloatArray,
+                 lane: FloatArray) -> None:  # pragma: no cover - compiled
+    """Every risk-parity key's solve at one rebalance, side by side (erc_solve_lanes)."""
+    if y.shape[1] == 0 or y.shape[0] == 1:
+        return
+    for i in range(codes.shape[0]):
+        if lanes[i] >= 0:
+            c[:, :, lanes[i]] = cov[codes[i, 0]]
+    erc_solve_lanes(c, y, warm, out, work, lane)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -133,6 +156,14 @@ def _sleeve_mixes(
     n_def = n_assets - n_eq
     n_kept, n_months = kept.shape[0], at_end.shape[0]
     n_risky, n_defensive = risky_codes.shape[0], defensive_codes.shape[0]
+    lanes_eq, lanes_def = _lanes(risky_codes), _lanes(defensive_codes)
+    n_rp_eq, n_rp_def = int((lanes_eq >= 0).sum()), int((lanes_def >= 0).sum())
+    wants_eq = np.zeros(windows.shape[0], dtype=np.bool_)
+    wants_def = np.zeros(windows.shape[0], dtype=np.bool_)
+    for i in range(n_risky):
+        wants_eq[risky_codes[i, 0]] = True
+    for i in range(n_defensive):
+        wants_def[defensive_codes[i, 0]] = True
     for p in numba.prange(n_paths):
         logs = np.empty((n_assets, n_kept))
         cross_eq = np.empty((n_eq, n_eq, n_kept))
@@ -163,33 +194,35 @@ def _sleeve_mixes(
                     for b in range(a, n_def):
                         cross_def[a, b, j] = cross_def[b, a, j] = total_def[a, b]
                 j += 1
-        cov_eq = np.empty((n_eq, n_eq))
-        cov_def = np.empty((n_def, n_def))
-        y_eq, y_def = np.empty((n_risky, n_eq)), np.empty((n_defensive, n_def))
-        work_eq, work_def = np.empty((n_eq + 3, n_eq)), np.empty((n_def + 3, n_def))
-        warm_eq = np.zeros(n_risky, dtype=np.bool_)
-        warm_def = np.zeros(n_defensive, dtype=np.bool_)
-        for w in range(windows.shape[0]):
-            n = windows[w]
-            wants_eq = wants_def = False
+        n_windows = windows.shape[0]
+        cov_eq = np.empty((n_windows, n_eq, n_eq))
+        cov_def = np.empty((n_windows, n_def, n_def))
+        c_eq, y_eq = np.empty((n_eq, n_eq, n_rp_eq)), np.empty((n_eq, n_rp_eq))
+        c_def, y_def = np.empty((n_def, n_def, n_rp_def)), np.empty((n_def, n_rp_def))
+        out_eq, out_def = np.empty((n_eq, n_rp_eq)), np.empty((n_def, n_rp_def))
+        warm_eq = np.zeros(n_rp_eq, dtype=np.bool_)
+        warm_def = np.zeros(n_rp_def, dtype=np.bool_)
+        work_eq, lane_eq = erc_lanes_workspace(n_eq, n_rp_eq)
+        work_def, lane_def = erc_lanes_workspace(n_def, n_rp_def)
+        for k in range(n_months):
+            e = at_end[k]
+            for w in range(n_windows):
+                if wants_eq[w]:
+                    _covariance(logs, cross_eq, 0, n_eq, e, at_start[w, k], windows[w],
+                                cov_eq[w])
+                if wants_def[w]:
+                    _covariance(logs, cross_def, n_eq, n_assets, e, at_start[w, k],
+                                windows[w], cov_def[w])
+            _solve_lanes(risky_codes, lanes_eq, cov_eq, c_eq, y_eq, warm_eq, out_eq,
+                         work_eq, lane_eq)
+            _solve_lanes(defensive_codes, lanes_def, cov_def, c_def, y_def, warm_def,
+                         out_def, work_def, lane_def)
             for i in range(n_risky):
-                wants_eq = wants_eq or risky_codes[i, 0] == w
+                cov = cov_eq[risky_codes[i, 0]]
+                out = risky[i, p, k]
+                _mix(risky_codes[i, 1], cov, risky_fixed, out_eq, lanes_eq[i], warm_eq, out)
+                q = quadratic_form(out, cov)
+                risky_vol[i, p, k] = np.sqrt(0.0 if q < 0.0 else q)
             for i in range(n_defensive):
-                wants_def = wants_def or defensive_codes[i, 0] == w
-            for k in range(n_months):
-                e, s = at_end[k], at_start[w, k]
-                if wants_eq:
-                    _covariance(logs, cross_eq, 0, n_eq, e, s, n, cov_eq)
-                if wants_def:
-                    _covariance(logs, cross_def, n_eq, n_assets, e, s, n, cov_def)
-                for i in range(n_risky):
-                    if risky_codes[i, 0] == w:
-                        out = risky[i, p, k]
-                        warm_eq[i] = _mix(risky_codes[i, 1], cov_eq, risky_fixed, y_eq[i],
-                                          work_eq, warm_eq[i], out)
-                        q = quadratic_form(out, cov_eq)
-                        risky_vol[i, p, k] = np.sqrt(0.0 if q < 0.0 else q)
-                for i in range(n_defensive):
-                    if defensive_codes[i, 0] == w:
-                        warm_def[i] = _mix(defensive_codes[i, 1], cov_def, defensive_fixed,
-                                           y_def[i], work_def, warm_def[i], defensive[i, p, k])
+                _mix(defensive_codes[i, 1], cov_def[defensive_codes[i, 0]], defensive_fixed,
+                     out_def, lanes_def[i], warm_def, defensive[i, p, k])

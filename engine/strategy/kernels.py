@@ -221,25 +221,11 @@ def return_metrics(
     return ann_vol, sharpe, sortino
 
 
-
-PASS_METRICS: tuple[str, ...] = (
-    "ann_vol",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "turnover",
-    "cost_drag",
-    "tracking_error",
-    "avg_equity_weight",
-)
-"""The metrics the multi-asset pass (engine.portfolio.kernels) computes per path, in the
-order of its output's first axis; the annualised return and VaR/CVaR it leaves to numpy."""
-
 INVERSE_VOL, INVERSE_VOL_SQUARED, LINEAR, SIGMOID = (
     WEIGHT_FNS.index(name) for name in ("inverse_vol", "inverse_vol_squared", "linear", "sigmoid")
 )
-(_ANN_RETURN, _ANN_VOL, _SHARPE, _SORTINO, _MAX_DRAWDOWN, _VAR, _CVAR, _TURNOVER, _COST_DRAG,
- _TRACKING_ERROR, _AVG_WEIGHT) = (METRICS.index(name) for name in (
+(ANN_RETURN, ANN_VOL, SHARPE, SORTINO, MAX_DRAWDOWN, VAR, CVAR, TURNOVER, COST_DRAG,
+ TRACKING_ERROR, AVG_WEIGHT) = (METRICS.index(name) for name in (
     "ann_return", "ann_vol", "sharpe", "sortino", "max_drawdown", "var95", "cvar95",
     "turnover", "cost_drag", "tracking_error", "avg_equity_weight"))
 
@@ -524,13 +510,13 @@ def strategy_pass(
             returns = monthly[c]
             for k in range(n_months):
                 excess[k] = returns[k] - cash_return[k]
-            out[_ANN_RETURN, c, p] = annualised_return(returns, scratch)
-            out[_ANN_VOL, c, p], out[_SHARPE, c, p], out[_SORTINO, c, p] = return_metrics(
+            out[ANN_RETURN, c, p] = annualised_return(returns, scratch)
+            out[ANN_VOL, c, p], out[SHARPE, c, p], out[SORTINO, c, p] = return_metrics(
                 returns, excess, scratch)
-            out[_MAX_DRAWDOWN, c, p] = worst[c]
-            out[_VAR, c, p], out[_CVAR, c, p] = var_cvar(returns, tail_months, tail)
-            out[_TURNOVER, c, p] = (0.0 + pairwise_sum(trades[c], 0, n_months)) / years
-            out[_COST_DRAG, c, p] = (0.0 + pairwise_sum(cost[c], 0, n_months)) / years
+            out[MAX_DRAWDOWN, c, p] = worst[c]
+            out[VAR, c, p], out[CVAR, c, p] = var_cvar(returns, tail_months, tail)
+            out[TURNOVER, c, p] = (0.0 + pairwise_sum(trades[c], 0, n_months)) / years
+            out[COST_DRAG, c, p] = (0.0 + pairwise_sum(cost[c], 0, n_months)) / years
             for k in range(n_months):
                 w_k = weight[c, k]
                 variance = ((c2[k] * w_k + c1[k]) * w_k + c0[k]) * scale[k]
@@ -538,8 +524,8 @@ def strategy_pass(
             total = 0.0
             for k in range(n_months):
                 total += scratch[k] * scratch[k]
-            out[_TRACKING_ERROR, c, p] = np.sqrt(total / n_months)
-            out[_AVG_WEIGHT, c, p] = _mean(weight[c])
+            out[TRACKING_ERROR, c, p] = np.sqrt(total / n_months)
+            out[AVG_WEIGHT, c, p] = _mean(weight[c])
         if keep:
             weights[:, p] = weight
             costs[:, p] = cost

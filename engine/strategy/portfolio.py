@@ -229,9 +229,15 @@ def simulate(
 def _rules(configs: tuple[StrategyConfig, ...], windows: IntArray) -> Rules:
     """The configs as the compiled pass reads them (engine.strategy.kernels.Rules)."""
     row = {int(n): i for i, n in enumerate(windows)}
+    return compiled_rules(configs, [row[c.window_days] for c in configs])
+
+
+def compiled_rules(configs: Sequence[StrategyConfig], rows: Sequence[int]) -> Rules:
+    """The configs as the compiled passes read them (engine.strategy.kernels.Rules), each
+    config's ``window`` its row of the trailing vols (``rows``)."""
     return Rules(
         weight_fn=np.array([WEIGHT_FNS.index(c.weight_fn) for c in configs], dtype=np.int64),
-        window=np.array([row[c.window_days] for c in configs], dtype=np.int64),
+        window=np.array(rows, dtype=np.int64),
         target_vol=np.array([c.target_vol for c in configs]),
         slope=np.array([weight_slope(c) if c.weight_fn in RISK_AVERSION_FNS else 0.0
                          for c in configs]),

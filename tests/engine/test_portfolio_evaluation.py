@@ -16,8 +16,8 @@ from engine.portfolio.kernels import run_rule
 from engine.portfolio.paths import PortfolioPaths, simulate_portfolio
 from engine.portfolio.spec import TWO_ASSET, Asset, PortfolioSpec
 from engine.strategy import StrategyConfig, evaluate
-from engine.strategy.kernels import PASS_METRICS
-from engine.strategy.metrics import max_drawdown
+from engine.strategy.kernels import INVERSE_VOL, Rules
+from engine.strategy.metrics import METRICS, max_drawdown
 
 BASE = REGIMES["base"]
 CONFIGS = (
@@ -113,18 +113,22 @@ def test_cash_defensive_sleeve(six_paths):
 
 
 def _rule_drawdowns(scale, risky_mix, defensive_mix, levels, days):
-    """run_rule's max drawdowns with no costs and no band (weights = targets)."""
+    """run_rule's max drawdowns with no costs and no band (weights = targets): each
+    config's sleeve weight is the inverse_vol rule's tv / rv with tv = 1, rv = 1 / scale,
+    unclipped."""
     n_configs, n_paths, n_months = scale.shape
     shaped = (n_configs, n_paths, n_months)
     monthly, costs, risky = (np.empty(shaped) for _ in range(3))
-    fused = np.empty((len(PASS_METRICS), n_configs, n_paths))
-    zeros = np.zeros(n_configs)
-    run_rule(scale, np.zeros(n_configs, dtype=np.int64), risky_mix,
+    fused = np.empty((len(METRICS), n_configs, n_paths))
+    zeros, ones = np.zeros(n_configs), np.ones(n_configs)
+    rules = Rules(np.full(n_configs, INVERSE_VOL), np.arange(n_configs), ones, zeros,
+                  np.full(n_configs, -np.inf), np.full(n_configs, np.inf), zeros, zeros)
+    run_rule(1.0 / scale, rules, np.ascontiguousarray(np.repeat(risky_mix, n_configs, 0)),
              np.zeros(n_configs, dtype=np.int64), defensive_mix, levels, days,
-             np.full(n_configs, 0.1), zeros, zeros, np.zeros((n_paths, n_months)),
+             np.zeros((n_paths, n_months)), 1,
              monthly, costs, risky, np.empty((n_configs, n_paths, levels.shape[0])), fused,
              np.empty((0, 0, 0, 0)))
-    return fused[PASS_METRICS.index("max_drawdown")], monthly
+    return fused[METRICS.index("max_drawdown")], risky, monthly
 
 
 def test_rule_drawdown_is_the_daily_scan_with_leverage():
@@ -140,7 +144,8 @@ def test_rule_drawdown_is_the_daily_scan_with_leverage():
     scale = rng.uniform(0.2, 1.6, (3, n_paths, n_months))
     risky_mix = rng.dirichlet(np.ones(n_eq), (1, n_paths, n_months))
     defensive_mix = rng.dirichlet(np.ones(n_def), (1, n_paths, n_months))
-    got, monthly = _rule_drawdowns(scale, risky_mix, defensive_mix, levels, days)
+    got, sleeve, monthly = _rule_drawdowns(scale, risky_mix, defensive_mix, levels, days)
+    np.testing.assert_allclose(sleeve, scale, rtol=1e-15)
     weights = np.concatenate([scale[..., None] * risky_mix,
                               (1.0 - scale[..., None]) * defensive_mix], axis=-1)
     assert (weights < 0).any() and (scale > 1).mean() > 0.3
