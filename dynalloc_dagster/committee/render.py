@@ -93,25 +93,43 @@ def _draw_here(name: str, fig: Figure) -> bytes:
 
 
 def _draw_forked(figures: dict[str, Figure], workers: int) -> dict[str, bytes]:
+    """The PNGs drawn by ``workers`` forked processes. When a worker dies, every chart
+    not drawn yet fails alike (the pool breaks), so each of those is drawn again alone:
+    the one whose process dies again is named; a death that does not recur (memory
+    pressure) costs only the redrawing."""
     _BUILT.clear()
     _BUILT.update(figures)
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                 initializer=_end_on_sigterm) as pool:
-            futures: dict[str, Future[bytes]] = {
-                name: pool.submit(_draw_built, name) for name in figures}
-            pngs = {}
-            for name, future in futures.items():
-                try:
-                    pngs[name] = future.result()
-                except Exception as error:
-                    pool.shutdown(cancel_futures=True)
-                    stage = "being drawn (its worker process died)" if isinstance(
-                        error, BrokenProcessPool) else "being drawn"
-                    raise ChartError(name, stage, error) from error
-            return pngs
+        pngs, unfinished = _pool_draw(list(figures), workers)
+        for name in unfinished:
+            drawn, died = _pool_draw([name], 1)
+            if died:
+                raise ChartError(name, "being drawn (its worker process died)",
+                                 died[name]) from died[name]
+            pngs.update(drawn)
+        return {name: pngs[name] for name in figures}
     finally:
         _BUILT.clear()
+
+
+def _pool_draw(names: list[str], workers: int
+               ) -> tuple[dict[str, bytes], dict[str, BrokenProcessPool]]:
+    """({chart: PNG} drawn by a pool of forked workers, {chart: error} of the charts left
+    undrawn because a worker died); a drawing that raises fails the call naming it."""
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_end_on_sigterm) as pool:
+        futures: dict[str, Future[bytes]] = {
+            name: pool.submit(_draw_built, name) for name in names}
+        pngs, unfinished = {}, {}
+        for name, future in futures.items():
+            try:
+                pngs[name] = future.result()
+            except BrokenProcessPool as error:
+                unfinished[name] = error
+            except Exception as error:
+                pool.shutdown(cancel_futures=True)
+                raise ChartError(name, "being drawn", error) from error
+        return pngs, unfinished
 
 
 def _end_on_sigterm() -> None:

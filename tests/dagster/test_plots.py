@@ -442,3 +442,33 @@ def test_a_worker_dying_ends_the_call_when_the_process_catches_sigterm() -> None
         signal.signal(signal.SIGTERM, before_term)
     assert caught == []
     assert plt.get_fignums() == []
+
+
+class _ExitOnce(Artist):
+    """An artist whose first drawing ends its process (a worker killed once, as memory
+    pressure would), leaving ``marker`` behind; later drawings draw nothing."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker = marker
+
+    def draw(self, renderer) -> None:
+        if not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(9)
+
+
+def test_a_worker_dying_once_leaves_every_chart_drawn(tmp_path) -> None:
+    """The charts a dead worker left undrawn are drawn again, each alone: when the death
+    does not recur, every chart comes back, the same bytes as drawn here."""
+    def once() -> Figure:
+        fig = plt.figure()
+        fig.add_artist(_ExitOnce(str(tmp_path / "died")))
+        return fig
+
+    builders = {**_charts(), "once": once}
+    forked = render.render_charts(builders, workers=2)
+    assert (tmp_path / "died").exists()
+    assert list(forked) == list(builders)
+    assert forked == render.render_charts(builders, workers=1)
+    assert plt.get_fignums() == []
