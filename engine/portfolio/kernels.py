@@ -12,25 +12,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from engine.conventions import MONTHS_PER_YEAR, TRADING_DAYS_PER_YEAR
+from engine.conventions import TRADING_DAYS_PER_YEAR
 from engine.strategy.kernels import (
-    ANN_RETURN,
-    ANN_VOL,
     AVG_WEIGHT,
-    COST_DRAG,
-    CVAR,
-    MAX_DRAWDOWN,
-    SHARPE,
-    SORTINO,
     TRACKING_ERROR,
-    TURNOVER,
-    VAR,
     Rules,
-    annualised_return,
     pairwise_sum,
-    return_metrics,
+    return_rows,
     target_weight,
-    var_cvar,
 )
 from engine.types import FloatArray, IntArray
 
@@ -73,10 +62,9 @@ def run_rule(
         (fraction of NAV) and equity-sleeve weight, or of size 0 to keep them per path
         only; weight_sum (C, P, A) with the sum over months of each asset's weight.
     out : filled with the metrics of engine.strategy.metrics.METRICS in that order,
-        (len(METRICS), C, P): ann_return, ann_vol, sharpe, sortino, var95 and cvar95 as
-        engine.strategy.kernels' annualised_return, return_metrics and var_cvar;
-        max_drawdown; turnover and cost_drag (the sums of the one-way turnover and of the
-        costs over the n_months / 12 years); tracking_error; avg_equity_weight. See
+        (len(METRICS), C, P): the rows of engine.strategy.kernels.return_rows (ann_return,
+        ann_vol, sharpe, sortino, max_drawdown, var95, cvar95, turnover, cost_drag, as the
+        two-asset pass computes them); tracking_error; avg_equity_weight. See
         engine.portfolio.evaluation.run_portfolio for the formulas.
     weight_paths : filled with every asset's weight w_a,k after each rebalance, (C, P, K, A),
         or an empty (0, 0, 0, 0) array to keep none.
@@ -96,7 +84,6 @@ def run_rule(
     n_eq = risky_mix.shape[-1]
     n_assets = levels.shape[0]
     n_days = days[-1] - days[0]
-    years = n_months / MONTHS_PER_YEAR
     record = weight_paths.shape[0] > 0
     keep = monthly_returns.size > 0
     # Paths outermost: one path's growth and month covariances stay in cache for every config.
@@ -241,13 +228,8 @@ def run_rule(
                 weight_sum[c, p, a] = held_sum[a, c]
             for k in range(n_months):
                 excess[k] = returns[k] - cash_returns[p, k]
-            out[ANN_RETURN, c, p] = annualised_return(returns, scratch)
-            out[ANN_VOL, c, p], out[SHARPE, c, p], out[SORTINO, c, p] = return_metrics(
-                returns, excess, scratch)
-            out[MAX_DRAWDOWN, c, p] = worst[c]
-            out[VAR, c, p], out[CVAR, c, p] = var_cvar(returns, tail_months, tail)
-            out[TURNOVER, c, p] = (0.0 + pairwise_sum(trades[c], 0, n_months)) / years
-            out[COST_DRAG, c, p] = (0.0 + pairwise_sum(month_cost[c], 0, n_months)) / years
+            return_rows(out, c, p, returns, excess, worst[c], trades[c], month_cost[c],
+                        tail_months, scratch, tail)
             out[TRACKING_ERROR, c, p] = np.sqrt(te_total[c] / n_months)
             out[AVG_WEIGHT, c, p] = (0.0 + pairwise_sum(month_risky[c], 0, n_months)) / n_months
         if keep:

@@ -424,6 +424,38 @@ def var_cvar(
     return -tail, -((0.0 + pairwise_sum(worst, 0, k)) / k)
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def return_rows(
+    out: FloatArray,
+    c: int,
+    p: int,
+    returns: FloatArray,
+    excess: FloatArray,
+    worst: float,
+    trades: FloatArray,
+    cost: FloatArray,
+    tail_months: int,
+    scratch: FloatArray,
+    tail: FloatArray,
+) -> None:  # pragma: no cover - compiled
+    """Fill the rows of ``out[:, c, p]`` that follow from one config's month returns on
+    one path: ann_return (:func:`annualised_return`); ann_vol, sharpe, sortino
+    (:func:`return_metrics` of R_k and X_k = R_k - rf_k, ``excess``); max_drawdown =
+    ``worst``; var95, cvar95 (:func:`var_cvar` over ``tail_months``); turnover =
+    sum_k |w_k - w^d_k| / y and cost_drag = sum_k c_k / y, y = n_months / 12 years
+    (``trades`` and ``cost`` per month, (n_months,)). ``scratch`` (n_months,) and
+    ``tail`` (tail_months,) are overwritten."""
+    n_months = returns.shape[0]
+    years = n_months / MONTHS_PER_YEAR
+    out[ANN_RETURN, c, p] = annualised_return(returns, scratch)
+    out[ANN_VOL, c, p], out[SHARPE, c, p], out[SORTINO, c, p] = return_metrics(
+        returns, excess, scratch)
+    out[MAX_DRAWDOWN, c, p] = worst
+    out[VAR, c, p], out[CVAR, c, p] = var_cvar(returns, tail_months, tail)
+    out[TURNOVER, c, p] = (0.0 + pairwise_sum(trades, 0, n_months)) / years
+    out[COST_DRAG, c, p] = (0.0 + pairwise_sum(cost, 0, n_months)) / years
+
+
 @numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def strategy_pass(
     vols: FloatArray,
@@ -475,7 +507,6 @@ def strategy_pass(
     n_paths, n_months = period_returns.shape[1], period_returns.shape[2]
     first, last = days[0], days[-1]
     n_eval = last - first
-    years = n_months / MONTHS_PER_YEAR
     keep = weights.size > 0
     for p in numba.prange(n_paths):
         targets = np.empty((n_configs, n_months))
@@ -510,13 +541,8 @@ def strategy_pass(
             returns = monthly[c]
             for k in range(n_months):
                 excess[k] = returns[k] - cash_return[k]
-            out[ANN_RETURN, c, p] = annualised_return(returns, scratch)
-            out[ANN_VOL, c, p], out[SHARPE, c, p], out[SORTINO, c, p] = return_metrics(
-                returns, excess, scratch)
-            out[MAX_DRAWDOWN, c, p] = worst[c]
-            out[VAR, c, p], out[CVAR, c, p] = var_cvar(returns, tail_months, tail)
-            out[TURNOVER, c, p] = (0.0 + pairwise_sum(trades[c], 0, n_months)) / years
-            out[COST_DRAG, c, p] = (0.0 + pairwise_sum(cost[c], 0, n_months)) / years
+            return_rows(out, c, p, returns, excess, worst[c], trades[c], cost[c], tail_months,
+                        scratch, tail)
             for k in range(n_months):
                 w_k = weight[c, k]
                 variance = ((c2[k] * w_k + c1[k]) * w_k + c0[k]) * scale[k]
