@@ -61,11 +61,7 @@ def erc_solve_lanes(c: FloatArray, y: FloatArray, warm: BoolArray, out: FloatArr
                 status[v] = _FAILED
     # quadratic_form(y, c), the warm start's rescaling to y' Sigma y = 1
     for a in range(n):
-        for v in range(lanes):
-            row[v] = 0.0
-        for b in range(n):
-            for v in range(lanes):
-                row[v] += c[a, b, v] * y[b, v]
+        _covariance_row_times(c, y, a, row)
         for v in range(lanes):
             total[v] += y[a, v] * row[v]
     for v in range(lanes):
@@ -78,11 +74,7 @@ def erc_solve_lanes(c: FloatArray, y: FloatArray, warm: BoolArray, out: FloatArr
         if pending == 0:
             break
         for i in range(n):
-            for v in range(lanes):
-                row[v] = 0.0
-            for j in range(n):
-                for v in range(lanes):
-                    row[v] += c[i, j, v] * y[j, v]
+            _covariance_row_times(c, y, i, row)
             for v in range(lanes):
                 grad[i, v] = row[v] - budget / y[i, v]
         for i in range(n):
@@ -134,6 +126,19 @@ def erc_solve_lanes(c: FloatArray, y: FloatArray, warm: BoolArray, out: FloatArr
                 y[i, v] = trial[i, v] if row[v] != 0.0 else y[i, v]
         pending = _count(status, _PENDING)
     return _finish(c, y, warm, out, start, status)
+
+
+@numba.njit(cache=True, nogil=True)
+def _covariance_row_times(c: FloatArray, y: FloatArray, a: int,
+                          row: FloatArray) -> None:  # pragma: no cover - compiled
+    """row[v] = sum_b c[a, b, v] y[b, v] for every lane v, summed in b's order (the
+    scalar solve's (Sigma y)_a)."""
+    n, lanes = y.shape
+    for v in range(lanes):
+        row[v] = 0.0
+    for b in range(n):
+        for v in range(lanes):
+            row[v] += c[a, b, v] * y[b, v]
 
 
 @numba.njit(cache=True, nogil=True)
