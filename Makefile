@@ -31,10 +31,13 @@ QUIET := ignore:Function `dev_command` is superseded,ignore:Parameter `backfill_
 dev: $(STAMP)
 	PYTHONWARNINGS='$(QUIET)' $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-# each test module whole on one worker, the longest modules first; temporary files in
-# /dev/shm when TMPDIR is unset and it has room (tests/conftest.py)
+# the engine's numba kernels compiled first, one process per core (engine/precompile.py),
+# instead of by every test worker that calls them; then each test module whole on one
+# worker, the longest modules first; temporary files in /dev/shm when TMPDIR is unset and
+# it has room (tests/conftest.py)
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python -m engine.precompile
 	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)

@@ -501,7 +501,9 @@ def strategy_pass(
 
     Paths are the parallel axis: a path's targets, weights, returns and daily growth
     (2 x ~1300 floats) live in per-path scratch that stays in cache while every config
-    reads it; nothing of size configs x paths x months is written unless asked for.
+    reads it; nothing of size configs x paths x months is written unless asked for, and
+    then element by element (a slice assignment compiles numba's shape-mismatch message,
+    seconds more for each process that compiles the pass).
     """
     n_configs = rules.tc.shape[0]
     n_paths, n_months = period_returns.shape[1], period_returns.shape[2]
@@ -553,6 +555,8 @@ def strategy_pass(
             out[TRACKING_ERROR, c, p] = np.sqrt(total / n_months)
             out[AVG_WEIGHT, c, p] = _mean(weight[c])
         if keep:
-            weights[:, p] = weight
-            costs[:, p] = cost
-            monthly_returns[:, p] = monthly
+            for c in range(n_configs):
+                for k in range(n_months):
+                    weights[c, p, k] = weight[c, k]
+                    costs[c, p, k] = cost[c, k]
+                    monthly_returns[c, p, k] = monthly[c, k]

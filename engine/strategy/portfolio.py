@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.arrays import kernel_input
 from engine.conventions import TRADING_DAYS_PER_YEAR
 from engine.strategy.config import (
     RISK_AVERSION_FNS,
@@ -119,8 +120,9 @@ def month_inputs(market: Market, configs: Sequence[StrategyConfig]) -> MonthInpu
     n_paths, n_months = market.equity.shape[0], len(days) - 1
     inputs = MonthInputs(windows, np.empty((len(windows), n_paths, n_months)),
                          np.empty((3, n_paths, n_months)), np.empty((3, n_paths, n_months)))
-    market_pass(market.equity, market.alternative, market.cash, days, windows, inputs.vols,
-                inputs.period_returns, inputs.variance_coefficients)
+    market_pass(kernel_input(market.equity), kernel_input(market.alternative),
+                kernel_input(market.cash), days, windows, inputs.vols, inputs.period_returns,
+                inputs.variance_coefficients)
     return inputs
 
 
@@ -218,7 +220,8 @@ def simulate(
     strategy_pass(inputs.vols, _rules(configs, inputs.windows), inputs.period_returns,
                   inputs.variance_coefficients,
                   TRADING_DAYS_PER_YEAR / (np.diff(days).astype(np.float64) - 1.0),
-                  market.equity, market.alternative, days, tail_count(n_months), out,
+                  kernel_input(market.equity), kernel_input(market.alternative), days,
+                  tail_count(n_months), out,
                   weights, costs, monthly)
     metrics = dict(zip(METRICS, out, strict=True))
     if not per_month:

@@ -124,3 +124,14 @@ def test_the_scripts_parse_and_the_component_runs_bootstrap_from_the_release():
     install = " ".join(steps["Install"]["inputs"]["commands"])
     assert 'bash /tmp/deployment/aws/image/bootstrap.sh "{{ ReleaseUri }}"' in install
     assert "dynalloc_dagster.aws.code_version" in steps["CodeVersion"]["inputs"]["commands"][0]
+
+
+def test_the_image_compiles_the_kernels_once_the_wheel_is_installed():
+    script = (AWS / "image" / "bootstrap.sh").read_text()
+    wheel = script.index('install --quiet --no-deps "$work"/dynalloc-*.whl')
+    assert script.index('"$root/.venv/bin/python" -m engine.precompile') > wheel
+
+
+def test_make_test_compiles_the_kernels_before_the_suite():
+    recipe = (REPO / "Makefile").read_text().split("\ntest: $(STAMP)\n", 1)[1].split("\n\n")[0]
+    assert recipe.index("-m engine.precompile") < recipe.index("-m pytest")

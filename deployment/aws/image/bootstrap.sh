@@ -5,6 +5,7 @@
 #   /opt/dynalloc/.venv        Python 3.11, the lock's dependencies (hashes checked), the wheel
 #   /opt/dynalloc/deployment/aws   dagster.yaml and workspace.yaml of the release
 #   amazon-cloudwatch-agent    started by each run's user data
+#   the engine's numba kernels compiled into their cache (engine.precompile)
 # usage: bootstrap.sh <release folder: s3://<bucket>/releases/<version> or a local folder>
 set -euo pipefail
 release="${1:?usage: bootstrap.sh s3://<bucket>/releases/<version>}"
@@ -31,4 +32,6 @@ if [ "$baked" != "$expected" ]; then
     exit 1
 fi
 "$root/.venv/bin/python" -m pip check
+# numba's kernels compiled into the image, so no run worker compiles them at start
+"$root/.venv/bin/python" -m engine.precompile
 echo "dynalloc $baked installed in $root"
