@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import multiprocessing
 import os
 import sys
@@ -26,12 +27,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
+import numpy as np
+
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
 from engine.optimisation.sampling import sample_configs
 from engine.portfolio.evaluation import evaluate_portfolio
 from engine.portfolio.examples import GLOBAL_SIX
+from engine.portfolio.live import backtest_portfolio, todays_weights
+from engine.portfolio.market_data import synthetic_portfolio_data
 from engine.portfolio.paths import simulate_portfolio
+from engine.strategy.backtest import backtest_history
 from engine.strategy.config import BASE_MIXES
 from engine.strategy.evaluation import evaluate
 
@@ -51,7 +57,22 @@ def portfolio() -> None:
     evaluate_portfolio(paths, configs)
 
 
-GROUPS: dict[str, Callable[[], None]] = {"portfolio": portfolio, "two_asset": two_asset}
+def live() -> None:
+    """The live signal's kernels: today's weights of every base mix (trailing covariances,
+    inverse vol, risk parity) and the backtests of both studies on one history."""
+    history = synthetic_portfolio_data(GLOBAL_SIX, dt.date(2026, 1, 2), years=3).history
+    levels = np.stack([history[name].to_numpy() for name in GLOBAL_SIX.names])
+    dates, risk_free = history["date"], history["risk_free"]
+    for i, config in enumerate(sample_configs(3, 0)):
+        config = dataclasses.replace(config, risky_mix=BASE_MIXES[i],
+                                     defensive_mix=BASE_MIXES[(i + 1) % 3])
+        todays_weights(levels, GLOBAL_SIX, config)
+        backtest_portfolio(dates, levels, risk_free, GLOBAL_SIX, config)
+        backtest_history(dates, levels[0], risk_free, config, levels[-1])
+
+
+GROUPS: dict[str, Callable[[], None]] = {"portfolio": portfolio, "two_asset": two_asset,
+                                         "live": live}
 """The groups, longest first: each compiles its kernels in a process of its own."""
 
 
