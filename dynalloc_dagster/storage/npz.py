@@ -34,18 +34,25 @@ _MAX_HEADER = 65536
 
 
 def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
-    """``arrays`` as an uncompressed npz, each array's data aligned (module docstring)."""
+    """``arrays`` as an uncompressed npz, each array's data aligned (module docstring).
+
+    Each member is ``np.lib.format.write_array``'s npy file (format 1.0): its header is
+    written on its own first to know where the array's data will start, then the whole
+    file is streamed into the member from the array (no npy file assembled in memory)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            npy = io.BytesIO()
-            np.lib.format.write_array(npy, np.asanyarray(array), allow_pickle=False)
-            header = _npy_header(npy.getbuffer()[:_MAX_HEADER])[3]
+        for name, value in arrays.items():
+            array = np.asanyarray(value)
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(
+                header, np.lib.format.header_data_from_array_1_0(array))
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_DATE)
+            info.file_size = header.tell() + array.nbytes
             start = buffer.tell() + _LOCAL_HEADER.size + len(info.filename.encode())
-            pad = -(start + 4 + header) % ALIGNMENT
+            pad = -(start + 4 + header.tell()) % ALIGNMENT
             info.extra = struct.pack("<2H", _PADDING_ID, pad) + bytes(pad)
-            archive.writestr(info, npy.getvalue())
+            with archive.open(info, "w") as member:
+                np.lib.format.write_array(member, array, version=(1, 0), allow_pickle=False)
     return buffer.getvalue()
 
 

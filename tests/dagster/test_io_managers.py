@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import struct
 import threading
 import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -631,3 +633,33 @@ def test_an_npz_member_shorter_than_its_header_says_is_refused_not_read_past() -
     with pytest.raises(ValueError, match=r"npz member a\.npy holds 192 bytes, not the 128"
                        r" of its header and the 72 of a float64 array of shape \(9,\)"):
         npz_arrays(lying)
+
+
+def test_each_npz_member_is_numpys_npy_of_its_array_with_its_data_aligned() -> None:
+    """Every member of npz_bytes' file is the npy file np.lib.format.write_array makes of
+    its array (C and Fortran order, a strided view, integers, a 0-d string), np.load reads
+    the file, each array's data starts at a multiple of 64 bytes, and identical arrays
+    give identical bytes."""
+    from dynalloc_dagster.storage.npz import ALIGNMENT, npz_bytes
+
+    grid = np.arange(35.0).reshape(5, 7) / 3.0
+    arrays = {"meta": np.array('{"regime": "base"}'), "c": grid,
+              "f": np.asfortranarray(grid), "strided": grid[:, ::2],
+              "counts": np.arange(11, dtype=np.int64), "empty": np.empty((0, 3))}
+
+    data = npz_bytes(arrays)
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for name, array in arrays.items():
+            npy = io.BytesIO()
+            np.lib.format.write_array(npy, array, allow_pickle=False)
+            assert archive.read(f"{name}.npy") == npy.getvalue(), name
+            header = len(npy.getvalue()) - array.nbytes
+            info = archive.getinfo(f"{name}.npy")
+            local = struct.unpack_from("<2H", data, info.header_offset + 26)
+            start = info.header_offset + 30 + sum(local) + header
+            assert start % ALIGNMENT == 0, name
+    with np.load(io.BytesIO(data)) as loaded:
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(loaded[name], array)
+    assert npz_bytes({name: array.copy(order="K") for name, array in arrays.items()}) == data
