@@ -29,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from engine.market.market_data import synthetic_market_data
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
 from engine.optimisation.sampling import sample_configs
@@ -41,38 +42,37 @@ from engine.strategy.backtest import backtest_history
 from engine.strategy.config import BASE_MIXES
 from engine.strategy.evaluation import evaluate
 
+AS_OF = dt.date(2026, 1, 2)
+"""The last day of the histories the backtests run on (any weekday)."""
+
 
 def two_asset() -> None:
-    """The two-asset study's kernels: scenario paths, the market and strategy passes."""
-    evaluate(simulate_scenario(REGIMES["base"], 4, 0, horizon_years=1), sample_configs(4, 0))
+    """The two-asset study's kernels: scenario paths, the market and strategy passes of the
+    sweep and of the backtest on a history."""
+    configs = sample_configs(4, 0)
+    evaluate(simulate_scenario(REGIMES["base"], 4, 0, horizon_years=1), configs)
+    history = synthetic_market_data(AS_OF, years=3).history
+    backtest_history(history["date"], history["close"], history["risk_free"], configs[0],
+                     history["bond_close"])
 
 
 def portfolio() -> None:
     """The multi-asset kernels: portfolio paths with bond buckets, every base mix of both
-    sleeves (fixed, inverse vol, risk parity) and the rule pass."""
+    sleeves (fixed, inverse vol, risk parity), the rule pass, today's weights (trailing
+    covariances) and the backtest on a history."""
     configs = [dataclasses.replace(c, risky_mix=BASE_MIXES[i % 3],
                                    defensive_mix=BASE_MIXES[(i // 3) % 3])
                for i, c in enumerate(sample_configs(9, 0))]
-    paths = simulate_portfolio(GLOBAL_SIX, REGIMES["base"], 4, 0, horizon_years=3)
-    evaluate_portfolio(paths, configs)
-
-
-def live() -> None:
-    """The live signal's kernels: today's weights of every base mix (trailing covariances,
-    inverse vol, risk parity) and the backtests of both studies on one history."""
-    history = synthetic_portfolio_data(GLOBAL_SIX, dt.date(2026, 1, 2), years=3).history
+    evaluate_portfolio(simulate_portfolio(GLOBAL_SIX, REGIMES["base"], 4, 0, horizon_years=3),
+                       configs)
+    history = synthetic_portfolio_data(GLOBAL_SIX, AS_OF, years=3).history
     levels = np.stack([history[name].to_numpy() for name in GLOBAL_SIX.names])
-    dates, risk_free = history["date"], history["risk_free"]
-    for i, config in enumerate(sample_configs(3, 0)):
-        config = dataclasses.replace(config, risky_mix=BASE_MIXES[i],
-                                     defensive_mix=BASE_MIXES[(i + 1) % 3])
+    for config in configs[:3]:
         todays_weights(levels, GLOBAL_SIX, config)
-        backtest_portfolio(dates, levels, risk_free, GLOBAL_SIX, config)
-        backtest_history(dates, levels[0], risk_free, config, levels[-1])
+        backtest_portfolio(history["date"], levels, history["risk_free"], GLOBAL_SIX, config)
 
 
-GROUPS: dict[str, Callable[[], None]] = {"portfolio": portfolio, "two_asset": two_asset,
-                                         "live": live}
+GROUPS: dict[str, Callable[[], None]] = {"portfolio": portfolio, "two_asset": two_asset}
 """The groups, longest first: each compiles its kernels in a process of its own."""
 
 
