@@ -18,13 +18,15 @@ import zlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from matplotlib.figure import Figure as MplFigure
 from PIL import Image
 
-from dynalloc_dagster.committee.plots import PNG_DPI, RECOMMENDED_ROW
+from dynalloc_dagster.committee.plots import PNG_DPI, RECOMMENDED_ROW, png_bytes
 from dynalloc_dagster.committee.text import Code, Figure, Markdown, ReportDocument, Table
 
 PAGE = (595.28, 841.89)  # A4, points
@@ -252,30 +254,50 @@ def report_pdf(document: ReportDocument, charts: Mapping[str, bytes], footer: st
     return bytes(pages.pdf.output())
 
 
-def pdf_of_pngs(pngs: Iterable[bytes], *, dpi: float = PNG_DPI) -> bytes:
-    """Already-rendered PNGs as one PDF, a page each the image's size at ``dpi`` (pixels
-    / dpi * 72 points), the pixels embedded as they are (RGB, lossless Flate; a chart's
-    opaque alpha dropped). No creation date or producer: identical PNGs, identical bytes.
+class ChartPage(NamedTuple):
+    """A chart as a page image of charts.pdf: its size in pixels and its RGB pixels,
+    Flate-compressed (the image stream's data)."""
+
+    width: int
+    height: int
+    data: bytes
+
+
+def chart_page(png: bytes) -> ChartPage:
+    """The PNG's pixels as a charts.pdf page image, losslessly (a chart's opaque alpha
+    dropped)."""
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return ChartPage(*image.size, zlib.compress(image.tobytes()))
+
+
+def png_and_page(fig: MplFigure) -> tuple[bytes, ChartPage]:
+    """The figure's PNG (:func:`plots.png_bytes`) and its charts.pdf page
+    (:func:`chart_page`): what a chart worker draws, so pages are encoded in parallel."""
+    png = png_bytes(fig)
+    return png, chart_page(png)
+
+
+def pdf_of_pages(pages: Iterable[ChartPage], *, dpi: float = PNG_DPI) -> bytes:
+    """Already-rendered charts (:func:`chart_page`) as one PDF, a page each the image's size
+    at ``dpi`` (pixels / dpi * 72 points), the pixels embedded as they are. No creation
+    date or producer: identical charts, identical bytes.
 
     A chart drawn once for its PNG is not drawn again for the PDF (a vector page per
     figure costs as much as its PNG)."""
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]  # the page tree (2) comes last
-    pages = []
-    for png in pngs:
-        image = Image.open(io.BytesIO(png)).convert("RGB")
-        width, height = image.size
+    pages_at = []
+    for width, height, data in pages:
         size = f"{width / dpi * 72:.4f} {height / dpi * 72:.4f}"
         objects.append(_stream(
             f"/Type /XObject /Subtype /Image /Width {width} /Height {height}"
-            " /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode",
-            zlib.compress(image.tobytes())))
+            " /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode", data))
         objects.append(_stream("", f"q {size.replace(' ', ' 0 0 ')} 0 0 cm /Im0 Do Q".encode()))
         objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {size}] /Resources"
                        f" << /XObject << /Im0 {len(objects) - 1} 0 R >> >>"
                        f" /Contents {len(objects)} 0 R >>".encode())
-        pages.append(len(objects))
-    objects[1] = (f"<< /Type /Pages /Kids [{' '.join(f'{p} 0 R' for p in pages)}]"
-                  f" /Count {len(pages)} >>").encode()
+        pages_at.append(len(objects))
+    objects[1] = (f"<< /Type /Pages /Kids [{' '.join(f'{p} 0 R' for p in pages_at)}]"
+                  f" /Count {len(pages_at)} >>").encode()
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):

@@ -30,7 +30,8 @@ from dynalloc_dagster.committee.pdf import (
     MARGIN_X,
     _Pages,
     _rgb,
-    pdf_of_pngs,
+    chart_page,
+    pdf_of_pages,
     report_pdf,
 )
 from dynalloc_dagster.committee.text import (
@@ -332,8 +333,8 @@ def test_the_charts_pdf_holds_each_pngs_pixels_on_a_page_of_its_size(tmp_path: P
         buffer = io.BytesIO()
         Image.fromarray(picture).convert("RGBA").save(buffer, "png")
         pngs.append(buffer.getvalue())
-    pdf = pdf_of_pngs(pngs, dpi=100)
-    assert pdf.startswith(b"%PDF") and pdf == pdf_of_pngs(pngs, dpi=100)
+    pdf = pdf_of_pages([chart_page(png) for png in pngs], dpi=100)
+    assert pdf.startswith(b"%PDF") and pdf == pdf_of_pages(map(chart_page, pngs), dpi=100)
     boxes = re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf)
     assert [(float(w), float(h)) for w, h in boxes] == [(50.4, 28.8), (36.0, 18.0)]  # px * 0.72
     streams = re.findall(rb"/Width (\d+) /Height (\d+) .*? /Length (\d+) >>\nstream\n", pdf)
