@@ -631,3 +631,16 @@ def test_an_npz_member_shorter_than_its_header_says_is_refused_not_read_past() -
     with pytest.raises(ValueError, match=r"npz member a\.npy holds 192 bytes, not the 128"
                        r" of its header and the 72 of a float64 array of shape \(9,\)"):
         npz_arrays(lying)
+
+
+def test_a_manager_makes_its_local_storage_once_at_its_own_root(tmp_path: Path) -> None:
+    """The local folder is made once per manager (not per object read or written), and
+    each manager's is its own root's, whichever asked first."""
+    first = PolarsParquetIOManager(root=str(tmp_path / "a"))
+    second = PolarsParquetIOManager(root=str(tmp_path / "b"))
+    assert first.object_storage() is first.object_storage()
+    assert second.object_storage() is second.object_storage()
+    assert first.object_storage().root == str(tmp_path / "a")
+    assert second.object_storage().root == str(tmp_path / "b")
+    configured = LocalStorage(root=str(tmp_path / "c"))
+    assert PolarsParquetIOManager(storage=configured).object_storage() is configured
