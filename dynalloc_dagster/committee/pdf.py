@@ -38,6 +38,9 @@ TABLE_FONT = 7.0
 TABLE_MIN_FONT = 5.0
 """A table wider than the page is set smaller, down to this size, then its cells wrap."""
 TABLE_ROW = 1.9  # row height / table font size
+ONE_LINE_SLACK = 0.01
+"""Points a cell's text stays under its cell's width less the margins to be taken as one
+line without the line breaker (whose widths are summed in another order)."""
 HEADER_GREY = (232, 232, 232)
 FIXED_DATE = datetime(1970, 1, 1, tzinfo=UTC)
 """The PDF's creation date, the same for every report: identical inputs, identical bytes."""
@@ -161,9 +164,16 @@ class _Pages:
 
     def _lines(self, cells: list[str], widths: list[float], size: float, *, bold: bool
                ) -> int:
-        """Lines of the row's tallest cell at ``widths``."""
-        self.pdf.set_font("sans", "B" if bold else "", size)
-        return max(len(self.pdf.multi_cell(w, size, c, dry_run=True, output="LINES"))
+        """Lines of the row's tallest cell at ``widths``: one when every cell's text is
+        narrower than its cell less the cell margins by :data:`ONE_LINE_SLACK` (most rows:
+        no line breaking tried), else as the line breaker wraps them."""
+        pdf = self.pdf
+        pdf.set_font("sans", "B" if bold else "", size)
+        room = 2 * pdf.c_margin + ONE_LINE_SLACK
+        if all("\n" not in c and pdf.get_string_width(c) <= w - room
+               for c, w in zip(cells, widths, strict=True)):
+            return 1
+        return max(len(pdf.multi_cell(w, size, c, dry_run=True, output="LINES"))
                    for c, w in zip(cells, widths, strict=True))
 
     def _row(self, cells: list[str], widths: list[float], size: float,

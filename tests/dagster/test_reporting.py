@@ -524,3 +524,25 @@ def test_recommended_rows_are_highlighted_in_the_pdf_tables_across_page_breaks(
     headers = [page for page, x, y, text in first if text == "n" and on(page, x + 1, y + 1, grey)]
     assert headers == list(range(1, pages.number + 1))
     assert [text for _, _, _, text in first if text not in ("n",)] == [str(i) for i in range(120)]
+
+@pytest.mark.parametrize("bold", [False, True])
+def test_a_rows_lines_without_the_line_breaker_are_the_line_breakers(bold: bool) -> None:
+    """A row taken as one line by its string widths wraps to the same number of lines as
+    the line breaker says, for cells just narrower and just wider than their text."""
+    pages = _Pages(footer="f")
+    pages.new_page()
+    pdf = pages.pdf
+    texts = ["", "x", "60/40", "linear, target 10.0%, 12m window", "a b c d e f g h",
+             "Wide\nheader", "\u2022 risk aversion 2.50; equities us_large, defensive gilts"]
+    size = 7.0
+    for text in texts:
+        pdf.set_font("sans", "B" if bold else "", size)
+        natural = pdf.get_string_width(text) + 2 * pdf.c_margin
+        for width in (natural - 1.0, natural - 0.02, natural - 1e-9, natural, natural + 0.02,
+                      natural + 1.0, natural / 2):
+            if width < 2 * pdf.c_margin + 8:  # no room for a character
+                continue
+            cells, widths = [text, "y"], [width, 40.0]
+            breaker = max(len(pdf.multi_cell(w, size, c, dry_run=True, output="LINES"))
+                          for c, w in zip(cells, widths, strict=True))
+            assert pages._lines(cells, widths, size, bold=bold) == breaker, (text, width)
