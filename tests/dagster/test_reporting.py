@@ -35,7 +35,10 @@ from dynalloc_dagster.committee.pdf import (
     report_pdf,
 )
 from dynalloc_dagster.committee.text import (
+    Figure,
+    ReportDocument,
     ReportInputs,
+    Section,
     Table,
     benchmark_table,
     build_report,
@@ -546,3 +549,29 @@ def test_a_rows_lines_without_the_line_breaker_are_the_line_breakers(bold: bool)
             breaker = max(len(pdf.multi_cell(w, size, c, dry_run=True, output="LINES"))
                           for c, w in zip(cells, widths, strict=True))
             assert pages._lines(cells, widths, size, bold=bold) == breaker, (text, width)
+
+
+@pytest.mark.skipif(shutil.which("pdfimages") is None,
+                    reason="pdfimages (poppler-utils) is not installed")
+def test_the_report_pdf_places_each_charts_own_pixels(tmp_path: Path) -> None:
+    """Each figure of the document shows its own chart's pixels, in the document's order
+    (not the charts' order), however the PNGs are decoded."""
+    rng = np.random.default_rng(5)
+    pictures = {name: rng.integers(0, 256, (30 + 10 * i, 60, 3), dtype=np.uint8)
+                for i, name in enumerate(("first", "second", "third"))}
+    pngs = {}
+    for name, picture in pictures.items():
+        buffer = io.BytesIO()
+        Image.fromarray(picture).convert("RGBA").save(buffer, "png")
+        pngs[name] = buffer.getvalue()
+    order = ["third", "first", "second"]
+    document = ReportDocument("t", "s", [Section("Charts", [Figure(name, f"caption {name}")
+                                                            for name in order])])
+    (tmp_path / "report.pdf").write_bytes(report_pdf(document, pngs, footer="f",
+                                                     title_facts=[]))
+    subprocess.run(["pdfimages", "-png", str(tmp_path / "report.pdf"), str(tmp_path / "im")],
+                   check=True, timeout=60)
+    placed = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(tmp_path.glob("im-*"))]
+    assert len(placed) == len(order)
+    for name, image in zip(order, placed, strict=True):
+        assert np.array_equal(image, pictures[name]), name
