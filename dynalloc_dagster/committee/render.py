@@ -87,9 +87,10 @@ def render_charts(builders: Mapping[str, Callable[[], Figure]], *,
             except Exception as error:
                 raise ChartError(name, "being built", error) from error
         count = min(workers or default_workers(), len(figures))
+        drawings = {name: partial(draw, fig) for name, fig in figures.items()}
         if count <= 1 or not can_fork():
-            return {name: _draw_here(name, partial(draw, fig)) for name, fig in figures.items()}
-        return _draw_forked({name: partial(draw, fig) for name, fig in figures.items()}, count)
+            return {name: _draw_here(name, drawing) for name, drawing in drawings.items()}
+        return _draw_forked(drawings, count)
     finally:
         close(figures)
 
