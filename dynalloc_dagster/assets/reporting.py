@@ -24,7 +24,7 @@ from dynalloc_dagster.committee.decision import (
     status_text,
     weights_text,
 )
-from dynalloc_dagster.committee.pdf import pdf_of_pngs, report_pdf
+from dynalloc_dagster.committee.pdf import pdf_of_pages, png_and_page, report_pdf
 from dynalloc_dagster.committee.render import render_charts
 from dynalloc_dagster.committee.text import (
     ReportInputs,
@@ -327,8 +327,9 @@ def charts(
             recommended[ASSET_WEIGHTS], "Today's weights: " + plots.rule_label(recommended),
             note)
     captions = CHART_CAPTIONS | PORTFOLIO_CHART_CAPTIONS
-    pngs = render_charts(builders)
-    pdf = pdf_of_pngs(pngs.values())
+    drawn = render_charts(builders, draw=png_and_page)
+    pngs = {name: png for name, (png, _) in drawn.items()}
+    pdf = pdf_of_pages(page for _, page in drawn.values())
     for name, png in pngs.items():
         artifacts.write(f"{name}.png", png)
     pdf_uri = artifacts.write("charts.pdf", pdf)

@@ -16,15 +16,18 @@ import io
 import re
 import zlib
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from matplotlib.figure import Figure as MplFigure
 from PIL import Image
 
-from dynalloc_dagster.committee.plots import PNG_DPI, RECOMMENDED_ROW
+from dynalloc_dagster.committee.plots import PNG_DPI, RECOMMENDED_ROW, png_bytes
 from dynalloc_dagster.committee.text import Code, Figure, Markdown, ReportDocument, Table
 
 PAGE = (595.28, 841.89)  # A4, points
@@ -36,6 +39,9 @@ TABLE_FONT = 7.0
 TABLE_MIN_FONT = 5.0
 """A table wider than the page is set smaller, down to this size, then its cells wrap."""
 TABLE_ROW = 1.9  # row height / table font size
+ONE_LINE_SLACK = 0.01
+"""Points a cell's text stays under its cell's width less the margins to be taken as one
+line without the line breaker (whose widths are summed in another order)."""
 HEADER_GREY = (232, 232, 232)
 FIXED_DATE = datetime(1970, 1, 1, tzinfo=UTC)
 """The PDF's creation date, the same for every report: identical inputs, identical bytes."""
@@ -159,9 +165,16 @@ class _Pages:
 
     def _lines(self, cells: list[str], widths: list[float], size: float, *, bold: bool
                ) -> int:
-        """Lines of the row's tallest cell at ``widths``."""
-        self.pdf.set_font("sans", "B" if bold else "", size)
-        return max(len(self.pdf.multi_cell(w, size, c, dry_run=True, output="LINES"))
+        """Lines of the row's tallest cell at ``widths``: one when every cell's text is
+        narrower than its cell less the cell margins by :data:`ONE_LINE_SLACK` (most rows:
+        no line breaking tried), else as the line breaker wraps them."""
+        pdf = self.pdf
+        pdf.set_font("sans", "B" if bold else "", size)
+        room = 2 * pdf.c_margin + ONE_LINE_SLACK
+        if all("\n" not in c and pdf.get_string_width(c) <= w - room
+               for c, w in zip(cells, widths, strict=True)):
+            return 1
+        return max(len(pdf.multi_cell(w, size, c, dry_run=True, output="LINES"))
                    for c, w in zip(cells, widths, strict=True))
 
     def _row(self, cells: list[str], widths: list[float], size: float,
@@ -183,8 +196,8 @@ class _Pages:
             x += width
         pdf.set_xy(MARGIN_X, y + height * lines)
 
-    def image(self, png: bytes, caption: str) -> None:
-        picture = Image.open(io.BytesIO(png)).convert("RGB")
+    def image(self, picture: Image.Image, caption: str) -> None:
+        """The picture at the text width, its caption under it."""
         height = self.width * picture.height / picture.width
         self.room(height + BODY * LEADING * 3)
         self.pdf.image(picture, x=MARGIN_X, y=self.pdf.get_y(), w=self.width, h=height)
@@ -229,7 +242,22 @@ def report_pdf(document: ReportDocument, charts: Mapping[str, bytes], footer: st
                title_facts: list[str]) -> bytes:
     """The document as PDF bytes; ``charts`` maps each figure's name to its PNG;
     ``footer`` is printed on every page, ``title_facts`` on the title page. Text is set
-    as written (a narrative's "$5.2m" is dollars, never a formula)."""
+    as written (a narrative's "$5.2m" is dollars, never a formula).
+
+    The charts' PNGs are decoded on a thread while the text is set (the decoding
+    releases the interpreter lock), each chart's picture waited for where it is placed."""
+    with ThreadPoolExecutor(1) as decoder:
+        pictures = {name: decoder.submit(_rgb_picture, png) for name, png in charts.items()}
+        return _write(document, pictures, footer, title_facts)
+
+
+def _rgb_picture(png: bytes) -> Image.Image:
+    """The PNG decoded, its (opaque) alpha dropped."""
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def _write(document: ReportDocument, pictures: Mapping[str, Future[Image.Image]],
+           footer: str, title_facts: list[str]) -> bytes:
     pages = _Pages(footer)
     _title_page(pages, document, title_facts)
     pages.new_page()
@@ -248,34 +276,54 @@ def report_pdf(document: ReportDocument, charts: Mapping[str, bytes], footer: st
                 case Table():
                     pages.table(block)
                 case Figure():
-                    pages.image(charts[block.name], block.caption)
+                    pages.image(pictures[block.name].result(), block.caption)
     return bytes(pages.pdf.output())
 
 
-def pdf_of_pngs(pngs: Iterable[bytes], *, dpi: float = PNG_DPI) -> bytes:
-    """Already-rendered PNGs as one PDF, a page each the image's size at ``dpi`` (pixels
-    / dpi * 72 points), the pixels embedded as they are (RGB, lossless Flate; a chart's
-    opaque alpha dropped). No creation date or producer: identical PNGs, identical bytes.
+class ChartPage(NamedTuple):
+    """A chart as a page image of charts.pdf: its size in pixels and its RGB pixels,
+    Flate-compressed (the image stream's data)."""
+
+    width: int
+    height: int
+    data: bytes
+
+
+def chart_page(png: bytes) -> ChartPage:
+    """The PNG's pixels as a charts.pdf page image, losslessly (a chart's opaque alpha
+    dropped)."""
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return ChartPage(*image.size, zlib.compress(image.tobytes()))
+
+
+def png_and_page(fig: MplFigure) -> tuple[bytes, ChartPage]:
+    """The figure's PNG (:func:`plots.png_bytes`) and its charts.pdf page
+    (:func:`chart_page`): what a chart worker draws, so pages are encoded in parallel."""
+    png = png_bytes(fig)
+    return png, chart_page(png)
+
+
+def pdf_of_pages(pages: Iterable[ChartPage], *, dpi: float = PNG_DPI) -> bytes:
+    """Already-rendered charts (:func:`chart_page`) as one PDF, a page each the image's size
+    at ``dpi`` (pixels / dpi * 72 points), the pixels embedded as they are. No creation
+    date or producer: identical charts, identical bytes.
 
     A chart drawn once for its PNG is not drawn again for the PDF (a vector page per
     figure costs as much as its PNG)."""
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]  # the page tree (2) comes last
-    pages = []
-    for png in pngs:
-        image = Image.open(io.BytesIO(png)).convert("RGB")
-        width, height = image.size
+    pages_at = []
+    for width, height, data in pages:
         size = f"{width / dpi * 72:.4f} {height / dpi * 72:.4f}"
         objects.append(_stream(
             f"/Type /XObject /Subtype /Image /Width {width} /Height {height}"
-            " /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode",
-            zlib.compress(image.tobytes())))
+            " /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode", data))
         objects.append(_stream("", f"q {size.replace(' ', ' 0 0 ')} 0 0 cm /Im0 Do Q".encode()))
         objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {size}] /Resources"
                        f" << /XObject << /Im0 {len(objects) - 1} 0 R >> >>"
                        f" /Contents {len(objects)} 0 R >>".encode())
-        pages.append(len(objects))
-    objects[1] = (f"<< /Type /Pages /Kids [{' '.join(f'{p} 0 R' for p in pages)}]"
-                  f" /Count {len(pages)} >>").encode()
+        pages_at.append(len(objects))
+    objects[1] = (f"<< /Type /Pages /Kids [{' '.join(f'{p} 0 R' for p in pages_at)}]"
+                  f" /Count {len(pages_at)} >>").encode()
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):

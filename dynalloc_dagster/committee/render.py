@@ -3,7 +3,9 @@
 Each figure is built in this process (its data read from the tables: the plotting
 functions of :mod:`~dynalloc_dagster.committee.plots`), then drawn to PNG (layout, Agg
 rasterisation, PNG encoding: most of a chart's time) by worker processes forked from
-this one, each drawing whole figures and sending back their bytes. A forked worker
+this one, each drawing whole figures and sending back their bytes (or whatever the
+caller's drawing makes of a figure: the report's charts also encode their charts.pdf page
+there, :func:`~dynalloc_dagster.committee.pdf.png_and_page`). A forked worker
 inherits the built figures, so nothing is pickled on the way in and a figure drawn by a
 worker is byte for byte the figure drawn here. Workers only run matplotlib: polars'
 thread pool is not usable in a forked child, so every table is read before the fork.
@@ -21,6 +23,8 @@ import signal
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from typing import Any, TypeVar
 
 from matplotlib.figure import Figure
 
@@ -29,8 +33,11 @@ from dynalloc_dagster.committee.plots import close, png_bytes
 MAX_WORKERS = 4
 """Workers at most, however many cores: past a few, forking costs more than it saves."""
 
-_BUILT: dict[str, Figure] = {}
-"""The figures a pool's workers draw: filled before the workers fork, read in them."""
+_BUILT: dict[str, Callable[[], Any]] = {}
+"""The drawings of the built figures a pool's workers run: filled before the workers
+fork, read in them."""
+
+Drawn = TypeVar("Drawn")
 
 
 class ChartError(RuntimeError):
@@ -56,14 +63,16 @@ def can_fork() -> bool:
 
 
 def render_charts(builders: Mapping[str, Callable[[], Figure]], *,
-                  workers: int | None = None) -> dict[str, bytes]:
+                  workers: int | None = None,
+                  draw: Callable[[Figure], Drawn] = png_bytes) -> dict[str, Drawn]:
     """Build every figure (``builders``: chart name -> a function returning its figure),
-    draw each to PNG (:func:`plots.png_bytes`) on ``workers`` forked processes (default
-    :func:`default_workers`; 1: here, serially) and close them all.
+    draw each with ``draw`` (default: to PNG, :func:`plots.png_bytes`; whatever it returns
+    must pickle) on ``workers`` forked processes (default :func:`default_workers`; 1:
+    here, serially) and close them all.
 
     Returns
     -------
-    {chart name: PNG bytes}, in the order of ``builders``.
+    {chart name: what ``draw`` returned}, in the order of ``builders``.
 
     Raises
     ------
@@ -78,58 +87,59 @@ def render_charts(builders: Mapping[str, Callable[[], Figure]], *,
             except Exception as error:
                 raise ChartError(name, "being built", error) from error
         count = min(workers or default_workers(), len(figures))
+        drawings = {name: partial(draw, fig) for name, fig in figures.items()}
         if count <= 1 or not can_fork():
-            return {name: _draw_here(name, fig) for name, fig in figures.items()}
-        return _draw_forked(figures, count)
+            return {name: _draw_here(name, drawing) for name, drawing in drawings.items()}
+        return _draw_forked(drawings, count)
     finally:
         close(figures)
 
 
-def _draw_here(name: str, fig: Figure) -> bytes:
+def _draw_here(name: str, drawing: Callable[[], Drawn]) -> Drawn:
     try:
-        return png_bytes(fig)
+        return drawing()
     except Exception as error:
         raise ChartError(name, "being drawn", error) from error
 
 
-def _draw_forked(figures: dict[str, Figure], workers: int) -> dict[str, bytes]:
-    """The PNGs drawn by ``workers`` forked processes. When a worker dies, every chart
+def _draw_forked(drawings: dict[str, Callable[[], Drawn]], workers: int) -> dict[str, Drawn]:
+    """The charts drawn by ``workers`` forked processes. When a worker dies, every chart
     not drawn yet fails alike (the pool breaks), so each of those is drawn again alone:
     the one whose process dies again is named; a death that does not recur (memory
     pressure) costs only the redrawing."""
     _BUILT.clear()
-    _BUILT.update(figures)
+    _BUILT.update(drawings)
     try:
-        pngs, unfinished = _pool_draw(list(figures), workers)
+        drawn, unfinished = _pool_draw(list(drawings), workers)
         for name in unfinished:
-            drawn, died = _pool_draw([name], 1)
+            again, died = _pool_draw([name], 1)
             if died:
                 raise ChartError(name, "being drawn (its worker process died)",
                                  died[name]) from died[name]
-            pngs.update(drawn)
-        return {name: pngs[name] for name in figures}
+            drawn.update(again)
+        return {name: drawn[name] for name in drawings}
     finally:
         _BUILT.clear()
 
 
 def _pool_draw(names: list[str], workers: int
-               ) -> tuple[dict[str, bytes], dict[str, BrokenProcessPool]]:
-    """({chart: PNG} drawn by a pool of forked workers, {chart: error} of the charts left
+               ) -> tuple[dict[str, Any], dict[str, BrokenProcessPool]]:
+    """({chart: drawn} by a pool of forked workers, {chart: error} of the charts left
     undrawn because a worker died); a drawing that raises fails the call naming it."""
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                              initializer=_end_on_sigterm) as pool:
-        futures: dict[str, Future[bytes]] = {
+        futures: dict[str, Future[Any]] = {
             name: pool.submit(_draw_built, name) for name in names}
-        pngs, unfinished = {}, {}
+        drawn, unfinished = {}, {}
         for name, future in futures.items():
             try:
-                pngs[name] = future.result()
+                drawn[name] = future.result()
             except BrokenProcessPool as error:
                 unfinished[name] = error
             except Exception as error:
                 pool.shutdown(cancel_futures=True)
                 raise ChartError(name, "being drawn", error) from error
-        return pngs, unfinished
+        return drawn, unfinished
 
 
 def _end_on_sigterm() -> None:
@@ -143,6 +153,6 @@ def _end_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _draw_built(name: str) -> bytes:
-    """In a worker: the PNG of the figure built before the fork."""
-    return png_bytes(_BUILT[name])
+def _draw_built(name: str) -> Any:
+    """In a worker: the drawing of the figure built before the fork."""
+    return _BUILT[name]()

@@ -98,10 +98,17 @@ class _PartitionedIOManager(dg.ConfigurableIOManager):
     keeps_what_it_writes: ClassVar[bool] = False
     """Inside :func:`objects_kept_across_runs`, keep each object written (module docstring)."""
     _loaded: dict[str, Any] | None = PrivateAttr(default=None)
+    _local: LocalStorage | None = PrivateAttr(default=None)
 
     def object_storage(self) -> ObjectStorage:
-        """The configured storage, or a local folder at ``root``."""
-        return self.storage if self.storage is not None else LocalStorage(root=self.root)
+        """The configured storage, or a local folder at ``root``: made once per manager (a
+        resource's construction validates its config, a few ms; a run asks for it once
+        per object read or written)."""
+        if self.storage is not None:
+            return self.storage
+        if self._local is None:
+            self._local = LocalStorage(root=self.root)
+        return self._local
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Before the run writes anything: hold the data root's lease

@@ -663,3 +663,16 @@ def test_each_npz_member_is_numpys_npy_of_its_array_with_its_data_aligned() -> N
         for name, array in arrays.items():
             np.testing.assert_array_equal(loaded[name], array)
     assert npz_bytes({name: array.copy(order="K") for name, array in arrays.items()}) == data
+
+
+def test_a_manager_makes_its_local_storage_once_at_its_own_root(tmp_path: Path) -> None:
+    """The local folder is made once per manager (not per object read or written), and
+    each manager's is its own root's, whichever asked first."""
+    first = PolarsParquetIOManager(root=str(tmp_path / "a"))
+    second = PolarsParquetIOManager(root=str(tmp_path / "b"))
+    assert first.object_storage() is first.object_storage()
+    assert second.object_storage() is second.object_storage()
+    assert first.object_storage().root == str(tmp_path / "a")
+    assert second.object_storage().root == str(tmp_path / "b")
+    configured = LocalStorage(root=str(tmp_path / "c"))
+    assert PolarsParquetIOManager(storage=configured).object_storage() is configured

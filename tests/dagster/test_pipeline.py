@@ -29,6 +29,7 @@ from dagster_test_support import (
 )
 
 from dynalloc_dagster.assets.reporting import CHART_CAPTIONS
+from dynalloc_dagster.committee.pdf import chart_page, pdf_of_pages
 from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.orchestration.pipeline import InProcessLauncher, job_run_config, run_pipeline
 from dynalloc_dagster.orchestration.schedules import quarterly_reoptimisation, weekly_refresh
@@ -276,7 +277,8 @@ def test_report_and_charts_are_written(quarter: PipelineRun) -> None:
     assert {"report.md", "report.pdf", "charts.pdf", *charts} <= set(files)
     for name in charts:
         assert files[name].startswith(b"\x89PNG\r\n\x1a\n"), name
-    assert files["charts.pdf"].startswith(b"%PDF")
+    assert files["charts.pdf"] == pdf_of_pages(chart_page(files[f"{name}.png"])
+                                               for name in CHART_CAPTIONS)
     assert files["report.pdf"].startswith(b"%PDF")
     report = files["report.md"].decode("utf-8")
     best = quarter.leaderboard.sort("rank")["config_id"][0]

@@ -22,6 +22,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import PercentFormatter
 
 from dynalloc_dagster.committee import plots, render
+from dynalloc_dagster.committee.pdf import chart_page, png_and_page
 from dynalloc_dagster.partitions import (
     SCENARIO_LABELS,
     SCENARIOS,
@@ -370,6 +371,19 @@ def test_charts_drawn_by_the_workers_are_the_bytes_drawn_here() -> None:
     assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in forked.values())
     assert forked == serial
     assert plt.get_fignums() == open_before  # every figure closed
+
+
+def test_the_workers_encode_each_charts_own_pdf_page_as_drawn_here() -> None:
+    """Drawn with png_and_page, a worker sends back the chart's PNG (the bytes drawn to
+    PNG alone) and the charts.pdf page of that same PNG, as drawn here."""
+    pngs = render.render_charts(_charts(), workers=1)
+    forked = render.render_charts(_charts(), workers=2, draw=png_and_page)
+    assert list(forked) == list(pngs)
+    assert {name: png for name, (png, _) in forked.items()} == pngs
+    assert {name: page for name, (_, page) in forked.items()} == {
+        name: chart_page(png) for name, png in pngs.items()}
+    assert forked == render.render_charts(_charts(), workers=1, draw=png_and_page)
+    assert plt.get_fignums() == []
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -30,11 +30,15 @@ from dynalloc_dagster.committee.pdf import (
     MARGIN_X,
     _Pages,
     _rgb,
-    pdf_of_pngs,
+    chart_page,
+    pdf_of_pages,
     report_pdf,
 )
 from dynalloc_dagster.committee.text import (
+    Figure,
+    ReportDocument,
     ReportInputs,
+    Section,
     Table,
     benchmark_table,
     build_report,
@@ -332,8 +336,8 @@ def test_the_charts_pdf_holds_each_pngs_pixels_on_a_page_of_its_size(tmp_path: P
         buffer = io.BytesIO()
         Image.fromarray(picture).convert("RGBA").save(buffer, "png")
         pngs.append(buffer.getvalue())
-    pdf = pdf_of_pngs(pngs, dpi=100)
-    assert pdf.startswith(b"%PDF") and pdf == pdf_of_pngs(pngs, dpi=100)
+    pdf = pdf_of_pages([chart_page(png) for png in pngs], dpi=100)
+    assert pdf.startswith(b"%PDF") and pdf == pdf_of_pages(map(chart_page, pngs), dpi=100)
     boxes = re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf)
     assert [(float(w), float(h)) for w, h in boxes] == [(50.4, 28.8), (36.0, 18.0)]  # px * 0.72
     streams = re.findall(rb"/Width (\d+) /Height (\d+) .*? /Length (\d+) >>\nstream\n", pdf)
@@ -523,3 +527,51 @@ def test_recommended_rows_are_highlighted_in_the_pdf_tables_across_page_breaks(
     headers = [page for page, x, y, text in first if text == "n" and on(page, x + 1, y + 1, grey)]
     assert headers == list(range(1, pages.number + 1))
     assert [text for _, _, _, text in first if text not in ("n",)] == [str(i) for i in range(120)]
+
+@pytest.mark.parametrize("bold", [False, True])
+def test_a_rows_lines_without_the_line_breaker_are_the_line_breakers(bold: bool) -> None:
+    """A row taken as one line by its string widths wraps to the same number of lines as
+    the line breaker says, for cells just narrower and just wider than their text."""
+    pages = _Pages(footer="f")
+    pages.new_page()
+    pdf = pages.pdf
+    texts = ["", "x", "60/40", "linear, target 10.0%, 12m window", "a b c d e f g h",
+             "Wide\nheader", "\u2022 risk aversion 2.50; equities us_large, defensive gilts"]
+    size = 7.0
+    for text in texts:
+        pdf.set_font("sans", "B" if bold else "", size)
+        natural = pdf.get_string_width(text) + 2 * pdf.c_margin
+        for width in (natural - 1.0, natural - 0.02, natural - 1e-9, natural, natural + 0.02,
+                      natural + 1.0, natural / 2):
+            if width < 2 * pdf.c_margin + 8:  # no room for a character
+                continue
+            cells, widths = [text, "y"], [width, 40.0]
+            breaker = max(len(pdf.multi_cell(w, size, c, dry_run=True, output="LINES"))
+                          for c, w in zip(cells, widths, strict=True))
+            assert pages._lines(cells, widths, size, bold=bold) == breaker, (text, width)
+
+
+@pytest.mark.skipif(shutil.which("pdfimages") is None,
+                    reason="pdfimages (poppler-utils) is not installed")
+def test_the_report_pdf_places_each_charts_own_pixels(tmp_path: Path) -> None:
+    """Each figure of the document shows its own chart's pixels, in the document's order
+    (not the charts' order), however the PNGs are decoded."""
+    rng = np.random.default_rng(5)
+    pictures = {name: rng.integers(0, 256, (30 + 10 * i, 60, 3), dtype=np.uint8)
+                for i, name in enumerate(("first", "second", "third"))}
+    pngs = {}
+    for name, picture in pictures.items():
+        buffer = io.BytesIO()
+        Image.fromarray(picture).convert("RGBA").save(buffer, "png")
+        pngs[name] = buffer.getvalue()
+    order = ["third", "first", "second"]
+    document = ReportDocument("t", "s", [Section("Charts", [Figure(name, f"caption {name}")
+                                                            for name in order])])
+    (tmp_path / "report.pdf").write_bytes(report_pdf(document, pngs, footer="f",
+                                                     title_facts=[]))
+    subprocess.run(["pdfimages", "-png", str(tmp_path / "report.pdf"), str(tmp_path / "im")],
+                   check=True, timeout=60)
+    placed = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(tmp_path.glob("im-*"))]
+    assert len(placed) == len(order)
+    for name, image in zip(order, placed, strict=True):
+        assert np.array_equal(image, pictures[name]), name
