@@ -13,7 +13,7 @@ from engine.market.paths import Measure, ScenarioPaths, simulate_scenario
 from engine.market.rates import Vasicek
 from engine.market.regimes import Regime
 from engine.market.shock_blocks import shock_blocks
-from engine.portfolio.bonds import bucket_log_returns
+from engine.portfolio.bonds import bucket_levels
 from engine.portfolio.path_kernels import portfolio_days
 from engine.portfolio.spec import Asset, PortfolioSpec
 from engine.rng import as_generator, seed_sequence_for
@@ -140,7 +140,7 @@ def simulate_portfolio(
     (or Euler) Heston step with drift mu + drift_spread_i (physical) or r_t - q
     (risk-neutral), the short rate its exact Vasicek step (theta, or theta_Q under
     risk-neutral), and every bond bucket is repriced in closed form off the rate path
-    (:func:`engine.portfolio.bonds.bucket_log_returns`).
+    (:func:`engine.portfolio.bonds.bucket_levels`).
     """
     if spec.is_two_asset:
         bond = spec.defensive[0]
@@ -195,8 +195,6 @@ def simulate_portfolio(
         if asset.asset_class == "cash":
             levels[j] = cash
         else:
-            np.cumsum(bucket_log_returns(vasicek, short_rate, asset), axis=1,
-                      out=levels[j, :, 1:])
-            np.exp(levels[j, :, 1:], out=levels[j, :, 1:])
+            bucket_levels(vasicek, short_rate, asset, levels[j])
     return PortfolioPaths(regime.name, spec, levels, variance, short_rate, cash,
                           warmup_months, measure)
