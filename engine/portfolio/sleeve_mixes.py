@@ -121,7 +121,7 @@ def _lanes(codes: IntArray) -> IntArray:  # pragma: no cover - compiled
     return lanes
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _solve_lanes(codes: IntArray, lanes: IntArray, cov: FloatArray, c: FloatArray,
                  y: FloatArray, warm: BoolArray, out: FloatArray, work: FloatArray,
                  lane: FloatArray) -> None:  # pragma: no cover - compiled
@@ -134,7 +134,7 @@ def _solve_lanes(codes: IntArray, lanes: IntArray, cov: FloatArray, c: FloatArra
     erc_solve_lanes(c, y, warm, out, work, lane)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _covariance(logs: FloatArray, cross: FloatArray, lo: int, hi: int, e: int, s: int,
                 n: int, out: FloatArray) -> None:  # pragma: no cover - compiled
     """The window (s, e]'s covariance of assets lo ... hi - 1 (cross's sleeve)."""
