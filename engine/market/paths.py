@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from engine.conventions import DT_DAY, MONTHS_PER_YEAR, TRADING_DAYS_PER_MONTH
-from engine.market.heston import HestonStepper, Scheme, draw_normals
+from engine.market.heston import HestonStepper, Scheme
 from engine.market.kernels import scenario_days
 from engine.market.legs import DefensiveLeg, leg_label
 from engine.market.rates import Vasicek
 from engine.market.regimes import Regime
+from engine.market.shock_blocks import shock_blocks
 from engine.rng import as_generator, seed_sequence_for
 from engine.types import FloatArray, IntArray, SeedLike
 
 Measure = Literal["physical", "risk_neutral"]
-SHOCK_BLOCK_BYTES = 4 * 2**20
-"""Memory of the correlated normals of one block of days (3 x n_paths x days float64)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +114,9 @@ def simulate_scenario(
     Z_perp = (Z_S - rho_sv Z_v) / sqrt(1 - rho_sv^2) to the Heston QE step and Z_r to
     the exact Vasicek step. The bond index return is the exact zero-coupon repricing of
     :meth:`engine.market.rates.Vasicek.index_log_return`. The normals of a block of days
-    are drawn at once (the same stream as day by day) and the days are stepped by one
-    compiled loop per path (engine.market.kernels.scenario_days); a helper thread draws
-    the next block while the loop steps this one (numpy's generator and the loop both
-    release the GIL), one draw after the other on the same generator, so the stream is
-    the same.
+    are drawn at once (the same stream as day by day), a helper thread drawing the next
+    block while this one is stepped (engine.market.shock_blocks), and the days are
+    stepped by one compiled loop per path (engine.market.kernels.scenario_days).
     """
     if measure not in ("physical", "risk_neutral"):
         raise ValueError(f"measure = {measure!r} is not one of physical, risk_neutral")
@@ -165,22 +161,9 @@ def simulate_scenario(
         *vasicek.zero_coupon_coefficients(bond_maturity - dt),
         *vasicek.zero_coupon_coefficients(bond_maturity),
     ])
-    block = max(1, SHOCK_BLOCK_BYTES // (3 * 8 * n_paths))
-    starts = range(0, n_steps, block)
-
-    def shocks_for(t0: int) -> FloatArray:
-        days = min(block, n_steps - t0)
-        return np.matmul(chol, draw_normals(rng, 3, n_paths, antithetic=antithetic,
-                                            n_steps=days))
-
-    with ThreadPoolExecutor(max_workers=1) as drawer:
-        pending = drawer.submit(shocks_for, starts[0])
-        for i, t0 in enumerate(starts):
-            shocks = pending.result()
-            if i + 1 < len(starts):
-                pending = drawer.submit(shocks_for, starts[i + 1])
-            scenario_days(t0, shocks, equity, variance, short_rate, bond, cash, log_levels,
-                          heston.constants, rates, measure == "risk_neutral")
+    for t0, shocks in shock_blocks(rng, chol, n_paths, n_steps, antithetic=antithetic):
+        scenario_days(t0, shocks, equity, variance, short_rate, bond, cash, log_levels,
+                      heston.constants, rates, measure == "risk_neutral")
 
     return ScenarioPaths(
         regime=regime,

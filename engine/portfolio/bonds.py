@@ -84,6 +84,27 @@ def bucket_log_returns(model: Vasicek, short_rate: FloatArray, asset: Asset) -> 
     the returns sum to ln P_c(T - 21 dt, r_{21(k+1)}) - ln P_c(T, r_{21 k}). One
     compiled pass over the rate paths.
     """
+    rates = np.ascontiguousarray(short_rate, dtype=np.float64)
+    out = np.empty((rates.shape[0], rates.shape[1] - 1))
+    _bucket_days(rates, *_bucket_tables(model, asset), out, False)
+    return out
+
+
+def bucket_levels(model: Vasicek, short_rate: FloatArray, asset: Asset,
+                  out: FloatArray) -> None:
+    """Fill ``out`` (n_paths, n_days + 1), C-contiguous, with the bucket's index levels:
+    1 on day 0, then exp of the running sum of :func:`bucket_log_returns` (the sum in
+    day order, as ``np.exp(np.cumsum(returns, axis=1))``, bit for bit), in the same
+    compiled pass as the returns."""
+    rates = np.ascontiguousarray(short_rate, dtype=np.float64)
+    if out.shape != rates.shape or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous array of shape {rates.shape}")
+    _bucket_days(rates, *_bucket_tables(model, asset), out, True)
+
+
+def _bucket_tables(model: Vasicek, asset: Asset) -> tuple[FloatArray, IntArray, float]:
+    """The price tables of the bonds held on each slot of the roll, as ``_bucket_days``
+    reads them, their row counts and the coupon."""
     maturity, coupon = float(asset.maturity_years), asset.coupon_rate  # type: ignore[arg-type]
     if asset.roll == "daily":
         held = [(maturity - DT_DAY, maturity)]
@@ -96,22 +117,30 @@ def bucket_log_returns(model: Vasicek, short_rate: FloatArray, asset: Asset) -> 
     for s, pair in enumerate(tables):
         for side, table in enumerate(pair):
             padded[s, side, : len(table)] = table
-    return _bucket_returns(np.ascontiguousarray(short_rate, dtype=np.float64), padded, rows,
-                           coupon)
+    return padded, rows, coupon
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _bucket_returns(short_rate: FloatArray, tables: FloatArray, rows: IntArray,
-                    coupon_rate: float) -> FloatArray:  # pragma: no cover - compiled
+def _bucket_days(short_rate: FloatArray, tables: FloatArray, rows: IntArray,
+                 coupon_rate: float, out: FloatArray,
+                 as_levels: bool) -> None:  # pragma: no cover - compiled
     """Day t's return ln P_c(tau_1, r_{t+1}) - ln P_c(tau_0, r_t) with the tables of slot
-    t mod n_slots: (tau_1, tau_0) at tables[s, 0], tables[s, 1]."""
+    t mod n_slots: (tau_1, tau_0) at tables[s, 0], tables[s, 1]; written to out[p, t], or
+    with ``as_levels`` out[p, 0] = 1 and out[p, t + 1] = exp(x_t), x_t = x_{t-1} + the
+    return (x_{-1} = 0)."""
     n_paths, n_days = short_rate.shape[0], short_rate.shape[1] - 1
     n_slots = tables.shape[0]
-    out = np.empty((n_paths, n_days))
     for p in numba.prange(n_paths):
+        x = 0.0
+        if as_levels:
+            out[p, 0] = 1.0
         for t in range(n_days):
             s = t % n_slots
-            out[p, t] = table_log_price(short_rate[p, t + 1], tables[s, 0], rows[s, 0],
-                                        coupon_rate) - table_log_price(
+            ret = table_log_price(short_rate[p, t + 1], tables[s, 0], rows[s, 0],
+                                  coupon_rate) - table_log_price(
                 short_rate[p, t], tables[s, 1], rows[s, 1], coupon_rate)
-    return out
+            if as_levels:
+                x = x + ret
+                out[p, t + 1] = math.exp(x)
+            else:
+                out[p, t] = ret

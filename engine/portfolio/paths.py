@@ -8,11 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.conventions import DT_DAY, MONTHS_PER_YEAR, TRADING_DAYS_PER_MONTH
-from engine.market.heston import HestonStepper, Scheme, draw_normals
-from engine.market.paths import SHOCK_BLOCK_BYTES, Measure, ScenarioPaths, simulate_scenario
+from engine.market.heston import HestonStepper, Scheme
+from engine.market.paths import Measure, ScenarioPaths, simulate_scenario
 from engine.market.rates import Vasicek
 from engine.market.regimes import Regime
-from engine.portfolio.bonds import bucket_log_returns
+from engine.market.shock_blocks import shock_blocks
+from engine.portfolio.bonds import bucket_levels
 from engine.portfolio.path_kernels import portfolio_days
 from engine.portfolio.spec import Asset, PortfolioSpec
 from engine.rng import as_generator, seed_sequence_for
@@ -134,11 +135,12 @@ def simulate_portfolio(
 
     The two-asset spec is simulated by :func:`engine.market.paths.simulate_scenario`
     itself, so its paths are those of the two-asset study bit for bit. Otherwise each day
-    draws 2n + 1 normals correlated by :func:`driver_correlation`; equity i takes a QE
+    draws 2n + 1 normals correlated by :func:`driver_correlation` (a block of days at a
+    time, the next drawn ahead by a helper thread: engine.market.shock_blocks); equity i takes a QE
     (or Euler) Heston step with drift mu + drift_spread_i (physical) or r_t - q
     (risk-neutral), the short rate its exact Vasicek step (theta, or theta_Q under
     risk-neutral), and every bond bucket is repriced in closed form off the rate path
-    (:func:`engine.portfolio.bonds.bucket_log_returns`).
+    (:func:`engine.portfolio.bonds.bucket_levels`).
     """
     if spec.is_two_asset:
         bond = spec.defensive[0]
@@ -185,11 +187,7 @@ def simulate_portfolio(
     rates = np.array([rho, perp_scale, DT_DAY, regime.dividend_yield, rate_dynamics.theta,
                       decay, sd])
     heston = np.stack([stepper.constants for stepper in steppers])
-    block = max(1, SHOCK_BLOCK_BYTES // ((2 * n + 1) * 8 * n_paths))
-    for t0 in range(0, n_steps, block):
-        days = min(block, n_steps - t0)
-        shocks = np.matmul(chol, draw_normals(rng, 2 * n + 1, n_paths, antithetic=antithetic,
-                                              n_steps=days))
+    for t0, shocks in shock_blocks(rng, chol, n_paths, n_steps, antithetic=antithetic):
         portfolio_days(t0, shocks, levels, log_levels, variance, short_rate, cash, log_cash,
                        heston, drifts, rates, measure == "risk_neutral")
 
@@ -197,8 +195,6 @@ def simulate_portfolio(
         if asset.asset_class == "cash":
             levels[j] = cash
         else:
-            np.cumsum(bucket_log_returns(vasicek, short_rate, asset), axis=1,
-                      out=levels[j, :, 1:])
-            np.exp(levels[j, :, 1:], out=levels[j, :, 1:])
+            bucket_levels(vasicek, short_rate, asset, levels[j])
     return PortfolioPaths(regime.name, spec, levels, variance, short_rate, cash,
                           warmup_months, measure)

@@ -90,19 +90,23 @@ def sleeve_mixes(levels: FloatArray, spec: PortfolioSpec, starts: IntArray,
     return SleeveMixes(keys[0], risky, risky_vol, keys[1], defensive)
 
 
-@numba.njit(cache=True, nogil=True)
-def _mix(code: int, cov: FloatArray, fixed: FloatArray, solved: FloatArray, lane: int,
-         warm: BoolArray, out: FloatArray) -> None:  # pragma: no cover - compiled
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mix(code: int, covs: FloatArray, window: int, fixed: FloatArray, solved: FloatArray,
+         lane: int, warm: BoolArray, out: FloatArray) -> None:  # pragma: no cover - compiled
     """Write one base mix to ``out``: risk parity is lane ``lane`` of ``solved`` if that
-    solve converged (``warm[lane]``), else inverse volatility."""
+    solve converged (``warm[lane]``), else inverse volatility of ``covs[window]``.
+    Inlined into the pass, element by element and taking the covariances and a window
+    rather than a view: a call per mix with views measured some 15-20% of the pass's time."""
     if out.shape[0] == 1:
         out[0] = 1.0
     elif code == 0:
-        out[:] = fixed
+        for a in range(out.shape[0]):
+            out[a] = fixed[a]
     elif code == 2 and warm[lane]:
-        out[:] = solved[:, lane]
+        for a in range(out.shape[0]):
+            out[a] = solved[a, lane]
     else:
-        inverse_vol(cov, out)
+        inverse_vol(covs[window], out)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -117,7 +121,7 @@ def _lanes(codes: IntArray) -> IntArray:  # pragma: no cover - compiled
     return lanes
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _solve_lanes(codes: IntArray, lanes: IntArray, cov: FloatArray, c: FloatArray,
                  y: FloatArray, warm: BoolArray, out: FloatArray, work: FloatArray,
                  lane: FloatArray) -> None:  # pragma: no cover - compiled
@@ -130,7 +134,7 @@ def _solve_lanes(codes: IntArray, lanes: IntArray, cov: FloatArray, c: FloatArra
     erc_solve_lanes(c, y, warm, out, work, lane)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _covariance(logs: FloatArray, cross: FloatArray, lo: int, hi: int, e: int, s: int,
                 n: int, out: FloatArray) -> None:  # pragma: no cover - compiled
     """The window (s, e]'s covariance of assets lo ... hi - 1 (cross's sleeve)."""
@@ -204,6 +208,7 @@ def _sleeve_mixes(
         warm_def = np.zeros(n_rp_def, dtype=np.bool_)
         work_eq, lane_eq = erc_lanes_workspace(n_eq, n_rp_eq)
         work_def, lane_def = erc_lanes_workspace(n_def, n_rp_def)
+        mix_eq, mix_def = np.empty(n_eq), np.empty(n_def)
         for k in range(n_months):
             e = at_end[k]
             for w in range(n_windows):
@@ -218,11 +223,15 @@ def _sleeve_mixes(
             _solve_lanes(defensive_codes, lanes_def, cov_def, c_def, y_def, warm_def,
                          out_def, work_def, lane_def)
             for i in range(n_risky):
-                cov = cov_eq[risky_codes[i, 0]]
-                out = risky[i, p, k]
-                _mix(risky_codes[i, 1], cov, risky_fixed, out_eq, lanes_eq[i], warm_eq, out)
-                q = quadratic_form(out, cov)
+                w = risky_codes[i, 0]
+                _mix(risky_codes[i, 1], cov_eq, w, risky_fixed, out_eq, lanes_eq[i], warm_eq,
+                     mix_eq)
+                q = quadratic_form(mix_eq, cov_eq[w])
                 risky_vol[i, p, k] = np.sqrt(0.0 if q < 0.0 else q)
+                for a in range(n_eq):
+                    risky[i, p, k, a] = mix_eq[a]
             for i in range(n_defensive):
-                _mix(defensive_codes[i, 1], cov_def[defensive_codes[i, 0]], defensive_fixed,
-                     out_def, lanes_def[i], warm_def, defensive[i, p, k])
+                _mix(defensive_codes[i, 1], cov_def, defensive_codes[i, 0], defensive_fixed,
+                     out_def, lanes_def[i], warm_def, mix_def)
+                for a in range(n_def):
+                    defensive[i, p, k, a] = mix_def[a]

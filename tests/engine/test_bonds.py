@@ -10,7 +10,7 @@ import QuantLib as ql
 
 from engine.conventions import DT_DAY
 from engine.market.rates import Vasicek
-from engine.portfolio.bonds import bond_log_price, bucket_log_returns
+from engine.portfolio.bonds import bond_log_price, bucket_levels, bucket_log_returns
 from engine.portfolio.spec import Asset
 
 MODEL = Vasicek(kappa=0.15, theta=0.03, sigma=0.01, lam=0.25)
@@ -93,3 +93,22 @@ def test_buckets_sit_on_one_curve():
                                   - MODEL.log_zero_coupon(0.03, m))
         np.testing.assert_allclose(carry_free, -MODEL.b(m - DT_DAY) * (0.02 - 0.03),
                                    rtol=1e-12)
+
+
+@pytest.mark.parametrize(("roll", "coupon"), [("daily", 0.0), ("monthly", 0.0), ("monthly", 0.03)])
+def test_bucket_levels_are_exp_of_the_cumulated_returns(roll, coupon):
+    r = _rate_paths()
+    bucket = Asset("b", "government_bond", maturity_years=5.0, coupon_rate=coupon, roll=roll)
+    expected = np.ones_like(r)
+    expected[:, 1:] = np.exp(np.cumsum(bucket_log_returns(MODEL, r, bucket), axis=1))
+    got = np.full_like(r, np.nan)
+    bucket_levels(MODEL, r, bucket, got)
+    assert np.array_equal(got, expected)
+
+
+def test_bucket_levels_needs_a_c_contiguous_array_of_the_rates_shape():
+    r = _rate_paths()
+    bucket = Asset("b", "government_bond", maturity_years=5.0)
+    for out in (np.empty((r.shape[0], r.shape[1] - 1)), np.empty(r.shape[::-1]).T):
+        with pytest.raises(ValueError, match="C-contiguous"):
+            bucket_levels(MODEL, r, bucket, out)
