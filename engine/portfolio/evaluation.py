@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from engine.arrays import kernel_input
 from engine.market.paths import ScenarioPaths
 from engine.objectives import InvestmentObjectives
 from engine.portfolio.kernels import run_rule
@@ -107,9 +108,9 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
         mixes.risky,
         np.array([defensive_keys.index((c.window_days, c.defensive_mix)) for c in configs]),
         mixes.defensive,
-        np.ascontiguousarray(market.levels),
+        kernel_input(market.levels),
         days,
-        cash[:, 1:] / cash[:, :-1] - 1.0,
+        kernel_input(cash[:, 1:] / cash[:, :-1] - 1.0),
         tail_count(n_months),
         monthly, costs, risky, weight_sum, fused, weight_paths,
     )

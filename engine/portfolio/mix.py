@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from engine.arrays import kernel_input
 from engine.conventions import TRADING_DAYS_PER_YEAR
 from engine.types import FloatArray, IntArray
 
@@ -44,7 +45,7 @@ class CumulativeMoments:
     def of(cls, log_levels: FloatArray, days: IntArray) -> CumulativeMoments:
         """From ln of the levels (n_assets, n_paths, n_days + 1), kept at ``days``."""
         kept = np.unique(np.asarray(days, dtype=np.int64))
-        cross = _cumulative_cross(np.ascontiguousarray(log_levels), kept)
+        cross = _cumulative_cross(kernel_input(log_levels), kept)
         return cls(kept, log_levels[:, :, kept], cross)
 
     def covariance(self, ends: IntArray, window_days: int) -> FloatArray:
@@ -54,7 +55,7 @@ class CumulativeMoments:
         ends = np.asarray(ends, dtype=np.int64)
         if n < 2 or ends.min() < n:
             raise ValueError(f"a trailing window of {n} days needs every end >= {n} and n >= 2")
-        return _window_covariance(self.log_levels, self.cross, self._positions(ends),
+        return _window_covariance(kernel_input(self.log_levels), self.cross, self._positions(ends),
                                   self._positions(ends - n), n)
 
     def _positions(self, days: IntArray) -> IntArray:

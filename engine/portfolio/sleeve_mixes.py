@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from engine.arrays import kernel_input
 from engine.conventions import TRADING_DAYS_PER_YEAR
 from engine.portfolio.erc_lanes import erc_lanes_workspace, erc_solve_lanes
 from engine.portfolio.mix import fixed_weights, inverse_vol, quadratic_form
@@ -82,7 +83,7 @@ def sleeve_mixes(levels: FloatArray, spec: PortfolioSpec, starts: IntArray,
     risky = np.empty((len(keys[0]), n_paths, n_months, n_eq))
     risky_vol = np.empty((len(keys[0]), n_paths, n_months))
     defensive = np.empty((len(keys[1]), n_paths, n_months, len(spec.defensive)))
-    _sleeve_mixes(np.ascontiguousarray(levels, dtype=np.float64), n_eq, kept,
+    _sleeve_mixes(kernel_input(levels), n_eq, kept,
                   np.searchsorted(kept, starts), at_start, windows, codes[0], codes[1],
                   fixed_weights(n_eq, spec.risky_weights),
                   fixed_weights(len(spec.defensive), spec.defensive_weights),

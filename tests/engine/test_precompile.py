@@ -5,6 +5,7 @@ scenario file read as read-only views)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import importlib
 import pkgutil
 
@@ -18,6 +19,12 @@ from engine.arrays import kernel_input
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
 from engine.optimisation.sampling import sample_configs
+from engine.portfolio.evaluation import evaluate_portfolio
+from engine.portfolio.examples import GLOBAL_SIX
+from engine.portfolio.live import backtest_portfolio, todays_weights
+from engine.portfolio.market_data import synthetic_portfolio_data
+from engine.portfolio.paths import simulate_portfolio
+from engine.strategy.config import BASE_MIXES
 from engine.strategy.evaluation import evaluate
 
 
@@ -61,6 +68,25 @@ def test_stored_paths_run_the_kernels_the_two_asset_group_compiled():
 
     assert _signatures() == compiled
     assert stored.equals(evaluate(paths, sample_configs(3, 5)))
+
+
+def test_stored_paths_and_histories_run_the_kernels_the_portfolio_group_compiled():
+    precompile.portfolio()
+    compiled = _signatures()
+
+    configs = [dataclasses.replace(c, risky_mix=mix, defensive_mix=mix)
+               for c, mix in zip(sample_configs(3, 2), BASE_MIXES, strict=True)]
+    paths = simulate_portfolio(GLOBAL_SIX, REGIMES["bull"], 3, 4, horizon_years=3)
+    stored = evaluate_portfolio(_as_stored(paths), configs)
+    history = synthetic_portfolio_data(GLOBAL_SIX, dt.date(2025, 6, 30), years=3).history
+    by_column = history.select(GLOBAL_SIX.names).to_numpy().T  # Fortran order
+    weights = [todays_weights(by_column, GLOBAL_SIX, c) for c in configs]
+    backtest_portfolio(history["date"], by_column, history["risk_free"], GLOBAL_SIX, configs[2])
+
+    assert _signatures() == compiled
+    assert stored.equals(evaluate_portfolio(paths, configs))
+    assert all(np.array_equal(w, todays_weights(np.ascontiguousarray(by_column), GLOBAL_SIX, c))
+               for w, c in zip(weights, configs, strict=True))
 
 
 def test_a_kernel_input_is_a_read_only_view_of_a_contiguous_float_array():
