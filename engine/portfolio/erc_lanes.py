@@ -168,9 +168,10 @@ def _finish(c: FloatArray, y: FloatArray, warm: BoolArray, out: FloatArray,
             weights = np.empty(n)
             warm[v] = erc_solve(np.ascontiguousarray(c[:, :, v]), solution,
                                 np.empty((n + 3, n)), warm[v], weights)
-            y[:, v] = solution
-            if warm[v]:
-                out[:, v] = weights
+            for i in range(n):
+                y[i, v] = solution[i]
+                if warm[v]:
+                    out[i, v] = weights[i]
         else:
             warm[v] = False
     return damped

@@ -233,6 +233,8 @@ def run_rule(
             out[TRACKING_ERROR, c, p] = np.sqrt(te_total[c] / n_months)
             out[AVG_WEIGHT, c, p] = (0.0 + pairwise_sum(month_risky[c], 0, n_months)) / n_months
         if keep:
-            monthly_returns[:, p] = monthly
-            costs[:, p] = month_cost
-            risky[:, p] = month_risky
+            for c in range(n_configs):
+                for k in range(n_months):
+                    monthly_returns[c, p, k] = monthly[c, k]
+                    costs[c, p, k] = month_cost[c, k]
+                    risky[c, p, k] = month_risky[c, k]
