@@ -29,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from engine.analysis.allocation import weight_paths
 from engine.market.market_data import synthetic_market_data
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
@@ -48,9 +49,11 @@ AS_OF = dt.date(2026, 1, 2)
 
 def two_asset() -> None:
     """The two-asset study's kernels: scenario paths, the market and strategy passes of the
-    sweep and of the backtest on a history."""
+    sweep and of the backtest on a history, the month-by-month weights of one rule."""
     configs = sample_configs(4, 0)
-    evaluate(simulate_scenario(REGIMES["base"], 4, 0, horizon_years=1), configs)
+    paths = simulate_scenario(REGIMES["base"], 4, 0, horizon_years=1)
+    evaluate(paths, configs)
+    weight_paths(paths, configs[0])
     history = synthetic_market_data(AS_OF, years=3).history
     backtest_history(history["date"], history["close"], history["risk_free"], configs[0],
                      history["bond_close"])

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from engine.arrays import kernel_input
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
 from engine.portfolio.evaluation import evaluate_portfolio
@@ -124,8 +125,8 @@ def _rule_drawdowns(scale, risky_mix, defensive_mix, levels, days):
     rules = Rules(np.full(n_configs, INVERSE_VOL), np.arange(n_configs), ones, zeros,
                   np.full(n_configs, -np.inf), np.full(n_configs, np.inf), zeros, zeros)
     run_rule(1.0 / scale, rules, np.ascontiguousarray(np.repeat(risky_mix, n_configs, 0)),
-             np.zeros(n_configs, dtype=np.int64), defensive_mix, levels, days,
-             np.zeros((n_paths, n_months)), 1,
+             np.zeros(n_configs, dtype=np.int64), defensive_mix, kernel_input(levels), days,
+             kernel_input(np.zeros((n_paths, n_months))), 1,
              monthly, costs, risky, np.empty((n_configs, n_paths, levels.shape[0])), fused,
              np.empty((0, 0, 0, 0)))
     return fused[METRICS.index("max_drawdown")], risky, monthly
