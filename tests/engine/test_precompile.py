@@ -72,6 +72,7 @@ def test_stored_paths_run_the_kernels_the_two_asset_group_compiled():
 
 def test_stored_paths_and_histories_run_the_kernels_the_portfolio_group_compiled():
     precompile.portfolio()
+    precompile.todays_weights_of_every_mix()
     compiled = _signatures()
 
     configs = [dataclasses.replace(c, risky_mix=mix, defensive_mix=mix)
