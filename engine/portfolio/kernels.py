@@ -17,6 +17,7 @@ from engine.strategy.kernels import (
     AVG_WEIGHT,
     TRACKING_ERROR,
     Rules,
+    copy_to_path,
     pairwise_sum,
     return_rows,
     target_weight,
@@ -233,8 +234,6 @@ def run_rule(
             out[TRACKING_ERROR, c, p] = np.sqrt(te_total[c] / n_months)
             out[AVG_WEIGHT, c, p] = (0.0 + pairwise_sum(month_risky[c], 0, n_months)) / n_months
         if keep:
-            for c in range(n_configs):
-                for k in range(n_months):
-                    monthly_returns[c, p, k] = monthly[c, k]
-                    costs[c, p, k] = month_cost[c, k]
-                    risky[c, p, k] = month_risky[c, k]
+            copy_to_path(monthly_returns, p, monthly)
+            copy_to_path(costs, p, month_cost)
+            copy_to_path(risky, p, month_risky)

@@ -131,7 +131,9 @@ def _solve_lanes(codes: IntArray, lanes: IntArray, cov: FloatArray, c: FloatArra
         return
     for i in range(codes.shape[0]):
         if lanes[i] >= 0:
-            c[:, :, lanes[i]] = cov[codes[i, 0]]
+            for a in range(c.shape[0]):
+                for b in range(c.shape[1]):
+                    c[a, b, lanes[i]] = cov[codes[i, 0], a, b]
     erc_solve_lanes(c, y, warm, out, work, lane)
 
 

@@ -456,6 +456,16 @@ def return_rows(
     out[COST_DRAG, c, p] = (0.0 + pairwise_sum(cost, 0, n_months)) / years
 
 
+@numba.njit(cache=True, nogil=True)
+def copy_to_path(out: FloatArray, p: int, values: FloatArray) -> None:  # pragma: no cover
+    """out[:, p, :] = values, (n_configs, n_months), element by element: a slice
+    assignment compiles numba's shape-mismatch message, seconds more for each process
+    that compiles the kernel calling it."""
+    for c in range(values.shape[0]):
+        for k in range(values.shape[1]):
+            out[c, p, k] = values[c, k]
+
+
 @numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def strategy_pass(
     vols: FloatArray,
@@ -501,9 +511,8 @@ def strategy_pass(
 
     Paths are the parallel axis: a path's targets, weights, returns and daily growth
     (2 x ~1300 floats) live in per-path scratch that stays in cache while every config
-    reads it; nothing of size configs x paths x months is written unless asked for, and
-    then element by element (a slice assignment compiles numba's shape-mismatch message,
-    seconds more for each process that compiles the pass).
+    reads it; nothing of size configs x paths x months is written unless asked for
+    (:func:`copy_to_path`).
     """
     n_configs = rules.tc.shape[0]
     n_paths, n_months = period_returns.shape[1], period_returns.shape[2]
@@ -555,8 +564,6 @@ def strategy_pass(
             out[TRACKING_ERROR, c, p] = np.sqrt(total / n_months)
             out[AVG_WEIGHT, c, p] = _mean(weight[c])
         if keep:
-            for c in range(n_configs):
-                for k in range(n_months):
-                    weights[c, p, k] = weight[c, k]
-                    costs[c, p, k] = cost[c, k]
-                    monthly_returns[c, p, k] = monthly[c, k]
+            copy_to_path(weights, p, weight)
+            copy_to_path(costs, p, cost)
+            copy_to_path(monthly_returns, p, monthly)
