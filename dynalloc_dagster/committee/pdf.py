@@ -292,7 +292,7 @@ class ChartPage(NamedTuple):
 def chart_page(png: bytes) -> ChartPage:
     """The PNG's pixels as a charts.pdf page image, losslessly (a chart's opaque alpha
     dropped)."""
-    image = Image.open(io.BytesIO(png)).convert("RGB")
+    image = _rgb_picture(png)
     return ChartPage(*image.size, zlib.compress(image.tobytes()))
 
 
