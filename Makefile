@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/dagster_home
+# numpy's advice to back large arrays with huge pages, off unless the caller sets it: on a
+# VM whose host backs guest memory lazily (Firecracker, where this was measured) a huge
+# page's first touch is some 13x slower than small pages' (docs/engine.md, "Memory")
+export NUMPY_MADVISE_HUGEPAGE ?= 0
 
 .PHONY: run run-portfolio sweep dev test lint bench clean
 

@@ -23,6 +23,7 @@ from collections import defaultdict
 
 import numpy as np
 import polars as pl
+from conditions import conditions
 
 from engine.analysis.robustness import robustness_scores
 from engine.conventions import MONTHS_PER_YEAR, TRADING_DAYS_PER_YEAR
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--naive-paths", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    print(conditions())
 
     t0 = time.perf_counter()
     _warm_up_kernels()

@@ -39,6 +39,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from conditions import conditions
+
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_STAGES = ("pipeline_start_job", "ingest_job", "scenario_paths_job")
 """The stages before the optimisation rounds (the first one both of the others)."""
@@ -110,6 +112,7 @@ def main() -> None:
 def run(folder: Path) -> None:
     import polars as pl
 
+    print(conditions(), flush=True)
     home = folder / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")

@@ -35,6 +35,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from conditions import conditions
+
 ROOT = Path(__file__).resolve().parent.parent
 
 DRIVER = r"""
@@ -226,6 +228,7 @@ def main() -> None:
     if args.prof:
         report_areas(args.prof, args.top)
         return
+    print(conditions(), flush=True)
     with tempfile.TemporaryDirectory(prefix="dynalloc-profile-") as tmp:
         home = Path(tmp) / "dagster_home"
         home.mkdir()

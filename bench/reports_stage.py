@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from conditions import conditions
+
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_S = 5.0
@@ -77,7 +79,7 @@ def run(folder: Path, repeat: int, profile: str | None, steps: int = 0) -> None:
     from dynalloc_dagster.orchestration.stages import stage_request
     from dynalloc_dagster.tags import REPORTS_JOB
 
-    print(f"reports stage on {data} (load average {os.getloadavg()[0]:.2f})")
+    print(f"reports stage on {data}; {conditions()}")
     print(f"{'run':<10} {'wall s':>7} {'CPU s':>7}   target wall <= {TARGET_S:.0f} s")
     with dg.DagsterInstance.get() as instance, workspace_launcher(instance) as launcher:
         for i in range(repeat):

@@ -15,11 +15,11 @@ and tests/engine/test_metrics_golden.py hold the references). ``math.log``, ``lo
 ``exp`` call the C library, as numpy's float64 ufuncs do on a CPU without AVX-512 (as
 engine.market.kernels relies on too); an AVX-512 numpy may differ from them in the last bit.
 
-The kernels fill output arrays their caller allocates with numpy: numpy advises the
-kernel to back large arrays with huge pages, numba's allocator does not, and where huge
-pages are left to that advice (``transparent_hugepage=madvise``, as here) the first
-touch of a fresh 48 MB array from numba takes some 12,000 page faults, which cost more
-than the rebalancing itself.
+The kernels fill output arrays their caller allocates with numpy, so every large array
+gets numpy's huge-page advice (``NUMPY_MADVISE_HUGEPAGE``) or none alike; numba's
+allocator never gives it, and where huge pages are cheap a fresh 48 MB array first
+touched from numba takes some 12,000 page faults, which cost more than the rebalancing
+itself (docs/engine.md, "Memory", on machines where huge pages are the dear ones).
 """
 
 from __future__ import annotations

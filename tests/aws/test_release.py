@@ -7,6 +7,7 @@ bootstrap.sh itself installs the lock from PyPI onto an image and is not run her
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -135,3 +136,20 @@ def test_the_image_compiles_the_kernels_once_the_wheel_is_installed():
 def test_make_test_compiles_the_kernels_before_the_suite():
     recipe = (REPO / "Makefile").read_text().split("\ntest: $(STAMP)\n", 1)[1].split("\n\n")[0]
     assert recipe.index("-m engine.precompile") < recipe.index("-m pytest")
+
+
+_HUGE_PAGES = ("import numpy._core.multiarray as m, os;"
+               " print(os.environ.get('NUMPY_MADVISE_HUGEPAGE'), m._get_madvise_hugepage())")
+
+
+@pytest.mark.parametrize(("caller", "expected"), [(None, "0 False"), ("1", "1 True")])
+def test_what_make_runs_has_numpys_huge_pages_off_unless_the_caller_sets_them(
+        caller: str | None, expected: str):
+    environment = {k: v for k, v in os.environ.items()
+                   if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if caller is not None:
+        environment["NUMPY_MADVISE_HUGEPAGE"] = caller
+    done = subprocess.run(
+        ["make", "-s", "--eval", f"huge-pages: ; @{sys.executable} -c \"{_HUGE_PAGES}\"",
+         "huge-pages"], cwd=REPO, env=environment, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == expected
