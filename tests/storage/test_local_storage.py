@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,8 +106,51 @@ def test_a_failure_part_way_writes_nothing(
     monkeypatch.setattr(local_module, "_write_temp", fail_on_fourth)
     with pytest.raises(OSError, match="No space left"):
         store.put_many({key: b"new" for key in old})
-    assert len(calls) == 4  # three objects staged when the fourth failed
+    assert len(calls) >= 4  # the writes under way when the fourth failed finished
     assert {key: store.get(key) for key in old} == old  # every object of the old generation
+    assert _temps(tmp_path) == []
+
+
+def test_the_objects_of_a_call_are_written_side_by_side(
+    store: LocalStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writes wait for each other at a barrier: written one after the other, the
+    first would wait alone and the barrier break."""
+    monkeypatch.setattr(local_module.os, "cpu_count", lambda: 2)
+    real = local_module._write_temp
+    barrier = threading.Barrier(2, timeout=10)
+    names = []
+
+    def meet(path: Path, data: bytes, mode: int) -> Path:
+        if path.suffix == ".bin":
+            names.append(threading.current_thread().name)
+            barrier.wait()
+        return real(path, data, mode)
+
+    monkeypatch.setattr(local_module, "_write_temp", meet)
+    objects = {"paths/bull.bin": b"bull" * 1000, "paths/bear.bin": b"bear" * 1000}
+    store.put_many(objects)
+    assert {key: store.get(key) for key in objects} == objects
+    assert len(set(names)) == 2
+
+
+def test_an_interrupt_while_the_writes_run_leaves_no_temporary(
+    store: LocalStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C reaches the caller waiting for the writes after they all finished: their
+    temporaries are removed, the old objects stay."""
+    old = {f"s/{n}.bin": f"old {n}".encode() for n in "abc"}
+    store.put_many(old)
+    real_wait = local_module.wait
+
+    def interrupted(futures, return_when):
+        real_wait(futures)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local_module, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.put_many({key: b"new" for key in old})
+    assert {key: store.get(key) for key in old} == old
     assert _temps(tmp_path) == []
 
 
