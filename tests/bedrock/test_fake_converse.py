@@ -146,7 +146,11 @@ def test_command_line_server_for_subprocesses() -> None:
         assert reply["output"]["message"]["content"][0]["text"].startswith("## Executive")
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # seen once in a loaded suite: SIGTERM not acted on
+            server.kill()
+            server.wait(timeout=10)
 
 
 def test_a_closed_connection_is_retried_then_named(
