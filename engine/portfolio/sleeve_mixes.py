@@ -53,6 +53,60 @@ class SleeveMixes:
     defensive: FloatArray
 
 
+@dataclass(frozen=True, slots=True)
+class SleeveMixer:
+    """What the compiled pass reads to build the mixes of the keys at the rebalance days:
+    the days whose running moments it keeps, each (window, rebalance)'s place among them,
+    each key's (window, mix code) and the sleeves' fixed weights (:meth:`of`)."""
+
+    risky_keys: tuple[SleeveKey, ...]
+    defensive_keys: tuple[SleeveKey, ...]
+    kept: IntArray
+    at_end: IntArray
+    at_start: IntArray
+    windows: IntArray
+    risky_codes: IntArray
+    defensive_codes: IntArray
+    risky_fixed: FloatArray
+    defensive_fixed: FloatArray
+
+    @classmethod
+    def of(cls, spec: PortfolioSpec, starts: IntArray, risky_keys: Sequence[SleeveKey],
+           defensive_keys: Sequence[SleeveKey]) -> SleeveMixer:
+        """The mixer of ``spec``'s sleeves at the rebalance days ``starts`` (arguments as
+        :func:`sleeve_mixes`)."""
+        starts = np.asarray(starts, dtype=np.int64)
+        keys = (tuple(risky_keys), tuple(defensive_keys))
+        windows = np.array(sorted({w for sleeve in keys for w, _ in sleeve}), dtype=np.int64)
+        if windows.size == 0:
+            raise ValueError("sleeve_mixes needs at least one (window_days, mix) key")
+        if windows.min() < 2 or starts.min() < windows.max():
+            raise ValueError(f"a trailing window of {windows.max()} days needs every"
+                             f" rebalance day >= {windows.max()} and windows >= 2 days")
+        kept = np.unique(np.concatenate([starts, *(starts - w for w in windows)]))
+        codes = [np.array([[np.searchsorted(windows, w), MIX_CODES[m]] for w, m in sleeve],
+                          dtype=np.int64).reshape(-1, 2) for sleeve in keys]
+        return cls(keys[0], keys[1], kept, np.searchsorted(kept, starts),
+                   np.stack([np.searchsorted(kept, starts - w) for w in windows]), windows,
+                   codes[0], codes[1], fixed_weights(len(spec.equities), spec.risky_weights),
+                   fixed_weights(len(spec.defensive), spec.defensive_weights))
+
+    def empty(self, n_paths: int) -> SleeveMixes:
+        """Uninitialised mixes of ``n_paths`` paths, for :meth:`fill`."""
+        n_risky, n_months = len(self.risky_keys), self.at_end.size
+        return SleeveMixes(
+            self.risky_keys, np.empty((n_risky, n_paths, n_months, self.risky_fixed.size)),
+            np.empty((n_risky, n_paths, n_months)), self.defensive_keys,
+            np.empty((len(self.defensive_keys), n_paths, n_months, self.defensive_fixed.size)))
+
+    def fill(self, levels: FloatArray, first: int, out: SleeveMixes) -> None:
+        """Write the mixes of paths first, first + 1, ... of ``levels`` (a read-only view,
+        engine.arrays.kernel_input) to ``out``'s paths 0, 1, ..., as many as both hold."""
+        _sleeve_mixes(levels, first, self.risky_fixed.size, self.kept, self.at_end, self.at_start,
+                      self.windows, self.risky_codes, self.defensive_codes, self.risky_fixed,
+                      self.defensive_fixed, out.risky, out.risky_vol, out.defensive)
+
+
 def sleeve_mixes(levels: FloatArray, spec: PortfolioSpec, starts: IntArray,
                  risky_keys: Sequence[SleeveKey],
                  defensive_keys: Sequence[SleeveKey]) -> SleeveMixes:
@@ -72,30 +126,12 @@ def sleeve_mixes(levels: FloatArray, spec: PortfolioSpec, starts: IntArray,
     e (engine.portfolio.mix.trailing_covariance); a one-asset sleeve's mix is 1. A risk
     parity solve that fails (a zero variance) falls back to inverse volatility and the
     next one starts cold, as :func:`engine.portfolio.mix.risk_parity_weights` does.
+    :class:`SleeveMixer` builds them for a chunk of paths at a time.
     """
-    starts = np.asarray(starts, dtype=np.int64)
-    n_eq = len(spec.equities)
-    keys = (tuple(risky_keys), tuple(defensive_keys))
-    windows = np.array(sorted({w for sleeve in keys for w, _ in sleeve}), dtype=np.int64)
-    if windows.size == 0:
-        raise ValueError("sleeve_mixes needs at least one (window_days, mix) key")
-    if windows.min() < 2 or starts.min() < windows.max():
-        raise ValueError(f"a trailing window of {windows.max()} days needs every rebalance"
-                         f" day >= {windows.max()} and windows >= 2 days")
-    kept = np.unique(np.concatenate([starts, *(starts - w for w in windows)]))
-    at_start = np.stack([np.searchsorted(kept, starts - w) for w in windows])
-    codes = [np.array([[np.searchsorted(windows, w), MIX_CODES[m]] for w, m in sleeve],
-                      dtype=np.int64).reshape(-1, 2) for sleeve in keys]
-    n_paths, n_months = levels.shape[1], starts.size
-    risky = np.empty((len(keys[0]), n_paths, n_months, n_eq))
-    risky_vol = np.empty((len(keys[0]), n_paths, n_months))
-    defensive = np.empty((len(keys[1]), n_paths, n_months, len(spec.defensive)))
-    _sleeve_mixes(kernel_input(levels), n_eq, kept,
-                  np.searchsorted(kept, starts), at_start, windows, codes[0], codes[1],
-                  fixed_weights(n_eq, spec.risky_weights),
-                  fixed_weights(len(spec.defensive), spec.defensive_weights),
-                  risky, risky_vol, defensive)
-    return SleeveMixes(keys[0], risky, risky_vol, keys[1], defensive)
+    mixer = SleeveMixer.of(spec, starts, risky_keys, defensive_keys)
+    out = mixer.empty(levels.shape[1])
+    mixer.fill(kernel_input(levels), 0, out)
+    return out
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -203,12 +239,14 @@ def _covariance(logs: FloatArray, cross: FloatArray, lo: int, hi: int, e: int, s
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _sleeve_mixes(
-    levels: FloatArray, n_eq: int, kept: IntArray, at_end: IntArray, at_start: IntArray,
-    windows: IntArray, risky_codes: IntArray, defensive_codes: IntArray,
+    levels: FloatArray, offset: int, n_eq: int, kept: IntArray, at_end: IntArray,
+    at_start: IntArray, windows: IntArray, risky_codes: IntArray, defensive_codes: IntArray,
     risky_fixed: FloatArray, defensive_fixed: FloatArray,
     risky: FloatArray, risky_vol: FloatArray, defensive: FloatArray,
 ) -> None:  # pragma: no cover - compiled
-    n_assets, n_paths, _ = levels.shape
+    """Path offset + j's mixes to row j of ``risky``, ``risky_vol``, ``defensive``."""
+    n_assets = levels.shape[0]
+    n_paths = min(risky_vol.shape[1], defensive.shape[1], levels.shape[1] - offset)
     n_def = n_assets - n_eq
     n_kept, n_months = kept.shape[0], at_end.shape[0]
     n_risky, n_defensive = risky_codes.shape[0], defensive_codes.shape[0]
@@ -228,7 +266,8 @@ def _sleeve_mixes(
         cross_eq = np.empty((size, n_eq, n_eq, n_kept))
         cross_def = np.empty((size, n_def, n_def, n_kept))
         for j in range(size):
-            _running_moments(levels, first + j, n_eq, kept, logs[j], cross_eq[j], cross_def[j])
+            _running_moments(levels, offset + first + j, n_eq, kept, logs[j], cross_eq[j],
+                             cross_def[j])
         cov_eq = np.empty((size, n_windows, n_eq, n_eq))
         cov_def = np.empty((size, n_windows, n_def, n_def))
         rp_eq, rp_def = size * n_rp_eq, size * n_rp_def
