@@ -128,11 +128,11 @@ def erc_solve_lanes(c: FloatArray, y: FloatArray, warm: BoolArray, out: FloatArr
     return _finish(c, y, warm, out, start, status)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _covariance_row_times(c: FloatArray, y: FloatArray, a: int,
                           row: FloatArray) -> None:  # pragma: no cover - compiled
     """row[v] = sum_b c[a, b, v] y[b, v] for every lane v, summed in b's order (the
-    scalar solve's (Sigma y)_a)."""
+    scalar solve's (Sigma y)_a). Inlined: a call per row measured some 7% of the solves."""
     n, lanes = y.shape
     for v in range(lanes):
         row[v] = 0.0

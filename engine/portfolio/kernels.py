@@ -33,6 +33,7 @@ def run_rule(
     defensive_index: IntArray,
     defensive_mix: FloatArray,
     levels: FloatArray,
+    first: int,
     days: IntArray,
     cash_returns: FloatArray,
     tail_months: int,
@@ -43,18 +44,21 @@ def run_rule(
     out: FloatArray,
     weight_paths: FloatArray,
 ) -> None:  # pragma: no cover - compiled
-    """Simulate every config on every path and compute its per-path metrics.
+    """Simulate every config on paths first, first + 1, ... and compute their per-path
+    metrics: as many paths as the base mixes hold (their path j is path first + j).
 
     Parameters
     ----------
     risky_vol : the risky sleeve's trailing vol rv_k of each risky (window, mix) key,
-        (M_r, P, K); each config's sleeve weight is s_k =
+        (M_r, P_m, K); each config's sleeve weight is s_k =
         engine.strategy.kernels.target_weight of it.
     rules : the configs (engine.strategy.kernels.Rules, ``window`` the config's row of
         ``risky_vol`` and ``risky_mix``).
     defensive_index : the row of ``defensive_mix`` each config uses, (C,).
-    risky_mix : equity base mixes b_k, (M_r, P, K, n_e); defensive_mix d_k, (M_d, P, K, n_d).
+    risky_mix : equity base mixes b_k, (M_r, P_m, K, n_e); defensive_mix d_k,
+        (M_d, P_m, K, n_d).
     levels : daily levels of the A = n_e + n_d assets, (A, P, n_days + 1).
+    first : the path of ``levels`` and of the outputs that the mixes' path 0 is.
     days : rebalance days d_0 < ... < d_K, (K + 1,).
     cash_returns : the risk-free's return over each month, (P, K).
     tail_months : k of VaR/CVaR (engine.strategy.metrics.var_cvar).
@@ -81,21 +85,23 @@ def run_rule(
     its running peak and drawdown, each config's operations in the order of a config
     simulated alone.
     """
-    n_configs, n_paths, n_months = rules.tc.shape[0], levels.shape[1], days.shape[0] - 1
+    n_configs, n_months = rules.tc.shape[0], days.shape[0] - 1
+    n_paths = min(risky_vol.shape[1], defensive_mix.shape[1], levels.shape[1] - first)
     n_eq = risky_mix.shape[-1]
     n_assets = levels.shape[0]
     n_days = days[-1] - days[0]
     record = weight_paths.shape[0] > 0
     keep = monthly_returns.size > 0
     # Paths outermost: one path's growth and month covariances stay in cache for every config.
-    for p in numba.prange(n_paths):
+    for q in numba.prange(n_paths):
+        p = first + q
         period = np.empty((n_months, n_assets))
         growth = np.empty((n_assets, n_days))
         month_cov = np.zeros((n_months, n_assets, n_assets))
         sums = np.empty(n_assets)
         targets = np.empty((n_configs, n_months))
         for c in range(n_configs):
-            trailing = risky_vol[rules.window[c], p]
+            trailing = risky_vol[rules.window[c], q]
             for k in range(n_months):
                 targets[c, k] = target_weight(trailing[k], rules.weight_fn[c],
                                               rules.target_vol[c], rules.slope[c],
@@ -145,9 +151,9 @@ def run_rule(
                 s = targets[c, k]
                 ri, di = rules.window[c], defensive_index[c]
                 for a in range(n_eq):
-                    w[a, c] = s * risky_mix[ri, p, k, a]
+                    w[a, c] = s * risky_mix[ri, q, k, a]
                 for a in range(n_assets - n_eq):
-                    w[n_eq + a, c] = (1.0 - s) * defensive_mix[di, p, k, a]
+                    w[n_eq + a, c] = (1.0 - s) * defensive_mix[di, q, k, a]
             if k > 0:
                 turnover[:] = 0.0
                 for a in range(n_assets):

@@ -12,7 +12,12 @@ import pytest
 from engine.arrays import kernel_input
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
-from engine.portfolio.evaluation import evaluate_portfolio
+from engine.portfolio import evaluation
+from engine.portfolio.evaluation import (
+    evaluate_portfolio,
+    market_from_portfolio_paths,
+    run_portfolio,
+)
 from engine.portfolio.kernels import run_rule
 from engine.portfolio.paths import PortfolioPaths, simulate_portfolio
 from engine.portfolio.spec import TWO_ASSET, Asset, PortfolioSpec
@@ -105,6 +110,24 @@ def test_chunking_does_not_change_rows(six_paths):
     assert whole.equals(chunked)
 
 
+def test_passes_over_a_few_paths_change_no_bit(six_paths, monkeypatch):
+    # Mixes built and run through the rule 3 paths at a time (the last pass 1 path) give
+    # the bits of one pass over all 40, every per-month array and weight path included.
+    configs = [dataclasses.replace(c, risky_mix=mix, defensive_mix=mix)
+               for c in CONFIGS for mix in ("fixed", "inverse_vol", "risk_parity")]
+    market = market_from_portfolio_paths(six_paths)
+    whole = run_portfolio(market, configs, keep_weight_paths=True)
+    monkeypatch.setattr(evaluation, "PATHS_PER_PASS", 3)
+    passes = run_portfolio(market, configs, keep_weight_paths=True)
+    pairs = [(whole.asset_weights, passes.asset_weights),
+             (whole.weight_paths, passes.weight_paths)]
+    pairs += [(getattr(whole.run, name), getattr(passes.run, name))
+              for name in ("monthly_returns", "weights", "costs")]
+    pairs += [(whole.run.metrics[name], passes.run.metrics[name]) for name in METRICS]
+    for expected, actual in pairs:
+        assert np.array_equal(expected.view(np.uint64), actual.view(np.uint64))
+
+
 def test_cash_defensive_sleeve(six_paths):
     spec = PortfolioSpec((*SIX.assets[:3], Asset("cash", "cash")),
                          equity_correlation=SIX.equity_correlation)
@@ -125,7 +148,7 @@ def _rule_drawdowns(scale, risky_mix, defensive_mix, levels, days):
     rules = Rules(np.full(n_configs, INVERSE_VOL), np.arange(n_configs), ones, zeros,
                   np.full(n_configs, -np.inf), np.full(n_configs, np.inf), zeros, zeros)
     run_rule(1.0 / scale, rules, np.ascontiguousarray(np.repeat(risky_mix, n_configs, 0)),
-             np.zeros(n_configs, dtype=np.int64), defensive_mix, kernel_input(levels), days,
+             np.zeros(n_configs, dtype=np.int64), defensive_mix, kernel_input(levels), 0, days,
              kernel_input(np.zeros((n_paths, n_months))), 1,
              monthly, costs, risky, np.empty((n_configs, n_paths, levels.shape[0])), fused,
              np.empty((0, 0, 0, 0)))
