@@ -163,7 +163,7 @@ def _models_asset(models: Mapping[str, Model], schema: ProjectSchema,
                 refs = {ref for test in tests for ref in test.refs} - {name}
                 if stopped & refs:
                     context.log.warning(f"{name} check {check}: not run, {_why(stopped, refs)}")
-                    if _blocking(tests):
+                    if tests[0].severity is Severity.ERROR:
                         stopped.add(name)
                     continue
                 result = _check_result(check, tests, tables[name],
@@ -186,7 +186,7 @@ def _run_order(models: Mapping[str, Model], groups: Mapping[str, Mapping[str, An
         refs = [ref for ref in models[name].refs if ref in models]
         graph[(name, None)] = {(ref, None) for ref in refs} | {
             (ref, check) for ref in refs for check, tests in groups[ref].items()
-            if _blocking(tests)}
+            if tests[0].severity is Severity.ERROR}
         for check, tests in groups[name].items():
             graph[(name, check)] = {(name, None)} | {
                 (ref, None) for test in tests for ref in test.refs if ref in models}
@@ -194,18 +194,14 @@ def _run_order(models: Mapping[str, Model], groups: Mapping[str, Mapping[str, An
 
 
 def _why(stopped: set[str], refs: Iterable[str]) -> str:
-    return "a blocking check did not pass on " + ", ".join(sorted(stopped & set(refs)))
-
-
-def _blocking(tests: tuple[TestSpec, ...]) -> bool:
-    """Whether a check of these tests is blocking: the tests' severity is error."""
-    return tests[0].severity is Severity.ERROR
+    return ("a blocking check did not pass on "
+            + ", ".join(sorted(stopped & set(refs))) + " (schema.yml)")
 
 
 def _blocks(result: dg.AssetCheckResult, tests: tuple[TestSpec, ...]) -> bool:
-    """Whether the check stops the models downstream: a blocking check that failed with an
-    error."""
-    return (_blocking(tests) and not result.passed
+    """Whether the check stops the models downstream: a blocking (error-severity) check
+    that failed with an error."""
+    return (tests[0].severity is Severity.ERROR and not result.passed
             and result.severity == dg.AssetCheckSeverity.ERROR)
 
 
@@ -277,7 +273,7 @@ def _check_specs(model_schema: ModelSchema) -> list[dg.AssetCheckSpec]:
             name=check,
             asset=name,
             description="; ".join(test.description for test in tests),
-            blocking=_blocking(tests),
+            blocking=tests[0].severity is Severity.ERROR,
             additional_deps=sorted({ref for test in tests for ref in test.refs} - {name}),
             metadata={"test": tests[0].test, "severity": tests[0].severity.value,
                       "rules": len(tests)},
