@@ -42,17 +42,18 @@ def build_definitions(
 ) -> dg.Definitions:
     """All assets, checks, jobs, schedules and sensors with the environment's resources;
     on aws also the EC2 instance reaper."""
-    report_models = build_report_assets()
+    report_assets, report_checks = build_report_assets()
     environment = environment or current_environment()
     reaper = [ec2_instance_reaper] if environment == "aws" else []
     return dg.Definitions(
         assets=[market_data, calibration, market_regimes, scenario_paths, strategy_configs,
-                strategy_evaluations, optimisation_history, report_models, cost_sensitivity,
+                strategy_evaluations, optimisation_history, *report_assets, cost_sensitivity,
                 recommended_allocation, benchmark_evaluations, allocation_paths, charts,
                 bedrock_report, report, historical_backtest, todays_allocation,
                 market_regime],
         asset_checks=[market_data_sanity, evaluation_completeness,
-                      recommended_objectives_compliance, rule_underperformance],
+                      recommended_objectives_compliance, *report_checks,
+                      rule_underperformance],
         jobs=STAGE_JOBS,
         schedules=[weekly_refresh, quarterly_reoptimisation],
         sensors=[pipeline_next_stage, regime_shift_reoptimisation, *reaper],

@@ -1,29 +1,24 @@
-"""The dbt-like SQL reports as Dagster assets: one asset per model, its tests as checks,
-all computed in one step.
+"""The dbt-like SQL reports as Dagster assets: one asset per model, its tests as checks.
 
 Every ``dbt_like_reports/models/**/*.sql`` file becomes an asset keyed by its file stem,
-in group ``reports``, of one multi-asset (op :data:`OP_NAME`); its refs are its upstream
-assets, the sources it reads are the op's inputs (loaded by the default IO manager,
-``io_manager``, the Parquet one) and its polars table is stored by the same IO manager.
-Every test in ``schema.yml`` is checked: the column tests of one kind and severity on a
-model form one asset check named after the kind (``not_null``, ``accepted_range`` ...,
-``__warn`` appended for a warning), whose metadata lists every column's rule and its
-failing rows; each model-level test (``unique_combination_of_columns``,
-``expression_is_true``) is a check of its own, named as in schema.yml. A check per column
-would add three event-log entries per column to every run for no rule more. One step per
-model and per model's checks would add about 0.1 s of Dagster's work per step and write
-and read back every table between them; in one step the models and checks run in the
-order Dagster gives separate steps (:func:`_run_order`), a failing blocking check stopping
-what reads its model. Adding a model is adding a .sql file and its entry in schema.yml: no
-Python change.
+in group ``reports``, reading the tables it ``{{ ref() }}``s through the default IO
+manager (``io_manager``, the Parquet one) and returning its polars table. Every test in
+``schema.yml`` is checked: the column tests of one kind and severity on a model form one
+asset check named after the kind (``not_null``, ``accepted_range`` ..., ``__warn``
+appended for a warning), whose metadata lists every column's rule and its failing rows;
+each model-level test (``unique_combination_of_columns``, ``expression_is_true``) is a
+check of its own, named as in schema.yml. A check per column would add three event-log
+entries per column to every run for no rule more. The checks of a
+model run together in one op that reads the stored table (and, for ``relationships``,
+the referenced table) through the same IO manager. Adding a model is adding a .sql file
+and its entry in schema.yml: no Python change.
 
 The SQL and the tests live in :mod:`dbt_like_reports` (pure Python); this module only
 wires them into Dagster. No ``from __future__ import annotations``: Dagster reads the
 ``context`` annotations at runtime.
 """
 
-import graphlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +29,6 @@ from dbt_like_reports.loader import MODELS_DIR, Model, discover_models, run_mode
 from dbt_like_reports.schema_tests import (
     SCHEMA_PATH,
     ModelSchema,
-    ProjectSchema,
     SchemaError,
     Severity,
     TestSpec,
@@ -46,7 +40,6 @@ from dynalloc_dagster.storage.metadata import table_metadata
 __all__ = ["GROUP_NAME", "OWNERS", "build_report_assets"]
 
 GROUP_NAME = "reports"
-OP_NAME = "sql_report_models"
 OWNERS = ["team:quant-research"]
 KINDS = {"sql", "polars"}
 PREVIEW_ROWS = 10
@@ -56,8 +49,8 @@ _SEVERITY = {Severity.ERROR: dg.AssetCheckSeverity.ERROR, Severity.WARN: dg.Asse
 
 def build_report_assets(
     models_dir: Path | str = MODELS_DIR, schema_path: Path | str = SCHEMA_PATH
-) -> dg.AssetsDefinition:
-    """One asset per SQL model, its tests as asset checks, all computed in one step.
+) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
+    """One asset per SQL model and one multi-asset check per model with tests.
 
     Parameters
     ----------
@@ -66,9 +59,8 @@ def build_report_assets(
 
     Returns
     -------
-    A multi-asset (op :data:`OP_NAME`) with a spec per model, in dependency order, and an
-    AssetCheckSpec per group of each model's tests (:func:`check_groups`); see
-    :func:`_models_asset` for how a run computes them.
+    (assets, checks) : assets in dependency order; checks for the models that declare
+        tests, each holding one AssetCheckSpec per group of tests (:func:`check_groups`).
 
     Raises
     ------
@@ -93,13 +85,21 @@ def build_report_assets(
             if unknown:
                 raise SchemaError(f"{test.description}: refs unknown table {unknown[0]!r}")
         check_groups(model_schema)
-    return _models_asset(models, schema, order)
+    assets = [_model_asset(models[name], schema.models[name]) for name in order]
+    checks = [
+        _model_checks(schema.models[name])
+        for name in order
+        if schema.models[name].all_tests
+    ]
+    return assets, checks
 
 
-def _model_spec(model: Model, model_schema: ModelSchema) -> dg.AssetSpec:
+def _model_asset(model: Model, model_schema: ModelSchema) -> dg.AssetsDefinition:
     described = {name: column.description for name, column in model_schema.columns.items()}
-    return dg.AssetSpec(
-        model.name,
+
+    @dg.asset(
+        name=model.name,
+        ins={ref: dg.AssetIn(key=ref) for ref in model.refs},
         group_name=GROUP_NAME,
         description=model_schema.description,
         kinds=KINDS,
@@ -116,118 +116,20 @@ def _model_spec(model: Model, model_schema: ModelSchema) -> dg.AssetSpec:
             ),
         },
     )
-
-
-def _models_asset(models: Mapping[str, Model], schema: ProjectSchema,
-                  order: list[str]) -> dg.AssetsDefinition:
-    read = {ref for name in order for ref in models[name].refs} | {
-        ref for name in order for test in schema.models[name].all_tests for ref in test.refs}
-    sources = sorted(read - set(models))
-    groups = {name: check_groups(schema.models[name]) for name in order}
-
-    @dg.multi_asset(
-        name=OP_NAME,
-        outs={name: dg.AssetOut.from_spec(_model_spec(models[name], schema.models[name]),
-                                          dagster_type=pl.DataFrame, is_required=False)
-              for name in order},
-        internal_asset_deps={name: {dg.AssetKey(ref) for ref in models[name].refs}
-                             for name in order},
-        check_specs=[spec for name in order for spec in _check_specs(schema.models[name])],
-        ins={source: dg.AssetIn(key=source) for source in sources},
-        can_subset=True,
-        required_resource_keys={"io_manager"},
-    )
-    def _compute(context: dg.AssetExecutionContext,
-                 **inputs: pl.DataFrame) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        tables: dict[str, pl.DataFrame] = dict(inputs)
-        selected = {key.path[-1] for key in context.selected_asset_keys}
-        checks = context.selected_asset_check_keys
-        stopped: set[str] = set()  # models not run, or whose blocking check did not pass
-        for name, check in _run_order(models, groups, order):
-            if name not in selected:
-                continue
-            if check is None:
-                model = models[name]
-                if stopped & set(model.refs):
-                    context.log.warning(f"{name}: not run, {_why(stopped, model.refs)}")
-                    stopped.add(name)
-                    continue
-                table = run_model(model, _tables(context, tables, model.refs))
-                tables[name] = table
-                described = {n: c.description for n, c in schema.models[name].columns.items()}
-                _warn_on_columns(context, model, table, described)
-                yield dg.MaterializeResult(asset_key=name, value=table,
-                                           metadata=_table_metadata(model, table, described))
-            elif name in tables and dg.AssetCheckKey(dg.AssetKey(name), check) in checks:
-                tests = groups[name][check]
-                refs = {ref for test in tests for ref in test.refs} - {name}
-                if stopped & refs:
-                    context.log.warning(f"{name} check {check}: not run, {_why(stopped, refs)}")
-                    if tests[0].severity is Severity.ERROR:
-                        stopped.add(name)
-                    continue
-                result = _check_result(check, tests, tables[name],
-                                       _tables(context, tables, {name, *refs}))
-                yield result
-                if _blocks(result, tests):
-                    stopped.add(name)
+    def _compute(
+        context: dg.AssetExecutionContext, **inputs: pl.DataFrame
+    ) -> dg.MaterializeResult:
+        table = run_model(model, inputs)
+        missing = [name for name in described if name not in table.columns]
+        extra = [name for name in table.columns if name not in described]
+        if missing or extra:
+            context.log.warning(
+                f"{model.name}: columns not in schema.yml {extra}; described but not produced"
+                f" {missing}"
+            )
+        return dg.MaterializeResult(value=table, metadata=_table_metadata(model, table, described))
 
     return _compute
-
-
-def _run_order(models: Mapping[str, Model], groups: Mapping[str, Mapping[str, Any]],
-               order: list[str]) -> list[tuple[str, str | None]]:
-    """The step's work in order: ``(model, None)`` computes a model, ``(model, check)``
-    runs one of its checks. A check comes after its model and every model it refs; a model
-    after the models it refs and their blocking checks (Dagster's order for separate steps).
-    """
-    graph: dict[tuple[str, str | None], set[tuple[str, str | None]]] = {}
-    for name in order:
-        refs = [ref for ref in models[name].refs if ref in models]
-        graph[(name, None)] = {(ref, None) for ref in refs} | {
-            (ref, check) for ref in refs for check, tests in groups[ref].items()
-            if tests[0].severity is Severity.ERROR}
-        for check, tests in groups[name].items():
-            graph[(name, check)] = {(name, None)} | {
-                (ref, None) for test in tests for ref in test.refs if ref in models}
-    return list(graphlib.TopologicalSorter(graph).static_order())
-
-
-def _why(stopped: set[str], refs: Iterable[str]) -> str:
-    return ("a blocking check did not pass on "
-            + ", ".join(sorted(stopped & set(refs))) + " (schema.yml)")
-
-
-def _blocks(result: dg.AssetCheckResult, tests: tuple[TestSpec, ...]) -> bool:
-    """Whether the check stops the models downstream: a blocking (error-severity) check
-    that failed with an error."""
-    return (tests[0].severity is Severity.ERROR and not result.passed
-            and result.severity == dg.AssetCheckSeverity.ERROR)
-
-
-def _tables(context: dg.AssetExecutionContext, tables: dict[str, pl.DataFrame],
-            names: Iterable[str]) -> dict[str, pl.DataFrame]:
-    """{name: table} of ``names``: computed in this step, an input, or else the stored
-    table of a model not selected in this run (read through the IO manager)."""
-    for name in names:
-        if name not in tables:
-            stored = context.resources.io_manager.load_stored(name)
-            if stored is None:
-                raise FileNotFoundError(f"{name} has not been materialized: materialize it"
-                                        " with the models that read it")
-            tables[name] = stored
-    return {name: tables[name] for name in names}
-
-
-def _warn_on_columns(context: dg.AssetExecutionContext, model: Model, table: pl.DataFrame,
-                     described: Mapping[str, str]) -> None:
-    missing = [name for name in described if name not in table.columns]
-    extra = [name for name in table.columns if name not in described]
-    if missing or extra:
-        context.log.warning(
-            f"{model.name}: columns not in schema.yml {extra}; described but not produced"
-            f" {missing}"
-        )
 
 
 def _table_metadata(
@@ -266,9 +168,11 @@ def check_groups(model_schema: ModelSchema) -> dict[str, tuple[TestSpec, ...]]:
     return {name: tuple(tests) for name, tests in groups.items()}
 
 
-def _check_specs(model_schema: ModelSchema) -> list[dg.AssetCheckSpec]:
+def _model_checks(model_schema: ModelSchema) -> dg.AssetChecksDefinition:
     name = model_schema.name
-    return [
+    groups = check_groups(model_schema)
+    others = sorted({ref for test in model_schema.all_tests for ref in test.refs} - {name})
+    specs = [
         dg.AssetCheckSpec(
             name=check,
             asset=name,
@@ -278,8 +182,25 @@ def _check_specs(model_schema: ModelSchema) -> list[dg.AssetCheckSpec]:
             metadata={"test": tests[0].test, "severity": tests[0].severity.value,
                       "rules": len(tests)},
         )
-        for check, tests in check_groups(model_schema).items()
+        for check, tests in groups.items()
     ]
+
+    @dg.multi_asset_check(
+        specs=specs,
+        name=f"{name}__schema_tests",
+        description=f"schema.yml tests of {name}",
+        can_subset=True,
+        ins={table: dg.AssetIn(key=table) for table in (name, *others)},
+    )
+    def _check(
+        context: dg.AssetCheckExecutionContext, **tables: pl.DataFrame
+    ) -> Iterator[dg.AssetCheckResult]:
+        selected = context.selected_asset_check_keys
+        for check, tests in groups.items():
+            if dg.AssetCheckKey(dg.AssetKey(name), check) in selected:
+                yield _check_result(check, tests, tables[name], tables)
+
+    return _check
 
 
 def _check_result(

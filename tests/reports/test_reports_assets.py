@@ -17,12 +17,7 @@ import pytest
 
 from dbt_like_reports.loader import MODELS_DIR, UnknownRefError, discover_models
 from dbt_like_reports.schema_tests import SCHEMA_PATH, SchemaError, load_schema
-from dynalloc_dagster.assets.reports import (
-    OP_NAME,
-    _check_result,
-    build_report_assets,
-    check_groups,
-)
+from dynalloc_dagster.assets.reports import _check_result, build_report_assets, check_groups
 from dynalloc_dagster.partitions import SCENARIOS, batch_partitions, evaluation_partitions
 from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager
 from dynalloc_dagster.storage.local import LocalStorage
@@ -51,17 +46,10 @@ def _resources(root: Path) -> dict[str, object]:
     return {"io_manager": PolarsParquetIOManager(root=str(root))}
 
 
-def _stand_in_names() -> list[str]:
-    return ["strategy_evaluations", "strategy_configs", "optimisation_history"]
-
-
-def _selection(names: set[str] | list[str]) -> dg.AssetSelection:
-    """The assets ``names`` and their checks."""
-    return dg.AssetSelection.assets(*names) | dg.AssetSelection.checks_for_assets(*names)
-
-
-def _specs(models: dg.AssetsDefinition) -> dict[str, dg.AssetSpec]:
-    return {spec.key.path[-1]: spec for spec in models.specs}
+def _subset(assets, checks, names: set[str]):
+    keep = [a for a in assets if a.key.path[-1] in names]
+    keep_checks = [c for c in checks if {k.asset_key.path[-1] for k in c.check_keys} <= names]
+    return keep, keep_checks
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +61,13 @@ def report_defs():
 
 
 def test_one_asset_per_model_with_its_refs_as_inputs(report_defs):
+    assets, _ = report_defs
     models = discover_models(MODELS_DIR)
     schema = load_schema(SCHEMA_PATH)
-    specs = _specs(report_defs)
-    assert sorted(specs) == sorted(models)
-    assert report_defs.op.name == OP_NAME and report_defs.can_subset
-    for name, spec in specs.items():
+    assert sorted(a.key.path[-1] for a in assets) == sorted(models)
+    for asset in assets:
+        name = asset.key.path[-1]
+        spec = next(iter(asset.specs))
         assert spec.group_name == "reports"
         assert spec.kinds == {"sql", "polars"}
         assert list(spec.owners) == ["team:quant-research"]
@@ -88,8 +77,9 @@ def test_one_asset_per_model_with_its_refs_as_inputs(report_defs):
 
 
 def test_column_tests_checked_by_kind_and_severity_model_tests_alone(report_defs):
+    _, checks = report_defs
     schema = load_schema(SCHEMA_PATH)
-    specs = {spec.key: spec for spec in report_defs.check_specs}
+    specs = {spec.key: spec for check in checks for spec in check.check_specs}
     grouped = {dg.AssetCheckKey(dg.AssetKey(model.name), name): tests
                for model in schema.models.values()
                for name, tests in check_groups(model).items()}
@@ -138,10 +128,12 @@ def test_a_model_test_named_like_a_group_of_column_tests_is_an_error(tmp_path):
 
 
 def test_the_definitions_validate_with_stand_in_sources(report_defs, sources):
+    assets, checks = report_defs
     defs = dg.Definitions(
         assets=[*_stand_ins(sources["strategy_evaluations"], sources["strategy_configs"],
                     sources["optimisation_history"]),
-                report_defs],
+                *assets],
+        asset_checks=checks,
         resources=_resources(Path("unused")),
     )
     defs.resolve_asset_graph()
@@ -151,26 +143,23 @@ def test_the_definitions_validate_with_stand_in_sources(report_defs, sources):
 
 
 def test_materialize_every_model_and_every_check_passes(tmp_path, report_defs, sources):
+    assets, checks = report_defs
     result = dg.materialize(
         [*_stand_ins(sources["strategy_evaluations"], sources["strategy_configs"],
                     sources["optimisation_history"]),
-         report_defs],
+         *assets, *checks],
         resources=_resources(tmp_path),
     )
     assert result.success
-    steps = [e.step_key for e in result.all_events if e.is_step_start]
-    assert sorted(steps) == sorted([*_stand_in_names(), OP_NAME])  # models, checks: one step
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == len(report_defs.check_specs)
+    assert len(evaluations) == sum(len(c.check_keys) for c in checks)
     assert [e.check_name for e in evaluations if not e.passed] == []
     assert all(e.metadata["failing_rows"].value == 0 for e in evaluations)
     assert all(e.metadata["failing_rules"].value == "none" for e in evaluations)
 
     board = pl.read_parquet(tmp_path / "robustness_leaderboard.parquet")
     assert board.height == sources["strategy_configs"].height
-    [materialization] = [
-        e.materialization for e in result.get_asset_materialization_events()
-        if e.asset_key == dg.AssetKey("robustness_leaderboard")]
+    materialization = result.asset_materializations_for_node("robustness_leaderboard")[0]
     metadata = materialization.metadata
     assert metadata["dagster/row_count"].value == board.height
     assert metadata["sql"].value.startswith("```sql\n")
@@ -183,11 +172,12 @@ def test_materialize_every_model_and_every_check_passes(tmp_path, report_defs, s
 
 def test_a_failing_error_check_reports_rows_and_blocks_downstream(tmp_path, report_defs,
                                                                    sources):
+    assets, checks = report_defs
     configs = sources["strategy_configs"]
     duplicated = pl.concat([configs, configs.head(1)])
     result = dg.materialize(
         [*_stand_ins(sources["strategy_evaluations"], duplicated,
-                    sources["optimisation_history"]), report_defs],
+                    sources["optimisation_history"]), *assets, *checks],
         resources=_resources(tmp_path),
         raise_on_error=False,
     )
@@ -210,6 +200,7 @@ def test_a_failing_error_check_reports_rows_and_blocks_downstream(tmp_path, repo
 
 
 def test_a_failing_warn_check_does_not_fail_the_run(tmp_path, report_defs, sources):
+    assets, checks = report_defs
     def rename(column: str) -> pl.Expr:
         return (pl.when(pl.col(column) == "bull").then(pl.lit("crash"))
                 .otherwise(pl.col(column)).alias(column))
@@ -217,9 +208,10 @@ def test_a_failing_warn_check_does_not_fail_the_run(tmp_path, report_defs, sourc
     evaluations = sources["strategy_evaluations"].with_columns(rename("scenario"))
     history = sources["optimisation_history"].with_columns(rename("worst_scenario"))
     staging = {"stg_strategy_evaluations", "stg_strategy_configs", "stg_optimisation_history"}
+    keep, keep_checks = _subset(assets, checks, staging)
     result = dg.materialize(
-        [*_stand_ins(evaluations, sources["strategy_configs"], history), report_defs],
-        selection=_selection([*_stand_in_names(), *staging]),
+        [*_stand_ins(evaluations, sources["strategy_configs"], history),
+         *keep, *keep_checks],
         resources=_resources(tmp_path),
     )
     assert result.success
@@ -232,35 +224,6 @@ def test_a_failing_warn_check_does_not_fail_the_run(tmp_path, report_defs, sourc
     assert "| accepted_values__weight_fn |" in failed[0].metadata["rules"].value  # passed
 
 
-def test_a_model_selected_alone_reads_its_stored_upstream_models(tmp_path, report_defs,
-                                                                sources):
-    """Materializing one mart runs only it and its checks, on the staged tables stored by
-    an earlier run; with none stored, the error names the table to materialize first."""
-    stand_ins = _stand_ins(sources["strategy_evaluations"], sources["strategy_configs"],
-                           sources["optimisation_history"])
-    dg.materialize(stand_ins, resources=_resources(tmp_path))
-    alone = _selection(["robustness_leaderboard"])
-    with pytest.raises(FileNotFoundError,
-                       match="stg_optimisation_history has not been materialized"):
-        dg.materialize([*stand_ins, report_defs], selection=alone,
-                       resources=_resources(tmp_path))
-    dg.materialize([*stand_ins, report_defs], resources=_resources(tmp_path))
-    staged = tmp_path / "stg_strategy_evaluations.parquet"
-    before = staged.stat().st_mtime_ns
-    (tmp_path / "robustness_leaderboard.parquet").unlink()
-
-    result = dg.materialize([*stand_ins, report_defs], selection=alone,
-                            resources=_resources(tmp_path))
-    assert result.success
-    assert [e.asset_key.path[-1] for e in result.get_asset_materialization_events()] == [
-        "robustness_leaderboard"]
-    assert {e.asset_key.path[-1] for e in result.get_asset_check_evaluations()} == {
-        "robustness_leaderboard"}
-    assert staged.stat().st_mtime_ns == before
-    board = pl.read_parquet(tmp_path / "robustness_leaderboard.parquet")
-    assert board.height == sources["strategy_configs"].height
-
-
 def _parquet(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.write_parquet(buffer)
@@ -271,6 +234,7 @@ def test_partitioned_strategy_evaluations_load_as_one_table(tmp_path, report_def
     """The real upstream layout: one Parquet file per (scenario, batch) partition key,
     here two batches of configs, every scenario of the partitions (the fixture's rows
     stand in for any it lacks)."""
+    assets, checks = report_defs
     given = sources["strategy_evaluations"]
     stand_in = given.filter(pl.col("scenario") == given["scenario"][0])
     evaluations = pl.concat([given, *(
@@ -293,10 +257,12 @@ def test_partitioned_strategy_evaluations_load_as_one_table(tmp_path, report_def
         dg.AssetSpec("strategy_configs"),
         dg.AssetSpec("optimisation_history"),
     ]
-    keep = _selection({"stg_strategy_evaluations", "stg_strategy_configs",
-                       "stg_optimisation_history", "int_config_parameter_bands",
-                       "robustness_leaderboard"})
-    result = dg.materialize([*upstream, report_defs], selection=keep,
+    keep, keep_checks = _subset(assets, checks, {"stg_strategy_evaluations",
+                                                 "stg_strategy_configs",
+                                                 "stg_optimisation_history",
+                                                 "int_config_parameter_bands",
+                                                 "robustness_leaderboard"})
+    result = dg.materialize([*upstream, *keep, *keep_checks],
                             resources={"io_manager": io_manager}, instance=instance)
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
@@ -356,20 +322,23 @@ def test_adding_a_sql_file_adds_an_asset_that_materializes(tmp_path, sources):
     schema_path.write_text(SCHEMA_PATH.read_text(encoding="utf-8") + NEW_MODEL_SCHEMA,
                            encoding="utf-8")
 
-    before = build_report_assets()
-    models = build_report_assets(models_dir, schema_path)
-    assert set(_specs(models)) - set(_specs(before)) == {"config_count"}
-    spec = _specs(models)["config_count"]
+    before, _ = build_report_assets()
+    assets, checks = build_report_assets(models_dir, schema_path)
+    names = {a.key.path[-1] for a in assets}
+    assert names - {a.key.path[-1] for a in before} == {"config_count"}
+    new = next(a for a in assets if a.key == dg.AssetKey("config_count"))
+    spec = next(iter(new.specs))
     assert {dep.asset_key for dep in spec.deps} == {dg.AssetKey("stg_strategy_configs")}
     assert spec.description == "Configs sampled per weight function."
-    new_checks = {key.name for key in models.check_keys
+    new_checks = {key.name for c in checks for key in c.check_keys
                   if key.asset_key == dg.AssetKey("config_count")}
     assert new_checks == {"not_null", "unique", "accepted_range"}
 
+    keep, keep_checks = _subset(assets, checks, {"stg_strategy_configs", "config_count"})
     result = dg.materialize(
         [*_stand_ins(sources["strategy_evaluations"], sources["strategy_configs"],
-                    sources["optimisation_history"]), models],
-        selection=_selection([*_stand_in_names(), "stg_strategy_configs", "config_count"]),
+                    sources["optimisation_history"]),
+         *keep, *keep_checks],
         resources=_resources(tmp_path / "data"),
     )
     assert result.success
