@@ -26,7 +26,7 @@ from dynalloc_dagster.resources import (
     ObjectivesResource,
     OptimisationAgent,
 )
-from dynalloc_dagster.storage import LocalStorage, ObjectStorage, S3Storage
+from dynalloc_dagster.storage import LocalStorage, ObjectStorage
 from dynalloc_dagster.storage.io_managers import PolarsParquetIOManager, ScenarioPathsIOManager
 
 Environment = Literal["local", "aws"]
@@ -51,6 +51,8 @@ def _storage(environment: Environment, data_root: str | None) -> ObjectStorage:
         root = data_root or os.environ.get("DYNALLOC_DATA_ROOT") or str(PROJECT_ROOT / "data")
         return LocalStorage(root=root)
     if environment == "aws":
+        from dynalloc_dagster.storage.s3 import S3Storage
+
         # the prefix is optional: EnvVar only when it is set, else the bucket's top level
         prefix: Any = dg.EnvVar(S3_PREFIX_ENV) if os.environ.get(S3_PREFIX_ENV) else ""
         return S3Storage(bucket=dg.EnvVar(S3_BUCKET_ENV), prefix=prefix,

@@ -3,10 +3,13 @@
 ``ObjectStorage`` is the seam (whole objects under ``/``-separated keys, every object
 stored with its sha256 and verified on read); ``LocalStorage`` keeps them in a folder
 (temporary file, then rename), ``S3Storage`` in an S3 bucket (whole-object puts, SSE-KMS).
-docs/storage.md states the guarantees.
+docs/storage.md states the guarantees. ``S3Storage`` is imported on first use: its
+client, dagster-aws's, takes over a second to import, which a local process never needs.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from dynalloc_dagster.storage.base import (
     CorruptObjectError,
@@ -19,7 +22,6 @@ from dynalloc_dagster.storage.base import (
     sha256_hex,
 )
 from dynalloc_dagster.storage.local import LocalStorage, current_umask
-from dynalloc_dagster.storage.s3 import S3Storage
 
 __all__ = [
     "CorruptObjectError",
@@ -34,3 +36,11 @@ __all__ = [
     "safe_component",
     "sha256_hex",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "S3Storage":
+        from dynalloc_dagster.storage.s3 import S3Storage
+
+        return S3Storage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -43,19 +43,22 @@ import fcntl
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import dagster as dg
 
 from dynalloc_dagster.storage.base import ObjectStorage, StorageError
-from dynalloc_dagster.storage.s3 import S3Storage
 from dynalloc_dagster.tags import PIPELINE_ID_TAG, PIPELINE_TAG, REPORTS_JOB
 from dynalloc_dagster.workers import process_alive, worker_start
+
+if TYPE_CHECKING:
+    from dynalloc_dagster.storage.s3 import S3Storage
 
 LEASE_KEY = "dynalloc/lease:"
 LOCK_FILE = ".dynalloc-lease.lock"
@@ -182,7 +185,8 @@ class S3LeaseStore:
 def lease_store(instance: dg.DagsterInstance, storage: DataRoot) -> LeaseStore:
     """The lease store of a data root: an S3 storage's prefix, or a local folder (a
     ``LocalStorage`` or a path)."""
-    if isinstance(storage, S3Storage):
+    s3 = sys.modules.get("dynalloc_dagster.storage.s3")  # imported with any S3Storage
+    if s3 is not None and isinstance(storage, s3.S3Storage):
         return S3LeaseStore(storage)
     root = storage.location if isinstance(storage, ObjectStorage) else os.fspath(storage)
     if not is_local(root):

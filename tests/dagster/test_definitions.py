@@ -343,3 +343,21 @@ def test_cli_materializes_the_ingest_assets(
         assert run.status == dg.DagsterRunStatus.SUCCESS
         for name in INGEST_ASSETS:
             assert instance.get_latest_materialization_event(dg.AssetKey(name)) is not None
+
+
+_MODULES_AFTER = ("import sys, dynalloc_dagster.definitions as d;"
+                  " {when}; print('dagster_aws' in sys.modules)")
+
+
+@pytest.mark.parametrize(("when", "loaded"), [
+    ("d.build_definitions('local')", "False"),
+    ("d.build_definitions('aws'); from dynalloc_dagster.storage import S3Storage", "True"),
+])
+def test_a_local_process_never_imports_the_s3_client(when: str, loaded: str) -> None:
+    """dagster-aws takes over half a second to import in every run worker and code server;
+    only the aws environment's S3 storage needs it, and it is imported there."""
+    environment = {k: v for k, v in os.environ.items() if k != "DYNALLOC_ENV"}
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", _MODULES_AFTER.format(when=when)],
+                          cwd=REPO_ROOT, env=environment, capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == loaded
