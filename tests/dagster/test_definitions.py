@@ -361,3 +361,16 @@ def test_a_local_process_never_imports_the_s3_client(when: str, loaded: str) -> 
                           cwd=REPO_ROOT, env=environment, capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == loaded
+
+
+def test_scipy_stats_is_imported_by_the_first_sample_not_by_loading_the_definitions() -> None:
+    """scipy.stats (Latin hypercube sampling) adds about 0.4 s to a process's start and
+    only the round that samples configs uses it."""
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c",
+         "import sys, dynalloc_dagster.definitions;"
+         " print('scipy.stats' in sys.modules);"
+         " from engine.optimisation.sampling import sample_configs; sample_configs(2, 0);"
+         " print('scipy.stats' in sys.modules)"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True"]
