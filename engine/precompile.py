@@ -28,6 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+import polars as pl
 
 from engine.analysis.allocation import weight_paths
 from engine.market.market_data import synthetic_market_data
@@ -66,18 +67,23 @@ def portfolio() -> None:
     configs = _mixed_configs()
     evaluate_portfolio(simulate_portfolio(GLOBAL_SIX, REGIMES["base"], 4, 0, horizon_years=3),
                        configs)
-    history = synthetic_portfolio_data(GLOBAL_SIX, AS_OF, years=3).history
-    levels = np.stack([history[name].to_numpy() for name in GLOBAL_SIX.names])
+    history, levels = _six_asset_history()
     backtest_portfolio(history["date"], levels, history["risk_free"], GLOBAL_SIX, configs[2])
 
 
 def todays_weights_of_every_mix() -> None:
     """The live signal's multi-asset kernels: trailing covariances, inverse vol and the
     scalar risk-parity solve of today's weights."""
-    history = synthetic_portfolio_data(GLOBAL_SIX, AS_OF, years=3).history
-    levels = np.stack([history[name].to_numpy() for name in GLOBAL_SIX.names])
+    _, levels = _six_asset_history()
     for config in _mixed_configs()[:3]:
         todays_weights(levels, GLOBAL_SIX, config)
+
+
+def _six_asset_history() -> tuple[pl.DataFrame, np.ndarray]:
+    """Three years of synthetic six-asset history to :data:`AS_OF` and its levels
+    (n_assets, n_days), in the spec's order."""
+    history = synthetic_portfolio_data(GLOBAL_SIX, AS_OF, years=3).history
+    return history, np.stack([history[name].to_numpy() for name in GLOBAL_SIX.names])
 
 
 def _mixed_configs() -> list[StrategyConfig]:

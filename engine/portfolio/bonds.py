@@ -13,6 +13,7 @@ import math
 import numba
 import numpy as np
 
+from engine.arrays import kernel_input
 from engine.conventions import DT_DAY, TRADING_DAYS_PER_MONTH
 from engine.market.rates import Vasicek
 from engine.portfolio.spec import Asset
@@ -84,7 +85,7 @@ def bucket_log_returns(model: Vasicek, short_rate: FloatArray, asset: Asset) -> 
     the returns sum to ln P_c(T - 21 dt, r_{21(k+1)}) - ln P_c(T, r_{21 k}). One
     compiled pass over the rate paths.
     """
-    rates = np.ascontiguousarray(short_rate, dtype=np.float64)
+    rates = kernel_input(short_rate)
     out = np.empty((rates.shape[0], rates.shape[1] - 1))
     _bucket_days(rates, *_bucket_tables(model, asset), out, False)
     return out
@@ -96,7 +97,7 @@ def bucket_levels(model: Vasicek, short_rate: FloatArray, asset: Asset,
     1 on day 0, then exp of the running sum of :func:`bucket_log_returns` (the sum in
     day order, as ``np.exp(np.cumsum(returns, axis=1))``, bit for bit), in the same
     compiled pass as the returns."""
-    rates = np.ascontiguousarray(short_rate, dtype=np.float64)
+    rates = kernel_input(short_rate)
     if out.shape != rates.shape or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous array of shape {rates.shape}")
     _bucket_days(rates, *_bucket_tables(model, asset), out, True)

@@ -114,11 +114,12 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
                                 for c in configs])
     levels = kernel_input(market.levels)
     cash_returns = kernel_input(cash[:, 1:] / cash[:, :-1] - 1.0)
+    tail_months = tail_count(n_months)
     mixes = mixer.empty(min(n_paths, PATHS_PER_PASS))
     for first in range(0, n_paths, PATHS_PER_PASS):
         mixer.fill(levels, first, mixes)
         run_rule(mixes.risky_vol, rules, mixes.risky, defensive_index, mixes.defensive, levels,
-                 first, days, cash_returns, tail_count(n_months),
+                 first, days, cash_returns, tail_months,
                  monthly, costs, risky, weight_sum, fused, weight_paths)
     metrics = dict(zip(METRICS, fused, strict=True))
     run = (StrategyRun(configs, monthly, risky, costs, metrics) if per_month
