@@ -345,32 +345,30 @@ def test_cli_materializes_the_ingest_assets(
             assert instance.get_latest_materialization_event(dg.AssetKey(name)) is not None
 
 
-_MODULES_AFTER = ("import sys, dynalloc_dagster.definitions as d;"
-                  " {when}; print('dagster_aws' in sys.modules)")
-
-
-@pytest.mark.parametrize(("when", "loaded"), [
-    ("d.build_definitions('local')", "False"),
-    ("d.build_definitions('aws'); from dynalloc_dagster.storage import S3Storage", "True"),
-])
-def test_a_local_process_never_imports_the_s3_client(when: str, loaded: str) -> None:
-    """dagster-aws takes over half a second to import in every run worker and code server;
-    only the aws environment's S3 storage needs it, and it is imported there."""
+def _imported_after(*statements: str) -> list[str]:
+    """What a new process prints running ``statements`` (outside the aws environment)
+    after importing ``dynalloc_dagster.definitions as d`` and ``sys``."""
     environment = {k: v for k, v in os.environ.items() if k != "DYNALLOC_ENV"}
-    done = subprocess.run([sys.executable, "-W", "ignore", "-c", _MODULES_AFTER.format(when=when)],
-                          cwd=REPO_ROOT, env=environment, capture_output=True, text=True,
-                          check=True)
-    assert done.stdout.strip() == loaded
-
-
-def test_scipy_stats_is_imported_by_the_first_sample_not_by_loading_the_definitions() -> None:
-    """scipy.stats (Latin hypercube sampling) adds about 0.4 s to a process's start and
-    only the round that samples configs uses it."""
     done = subprocess.run(
         [sys.executable, "-W", "ignore", "-c",
-         "import sys, dynalloc_dagster.definitions;"
-         " print('scipy.stats' in sys.modules);"
-         " from engine.optimisation.sampling import sample_configs; sample_configs(2, 0);"
-         " print('scipy.stats' in sys.modules)"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["False", "True"]
+         "; ".join(("import sys, dynalloc_dagster.definitions as d", *statements))],
+        cwd=REPO_ROOT, env=environment, capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
+def test_a_local_process_imports_the_s3_client_and_scipy_stats_only_when_used() -> None:
+    """dagster-aws takes over half a second to import in every run worker and code server,
+    and only the aws environment's S3 storage needs it; scipy.stats (Latin hypercube
+    sampling) adds about 0.4 s, and only the round that samples configs uses it."""
+    assert _imported_after(
+        "d.build_definitions('local')",
+        "print('dagster_aws' in sys.modules, 'scipy.stats' in sys.modules)",
+        "from engine.optimisation.sampling import sample_configs",
+        "sample_configs(2, 0)",
+        "print('scipy.stats' in sys.modules)") == ["False", "False", "True"]
+
+
+def test_the_aws_definitions_import_the_s3_client() -> None:
+    assert _imported_after(
+        "d.build_definitions('aws')", "from dynalloc_dagster.storage import S3Storage",
+        "print('dagster_aws' in sys.modules)") == ["True"]
