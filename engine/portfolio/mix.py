@@ -102,9 +102,11 @@ def _quadratic_form(w: FloatArray, cov: FloatArray) -> FloatArray:  # pragma: no
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def quadratic_form(w: FloatArray, cov: FloatArray) -> float:  # pragma: no cover - compiled
-    """w' Sigma w of one (n,) and (n, n), summed row by row: sum_a w_a (sum_b Sigma_ab w_b)."""
+    """w' Sigma w of one (n,) and (n, n), summed row by row: sum_a w_a (sum_b Sigma_ab w_b).
+    Inlined, as is :func:`inverse_vol`: a call per key and rebalance of the sleeve-mix pass
+    (engine.portfolio.sleeve_mixes) measured some 13% of that pass."""
     n = w.shape[0]
     total = 0.0
     for a in range(n):
@@ -181,7 +183,7 @@ def _inverse_vol(cov: FloatArray) -> FloatArray:  # pragma: no cover - compiled
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def inverse_vol(cov: FloatArray, out: FloatArray) -> None:  # pragma: no cover - compiled
     """:func:`inverse_vol_weights` of one (n, n) covariance, written to ``out`` (n,)."""
     n = cov.shape[0]
