@@ -1,7 +1,7 @@
 """Compile every numba kernel into numba's on-disk cache before it is needed.
 
 A kernel compiles the first time a process calls it with new argument types and stays in
-numba's cache (``__pycache__`` next to its module, or ``NUMBA_CACHE_DIR``) for every later
+numba's cache (:mod:`engine.kernel_cache`: a folder per version of the engine) for every later
 process. From cold that is over a minute of one core, paid by each process that gets there
 first: every worker of a test run, the first pipeline run on a new machine. This module
 calls the engine on a few paths, so that each kernel compiles for the argument types the
