@@ -20,12 +20,12 @@ from engine.market.paths import ScenarioPaths
 from engine.objectives import InvestmentObjectives
 from engine.portfolio.kernels import run_rule
 from engine.portfolio.paths import PortfolioPaths
-from engine.portfolio.sleeve_mixes import SleeveMixer
+from engine.portfolio.sleeve_mixes import SleeveMixer, SleeveMixes
 from engine.portfolio.spec import PortfolioSpec
 from engine.strategy.config import MIX_FIELDS, StrategyConfig
 from engine.strategy.evaluation import CHUNK_BYTES, evaluate, metrics_table
 from engine.strategy.metrics import METRICS, summarise, tail_count
-from engine.strategy.portfolio import StrategyRun, compiled_rules
+from engine.strategy.portfolio import Rules, StrategyRun, compiled_rules
 from engine.types import FloatArray, IntArray
 
 PATHS_PER_PASS = 64
@@ -86,46 +86,96 @@ def run_portfolio(market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
     engine.strategy.kernels computes the two-asset ones). With ``per_month`` False the
     run keeps the metrics only (no configs x paths x months arrays).
     """
-    configs = tuple(configs)
-    spec = market.spec
-    days = np.asarray(market.rebalance_days, dtype=np.int64)
-    starts = days[:-1]
-    longest = max(c.window_days for c in configs)
-    if starts.min() < longest:
-        raise ValueError(
-            f"the first rebalance (day {starts.min()}) comes before a full trailing window"
-            f" of {longest} days; simulate a longer warm-up or shorten vol_window_months"
-        )
-    mixer = SleeveMixer.of(spec, starts,
-                           sorted({(c.window_days, c.risky_mix) for c in configs}),
-                           sorted({(c.window_days, c.defensive_mix) for c in configs}))
-    risky_keys, defensive_keys = mixer.risky_keys, mixer.defensive_keys
-    n_paths, n_months = market.levels.shape[1], len(starts)
-    shape = (len(configs), n_paths, n_months)
-    monthly, costs, risky = (np.empty(shape if per_month else (0, 0, 0)) for _ in range(3))
-    weight_sum = np.empty((len(configs), n_paths, len(spec.ordered)))
-    fused = np.empty((len(METRICS), len(configs), n_paths))
-    weight_paths = np.empty((len(configs), n_paths, n_months, len(spec.assets))
-                            if keep_weight_paths else (0, 0, 0, 0))
-    cash = market.cash[:, days]
-    rules = compiled_rules(configs, [risky_keys.index((c.window_days, c.risky_mix))
-                                     for c in configs])
-    defensive_index = np.array([defensive_keys.index((c.window_days, c.defensive_mix))
-                                for c in configs])
-    levels = kernel_input(market.levels)
-    cash_returns = kernel_input(cash[:, 1:] / cash[:, :-1] - 1.0)
-    tail_months = tail_count(n_months)
-    mixes = mixer.empty(min(n_paths, PATHS_PER_PASS))
-    for first in range(0, n_paths, PATHS_PER_PASS):
-        mixer.fill(levels, first, mixes)
-        run_rule(mixes.risky_vol, rules, mixes.risky, defensive_index, mixes.defensive, levels,
-                 first, days, cash_returns, tail_months,
-                 monthly, costs, risky, weight_sum, fused, weight_paths)
-    metrics = dict(zip(METRICS, fused, strict=True))
-    run = (StrategyRun(configs, monthly, risky, costs, metrics) if per_month
-           else StrategyRun(configs, None, None, None, metrics))
-    return PortfolioRun(run,
-                        weight_sum / n_months, weight_paths if keep_weight_paths else None)
+    rule = RulePass.of(market, configs, keep_weight_paths=keep_weight_paths,
+                       per_month=per_month)
+    mixes = rule.mixer.empty(min(rule.n_paths, PATHS_PER_PASS))
+    for first in range(0, rule.n_paths, PATHS_PER_PASS):
+        rule.mixer.fill(rule.levels, first, mixes)
+        rule.run(mixes, first)
+    return rule.result()
+
+
+@dataclass(frozen=True, slots=True)
+class RulePass:
+    """What :func:`run_portfolio`'s compiled rule pass reads and writes for every path: the
+    base mixes' builder (``mixer``), the configs as the kernel reads them, the market's
+    levels and cash returns as read-only inputs, and the outputs it fills path by path."""
+
+    configs: tuple[StrategyConfig, ...]
+    mixer: SleeveMixer
+    rules: Rules
+    defensive_index: IntArray
+    levels: FloatArray
+    days: IntArray
+    cash_returns: FloatArray
+    tail_months: int
+    monthly: FloatArray
+    costs: FloatArray
+    risky: FloatArray
+    weight_sum: FloatArray
+    fused: FloatArray
+    weight_paths: FloatArray
+    keep_weight_paths: bool
+    per_month: bool
+
+    @classmethod
+    def of(cls, market: PortfolioMarket, configs: Sequence[StrategyConfig], *,
+           keep_weight_paths: bool = False, per_month: bool = True) -> RulePass:
+        """The pass of ``configs`` on ``market`` (arguments as :func:`run_portfolio`), its
+        outputs not yet written."""
+        configs = tuple(configs)
+        spec = market.spec
+        days = np.asarray(market.rebalance_days, dtype=np.int64)
+        starts = days[:-1]
+        longest = max(c.window_days for c in configs)
+        if starts.min() < longest:
+            raise ValueError(
+                f"the first rebalance (day {starts.min()}) comes before a full trailing"
+                f" window of {longest} days; simulate a longer warm-up or shorten"
+                " vol_window_months"
+            )
+        mixer = SleeveMixer.of(spec, starts,
+                               sorted({(c.window_days, c.risky_mix) for c in configs}),
+                               sorted({(c.window_days, c.defensive_mix) for c in configs}))
+        n_paths, n_months = market.levels.shape[1], len(starts)
+        shape = (len(configs), n_paths, n_months)
+        cash = market.cash[:, days]
+        return cls(
+            configs, mixer,
+            compiled_rules(configs, [mixer.risky_keys.index((c.window_days, c.risky_mix))
+                                     for c in configs]),
+            np.array([mixer.defensive_keys.index((c.window_days, c.defensive_mix))
+                      for c in configs]),
+            kernel_input(market.levels), days, kernel_input(cash[:, 1:] / cash[:, :-1] - 1.0),
+            tail_count(n_months),
+            *(np.empty(shape if per_month else (0, 0, 0)) for _ in range(3)),
+            np.empty((len(configs), n_paths, len(spec.ordered))),
+            np.empty((len(METRICS), len(configs), n_paths)),
+            np.empty((len(configs), n_paths, n_months, len(spec.assets))
+                     if keep_weight_paths else (0, 0, 0, 0)),
+            keep_weight_paths, per_month)
+
+    @property
+    def n_paths(self) -> int:
+        return self.levels.shape[1]
+
+    def run(self, mixes: SleeveMixes, first: int) -> None:
+        """The rule on paths first, first + 1, ... whose base mixes ``mixes`` holds (as
+        :meth:`SleeveMixer.fill` wrote them): their outputs written."""
+        run_rule(mixes.risky_vol, self.rules, mixes.risky, self.defensive_index,
+                 mixes.defensive, self.levels, first, self.days, self.cash_returns,
+                 self.tail_months, self.monthly, self.costs, self.risky, self.weight_sum,
+                 self.fused, self.weight_paths)
+
+    def result(self) -> PortfolioRun:
+        """The run, once :meth:`run` has written every path."""
+        metrics = dict(zip(METRICS, self.fused, strict=True))
+        run = (StrategyRun(self.configs, self.monthly, self.risky, self.costs, metrics)
+               if self.per_month
+               else StrategyRun(self.configs, None, None, None, metrics))
+        n_months = self.days.size - 1
+        return PortfolioRun(run, self.weight_sum / n_months,
+                            self.weight_paths if self.keep_weight_paths else None)
 
 
 def evaluate_portfolio(

@@ -8,6 +8,8 @@ import dataclasses
 import datetime as dt
 import importlib
 import pkgutil
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -122,8 +124,43 @@ def test_a_read_only_input_is_handed_on_without_a_copy():
 def test_precompile_runs_every_group_in_processes_of_their_own():
     seconds = precompile.precompile(jobs=2)
 
-    assert set(seconds) == set(precompile.GROUPS)
+    assert set(seconds) == set(precompile.GROUPS) | set(precompile.LAST)
     assert all(s > 0 for s in seconds.values())
+
+
+_COMPILED_BY = """
+import sys
+from engine import precompile
+from engine.portfolio.kernels import run_rule
+from engine.portfolio.sleeve_mixes import _sleeve_mixes
+from engine.portfolio.path_kernels import portfolio_days
+getattr(precompile, sys.argv[1])()
+print(*(len(k.signatures) for k in (portfolio_days, _sleeve_mixes, run_rule)))
+"""
+
+
+@pytest.mark.parametrize(("step", "compiled"), [
+    ("portfolio_mixes", ["1", "1", "0"]), ("portfolio_rule", ["0", "0", "1"])])
+def test_the_mixes_and_the_rule_pass_compile_in_groups_of_their_own(step, compiled):
+    """The two longest multi-asset kernels compile side by side: the rule pass runs on
+    made-up mixes and levels, without compiling the paths or the mixes (a new process
+    each: a kernel's signatures are those its process compiled or loaded)."""
+    done = subprocess.run([sys.executable, "-c", _COMPILED_BY, step], capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.split() == compiled
+
+
+def test_the_rule_pass_compiled_alone_is_the_sweeps():
+    """The portfolio sweep after the mixes and the rule pass compiled them alone adds no
+    signature to either: the made-up inputs have the sweep's types."""
+    precompile.portfolio_mixes()
+    precompile.portfolio_rule()
+    compiled = _signatures()
+    precompile.portfolio()
+    after = _signatures()
+    for name in ("engine.portfolio.kernels.run_rule",
+                 "engine.portfolio.sleeve_mixes._sleeve_mixes"):
+        assert len(compiled[name]) == 1 and after[name] == compiled[name], name
 
 
 def test_precompile_refuses_no_jobs(capsys):
