@@ -90,6 +90,9 @@ def run_rule(
     n_eq = risky_mix.shape[-1]
     n_assets = levels.shape[0]
     n_days = days[-1] - days[0]
+    longest = 0
+    for k in range(n_months):
+        longest = max(longest, days[k + 1] - days[k])
     record = weight_paths.shape[0] > 0
     keep = monthly_returns.size > 0
     # Paths outermost: one path's growth and month covariances stay in cache for every config.
@@ -97,7 +100,7 @@ def run_rule(
         p = first + q
         period = np.empty((n_months, n_assets))
         growth = np.empty((n_assets, n_days))
-        month_cov = np.zeros((n_months, n_assets, n_assets))
+        month_cov = np.empty((n_months, n_assets, n_assets))
         sums = np.empty(n_assets)
         targets = np.empty((n_configs, n_months))
         for c in range(n_configs):
@@ -109,23 +112,28 @@ def run_rule(
         monthly = np.empty((n_configs, n_months))
         month_cost = np.empty((n_configs, n_months))
         month_risky = np.empty((n_configs, n_months))
-        r = np.empty(n_assets)
+        # the month's daily returns r[a, i], one asset at a time (contiguous in its levels)
+        r = np.empty((n_assets, longest))
         for k in range(n_months):
-            n = days[k + 1] - days[k]
-            sums[:] = 0.0
-            for t in range(days[k], days[k + 1]):
-                for a in range(n_assets):
-                    r[a] = levels[a, p, t + 1] / levels[a, p, t] - 1.0
-                    sums[a] += r[a]
-                    growth[a, t - days[0]] = levels[a, p, t + 1] / levels[a, p, days[k]]
-                for a in range(n_assets):
-                    for b in range(a, n_assets):
-                        month_cov[k, a, b] += r[a] * r[b]
+            d0, n = days[k], days[k + 1] - days[k]
+            for a in range(n_assets):
+                level = levels[a, p]
+                for i in range(n):
+                    r[a, i] = level[d0 + i + 1] / level[d0 + i] - 1.0
+                    growth[a, d0 - days[0] + i] = level[d0 + i + 1] / level[d0]
+            for a in range(n_assets):
+                total = 0.0
+                for i in range(n):
+                    total += r[a, i]
+                sums[a] = total
             annualise = TRADING_DAYS_PER_YEAR / (n - 1.0)
             for a in range(n_assets):
-                period[k, a] = levels[a, p, days[k + 1]] / levels[a, p, days[k]] - 1.0
+                period[k, a] = levels[a, p, days[k + 1]] / levels[a, p, d0] - 1.0
                 for b in range(a, n_assets):
-                    cov = (month_cov[k, a, b] - sums[a] * sums[b] / n) * annualise
+                    total = 0.0
+                    for i in range(n):
+                        total += r[a, i] * r[b, i]
+                    cov = (total - sums[a] * sums[b] / n) * annualise
                     month_cov[k, a, b] = cov
                     month_cov[k, b, a] = cov
         # per config, configs last: w[a, c], the weights; drifted[a, c] before the rebalance
@@ -188,11 +196,7 @@ def run_rule(
                     for a in range(n_assets):
                         weight_paths[c, p, k, a] = w[a, c]
             for t in range(days[k] - days[0], days[k + 1] - days[0]):
-                value[:] = 0.0
-                for a in range(n_assets):
-                    g = growth[a, t]
-                    for c in range(n_configs):
-                        value[c] += w[a, c] * g
+                _weighted_sums(w, growth, t, value)
                 any_deeper = False
                 for c in range(n_configs):
                     nav = after_cost[c] * value[c]
@@ -210,11 +214,7 @@ def run_rule(
                             worst[c] = 1.0 - value[c] / previous_peak[c]
             variance[:] = 0.0
             for a in range(n_assets):
-                row[:] = 0.0
-                for b in range(n_assets):
-                    sab = month_cov[k, a, b]
-                    for c in range(n_configs):
-                        row[c] += sab * w[b, c]
+                _weighted_sums(w, month_cov[k], a, row)
                 for c in range(n_configs):
                     variance[c] += w[a, c] * row[c]
             for c in range(n_configs):
@@ -243,3 +243,24 @@ def run_rule(
             copy_to_path(monthly_returns, p, monthly)
             copy_to_path(costs, p, month_cost)
             copy_to_path(risky, p, month_risky)
+
+
+@numba.njit(cache=True, nogil=True)
+def _weighted_sums(w: FloatArray, coefficients: FloatArray, j: int,
+                   out: FloatArray) -> None:  # pragma: no cover - compiled
+    """out[c] = sum_a w[a, c] coefficients[a, j] for every config c, summed from 0.0 in
+    asset order (the day's value V_t with the growths g_a,t, a row of S_k w with the
+    symmetric S_k); w is (n_assets >= 2, n_configs). Two assets per loop over the configs,
+    so ``out`` is stored half as often as with one."""
+    n_assets, n_configs = w.shape
+    g0, g1 = coefficients[0, j], coefficients[1, j]
+    for c in range(n_configs):
+        out[c] = (0.0 + w[0, c] * g0) + w[1, c] * g1
+    for a in range(2, n_assets - 1, 2):
+        ga, gb = coefficients[a, j], coefficients[a + 1, j]
+        for c in range(n_configs):
+            out[c] = (out[c] + w[a, c] * ga) + w[a + 1, c] * gb
+    if n_assets % 2 == 1:
+        ga = coefficients[n_assets - 1, j]
+        for c in range(n_configs):
+            out[c] = out[c] + w[n_assets - 1, c] * ga
