@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := deployment/aws/requirements.lock
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 # numpy's advice to back large arrays with huge pages, off unless the caller sets it: on a
 # VM whose host backs guest memory lazily (Firecracker, where this was measured) a huge
@@ -11,11 +12,19 @@ export NUMPY_MADVISE_HUGEPAGE ?= 0
 
 .PHONY: run run-portfolio sweep dev test lint bench clean
 
-$(STAMP): pyproject.toml
+# the runtime dependencies at the lock's versions, the ones the image installs, so the
+# tests run what is deployed and a new release upstream changes nothing here until the
+# lock is regenerated (deployment/aws/lock.sh); the dev tools at their newest compatible
+$(STAMP): pyproject.toml $(LOCK) $(VENV)/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip 'setuptools>=70.1,<82'
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' --constraint $(VENV)/constraints.txt
 	touch $(STAMP)
+
+# the lock's name==version pins without their hashes (pip takes no hashes in constraints)
+$(VENV)/constraints.txt: $(LOCK)
+	mkdir -p $(VENV)
+	sed -n 's/^\([A-Za-z0-9_.-]*==[^ ]*\).*/\1/p' $(LOCK) > $@
 
 # the whole pipeline, each stage a run launched through the instance (see docs/dagster.md)
 run: $(STAMP)

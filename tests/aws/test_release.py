@@ -153,3 +153,18 @@ def test_what_make_runs_has_numpys_huge_pages_off_unless_the_caller_sets_them(
         ["make", "-s", "--eval", f"huge-pages: ; @{sys.executable} -c \"{_HUGE_PAGES}\"",
          "huge-pages"], cwd=REPO, env=environment, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == expected
+
+
+def test_make_installs_the_runtime_dependencies_at_the_locks_versions(tmp_path):
+    """make's install takes the lock's pins as pip constraints (their hashes dropped), so
+    the tests run the versions the image installs, whatever PyPI has released since."""
+    venv = tmp_path / "venv"
+    subprocess.run(["make", "-s", f"VENV={venv}", f"{venv}/constraints.txt"], cwd=REPO,
+                   check=True)
+    constraints = [Requirement(line) for line in (venv / "constraints.txt").read_text()
+                   .splitlines()]
+    assert {canonicalize_name(r.name): str(r.specifier) for r in constraints} == {
+        canonicalize_name(name): f"=={version}" for name, (version, _) in locked().items()}
+    recipe = subprocess.run(["make", "-n", "-B", f"VENV={venv}", f"{venv}/.installed"],
+                            cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert f"pip install --quiet -e '.[dev]' --constraint {venv}/constraints.txt" in recipe
