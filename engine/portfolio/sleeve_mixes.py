@@ -153,6 +153,39 @@ def _mix(code: int, covs: FloatArray, window: int, fixed: FloatArray, solved: Fl
         inverse_vol(covs[window], out)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mix_3(code: int, cov: FloatArray, fixed: FloatArray, solved: FloatArray, lane: int,
+           warm: BoolArray, out: FloatArray) -> float:  # pragma: no cover - compiled
+    """:func:`_mix` of a three-asset sleeve's covariance ``cov`` (3, 3), returning the mix's
+    b' Sigma b: the operations of :func:`engine.portfolio.mix.inverse_vol` and
+    :func:`engine.portfolio.mix.quadratic_form` in their order, written out for n = 3 so
+    they run in registers rather than loops of a trip count known only at run time."""
+    c00, c01, c02 = cov[0, 0], cov[0, 1], cov[0, 2]
+    c10, c11, c12 = cov[1, 0], cov[1, 1], cov[1, 2]
+    c20, c21, c22 = cov[2, 0], cov[2, 1], cov[2, 2]
+    if code == 0:
+        b0, b1, b2 = fixed[0], fixed[1], fixed[2]
+    elif code == 2 and warm[lane]:
+        b0, b1, b2 = solved[0, lane], solved[1, lane], solved[2, lane]
+    else:
+        s0 = np.sqrt(0.0 if c00 < 0.0 else c00)
+        s1 = np.sqrt(0.0 if c11 < 0.0 else c11)
+        s2 = np.sqrt(0.0 if c22 < 0.0 else c22)
+        if s0 == 0.0 or s1 == 0.0 or s2 == 0.0:
+            b0 = 1.0 if s0 == 0.0 else 0.0
+            b1 = 1.0 if s1 == 0.0 else 0.0
+            b2 = 1.0 if s2 == 0.0 else 0.0
+        else:
+            b0, b1, b2 = 1.0 / s0, 1.0 / s1, 1.0 / s2
+        total = (b0 + b1) + b2
+        b0, b1, b2 = b0 / total, b1 / total, b2 / total
+    out[0], out[1], out[2] = b0, b1, b2
+    r0 = ((0.0 + c00 * b0) + c01 * b1) + c02 * b2
+    r1 = ((0.0 + c10 * b0) + c11 * b1) + c12 * b2
+    r2 = ((0.0 + c20 * b0) + c21 * b1) + c22 * b2
+    return ((0.0 + b0 * r0) + b1 * r1) + b2 * r2
+
+
 @numba.njit(cache=True, nogil=True)
 def _lanes(codes: IntArray) -> IntArray:  # pragma: no cover - compiled
     """Each key's lane among the sleeve's risk-parity keys (-1 for the other mixes)."""
@@ -297,15 +330,24 @@ def _sleeve_mixes(
                 p = first + j
                 for i in range(n_risky):
                     w = risky_codes[i, 0]
-                    _mix(risky_codes[i, 1], cov_eq[j], w, risky_fixed, out_eq,
-                         j * n_rp_eq + lanes_eq[i], warm_eq, mix_eq)
-                    q = quadratic_form(mix_eq, cov_eq[j, w])
+                    if n_eq == 3:
+                        q = _mix_3(risky_codes[i, 1], cov_eq[j, w], risky_fixed, out_eq,
+                                   j * n_rp_eq + lanes_eq[i], warm_eq, mix_eq)
+                    else:
+                        _mix(risky_codes[i, 1], cov_eq[j], w, risky_fixed, out_eq,
+                             j * n_rp_eq + lanes_eq[i], warm_eq, mix_eq)
+                        q = quadratic_form(mix_eq, cov_eq[j, w])
                     risky_vol[i, p, k] = np.sqrt(0.0 if q < 0.0 else q)
                     for a in range(n_eq):
                         risky[i, p, k, a] = mix_eq[a]
                 for i in range(n_defensive):
-                    _mix(defensive_codes[i, 1], cov_def[j], defensive_codes[i, 0],
-                         defensive_fixed, out_def, j * n_rp_def + lanes_def[i], warm_def,
-                         mix_def)
+                    if n_def == 3:
+                        _mix_3(defensive_codes[i, 1], cov_def[j, defensive_codes[i, 0]],
+                               defensive_fixed, out_def, j * n_rp_def + lanes_def[i], warm_def,
+                               mix_def)
+                    else:
+                        _mix(defensive_codes[i, 1], cov_def[j], defensive_codes[i, 0],
+                             defensive_fixed, out_def, j * n_rp_def + lanes_def[i], warm_def,
+                             mix_def)
                     for a in range(n_def):
                         defensive[i, p, k, a] = mix_def[a]
