@@ -8,9 +8,11 @@ and runs it, with no warning, until its own file changes too. The engine's kerne
 each other across files (the risk-parity lanes inside the base mixes, the mixes inside the
 rule pass), so the cache is kept per version of the whole engine instead:
 ``<folder>/numba-<key>``, the key a digest of every ``.py`` file of the engine and of
-numba's version. A changed engine compiles afresh once; the folders of other versions are
-removed. The folder is ``engine/__pycache__`` (numba's own default place, beside the
-code), or ``$NUMBA_CACHE_DIR`` when set.
+numba's version. A changed engine compiles afresh once; the folders of other versions
+are removed once unused for :data:`UNUSED_SECONDS` (a process of another version, such as
+one started before an edit, may still be writing to its own). The folder is
+``engine/__pycache__`` (numba's own default place, beside the code), or
+``$NUMBA_CACHE_DIR`` when set.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numba
 
 PREFIX = "numba-"
+UNUSED_SECONDS = 3600.0
+"""How long another version's folder must have gone unwritten before it is removed."""
 
 
 def source_key(package: Path) -> str:
@@ -37,14 +42,23 @@ def source_key(package: Path) -> str:
 
 def keyed_cache_dir(package: Path, parent: Path | None = None) -> Path:
     """``parent / (PREFIX + source_key(package))`` (default parent: ``package``'s
-    ``__pycache__``), after removing the other versions' folders beside it."""
+    ``__pycache__``), after removing the other versions' folders beside it that nothing
+    has written to for :data:`UNUSED_SECONDS`."""
     parent = parent or package / "__pycache__"
     folder = parent / f"{PREFIX}{source_key(package)}"
     if parent.is_dir():
         for other in parent.glob(f"{PREFIX}*"):
-            if other != folder:
+            if other != folder and time.time() - _last_written(other) > UNUSED_SECONDS:
                 shutil.rmtree(other, ignore_errors=True)
     return folder
+
+
+def _last_written(folder: Path) -> float:
+    """The latest modification time of ``folder`` and of everything in it (0 if gone)."""
+    try:
+        return max(p.stat().st_mtime for p in (folder, *folder.rglob("*")))
+    except FileNotFoundError:
+        return 0.0
 
 
 def use_keyed_cache(package: Path) -> Path:
