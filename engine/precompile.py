@@ -79,13 +79,14 @@ def portfolio_mixes() -> None:
 def portfolio_rule() -> None:
     """The multi-asset rule pass, on equal-weight base mixes of made-up levels: no path or
     mix kernel is compiled for it, so it compiles beside :func:`portfolio_mixes`."""
-    n_paths, n_days = 4, (24 + 36) * TRADING_DAYS_PER_MONTH
+    n_paths, warmup_months, months = 4, 24, 36  # as portfolio_mixes' paths
+    n_days = (warmup_months + months) * TRADING_DAYS_PER_MONTH
     rng = np.random.default_rng(0)
     levels = np.exp(np.cumsum(rng.normal(0.0, 0.01, (len(GLOBAL_SIX.ordered), n_paths,
                                                       n_days + 1)), axis=-1))
     cash = np.exp(np.cumsum(np.full((n_paths, n_days + 1), 1e-4), axis=-1))
     market = PortfolioMarket(GLOBAL_SIX, levels, cash,
-                             np.arange(24, n_days // TRADING_DAYS_PER_MONTH + 1,
+                             np.arange(warmup_months, warmup_months + months + 1,
                                        dtype=np.int64) * TRADING_DAYS_PER_MONTH)
     rule = RulePass.of(market, _mixed_configs())
     mixes = rule.mixer.empty(n_paths)
