@@ -24,7 +24,7 @@ from engine.portfolio.sleeve_mixes import SleeveMixer, SleeveMixes
 from engine.portfolio.spec import PortfolioSpec
 from engine.strategy.config import MIX_FIELDS, StrategyConfig
 from engine.strategy.evaluation import CHUNK_BYTES, evaluate, metrics_table
-from engine.strategy.metrics import METRICS, summarise, tail_count
+from engine.strategy.metrics import METRICS, path_mean, tail_count
 from engine.strategy.portfolio import Rules, StrategyRun, compiled_rules
 from engine.types import FloatArray, IntArray
 
@@ -207,7 +207,7 @@ def evaluate_portfolio(
         table = metrics_table(result.run, scenario=paths.regime, objectives=objectives)
         extra = {name: [getattr(c, name) for c in chunk] for name in MIX_FIELDS}
         for i, name in enumerate(paths.names):
-            extra[f"weight_{name}_mean"] = summarise(result.asset_weights[:, :, i])["mean"]
+            extra[f"weight_{name}_mean"] = path_mean(result.asset_weights[:, :, i])
         tables.append(table.with_columns(pl.DataFrame(extra)))
     return tables[0] if len(tables) == 1 else pl.concat(tables)
 

@@ -22,7 +22,7 @@ from engine.strategy.kernels import (
     return_rows,
     target_weight,
 )
-from engine.types import FloatArray, IntArray
+from engine.types import BoolArray, FloatArray, IntArray
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -154,6 +154,8 @@ def run_rule(
         deeper = np.empty(n_configs, dtype=np.bool_)
         row = np.empty(n_configs)
         variance = np.empty(n_configs)
+        # the day's value V_t: the first ``head`` assets' sum, the last one or two in _nav_day
+        head = n_assets - 2 + n_assets % 2
         for k in range(n_months):
             for c in range(n_configs):
                 s = targets[c, k]
@@ -196,25 +198,21 @@ def run_rule(
                     for a in range(n_assets):
                         weight_paths[c, p, k, a] = w[a, c]
             for t in range(days[k] - days[0], days[k + 1] - days[0]):
-                _weighted_sums(w, growth, t, value)
-                any_deeper = False
-                for c in range(n_configs):
-                    nav = after_cost[c] * value[c]
-                    top = peak[c]
-                    higher = nav > top
-                    lower = nav < top * (1.0 - worst[c]) and not higher
-                    deeper[c] = lower
-                    any_deeper |= lower
-                    value[c] = nav
-                    previous_peak[c] = top
-                    peak[c] = nav if higher else top
+                _weighted_sums(w, growth, t, value, head)
+                if head + 1 < n_assets:
+                    any_deeper = _nav_day(w, head, growth[head, t], growth[head + 1, t], True,
+                                          after_cost, value, peak, worst, previous_peak,
+                                          deeper)
+                else:
+                    any_deeper = _nav_day(w, head, growth[head, t], 0.0, False, after_cost,
+                                          value, peak, worst, previous_peak, deeper)
                 if any_deeper:
                     for c in range(n_configs):
                         if deeper[c]:
                             worst[c] = 1.0 - value[c] / previous_peak[c]
             variance[:] = 0.0
             for a in range(n_assets):
-                _weighted_sums(w, month_cov[k], a, row)
+                _weighted_sums(w, month_cov[k], a, row, n_assets)
                 for c in range(n_configs):
                     variance[c] += w[a, c] * row[c]
             for c in range(n_configs):
@@ -246,13 +244,17 @@ def run_rule(
 
 
 @numba.njit(cache=True, nogil=True)
-def _weighted_sums(w: FloatArray, coefficients: FloatArray, j: int,
-                   out: FloatArray) -> None:  # pragma: no cover - compiled
-    """out[c] = sum_a w[a, c] coefficients[a, j] for every config c, summed from 0.0 in
-    asset order (the day's value V_t with the growths g_a,t, a row of S_k w with the
-    symmetric S_k); w is (n_assets >= 2, n_configs). Two assets per loop over the configs,
-    so ``out`` is stored half as often as with one."""
-    n_assets, n_configs = w.shape
+def _weighted_sums(w: FloatArray, coefficients: FloatArray, j: int, out: FloatArray,
+                   n_assets: int) -> None:  # pragma: no cover - compiled
+    """out[c] = sum_a w[a, c] coefficients[a, j] over the first ``n_assets`` assets, for
+    every config c, summed from 0.0 in asset order (a row of S_k w with the symmetric S_k;
+    the day's value V_t with the growths g_a,t, finished by :func:`_nav_day`); w is
+    (>= n_assets, n_configs), n_assets 0 (out[c] = 0.0) or at least 2. Two assets per
+    loop over the configs, so ``out`` is stored half as often as with one."""
+    n_configs = w.shape[1]
+    if n_assets == 0:
+        out[:] = 0.0
+        return
     g0, g1 = coefficients[0, j], coefficients[1, j]
     for c in range(n_configs):
         out[c] = (0.0 + w[0, c] * g0) + w[1, c] * g1
@@ -264,3 +266,31 @@ def _weighted_sums(w: FloatArray, coefficients: FloatArray, j: int,
         ga = coefficients[n_assets - 1, j]
         for c in range(n_configs):
             out[c] = out[c] + w[n_assets - 1, c] * ga
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _nav_day(w: FloatArray, head: int, ga: float, gb: float, pair: bool,
+             after_cost: FloatArray, value: FloatArray, peak: FloatArray, worst: FloatArray,
+             previous_peak: FloatArray,
+             deeper: BoolArray) -> bool:  # pragma: no cover - compiled
+    """One day of every config's NAV and peak: V_t from its sum ``value`` of the first
+    ``head`` assets (:func:`_weighted_sums`) plus w_head g_a (and, with ``pair``,
+    w_head+1 g_b), in that order; value becomes the NAV A_k V_t, peak the running peak;
+    where the NAV fell below the deepest drawdown so far, deeper is set and
+    previous_peak holds the peak it fell from. Whether any config went deeper.
+    Inlined with ``pair`` a constant, so each loop over the configs is one vector loop."""
+    any_deeper = False
+    for c in range(value.shape[0]):
+        total = value[c] + w[head, c] * ga
+        if pair:
+            total = total + w[head + 1, c] * gb
+        nav = after_cost[c] * total
+        top = peak[c]
+        higher = nav > top
+        lower = nav < top * (1.0 - worst[c]) and not higher
+        deeper[c] = lower
+        any_deeper |= lower
+        value[c] = nav
+        previous_peak[c] = top
+        peak[c] = nav if higher else top
+    return any_deeper

@@ -97,6 +97,13 @@ def tail_count(n_months: int, level: float = 0.95) -> int:
     return max(1, math.ceil(round((1.0 - level) * n_months, 12)))
 
 
+def path_mean(per_path: FloatArray) -> FloatArray:
+    """Mean across paths (axis -1), ignoring NaN (NaN where a row is all NaN)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.asarray(per_path, dtype=np.float64), axis=-1)
+
+
 def summarise(per_path: FloatArray) -> dict[str, FloatArray]:
     """Mean, median, 5th and 95th percentile across paths (axis -1), ignoring NaN.
 
@@ -114,4 +121,4 @@ def summarise(per_path: FloatArray) -> dict[str, FloatArray]:
             quantiles[:, with_nan] = np.nanpercentile(rows[with_nan], [5.0, 50.0, 95.0],
                                                       axis=-1)
         p5, median, p95 = quantiles.reshape((3, *per_path.shape[:-1]))
-        return {"mean": np.nanmean(per_path, axis=-1), "median": median, "p5": p5, "p95": p95}
+    return {"mean": path_mean(per_path), "median": median, "p5": p5, "p95": p95}
