@@ -24,11 +24,15 @@ from aws_deployment import (
     workspace,
 )
 from aws_test_support import FAKE_CREDENTIALS, REGION
-from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
 from dynalloc_dagster.aws.compute_logs import KmsS3ComputeLogManager
 from dynalloc_dagster.aws.ec2_run_launcher import INSTANCE_ID_TAG, Ec2RunLauncher
 from dynalloc_dagster.definitions import build_definitions
+from dynalloc_dagster.storage.instance_postgres import (
+    PooledPostgresEventLogStorage,
+    PooledPostgresRunStorage,
+    PooledPostgresScheduleStorage,
+)
 from dynalloc_dagster.tags import EVALUATE_ROUND_JOB, REPORTS_JOB, ROUND_JOB, START_JOB
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dagster"))
@@ -50,9 +54,9 @@ def aws_instance(deployment) -> Iterator[dg.DagsterInstance]:
 
 
 def test_the_deployment_instance_is_postgres_ec2_and_s3_logs(deployment, aws_instance):
-    assert isinstance(aws_instance.run_storage, PostgresRunStorage)
-    assert isinstance(aws_instance.event_log_storage, PostgresEventLogStorage)
-    assert type(aws_instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+    assert type(aws_instance.run_storage) is PooledPostgresRunStorage
+    assert type(aws_instance.event_log_storage) is PooledPostgresEventLogStorage
+    assert type(aws_instance.schedule_storage) is PooledPostgresScheduleStorage
     assert isinstance(aws_instance.run_launcher, Ec2RunLauncher)
     assert isinstance(aws_instance.compute_log_manager, KmsS3ComputeLogManager)
     assert aws_instance.compute_log_manager._s3_prefix == f"{PREFIX}/compute-logs"
