@@ -34,8 +34,8 @@ def price_table(model: Vasicek, tau: float, coupon_rate: float) -> FloatArray:
 def table_log_price(r: float, tables: FloatArray, s: int, side: int, n_rows: int,
                     coupon_rate: float) -> float:  # pragma: no cover - compiled
     """ln P_c(tau, r) of one rate from the first ``n_rows`` rows of the
-    :func:`price_table` at ``tables[s, side]``; indexed in place rather than through a
-    view of it, which cost more than the arithmetic (2-3x a zero-coupon bucket's pass)."""
+    :func:`price_table` at ``tables[s, side]``, indexed in place: through a view of it
+    made per day, a zero-coupon bucket's pass took 2-3 times as long."""
     log_zero = tables[s, side, 0, 0] - tables[s, side, 0, 1] * r
     if coupon_rate == 0.0:
         return log_zero
