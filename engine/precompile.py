@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 
 from engine.analysis.allocation import weight_paths
-from engine.conventions import TRADING_DAYS_PER_MONTH
+from engine.conventions import MONTHS_PER_YEAR, TRADING_DAYS_PER_MONTH
 from engine.market.market_data import synthetic_market_data
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
@@ -45,13 +45,15 @@ from engine.portfolio.evaluation import (
 from engine.portfolio.examples import GLOBAL_SIX
 from engine.portfolio.live import backtest_portfolio, todays_weights
 from engine.portfolio.market_data import synthetic_portfolio_data
-from engine.portfolio.paths import simulate_portfolio
+from engine.portfolio.paths import PortfolioPaths, simulate_portfolio
 from engine.strategy.backtest import backtest_history
 from engine.strategy.config import BASE_MIXES, StrategyConfig
 from engine.strategy.evaluation import evaluate
 
 AS_OF = dt.date(2026, 1, 2)
 """The last day of the histories the backtests run on (any weekday)."""
+PATHS, WARMUP_MONTHS, HORIZON_YEARS = 4, 24, 3
+"""The multi-asset paths the sweep's kernels compile on: how many, and their months."""
 
 
 def two_asset() -> None:
@@ -69,27 +71,24 @@ def two_asset() -> None:
 def portfolio_mixes() -> None:
     """The multi-asset paths with bond buckets and the base mixes of both sleeves (fixed,
     inverse vol, risk parity), as the sweep builds them."""
-    configs = _mixed_configs()
-    market = market_from_portfolio_paths(
-        simulate_portfolio(GLOBAL_SIX, REGIMES["base"], 4, 0, horizon_years=3))
-    rule = RulePass.of(market, configs)
+    rule = RulePass.of(market_from_portfolio_paths(_six_asset_paths()), _mixed_configs())
     rule.mixer.fill(rule.levels, 0, rule.mixer.empty(rule.n_paths))
 
 
 def portfolio_rule() -> None:
     """The multi-asset rule pass, on equal-weight base mixes of made-up levels: no path or
     mix kernel is compiled for it, so it compiles beside :func:`portfolio_mixes`."""
-    n_paths, warmup_months, months = 4, 24, 36  # as portfolio_mixes' paths
-    n_days = (warmup_months + months) * TRADING_DAYS_PER_MONTH
+    months = HORIZON_YEARS * MONTHS_PER_YEAR
+    n_days = (WARMUP_MONTHS + months) * TRADING_DAYS_PER_MONTH
     rng = np.random.default_rng(0)
-    levels = np.exp(np.cumsum(rng.normal(0.0, 0.01, (len(GLOBAL_SIX.ordered), n_paths,
+    levels = np.exp(np.cumsum(rng.normal(0.0, 0.01, (len(GLOBAL_SIX.ordered), PATHS,
                                                       n_days + 1)), axis=-1))
-    cash = np.exp(np.cumsum(np.full((n_paths, n_days + 1), 1e-4), axis=-1))
+    cash = np.exp(np.cumsum(np.full((PATHS, n_days + 1), 1e-4), axis=-1))
     market = PortfolioMarket(GLOBAL_SIX, levels, cash,
-                             np.arange(warmup_months, warmup_months + months + 1,
+                             np.arange(WARMUP_MONTHS, WARMUP_MONTHS + months + 1,
                                        dtype=np.int64) * TRADING_DAYS_PER_MONTH)
     rule = RulePass.of(market, _mixed_configs())
-    mixes = rule.mixer.empty(n_paths)
+    mixes = rule.mixer.empty(PATHS)
     mixes.risky[...] = 1.0 / mixes.risky.shape[-1]
     mixes.risky_vol[...] = 0.15
     mixes.defensive[...] = 1.0 / mixes.defensive.shape[-1]
@@ -101,8 +100,7 @@ def portfolio() -> None:
     :func:`portfolio_mixes` and :func:`portfolio_rule` have compiled their kernels: what
     they did not compile."""
     configs = _mixed_configs()
-    evaluate_portfolio(simulate_portfolio(GLOBAL_SIX, REGIMES["base"], 4, 0, horizon_years=3),
-                       configs)
+    evaluate_portfolio(_six_asset_paths(), configs)
     history, levels = _six_asset_history()
     backtest_portfolio(history["date"], levels, history["risk_free"], GLOBAL_SIX, configs[2])
 
@@ -113,6 +111,12 @@ def todays_weights_of_every_mix() -> None:
     _, levels = _six_asset_history()
     for config in _mixed_configs()[:3]:
         todays_weights(levels, GLOBAL_SIX, config)
+
+
+def _six_asset_paths() -> PortfolioPaths:
+    """:data:`PATHS` paths of the six-asset portfolio in the base regime."""
+    return simulate_portfolio(GLOBAL_SIX, REGIMES["base"], PATHS, 0,
+                              warmup_months=WARMUP_MONTHS, horizon_years=HORIZON_YEARS)
 
 
 def _six_asset_history() -> tuple[pl.DataFrame, np.ndarray]:
