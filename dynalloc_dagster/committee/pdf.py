@@ -27,7 +27,13 @@ from fpdf.enums import XPos, YPos
 from matplotlib.figure import Figure as MplFigure
 from PIL import Image
 
-from dynalloc_dagster.committee.plots import PNG_DPI, RECOMMENDED_ROW, png_bytes
+from dynalloc_dagster.committee.plots import (
+    PNG_COMPRESS_LEVEL,
+    PNG_DPI,
+    RECOMMENDED_ROW,
+    png_of,
+    rgb_image,
+)
 from dynalloc_dagster.committee.text import Code, Figure, Markdown, ReportDocument, Table
 
 PAGE = (595.28, 841.89)  # A4, points
@@ -292,15 +298,20 @@ class ChartPage(NamedTuple):
 def chart_page(png: bytes) -> ChartPage:
     """The PNG's pixels as a charts.pdf page image, losslessly (a chart's opaque alpha
     dropped)."""
-    image = _rgb_picture(png)
-    return ChartPage(*image.size, zlib.compress(image.tobytes()))
+    return page_of(_rgb_picture(png))
+
+
+def page_of(image: Image.Image) -> ChartPage:
+    """An RGB picture's pixels as a charts.pdf page image (zlib at the PNGs' level)."""
+    return ChartPage(*image.size, zlib.compress(image.tobytes(), PNG_COMPRESS_LEVEL))
 
 
 def png_and_page(fig: MplFigure) -> tuple[bytes, ChartPage]:
-    """The figure's PNG (:func:`plots.png_bytes`) and its charts.pdf page
-    (:func:`chart_page`): what a chart worker draws, so pages are encoded in parallel."""
-    png = png_bytes(fig)
-    return png, chart_page(png)
+    """The figure's PNG and its charts.pdf page, both of the pixels drawn once
+    (:func:`plots.rgb_image`): what a chart worker draws, so pages are encoded in
+    parallel and no PNG is decoded again for its page."""
+    image = rgb_image(fig)
+    return png_of(image), page_of(image)
 
 
 def pdf_of_pages(pages: Iterable[ChartPage], *, dpi: float = PNG_DPI) -> bytes:

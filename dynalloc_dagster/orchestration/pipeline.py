@@ -17,6 +17,7 @@ Two ways to execute a stage, one loop (:func:`run_pipeline`) over
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,6 +85,7 @@ class WorkspaceLauncher:
         (self.repository,) = location.get_repositories().values()
 
     def __call__(self, request: dg.RunRequest) -> dg.DagsterRun:
+        freeze_survivors()
         repository = self.repository.name
         selector = JobSubsetSelector(location_name=self.location.name,
                                      repository_name=repository,
@@ -170,12 +172,33 @@ def launch_pipeline(
 def workspace_launcher(instance: dg.DagsterInstance,
                        workspace_file: Path = WORKSPACE_FILE) -> Iterator[WorkspaceLauncher]:
     """A :class:`WorkspaceLauncher` for the code location of ``workspace_file``, loaded in
-    this process for as long as the block lasts."""
+    this process for as long as the block lasts. The objects its runs froze
+    (:func:`freeze_survivors`) are handed back to the garbage collector at the end of the
+    outermost such block."""
     origin = workspace_origin(workspace_file)
     in_process = InProcessCodeLocationOrigin(origin.loadable_target_origin,
                                              location_name=origin.location_name)
-    with InProcessCodeLocation(in_process, instance) as location:
-        yield WorkspaceLauncher(instance, location, origin)
+    outermost = gc.get_freeze_count() == 0
+    try:
+        with InProcessCodeLocation(in_process, instance) as location:
+            yield WorkspaceLauncher(instance, location, origin)
+    finally:
+        if outermost:
+            gc.unfreeze()
+
+
+def freeze_survivors() -> None:
+    """Collect the garbage among the objects not frozen yet, then tell Python's cyclic
+    garbage collector to skip every object that survived (``gc.freeze``): the modules,
+    the loaded code location and what earlier runs left alive, some 500 000 objects that
+    live as long as the process. A full collection walks every object it tracks, about
+    0.3 s over those here, and a stage's run triggers one or two; then it walks only the
+    run's own objects. Frozen objects are still freed when their last reference goes;
+    only a cycle among them waits for :func:`workspace_launcher`'s end. Forked chart
+    workers inherit the frozen objects, so their collections do not write to the
+    parent's pages either (no copy-on-write)."""
+    gc.collect()
+    gc.freeze()
 
 
 def workspace_origin(workspace_file: Path = WORKSPACE_FILE) -> CodeLocationOrigin:

@@ -8,8 +8,10 @@ stages on the same instance cannot change it.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import itertools
 import json
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,13 @@ from dagster_test_support import (
 from dynalloc_dagster.assets.reporting import CHART_CAPTIONS
 from dynalloc_dagster.committee.pdf import chart_page, pdf_of_pages
 from dynalloc_dagster.definitions import build_definitions
-from dynalloc_dagster.orchestration.pipeline import InProcessLauncher, job_run_config, run_pipeline
+from dynalloc_dagster.orchestration.pipeline import (
+    InProcessLauncher,
+    freeze_survivors,
+    job_run_config,
+    run_pipeline,
+    workspace_launcher,
+)
 from dynalloc_dagster.orchestration.schedules import quarterly_reoptimisation, weekly_refresh
 from dynalloc_dagster.orchestration.sensors import pipeline_next_stage
 from dynalloc_dagster.orchestration.stages import (
@@ -574,3 +582,28 @@ def test_a_round_split_over_runs_gives_the_same_history(
     assert [r.job_name for r in split.runs].count(HISTORY_JOB) == ROUNDS
     columns = ["config_id", "round", "proposer", "objective", "best_objective_so_far"]
     assert split.history.select(columns).equals(quarter.history.select(columns))
+
+
+class _Cycle:
+    """An object in a reference cycle with itself: only the cyclic collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_freeze_survivors_collects_the_garbage_first_then_freezes_what_lives(
+        instance: dg.DagsterInstance) -> None:
+    """Garbage left by an earlier run is freed, not frozen with the survivors; the
+    workspace launcher hands the frozen objects back to the collector when it ends."""
+    assert gc.get_freeze_count() == 0
+    with workspace_launcher(instance):
+        garbage, alive = _Cycle(), _Cycle()
+        gone = weakref.ref(garbage)
+        del garbage
+        freeze_survivors()
+        assert gone() is None
+        assert gc.get_freeze_count() > 0 and gc.is_tracked(alive)
+        frozen = gc.get_freeze_count()
+        gc.collect()
+        assert gc.get_freeze_count() == frozen  # a collection leaves them frozen
+    assert gc.get_freeze_count() == 0

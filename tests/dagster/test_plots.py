@@ -1,10 +1,12 @@
 """The committee's charts cannot mislead: checked on the matplotlib objects each plotting
 function returns (axes limits, lines, ticks, colour norms, table cells), on small literal
-tables whose expected values are written next to them. No pixels are compared."""
+tables whose expected values are written next to them. No pixels are compared but a
+PNG's with matplotlib's own savefig of the same chart."""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import multiprocessing
 import os
 import signal
@@ -20,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import PercentFormatter
+from PIL import Image
 
 from dynalloc_dagster.committee import plots, render
 from dynalloc_dagster.committee.pdf import chart_page, png_and_page
@@ -345,6 +348,32 @@ def test_the_new_layouts_render_to_the_same_bytes_twice(figures: list[Figure]) -
         return [plots.png_bytes(fig) for fig in drawn]
 
     assert draw() == draw()
+
+
+def test_a_charts_png_is_the_rgb_of_the_pixels_matplotlib_saves(figures: list[Figure]
+                                                                ) -> None:
+    """The PNG is drawn from the canvas, not by savefig: its pixels are savefig's (at the
+    PNG resolution, alpha dropped), and it says its resolution."""
+    board = _leaderboard([0.85, 0.40, -1.4], [0.85, 0.10, -2.6])
+    ours, theirs = plots.robustness_ranking(board, 0.8), plots.robustness_ranking(board, 0.8)
+    figures.extend([ours, theirs])
+    saved = io.BytesIO()
+    theirs.savefig(saved, format="png", dpi=plots.PNG_DPI)
+    picture = Image.open(io.BytesIO(plots.png_bytes(ours)))
+    reference = Image.open(saved)
+    assert picture.mode == "RGB" and reference.mode == "RGBA"
+    assert picture.size == reference.size == (1100, 660)  # 11 x 6.6 inches at 100 dpi
+    assert np.array_equal(np.asarray(picture), np.asarray(reference)[..., :3])
+    # PNG keeps whole pixels per metre: 100 dpi is 3937 per metre, 99.9998 dpi
+    assert picture.info["dpi"] == pytest.approx((plots.PNG_DPI, plots.PNG_DPI), abs=1e-3)
+
+
+def test_a_figure_that_is_not_opaque_is_refused_naming_it(figures: list[Figure]) -> None:
+    fig = plt.figure(facecolor="none")
+    fig.suptitle("Glass chart")
+    figures.append(fig)
+    with pytest.raises(ValueError, match="'Glass chart' has pixels that are not opaque"):
+        plots.png_bytes(fig)
 
 
 def _charts() -> dict[str, Callable[[], Figure]]:
