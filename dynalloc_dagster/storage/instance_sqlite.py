@@ -7,10 +7,17 @@ deletes it, so each event written costs an engine, a connection, a checkpoint an
 fsyncs: about 2 ms of CPU and 10-30 ms of wall time here, and a pipeline writes about
 800 events and as many run-storage reads and writes. These subclasses keep one engine
 with a small pool of open connections per storage and process (a forked child builds its
-own, leaving the parent's connections alone). Nothing else changes: each write is still
-its own committed transaction with SQLite's default (full) synchronisation, so a killed
-process loses no event it wrote, and the database files are the ones Dagster's own
-classes read (the webserver and the daemon may use either).
+own, leaving the parent's connections alone). Each write is still its own committed
+transaction, and the database files are the ones Dagster's own classes read (the
+webserver and the daemon may use either).
+
+Their connections set ``PRAGMA synchronous=NORMAL``, SQLite's advice for a database in
+WAL mode (Dagster puts both in it): a commit is appended to the write-ahead log without
+an fsync of its own; the log is synced at each checkpoint. A committed event survives
+the process that wrote it being killed, whatever the setting (it is in the operating
+system's hands); only a power cut or an operating-system crash may take back the last
+commits, never leaving a corrupt database. The fsync per event it spares is about 0.4 ms
+here, some 0.2 s of a reports stage's 530 events.
 
 ``dagster_home/dagster.yaml`` selects them::
 
@@ -41,6 +48,8 @@ from dagster._core.storage.runs import SqliteRunStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
 
+SYNCHRONOUS = "NORMAL"
+"""SQLite's synchronisation of the pooled connections (module docstring)."""
 RUNS_FOLDER = "history"
 """Where Dagster's default SQLite run storage keeps ``runs.db`` under DAGSTER_HOME."""
 
@@ -70,6 +79,7 @@ class _EnginePerProcess:
             self._engine = sa.create_engine(
                 self.url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
                 poolclass=sa.pool.QueuePool, pool_size=2, max_overflow=8)
+            sa.event.listen(self._engine, "connect", _synchronous_normal)
             self._pid = pid
         return self._engine
 
@@ -77,6 +87,11 @@ class _EnginePerProcess:
         if self._engine is not None and self._pid == os.getpid():
             self._engine.dispose()
         self._engine = None
+
+
+def _synchronous_normal(connection: Any, _record: Any) -> None:
+    """A new connection's commits synced at WAL checkpoints, not each (module docstring)."""
+    connection.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
 
 
 class PooledConsolidatedSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):

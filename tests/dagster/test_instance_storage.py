@@ -3,8 +3,9 @@ and ``make run``'s launch on the workspace's code location loaded in process.
 
 The storages are what the project's dagster.yaml selects: a run materialized through them
 is read back by Dagster's own SQLite classes from the same files, a process killed right
-after its run loses none of its events, a run opens a few connections instead of one per
-event, and a forked child builds its own pool.
+after its run loses none of its events, the databases are in WAL mode with commits synced
+at checkpoints, a run opens a few connections instead of one per event, and a forked
+child builds its own pool.
 """
 
 from __future__ import annotations
@@ -124,6 +125,20 @@ def test_a_process_killed_after_its_run_lost_no_event(project_home: Path) -> Non
         run = instance.get_run_by_id(run_id)
         assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
         assert len(instance.all_logs(run_id)) == int(written)
+
+
+def test_the_pooled_connections_sync_the_write_ahead_log_at_checkpoints(
+        project_home: Path) -> None:
+    """Both databases are in WAL mode and their connections commit without an fsync each
+    (synchronous=NORMAL, 1): SQLite keeps commits across a killed process either way
+    (the test above), and NORMAL outside WAL mode would risk a corrupt database."""
+    with dg.DagsterInstance.get() as instance:
+        dg.materialize([numbers], instance=instance)
+        for storage in (instance.run_storage, instance.event_log_storage):
+            with _EnginePerProcess.of(storage).get().connect() as conn:
+                mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+                synchronous = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+            assert (mode, synchronous) == ("wal", 1), type(storage).__name__
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
