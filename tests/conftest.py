@@ -1,5 +1,15 @@
-"""Suite-wide settings: where the tests' throwaway files go, and the order in which
-``make test`` hands test modules to its workers.
+"""Suite-wide settings: the same floating-point results on every x86-64 CPU, where the
+tests' throwaway files go, and the order in which ``make test`` hands test modules to
+its workers.
+
+The same bits on every CPU: many tests compare the engine's compiled kernels with numpy
+bit for bit, and the stored golden paths and tables (tests/engine/data) were computed on
+a CPU without AVX-512. On a CPU with it, numpy dispatches its exp, log and power loops to
+AVX-512 code and OpenBLAS its matrix kernels, both rounding some results differently in
+the last bit. So the suite runs numpy on its AVX2 loops and OpenBLAS on its Haswell
+kernels (:data:`SAME_BITS_ON_EVERY_CPU`; what every x86-64-v3 CPU runs), set before numpy
+is first imported and inherited by the workers and the processes the tests start; a
+value already set in the environment is kept.
 
 Throwaway files in RAM: every Dagster instance of the tests keeps its runs and event log
 in SQLite under a temporary folder, and SQLite syncs its journal to disk at each commit,
@@ -26,7 +36,12 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-import pytest
+SAME_BITS_ON_EVERY_CPU = {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+                          "OPENBLAS_CORETYPE": "Haswell"}
+for _name, _value in SAME_BITS_ON_EVERY_CPU.items():
+    os.environ.setdefault(_name, _value)
+
+import pytest  # noqa: E402  after the settings numpy reads when first imported
 
 RAM_TMP = Path("/dev/shm")
 RAM_TMP_MIN_FREE = 4 * 2**30  # bytes; the largest test stores about 0.4 GB

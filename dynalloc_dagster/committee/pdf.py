@@ -198,7 +198,11 @@ class _Pages:
         for cell, width in zip(cells, widths, strict=True):
             pdf.rect(x, y, width, height * lines, style="DF" if fill else "D")
             pdf.set_xy(x, y)
-            pdf.multi_cell(width, height, cell, align="L", new_x=XPos.RIGHT, new_y=YPos.TOP)
+            if lines == 1:  # fits on its line: set as it is, without the line breaker
+                pdf.cell(width, height, cell, align="L", new_x=XPos.RIGHT, new_y=YPos.TOP)
+            else:
+                pdf.multi_cell(width, height, cell, align="L", new_x=XPos.RIGHT,
+                               new_y=YPos.TOP)
             x += width
         pdf.set_xy(MARGIN_X, y + height * lines)
 

@@ -486,7 +486,7 @@ def test_recommended_rows_are_highlighted_in_the_pdf_tables_across_page_breaks(
     # what the PDF writer is asked to draw: filled boxes (page, box, colour) and texts
     boxes: list[tuple[int, tuple[float, float, float, float], tuple[float, ...]]] = []
     texts: list[tuple[int, float, float, str]] = []
-    rect, multi_cell = FPDF.rect, FPDF.multi_cell
+    rect, multi_cell, cell = FPDF.rect, FPDF.multi_cell, FPDF.cell
 
     def spy_rect(self: FPDF, x: float, y: float, w: float, h: float, style=None, **kw):
         if style == "DF":
@@ -504,10 +504,21 @@ def test_recommended_rows_are_highlighted_in_the_pdf_tables_across_page_breaks(
                 dry_runs.pop()
         if not dry_runs:
             texts.append((self.page, self.get_x(), self.get_y(), text))
-        return multi_cell(self, w, h, text, **kw)
+        dry_runs.append(None)  # what multi_cell draws through cell is drawn once
+        try:
+            return multi_cell(self, w, h, text, **kw)
+        finally:
+            dry_runs.pop()
+
+    def spy_one_line(self: FPDF, w: float | None = None, h: float | None = None,
+                     text: str = "", **kw):
+        if not dry_runs and not self.in_footer:
+            texts.append((self.page, self.get_x(), self.get_y(), text))
+        return cell(self, w, h, text, **kw)
 
     monkeypatch.setattr(FPDF, "rect", spy_rect)
     monkeypatch.setattr(FPDF, "multi_cell", spy_cell)
+    monkeypatch.setattr(FPDF, "cell", spy_one_line)
     long = Table(["n", "x"], [[str(i), "x"] for i in range(120)], highlight=(0, 57, 119))
     pages = _Pages(footer="f")
     pages.table(long)

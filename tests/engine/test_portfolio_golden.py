@@ -92,3 +92,12 @@ def test_the_tables_reach_every_base_mix(stored):
         mixes = set(stored[f"global_six_bear_150_paths/evaluate/{sleeve}"])
         assert mixes == {"fixed", "inverse_vol", "risk_parity"}
     assert stored["global_six_base_physical_qe/paths/levels"].shape[0] == len(GLOBAL_SIX.assets)
+
+
+def test_numpy_runs_its_avx2_loops_in_the_suite():
+    """tests/conftest.py turns numpy's AVX-512 loops off before numpy is imported, so the
+    golden bits hold on a CPU with AVX-512 too (on one without, nothing to turn off)."""
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    assert not any(__cpu_features__.get(name) for name in ("X86_V4", "AVX512_ICL",
+                                                            "AVX512_SPR"))
