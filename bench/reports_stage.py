@@ -8,7 +8,8 @@ paths, the default agent), or reuses a folder a previous ``--keep`` left, then l
 reports stage again on that data root ``--repeat`` times, as ``python -m dynalloc_dagster``
 does (created for the workspace's code location, loaded and executed in this process; the
 location is loaded before the clock starts, as it is once per pipeline before its first
-stage).
+stage, and the objects alive are frozen out of the garbage collector before each run, as
+``run_pipeline`` does).
 
 Printed per repeat: the stage's wall seconds and CPU seconds (user + system of this
 process and of its child processes, the chart workers). The machine is shared, so CPU
@@ -75,19 +76,25 @@ def run(folder: Path, repeat: int, profile: str | None, steps: int = 0) -> None:
     import dagster as dg
 
     import dynalloc_dagster.definitions  # noqa: F401  imported by the earlier stages in a pipeline
-    from dynalloc_dagster.orchestration.pipeline import workspace_launcher
+    from dynalloc_dagster.orchestration.pipeline import (
+        freeze_survivors,
+        heap_frozen,
+        workspace_launcher,
+    )
     from dynalloc_dagster.orchestration.stages import stage_request
     from dynalloc_dagster.tags import REPORTS_JOB
 
     print(f"reports stage on {data}; {conditions()}")
     print(f"{'run':<10} {'wall s':>7} {'CPU s':>7}   target wall <= {TARGET_S:.0f} s")
-    with dg.DagsterInstance.get() as instance, workspace_launcher(instance) as launcher:
+    with dg.DagsterInstance.get() as instance, workspace_launcher(instance) as launcher, \
+            heap_frozen():
         for i in range(repeat):
             profiler = None
             if profile and i == repeat - 1:
                 profiler = cProfile.Profile(time.process_time) if profile == "cpu" \
                     else cProfile.Profile()
             request = stage_request(REPORTS_JOB, instance, pipeline="bench")
+            freeze_survivors()  # as run_pipeline does before each stage, off the clock
             cpu0, wall0 = cpu_seconds(), time.perf_counter()
             if profiler:
                 profiler.enable()

@@ -85,7 +85,6 @@ class WorkspaceLauncher:
         (self.repository,) = location.get_repositories().values()
 
     def __call__(self, request: dg.RunRequest) -> dg.DagsterRun:
-        freeze_survivors()
         repository = self.repository.name
         selector = JobSubsetSelector(location_name=self.location.name,
                                      repository_name=repository,
@@ -130,7 +129,9 @@ def run_pipeline(
     (:func:`dynalloc_dagster.storage.io_managers.objects_kept_across_runs`).
 
     The whole run config is validated before the first stage starts. ``launcher``
-    executes one stage (default: :class:`InProcessLauncher` on ``defs``)."""
+    executes one stage (default: :class:`InProcessLauncher` on ``defs``). Before each
+    stage the objects alive are frozen out of the garbage collector
+    (:func:`freeze_survivors`), and handed back when the pipeline ends."""
     run_config = run_config or {}
     validate_run_config(run_config)
     if launcher is None:
@@ -140,9 +141,10 @@ def run_pipeline(
     queue = [stage_request(START_JOB, instance, pipeline=pipeline, run_config=run_config)]
     seen: set[str | None] = set()
     runs: list[dg.DagsterRun] = []
-    with objects_kept_across_runs():
+    with objects_kept_across_runs(), heap_frozen():
         while queue and len(runs) < MAX_STAGE_RUNS:
             request = queue.pop(0)
+            freeze_survivors()
             run = launcher(request)
             runs.append(run)
             if run.status != dg.DagsterRunStatus.SUCCESS:
@@ -172,19 +174,12 @@ def launch_pipeline(
 def workspace_launcher(instance: dg.DagsterInstance,
                        workspace_file: Path = WORKSPACE_FILE) -> Iterator[WorkspaceLauncher]:
     """A :class:`WorkspaceLauncher` for the code location of ``workspace_file``, loaded in
-    this process for as long as the block lasts. The objects its runs froze
-    (:func:`freeze_survivors`) are handed back to the garbage collector at the end of the
-    outermost such block."""
+    this process for as long as the block lasts."""
     origin = workspace_origin(workspace_file)
     in_process = InProcessCodeLocationOrigin(origin.loadable_target_origin,
                                              location_name=origin.location_name)
-    outermost = gc.get_freeze_count() == 0
-    try:
-        with InProcessCodeLocation(in_process, instance) as location:
-            yield WorkspaceLauncher(instance, location, origin)
-    finally:
-        if outermost:
-            gc.unfreeze()
+    with InProcessCodeLocation(in_process, instance) as location:
+        yield WorkspaceLauncher(instance, location, origin)
 
 
 def freeze_survivors() -> None:
@@ -194,11 +189,26 @@ def freeze_survivors() -> None:
     live as long as the process. A full collection walks every object it tracks, about
     0.3 s over those here, and a stage's run triggers one or two; then it walks only the
     run's own objects. Frozen objects are still freed when their last reference goes;
-    only a cycle among them waits for :func:`workspace_launcher`'s end. Forked chart
-    workers inherit the frozen objects, so their collections do not write to the
-    parent's pages either (no copy-on-write)."""
+    only a cycle among them waits for the end of the :func:`heap_frozen` block. Forked
+    chart workers inherit the frozen objects, so their collections do not write to the
+    parent's pages either (no copy-on-write). :func:`run_pipeline` calls it before each
+    stage."""
     gc.collect()
     gc.freeze()
+
+
+@contextmanager
+def heap_frozen() -> Iterator[None]:
+    """The block in which :func:`freeze_survivors` may be called: at the end of the
+    outermost such block every frozen object is handed back to the garbage collector
+    (``gc.unfreeze``), so a process that goes on after a pipeline (a test worker, a
+    notebook) collects what the pipeline left behind."""
+    outermost = gc.get_freeze_count() == 0
+    try:
+        yield
+    finally:
+        if outermost:
+            gc.unfreeze()
 
 
 def workspace_origin(workspace_file: Path = WORKSPACE_FILE) -> CodeLocationOrigin:

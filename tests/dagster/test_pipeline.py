@@ -33,13 +33,7 @@ from dagster_test_support import (
 from dynalloc_dagster.assets.reporting import CHART_CAPTIONS
 from dynalloc_dagster.committee.pdf import chart_page, pdf_of_pages
 from dynalloc_dagster.definitions import build_definitions
-from dynalloc_dagster.orchestration.pipeline import (
-    InProcessLauncher,
-    freeze_survivors,
-    job_run_config,
-    run_pipeline,
-    workspace_launcher,
-)
+from dynalloc_dagster.orchestration.pipeline import InProcessLauncher, job_run_config, run_pipeline
 from dynalloc_dagster.orchestration.schedules import quarterly_reoptimisation, weekly_refresh
 from dynalloc_dagster.orchestration.sensors import pipeline_next_stage
 from dynalloc_dagster.orchestration.stages import (
@@ -591,19 +585,32 @@ class _Cycle:
         self.me = self
 
 
-def test_freeze_survivors_collects_the_garbage_first_then_freezes_what_lives(
+def test_each_stage_starts_with_the_garbage_collected_and_the_survivors_frozen(
         instance: dg.DagsterInstance) -> None:
-    """Garbage left by an earlier run is freed, not frozen with the survivors; the
-    workspace launcher hands the frozen objects back to the collector when it ends."""
-    assert gc.get_freeze_count() == 0
-    with workspace_launcher(instance):
-        garbage, alive = _Cycle(), _Cycle()
-        gone = weakref.ref(garbage)
-        del garbage
-        freeze_survivors()
-        assert gone() is None
-        assert gc.get_freeze_count() > 0 and gc.is_tracked(alive)
-        frozen = gc.get_freeze_count()
+    """Garbage an earlier stage left is freed before the next stage, not frozen with
+    the survivors; a collection during a stage leaves them frozen; the pipeline hands
+    them back to the collector when it ends. (Automatic collections are off meanwhile,
+    so only the pipeline's own collection can free the garbage.)"""
+    left: list[weakref.ref] = []
+    seen: list[tuple[bool, int, int]] = []
+
+    def launcher(request: dg.RunRequest) -> dg.DagsterRun:
+        garbage_gone, frozen = all(ref() is None for ref in left), gc.get_freeze_count()
         gc.collect()
-        assert gc.get_freeze_count() == frozen  # a collection leaves them frozen
+        seen.append((garbage_gone, frozen, gc.get_freeze_count()))
+        garbage = _Cycle()
+        left.append(weakref.ref(garbage))
+        del garbage
+        return dg.DagsterRun(job_name=request.job_name, run_id=f"stage-{len(seen)}",
+                             status=dg.DagsterRunStatus.FAILURE)
+
     assert gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        for _ in range(2):
+            assert len(run_pipeline(None, instance, launcher=launcher)) == 1
+            assert gc.get_freeze_count() == 0
+        assert len(seen) == 2 and seen[1][0]  # the first stage's garbage was collected
+        assert all(frozen > 0 and after == frozen for _, frozen, after in seen)
+    finally:
+        gc.enable()
