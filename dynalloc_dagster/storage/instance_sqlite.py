@@ -79,7 +79,7 @@ class _EnginePerProcess:
             self._engine = sa.create_engine(
                 self.url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
                 poolclass=sa.pool.QueuePool, pool_size=2, max_overflow=8)
-            sa.event.listen(self._engine, "connect", _synchronous_normal)
+            sa.event.listen(self._engine, "connect", _set_synchronous)
             self._pid = pid
         return self._engine
 
@@ -89,8 +89,8 @@ class _EnginePerProcess:
         self._engine = None
 
 
-def _synchronous_normal(connection: Any, _record: Any) -> None:
-    """A new connection's commits synced at WAL checkpoints, not each (module docstring)."""
+def _set_synchronous(connection: Any, _record: Any) -> None:
+    """A new connection synchronised as :data:`SYNCHRONOUS` says (module docstring)."""
     connection.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
 
 
