@@ -23,7 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator, PercentFormatter
+from matplotlib.ticker import MaxNLocator, NullLocator, PercentFormatter, StrMethodFormatter
 from PIL import Image
 
 from dynalloc_dagster.committee.decision import ASSET_WEIGHTS
@@ -544,11 +544,6 @@ def png_bytes(fig: Figure) -> bytes:
     return png_of(rgb_image(fig))
 
 
-def close(figures: dict[str, Figure]) -> None:
-    for fig in figures.values():
-        plt.close(fig)
-
-
 def _strategy_styles(strategies: list[str], recommended: str) -> dict[str, dict]:
     """The recommended rule black and heavy, every other strategy its own colour, marker
     and dash, so strategies whose lines coincide stay told apart."""
@@ -578,7 +573,7 @@ def backtest_nav(paths: pl.DataFrame, recommended: str, note: str = "") -> Figur
     if high < 10 * low:  # under a decade a log axis has too few ticks to read
         ax.yaxis.set_major_locator(MaxNLocator(nbins=8))
         ax.yaxis.set_minor_locator(NullLocator())
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:.3g}"))
     ax.axhline(1.0, color="grey", linewidth=0.8)
     ax.set_ylabel("NAV (log scale, 1 at the start)")
     ax.set_title("Historical backtest: the recommended rule, the next configs, 60/40 and"
