@@ -14,11 +14,15 @@ export NUMPY_MADVISE_HUGEPAGE ?= 0
 
 # the runtime dependencies at the lock's versions, the ones the image installs, so the
 # tests run what is deployed and a new release upstream changes nothing here until the
-# lock is regenerated (deployment/aws/lock.sh); the dev tools at their newest compatible
+# lock is regenerated (deployment/aws/lock.sh); the dev tools at their newest compatible.
+# Installed by uv (the same resolution as pip's, downloads in parallel; the byte-code
+# compiled once here, as pip does, since the suite's many processes would each compile
+# what they import where PYTHONDONTWRITEBYTECODE is set)
 $(STAMP): pyproject.toml $(LOCK) $(VENV)/constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip 'setuptools>=70.1,<82'
-	$(BIN)/pip install --quiet -e '.[dev]' --constraint $(VENV)/constraints.txt
+	$(BIN)/pip install --quiet 'uv>=0.9,<1'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python \
+	    -e '.[dev]' --constraint $(VENV)/constraints.txt
 	touch $(STAMP)
 
 # the lock's name==version pins without their hashes (pip takes no hashes in constraints)

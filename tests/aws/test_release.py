@@ -156,8 +156,8 @@ def test_what_make_runs_has_numpys_huge_pages_off_unless_the_caller_sets_them(
 
 
 def test_make_installs_the_runtime_dependencies_at_the_locks_versions(tmp_path):
-    """make's install takes the lock's pins as pip constraints (their hashes dropped), so
-    the tests run the versions the image installs, whatever PyPI has released since."""
+    """make's install takes the lock's pins as constraints (their hashes dropped), so the
+    tests run the versions the image installs, whatever PyPI has released since."""
     venv = tmp_path / "venv"
     subprocess.run(["make", "-s", f"VENV={venv}", f"{venv}/constraints.txt"], cwd=REPO,
                    check=True)
@@ -167,4 +167,6 @@ def test_make_installs_the_runtime_dependencies_at_the_locks_versions(tmp_path):
         canonicalize_name(name): f"=={version}" for name, (version, _) in locked().items()}
     recipe = subprocess.run(["make", "-n", "-B", f"VENV={venv}", f"{venv}/.installed"],
                             cwd=REPO, capture_output=True, text=True, check=True).stdout
-    assert f"pip install --quiet -e '.[dev]' --constraint {venv}/constraints.txt" in recipe
+    assert (f"uv pip install --quiet --compile-bytecode --python {venv}/bin/python"
+            f" -e '.[dev]' --constraint {venv}/constraints.txt") in " ".join(
+                recipe.replace("\\\n", " ").split())
