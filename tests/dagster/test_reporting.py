@@ -29,6 +29,7 @@ from dynalloc_dagster.committee.decision import mandate_summary, status_text
 from dynalloc_dagster.committee.pdf import (
     HEADER_GREY,
     MARGIN_X,
+    _blank_document,
     _Pages,
     _rgb,
     chart_page,
@@ -326,6 +327,30 @@ def test_pdf_has_a_title_page_and_renders(
     rendered = sorted(tmp_path.glob("page-*.png"))
     assert len(rendered) == pages
     assert all(p.stat().st_size > 1000 for p in rendered)
+
+
+def test_reports_made_one_after_another_are_the_bytes_of_a_fresh_document(
+    built: tuple[ReportInputs, pl.DataFrame]
+) -> None:
+    """Each report starts from a copy of one blank document parsed once per process: the
+    second report of a process, with another footer, is the bytes of the same report made
+    from a document made afresh, and the blank document stays blank."""
+    inputs, bands = built
+    fig = plots.allocation_dynamics(bands, inputs.recommended, note="synthetic")
+    png = plots.png_bytes(fig)
+    plt.close(fig)
+    document = build_report(inputs)
+
+    def made(footer: str) -> bytes:
+        return report_pdf(document, {"allocation_dynamics": png}, footer=footer,
+                          title_facts=["Recommended rule: x"])
+
+    made("first footer")
+    second = made("dynalloc")
+    assert _blank_document().page == 0 and _blank_document().footer_text == ""
+    _blank_document.cache_clear()
+    assert second == made("dynalloc")
+    assert made("first footer") != second
 
 
 def test_the_charts_pdf_holds_each_pngs_pixels_on_a_page_of_its_size(tmp_path: Path) -> None:
