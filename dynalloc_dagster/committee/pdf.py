@@ -12,11 +12,8 @@ fixed (:data:`FIXED_DATE`), so identical inputs give identical bytes.
 
 from __future__ import annotations
 
-import copy
-import functools
 import io
 import re
-import zlib
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -29,13 +26,8 @@ from fpdf.enums import XPos, YPos
 from matplotlib.figure import Figure as MplFigure
 from PIL import Image
 
-from dynalloc_dagster.committee.plots import (
-    PNG_COMPRESS_LEVEL,
-    PNG_DPI,
-    RECOMMENDED_ROW,
-    png_of,
-    rgb_image,
-)
+from dynalloc_dagster.committee.plots import PNG_DPI, RECOMMENDED_ROW, rgb_image
+from dynalloc_dagster.committee.png import compressed_scanlines, png_file
 from dynalloc_dagster.committee.text import Code, Figure, Markdown, ReportDocument, Table
 
 PAGE = (595.28, 841.89)  # A4, points
@@ -70,11 +62,7 @@ def _rgb(colour: str) -> tuple[int, int, int]:
 
 
 class _Document(FPDF):
-    """A4 pages with the footer and page number on each.
-
-    :meth:`new` copies a blank document made once per process: fpdf2 parses a font's
-    whole file when it is added (some 0.1-0.2 s for the three faces), a copy takes a
-    tenth of that, and the copies write the same bytes as documents made afresh."""
+    """A4 pages with the footer and page number on each."""
 
     def __init__(self, footer: str) -> None:
         super().__init__(unit="pt", format="A4")
@@ -86,12 +74,6 @@ class _Document(FPDF):
             self.add_font(family, style, str(FONTS / file))
         self.set_font("sans", size=BODY)
 
-    @classmethod
-    def new(cls, footer: str) -> _Document:
-        document = copy.deepcopy(_blank_document())
-        document.footer_text = footer
-        return document
-
     def footer(self) -> None:
         self.set_y(-0.045 * PAGE[1])
         self.set_font("sans", size=7)
@@ -102,17 +84,11 @@ class _Document(FPDF):
         self.set_text_color(0)
 
 
-@functools.cache
-def _blank_document() -> _Document:
-    """The document every report starts from a copy of (never written to itself)."""
-    return _Document(footer="")
-
-
 class _Pages:
     """A cursor over the pages: text, tables and images flow down, a new page when full."""
 
     def __init__(self, footer: str) -> None:
-        self.pdf = _Document.new(footer)
+        self.pdf = _Document(footer)
 
     @property
     def number(self) -> int:
@@ -309,8 +285,8 @@ def _write(document: ReportDocument, pictures: Mapping[str, Future[Image.Image]]
 
 
 class ChartPage(NamedTuple):
-    """A chart as a page image of charts.pdf: its size in pixels and its RGB pixels,
-    Flate-compressed (the image stream's data)."""
+    """A chart as a page image of charts.pdf: its size in pixels and its RGB pixels as its
+    PNG's compressed scanlines (the image stream's data, read with PNG predictors)."""
 
     width: int
     height: int
@@ -324,16 +300,17 @@ def chart_page(png: bytes) -> ChartPage:
 
 
 def page_of(image: Image.Image) -> ChartPage:
-    """An RGB picture's pixels as a charts.pdf page image (zlib at the PNGs' level)."""
-    return ChartPage(*image.size, zlib.compress(image.tobytes(), PNG_COMPRESS_LEVEL))
+    """An RGB picture's pixels as a charts.pdf page image: its PNG's compressed
+    scanlines (:func:`~dynalloc_dagster.committee.png.compressed_scanlines`)."""
+    return ChartPage(*image.size, compressed_scanlines(image))
 
 
 def png_and_page(fig: MplFigure) -> tuple[bytes, ChartPage]:
     """The figure's PNG and its charts.pdf page, both of the pixels drawn once
-    (:func:`plots.rgb_image`): what a chart worker draws, so pages are encoded in
-    parallel and no PNG is decoded again for its page."""
-    image = rgb_image(fig)
-    return png_of(image), page_of(image)
+    (:func:`plots.rgb_image`) and compressed once: what a chart worker draws, so pages
+    are encoded in parallel and no PNG is decoded again for its page."""
+    page = page_of(rgb_image(fig))
+    return png_file(page.width, page.height, page.data, PNG_DPI), page
 
 
 def pdf_of_pages(pages: Iterable[ChartPage], *, dpi: float = PNG_DPI) -> bytes:
@@ -349,7 +326,9 @@ def pdf_of_pages(pages: Iterable[ChartPage], *, dpi: float = PNG_DPI) -> bytes:
         size = f"{width / dpi * 72:.4f} {height / dpi * 72:.4f}"
         objects.append(_stream(
             f"/Type /XObject /Subtype /Image /Width {width} /Height {height}"
-            " /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode", data))
+            " /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode"
+            f" /DecodeParms << /Predictor 15 /Colors 3 /BitsPerComponent 8 /Columns {width} >>",
+            data))
         objects.append(_stream("", f"q {size.replace(' ', ' 0 0 ')} 0 0 cm /Im0 Do Q".encode()))
         objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {size}] /Resources"
                        f" << /XObject << /Im0 {len(objects) - 1} 0 R >> >>"

@@ -8,7 +8,6 @@ the data behind every chart (``note``: e.g. synthetic market data, paths per sce
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -27,6 +26,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator, PercentFormatter, StrMet
 from PIL import Image
 
 from dynalloc_dagster.committee.decision import ASSET_WEIGHTS
+from dynalloc_dagster.committee.png import compressed_scanlines, png_file
 from dynalloc_dagster.partitions import in_scenario_order, scenario_label
 from engine.objectives import InvestmentObjectives
 
@@ -43,9 +43,6 @@ MANDATE_BAND = {"color": "gold", "alpha": 0.25, "zorder": 0}
 PNG_DPI = 100
 """An 11-inch-wide chart is 1100 pixels: the width of the Dagster UI's markdown dialog, so
 no part of a chart is cut off on the asset page."""
-PNG_COMPRESS_LEVEL = 1
-"""zlib level of the PNGs: a chart's flat colours compress as well at 1 as at the default
-6 (about 90 kB either way as RGB), in half the time."""
 WIDE = (11, 5.2)
 TITLE_Y = 1.0
 """Every axes title at the top of its axes, fixed: matplotlib's automatic placement (above
@@ -531,12 +528,8 @@ def rgb_image(fig: Figure) -> Image.Image:
 
 
 def png_of(image: Image.Image) -> bytes:
-    """The picture as PNG: its pixels and resolution (:data:`PNG_DPI`), no timestamp or
-    software tag (identical runs, same bytes)."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="png", compress_level=PNG_COMPRESS_LEVEL,
-               dpi=(PNG_DPI, PNG_DPI))
-    return buffer.getvalue()
+    """The RGB picture as PNG at :data:`PNG_DPI` (:mod:`~dynalloc_dagster.committee.png`)."""
+    return png_file(image.width, image.height, compressed_scanlines(image), PNG_DPI)
 
 
 def png_bytes(fig: Figure) -> bytes:

@@ -29,7 +29,6 @@ from dynalloc_dagster.committee.decision import mandate_summary, status_text
 from dynalloc_dagster.committee.pdf import (
     HEADER_GREY,
     MARGIN_X,
-    _blank_document,
     _Pages,
     _rgb,
     chart_page,
@@ -329,30 +328,6 @@ def test_pdf_has_a_title_page_and_renders(
     assert all(p.stat().st_size > 1000 for p in rendered)
 
 
-def test_reports_made_one_after_another_are_the_bytes_of_a_fresh_document(
-    built: tuple[ReportInputs, pl.DataFrame]
-) -> None:
-    """Each report starts from a copy of one blank document parsed once per process: the
-    second report of a process, with another footer, is the bytes of the same report made
-    from a document made afresh, and the blank document stays blank."""
-    inputs, bands = built
-    fig = plots.allocation_dynamics(bands, inputs.recommended, note="synthetic")
-    png = plots.png_bytes(fig)
-    plt.close(fig)
-    document = build_report(inputs)
-
-    def made(footer: str) -> bytes:
-        return report_pdf(document, {"allocation_dynamics": png}, footer=footer,
-                          title_facts=["Recommended rule: x"])
-
-    made("first footer")
-    second = made("dynalloc")
-    assert _blank_document().page == 0 and _blank_document().footer_text == ""
-    _blank_document.cache_clear()
-    assert second == made("dynalloc")
-    assert made("first footer") != second
-
-
 def test_the_charts_pdf_holds_each_pngs_pixels_on_a_page_of_its_size(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     pictures = [rng.integers(0, 256, (40, 70, 3), dtype=np.uint8),
@@ -366,11 +341,14 @@ def test_the_charts_pdf_holds_each_pngs_pixels_on_a_page_of_its_size(tmp_path: P
     assert pdf.startswith(b"%PDF") and pdf == pdf_of_pages(map(chart_page, pngs), dpi=100)
     boxes = re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf)
     assert [(float(w), float(h)) for w, h in boxes] == [(50.4, 28.8), (36.0, 18.0)]  # px * 0.72
-    streams = re.findall(rb"/Width (\d+) /Height (\d+) .*? /Length (\d+) >>\nstream\n", pdf)
-    assert [(int(w), int(h)) for w, h, _ in streams] == [(70, 40), (50, 25)]
-    starts = [m.end() for m in re.finditer(rb"/FlateDecode /Length \d+ >>\nstream\n", pdf)]
-    for picture, start, (_, _, length) in zip(pictures, starts, streams, strict=True):
-        assert zlib.decompress(pdf[start:start + int(length)]) == picture.tobytes()
+    streams = re.findall(rb"/Width (\d+) /Height (\d+) .*?/DecodeParms << /Predictor 15"
+                         rb" /Colors 3 /BitsPerComponent 8 /Columns (\d+) >> /Length (\d+) >>"
+                         rb"\nstream\n", pdf)
+    assert [(int(w), int(h), int(c)) for w, h, c, _ in streams] == [(70, 40, 70), (50, 25, 50)]
+    starts = [m.end() for m in re.finditer(rb"/Columns \d+ >> /Length \d+ >>\nstream\n", pdf)]
+    for picture, start, (*_, length) in zip(pictures, starts, streams, strict=True):
+        rows = zlib.decompress(pdf[start:start + int(length)])  # each row after a filter byte
+        assert rows == b"".join(b"\0" + row.tobytes() for row in picture)
     offsets = [int(o) for o in re.findall(rb"(\d{10}) 00000 n", pdf)]
     assert all(pdf[o:].startswith(f"{i} 0 obj".encode()) for i, o in enumerate(offsets, 1))
     if shutil.which("pdftoppm") is None:
@@ -380,6 +358,12 @@ def test_the_charts_pdf_holds_each_pngs_pixels_on_a_page_of_its_size(tmp_path: P
                     str(tmp_path / "page")], check=True, timeout=60)
     rendered = [Image.open(p).size for p in sorted(tmp_path.glob("page-*.png"))]
     assert rendered == [(70, 40), (50, 25)]
+    subprocess.run(["pdfimages", "-png", str(tmp_path / "charts.pdf"), str(tmp_path / "im")],
+                   check=True, timeout=60)  # each page's image as a PDF reader decodes it
+    decoded = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(tmp_path.glob("im-*"))]
+    assert len(decoded) == len(pictures)
+    for picture, image in zip(pictures, decoded, strict=True):
+        assert np.array_equal(image, picture)
 
 
 def test_each_evaluation_key_has_its_own_metadata(inputs: ReportInputs) -> None:
