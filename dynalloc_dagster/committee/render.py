@@ -5,28 +5,25 @@ functions of :mod:`~dynalloc_dagster.committee.plots`), then drawn to PNG (layou
 rasterisation, PNG encoding: most of a chart's time) by worker processes forked from
 this one, each drawing whole figures and sending back their bytes (or whatever the
 caller's drawing makes of a figure: the report's charts also encode their charts.pdf page
-there, :func:`~dynalloc_dagster.committee.pdf.png_and_page`). The workers fork when the
-first figure is built and draw while this process builds the next: each figure is sent
-to them pickled (matplotlib's own pickling of a figure, which a worker draws to the same
-bytes as the figure drawn here) as soon as it is built, and the first worker free draws
-it. Workers only run matplotlib: polars' thread pool is not usable in a forked child, so
-every table is read here.
+there, :func:`~dynalloc_dagster.committee.pdf.png_and_page`). A forked worker
+inherits the built figures, so nothing is pickled on the way in and a figure drawn by a
+worker is byte for byte the figure drawn here. Workers only run matplotlib: polars'
+thread pool is not usable in a forked child, so every table is read before the fork.
 
 Where fork is not available (Windows) or one worker is asked for, the figures are drawn
-here, each once built, to the same bytes. A chart that fails, built, sent or drawn, fails
-the whole call with :class:`ChartError` naming it (the first in the builders' order): no
-chart goes missing silently.
+here, one after the other, to the same bytes. A chart that fails, built or drawn, fails
+the whole call with :class:`ChartError` naming it: no chart goes missing silently.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import pickle
 import signal
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from typing import Any, TypeVar
 
 import matplotlib.pyplot as plt
@@ -37,9 +34,9 @@ from dynalloc_dagster.committee.plots import png_bytes
 MAX_WORKERS = 4
 """Workers at most, however many cores: past a few, forking costs more than it saves."""
 
-_DRAW: list[Callable[[Figure], Any]] = []
-"""The drawing a pool's workers run on each figure they receive: set before the workers
-fork, read in them (so it need not pickle)."""
+_BUILT: dict[str, Callable[[], Any]] = {}
+"""The drawings of the built figures a pool's workers run: filled before the workers
+fork, read in them."""
 
 Drawn = TypeVar("Drawn")
 
@@ -80,94 +77,61 @@ def render_charts(builders: Mapping[str, Callable[[], Figure]], *,
 
     Raises
     ------
-    ChartError : a builder, the pickling of its figure or a drawing raised (the first in
-        ``builders``' order), or a worker died while drawing; it names the chart.
+    ChartError : a builder or a drawing raised (the first in ``builders``' order), or a
+        worker died while drawing; it names the chart.
     """
-    count = min(workers or default_workers(), len(builders))
-    if count <= 1 or not can_fork():
-        return {name: _draw_here(name, _built(name, build), draw)
-                for name, build in builders.items()}
-    return _draw_forked(builders, draw, count)
-
-
-def _built(name: str, build: Callable[[], Figure]) -> Figure:
+    figures: dict[str, Figure] = {}
     try:
-        return build()
-    except Exception as error:
-        raise ChartError(name, "being built", error) from error
+        for name, build in builders.items():
+            try:
+                figures[name] = build()
+            except Exception as error:
+                raise ChartError(name, "being built", error) from error
+        count = min(workers or default_workers(), len(figures))
+        drawings = {name: partial(draw, fig) for name, fig in figures.items()}
+        if count <= 1 or not can_fork():
+            return {name: _draw_here(name, drawing) for name, drawing in drawings.items()}
+        return _draw_forked(drawings, count)
+    finally:
+        for fig in figures.values():
+            plt.close(fig)
 
 
-def _draw_here(name: str, fig: Figure, draw: Callable[[Figure], Drawn]) -> Drawn:
+def _draw_here(name: str, drawing: Callable[[], Drawn]) -> Drawn:
     try:
-        return draw(fig)
+        return drawing()
     except Exception as error:
         raise ChartError(name, "being drawn", error) from error
-    finally:
-        plt.close(fig)
 
 
-def _pickled(name: str, build: Callable[[], Figure]) -> bytes:
-    """The built figure as a worker receives it, closed here."""
-    fig = _built(name, build)
+def _draw_forked(drawings: dict[str, Callable[[], Drawn]], workers: int) -> dict[str, Drawn]:
+    """The charts drawn by ``workers`` forked processes. When a worker dies, every chart
+    not drawn yet fails alike (the pool breaks), so each of those is drawn again alone:
+    the one whose process dies again is named; a death that does not recur (memory
+    pressure) costs only the redrawing."""
+    _BUILT.clear()
+    _BUILT.update(drawings)
     try:
-        return pickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as error:
-        raise ChartError(name, "being sent to a worker process", error) from error
-    finally:
-        plt.close(fig)
-
-
-def _draw_forked(builders: Mapping[str, Callable[[], Figure]],
-                 draw: Callable[[Figure], Drawn], workers: int) -> dict[str, Drawn]:
-    """The charts drawn by ``workers`` forked processes, each sent as soon as it is built.
-    When a worker dies, every chart not drawn yet fails alike (the pool breaks), so each
-    of those is drawn again alone: the one whose process dies again is named; a death that
-    does not recur (memory pressure) costs only the redrawing."""
-    _DRAW[:] = [draw]
-    try:
-        figures: dict[str, bytes] = {}
-        drawn, unfinished = _pool_draw(_built_as_sent(builders, figures), workers)
+        drawn, unfinished = _pool_draw(list(drawings), workers)
         for name in unfinished:
-            again, died = _pool_draw(iter([(name, figures[name])]), 1)
+            again, died = _pool_draw([name], 1)
             if died:
                 raise ChartError(name, "being drawn (its worker process died)",
                                  died[name]) from died[name]
             drawn.update(again)
-        return {name: drawn[name] for name in builders}
+        return {name: drawn[name] for name in drawings}
     finally:
-        _DRAW.clear()
+        _BUILT.clear()
 
 
-def _built_as_sent(builders: Mapping[str, Callable[[], Figure]], figures: dict[str, bytes]):
-    """(name, pickled figure) of each chart in turn, built when asked for, kept in
-    ``figures`` for a redrawing."""
-    for name, build in builders.items():
-        figures[name] = _pickled(name, build)
-        yield name, figures[name]
-
-
-def _pool_draw(charts, workers: int) -> tuple[dict[str, Any], dict[str, BrokenProcessPool]]:
+def _pool_draw(names: list[str], workers: int
+               ) -> tuple[dict[str, Any], dict[str, BrokenProcessPool]]:
     """({chart: drawn} by a pool of forked workers, {chart: error} of the charts left
-    undrawn because a worker died) of ``charts`` ((name, pickled figure) pairs, each sent
-    once made); a drawing that raises fails the call naming it, and so does a chart that
-    cannot be made, once the charts before it are drawn."""
+    undrawn because a worker died); a drawing that raises fails the call naming it."""
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                              initializer=_end_on_sigterm) as pool:
-        futures: dict[str, Future[Any]] = {}
-        unsent: dict[str, BrokenProcessPool] = {}
-        broken: BrokenProcessPool | None = None
-        unmade: ChartError | None = None
-        try:
-            for name, figure in charts:
-                if broken is None:
-                    try:
-                        futures[name] = pool.submit(_draw_sent, figure)
-                        continue
-                    except BrokenProcessPool as error:  # a worker died already
-                        broken = error
-                unsent[name] = broken
-        except ChartError as error:
-            unmade = error
+        futures: dict[str, Future[Any]] = {
+            name: pool.submit(_draw_built, name) for name in names}
         drawn, unfinished = {}, {}
         for name, future in futures.items():
             try:
@@ -177,9 +141,7 @@ def _pool_draw(charts, workers: int) -> tuple[dict[str, Any], dict[str, BrokenPr
             except Exception as error:
                 pool.shutdown(cancel_futures=True)
                 raise ChartError(name, "being drawn", error) from error
-        if unmade is not None:
-            raise unmade
-        return drawn, unfinished | unsent
+        return drawn, unfinished
 
 
 def _end_on_sigterm() -> None:
@@ -193,10 +155,6 @@ def _end_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _draw_sent(figure: bytes) -> Any:
-    """In a worker: the drawing of a figure built and pickled by the parent."""
-    fig = pickle.loads(figure)
-    try:
-        return _DRAW[0](fig)
-    finally:
-        plt.close(fig)
+def _draw_built(name: str) -> Any:
+    """In a worker: the drawing of the figure built before the fork."""
+    return _BUILT[name]()
