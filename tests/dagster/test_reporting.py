@@ -35,6 +35,7 @@ from dynalloc_dagster.committee.pdf import (
     pdf_of_pages,
     report_pdf,
 )
+from dynalloc_dagster.committee.png import compressed_scanlines
 from dynalloc_dagster.committee.text import (
     Figure,
     ReportDocument,
@@ -588,8 +589,10 @@ def test_the_report_pdf_places_each_charts_own_pixels(tmp_path: Path) -> None:
     order = ["third", "first", "second"]
     document = ReportDocument("t", "s", [Section("Charts", [Figure(name, f"caption {name}")
                                                             for name in order])])
-    (tmp_path / "report.pdf").write_bytes(report_pdf(document, pngs, footer="f",
-                                                     title_facts=[]))
+    pdf = report_pdf(document, pngs, footer="f", title_facts=[])
+    for picture in pictures.values():  # compressed as charts.pdf compresses them
+        assert compressed_scanlines(Image.fromarray(picture)) in pdf
+    (tmp_path / "report.pdf").write_bytes(pdf)
     subprocess.run(["pdfimages", "-png", str(tmp_path / "report.pdf"), str(tmp_path / "im")],
                    check=True, timeout=60)
     placed = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(tmp_path.glob("im-*"))]
