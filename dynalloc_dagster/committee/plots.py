@@ -537,6 +537,11 @@ def png_bytes(fig: Figure) -> bytes:
     return png_of(rgb_image(fig))
 
 
+def close(figures: dict[str, Figure]) -> None:
+    for fig in figures.values():
+        plt.close(fig)
+
+
 def _strategy_styles(strategies: list[str], recommended: str) -> dict[str, dict]:
     """The recommended rule black and heavy, every other strategy its own colour, marker
     and dash, so strategies whose lines coincide stay told apart."""

@@ -26,10 +26,9 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any, TypeVar
 
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from dynalloc_dagster.committee.plots import png_bytes
+from dynalloc_dagster.committee.plots import close, png_bytes
 
 MAX_WORKERS = 4
 """Workers at most, however many cores: past a few, forking costs more than it saves."""
@@ -93,8 +92,7 @@ def render_charts(builders: Mapping[str, Callable[[], Figure]], *,
             return {name: _draw_here(name, drawing) for name, drawing in drawings.items()}
         return _draw_forked(drawings, count)
     finally:
-        for fig in figures.values():
-            plt.close(fig)
+        close(figures)
 
 
 def _draw_here(name: str, drawing: Callable[[], Drawn]) -> Drawn:

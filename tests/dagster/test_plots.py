@@ -59,8 +59,7 @@ def figures() -> Iterator[list[Figure]]:
     """Figures a test draws, closed after it."""
     drawn: list[Figure] = []
     yield drawn
-    for fig in drawn:
-        plt.close(fig)
+    plots.close({str(i): fig for i, fig in enumerate(drawn)})
 
 
 def _leaderboard(robustness: list[float | None], objective: list[float | None]

@@ -20,7 +20,6 @@ import numpy as np
 import polars as pl
 import pytest
 from fpdf import FPDF
-from matplotlib import pyplot as plt
 from PIL import Image
 
 from dynalloc_dagster.assets.strategies import evaluation_metadata
@@ -291,7 +290,7 @@ def test_search_progress_shows_the_rounds_improvements_and_where_configs_lie() -
         [CONFIGS[3].target_vol, CONFIGS[3].vol_window_months]]
     assert len(sigmoid.collections) == 3  # its config, ringed (a new best), starred (the best)
     assert plots.png_bytes(fig).startswith(b"\x89PNG")
-    plt.close(fig)
+    plots.close({"f": fig})
 
 
 def test_the_report_tells_the_search_round_by_round(inputs: ReportInputs) -> None:
@@ -310,7 +309,7 @@ def test_pdf_has_a_title_page_and_renders(
     inputs, bands = built
     fig = plots.allocation_dynamics(bands, inputs.recommended, note="synthetic")
     png = plots.png_bytes(fig)
-    plt.close(fig)
+    plots.close({"f": fig})
     document = build_report(inputs)
     pdf = report_pdf(document, {"allocation_dynamics": png}, footer="dynalloc",
                      title_facts=["Recommended rule: x"])
@@ -470,7 +469,7 @@ def test_a_narrative_with_dollar_amounts_is_set_as_text(
     inputs, bands = built
     fig = plots.allocation_dynamics(bands, inputs.recommended, note="synthetic")
     png = plots.png_bytes(fig)
-    plt.close(fig)
+    plots.close({"f": fig})
     narrative = {"written_by": "bedrock", "narrative": "## Summary\n\nTrading costs fell"
                  " from $5.2m (down 10% on the year) to $4.1m.\n\n- #2 cost: $0.3m vs $0.2m"
                  "\n- beyond Latin-1: \u20ac0.1m \u2265 \u03b7\u00b2 \u2014 \u2713"}
