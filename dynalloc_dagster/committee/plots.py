@@ -527,14 +527,11 @@ def rgb_image(fig: Figure) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
 
 
-def png_of(image: Image.Image) -> bytes:
-    """The RGB picture as PNG at :data:`PNG_DPI` (:mod:`~dynalloc_dagster.committee.png`)."""
-    return png_file(image.width, image.height, compressed_scanlines(image), PNG_DPI)
-
-
 def png_bytes(fig: Figure) -> bytes:
-    """The figure as an RGB PNG (:func:`rgb_image`, :func:`png_of`)."""
-    return png_of(rgb_image(fig))
+    """The figure as an RGB PNG at :data:`PNG_DPI` (:func:`rgb_image`, written by
+    :mod:`~dynalloc_dagster.committee.png`)."""
+    image = rgb_image(fig)
+    return png_file(image.width, image.height, compressed_scanlines(image), PNG_DPI)
 
 
 def close(figures: dict[str, Figure]) -> None:
