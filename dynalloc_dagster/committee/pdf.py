@@ -15,20 +15,19 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-import fpdf.image_parsing
 import matplotlib
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from fpdf.image_datastructures import RasterImageInfo
 from matplotlib.figure import Figure as MplFigure
 from PIL import Image
 
 from dynalloc_dagster.committee.plots import PNG_DPI, RECOMMENDED_ROW, rgb_image
-from dynalloc_dagster.committee.png import COMPRESS_LEVEL, compressed_scanlines, png_file
+from dynalloc_dagster.committee.png import compressed_scanlines, png_file, rgb_image_data
 from dynalloc_dagster.committee.text import Code, Figure, Markdown, ReportDocument, Table
 
 PAGE = (595.28, 841.89)  # A4, points
@@ -50,10 +49,6 @@ FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 _FACES = {("sans", ""): "DejaVuSans.ttf", ("sans", "B"): "DejaVuSans-Bold.ttf",
           ("mono", ""): "DejaVuSansMono.ttf"}
 _INLINE = re.compile(r"\*\*|__|`|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)")
-fpdf.image_parsing.SETTINGS.compression_level = COMPRESS_LEVEL
-"""fpdf2 compresses every picture it embeds again (the report's charts) at this zlib level:
-the charts' own, where fpdf2's default (6) took some 20 ms a chart for a few % fewer bytes.
-Set for every document written here, as matplotlib's settings are for every figure."""
 
 
 def plain(text: str) -> str:
@@ -205,13 +200,28 @@ class _Pages:
             x += width
         pdf.set_xy(MARGIN_X, y + height * lines)
 
-    def image(self, picture: Image.Image, caption: str) -> None:
-        """The picture at the text width, its caption under it."""
-        height = self.width * picture.height / picture.width
+    def image(self, page: ChartPage, caption: str) -> None:
+        """The chart at the text width, its caption under it."""
+        height = self.width * page.height / page.width
         self.room(height + BODY * LEADING * 3)
-        self.pdf.image(picture, x=MARGIN_X, y=self.pdf.get_y(), w=self.width, h=height)
+        self.pdf.image(self._cached(page), x=MARGIN_X, y=self.pdf.get_y(), w=self.width,
+                       h=height)
         self.pdf.set_y(self.pdf.get_y() + height + BODY * LEADING * 0.3)
         self.text(caption, size=8, gap=1.2)
+
+    def _cached(self, page: ChartPage) -> str:
+        """The name under which the chart's image stands in fpdf2's image cache, entered
+        there as fpdf2's own parsing of its pixels enters an RGB picture (``preload_image``:
+        the rows under PNG predictors, zlib-compressed), with the chart's compressed rows
+        as they are: fpdf2 would decode and compress them again, some 10 ms a chart."""
+        images = self.pdf.image_cache.images
+        name = f"chart {len(images) + 1}"
+        images[name] = RasterImageInfo(
+            data=page.data, w=page.width, h=page.height, cs="DeviceRGB", iccp=None, bpc=8,
+            dpn=3, f="FlateDecode", inverted=False,
+            dp=f"/Predictor 15 /Colors 3 /Columns {page.width}",
+            i=len(images) + 1, usages=0, iccp_i=None)
+        return name
 
 
 def _markdown(pages: _Pages, text: str) -> None:
@@ -249,24 +259,10 @@ def _title_page(pages: _Pages, document: ReportDocument, facts: list[str]) -> No
 
 def report_pdf(document: ReportDocument, charts: Mapping[str, bytes], footer: str,
                title_facts: list[str]) -> bytes:
-    """The document as PDF bytes; ``charts`` maps each figure's name to its PNG;
-    ``footer`` is printed on every page, ``title_facts`` on the title page. Text is set
-    as written (a narrative's "$5.2m" is dollars, never a formula).
-
-    The charts' PNGs are decoded on a thread while the text is set (the decoding
-    releases the interpreter lock), each chart's picture waited for where it is placed."""
-    with ThreadPoolExecutor(1) as decoder:
-        pictures = {name: decoder.submit(_rgb_picture, png) for name, png in charts.items()}
-        return _write(document, pictures, footer, title_facts)
-
-
-def _rgb_picture(png: bytes) -> Image.Image:
-    """The PNG decoded, its (opaque) alpha dropped."""
-    return Image.open(io.BytesIO(png)).convert("RGB")
-
-
-def _write(document: ReportDocument, pictures: Mapping[str, Future[Image.Image]],
-           footer: str, title_facts: list[str]) -> bytes:
+    """The document as PDF bytes; ``charts`` maps each figure's name to its PNG (each
+    placed as :func:`chart_page` reads it); ``footer`` is printed on every page,
+    ``title_facts`` on the title page. Text is set as written (a narrative's "$5.2m" is
+    dollars, never a formula)."""
     pages = _Pages(footer)
     _title_page(pages, document, title_facts)
     pages.new_page()
@@ -285,7 +281,7 @@ def _write(document: ReportDocument, pictures: Mapping[str, Future[Image.Image]]
                 case Table():
                     pages.table(block)
                 case Figure():
-                    pages.image(pictures[block.name].result(), block.caption)
+                    pages.image(chart_page(charts[block.name]), block.caption)
     return bytes(pages.pdf.output())
 
 
@@ -299,9 +295,13 @@ class ChartPage(NamedTuple):
 
 
 def chart_page(png: bytes) -> ChartPage:
-    """The PNG's pixels as a charts.pdf page image, losslessly (a chart's opaque alpha
-    dropped)."""
-    return page_of(_rgb_picture(png))
+    """The PNG's pixels as a PDF page image, losslessly: an 8-bit RGB PNG's image data as
+    it is (:func:`~dynalloc_dagster.committee.png.rgb_image_data`: every chart's, not
+    decoded), any other PNG decoded, its (opaque) alpha dropped, and compressed again."""
+    image_data = rgb_image_data(png)
+    if image_data is not None:
+        return ChartPage(*image_data)
+    return page_of(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 def page_of(image: Image.Image) -> ChartPage:

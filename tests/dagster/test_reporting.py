@@ -16,6 +16,7 @@ import subprocess
 import zlib
 from pathlib import Path
 
+import fpdf.image_parsing
 import numpy as np
 import polars as pl
 import pytest
@@ -34,7 +35,7 @@ from dynalloc_dagster.committee.pdf import (
     pdf_of_pages,
     report_pdf,
 )
-from dynalloc_dagster.committee.png import compressed_scanlines
+from dynalloc_dagster.committee.png import COMPRESS_LEVEL, compressed_scanlines
 from dynalloc_dagster.committee.text import (
     Figure,
     ReportDocument,
@@ -574,23 +575,28 @@ def test_a_rows_lines_without_the_line_breaker_are_the_line_breakers(bold: bool)
 
 @pytest.mark.skipif(shutil.which("pdfimages") is None,
                     reason="pdfimages (poppler-utils) is not installed")
-def test_the_report_pdf_places_each_charts_own_pixels(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_the_report_pdf_places_each_charts_own_pixels(tmp_path: Path, mode: str) -> None:
     """Each figure of the document shows its own chart's pixels, in the document's order
-    (not the charts' order), however the PNGs are decoded."""
+    (not the charts' order): an RGB PNG's image data placed as it is, its rows filtered as
+    Pillow filters them (read with PNG predictors), any other PNG decoded and compressed
+    again as charts.pdf compresses its pages."""
     rng = np.random.default_rng(5)
     pictures = {name: rng.integers(0, 256, (30 + 10 * i, 60, 3), dtype=np.uint8)
                 for i, name in enumerate(("first", "second", "third"))}
     pngs = {}
     for name, picture in pictures.items():
         buffer = io.BytesIO()
-        Image.fromarray(picture).convert("RGBA").save(buffer, "png")
+        Image.fromarray(picture).convert(mode).save(buffer, "png")
         pngs[name] = buffer.getvalue()
     order = ["third", "first", "second"]
     document = ReportDocument("t", "s", [Section("Charts", [Figure(name, f"caption {name}")
                                                             for name in order])])
     pdf = report_pdf(document, pngs, footer="f", title_facts=[])
-    for picture in pictures.values():  # compressed as charts.pdf compresses them
-        assert compressed_scanlines(Image.fromarray(picture)) in pdf
+    for name, picture in pictures.items():
+        placed = (_idat(pngs[name]) if mode == "RGB"
+                  else compressed_scanlines(Image.fromarray(picture)))
+        assert placed in pdf, name
     (tmp_path / "report.pdf").write_bytes(pdf)
     subprocess.run(["pdfimages", "-png", str(tmp_path / "report.pdf"), str(tmp_path / "im")],
                    check=True, timeout=60)
@@ -598,3 +604,25 @@ def test_the_report_pdf_places_each_charts_own_pixels(tmp_path: Path) -> None:
     assert len(placed) == len(order)
     for name, image in zip(order, placed, strict=True):
         assert np.array_equal(image, pictures[name]), name
+
+
+def _idat(png: bytes) -> bytes:
+    """A small PNG's one IDAT chunk's data, found by its type."""
+    at = png.index(b"IDAT")
+    return png[at + 4:at + 4 + int.from_bytes(png[at - 4:at], "big")]
+
+
+def test_the_report_pdf_embeds_a_chart_as_fpdf2_embeds_its_picture(
+        built: tuple[ReportInputs, pl.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chart's PNG data handed to fpdf2 as it is makes the PDF fpdf2 makes of the decoded
+    picture (its own parsing, at the charts' zlib level), byte for byte."""
+    inputs, bands = built
+    fig = plots.allocation_dynamics(bands, inputs.recommended, note="synthetic")
+    png = plots.png_bytes(fig)
+    plots.close({"f": fig})
+    document = build_report(inputs)
+    ours = report_pdf(document, {"allocation_dynamics": png}, footer="f", title_facts=["x"])
+    monkeypatch.setattr(fpdf.image_parsing.SETTINGS, "compression_level", COMPRESS_LEVEL)
+    monkeypatch.setattr(_Pages, "_cached", lambda self, page: Image.open(io.BytesIO(png)))
+    assert ours == report_pdf(document, {"allocation_dynamics": png}, footer="f",
+                              title_facts=["x"])
