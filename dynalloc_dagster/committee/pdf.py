@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 import matplotlib
+import numpy as np
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.image_datastructures import RasterImageInfo
 from matplotlib.figure import Figure as MplFigure
 from PIL import Image
 
-from dynalloc_dagster.committee.plots import PNG_DPI, RECOMMENDED_ROW, rgb_image
+from dynalloc_dagster.committee.plots import PNG_DPI, RECOMMENDED_ROW, rgb_pixels
 from dynalloc_dagster.committee.png import compressed_scanlines, png_file, rgb_image_data
 from dynalloc_dagster.committee.text import Code, Figure, Markdown, ReportDocument, Table
 
@@ -301,20 +302,21 @@ def chart_page(png: bytes) -> ChartPage:
     image_data = rgb_image_data(png)
     if image_data is not None:
         return ChartPage(*image_data)
-    return page_of(Image.open(io.BytesIO(png)).convert("RGB"))
+    return page_of(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")))
 
 
-def page_of(image: Image.Image) -> ChartPage:
-    """An RGB picture's pixels as a charts.pdf page image: its PNG's compressed
-    scanlines (:func:`~dynalloc_dagster.committee.png.compressed_scanlines`)."""
-    return ChartPage(*image.size, compressed_scanlines(image))
+def page_of(pixels: np.ndarray) -> ChartPage:
+    """RGB pixels ((height, width, 3) uint8) as a charts.pdf page image: their PNG's
+    compressed scanlines (:func:`~dynalloc_dagster.committee.png.compressed_scanlines`)."""
+    height, width, _ = pixels.shape
+    return ChartPage(width, height, compressed_scanlines(pixels))
 
 
 def png_and_page(fig: MplFigure) -> tuple[bytes, ChartPage]:
     """The figure's PNG and its charts.pdf page, both of the pixels drawn once
-    (:func:`plots.rgb_image`) and compressed once: what a chart worker draws, so pages
+    (:func:`plots.rgb_pixels`) and compressed once: what a chart worker draws, so pages
     are encoded in parallel and no PNG is decoded again for its page."""
-    page = page_of(rgb_image(fig))
+    page = page_of(rgb_pixels(fig))
     return png_file(page.width, page.height, page.data, PNG_DPI), page
 
 

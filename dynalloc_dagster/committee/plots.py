@@ -23,7 +23,6 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.ticker import MaxNLocator, NullLocator, PercentFormatter, StrMethodFormatter
-from PIL import Image
 
 from dynalloc_dagster.committee.decision import ASSET_WEIGHTS
 from dynalloc_dagster.committee.png import compressed_scanlines, png_file
@@ -519,10 +518,12 @@ def cost_sensitivity(costs: pl.DataFrame, leaderboard: pl.DataFrame,
     return _finish(fig, note, margins=ONE_PANEL._replace(left=1.2))
 
 
-def rgb_image(fig: Figure) -> Image.Image:
-    """The figure drawn (Agg, at :data:`PNG_DPI`) as an RGB picture: a chart's background
-    is opaque, so its alpha says nothing. ValueError, naming the figure's title, for a
-    figure with a pixel that is not opaque (dropping its alpha would change it)."""
+def rgb_pixels(fig: Figure) -> np.ndarray:
+    """The figure drawn (Agg, at :data:`PNG_DPI`) as RGB pixels, (height, width, 3) uint8:
+    a view of the canvas (valid until the figure is drawn again), its alpha left out: a
+    chart's background is opaque, so its alpha says nothing. ValueError, naming the
+    figure's title, for a figure with a pixel that is not opaque (dropping its alpha
+    would change it)."""
     fig.set_dpi(PNG_DPI)
     fig.canvas.draw()
     rgba = np.asarray(fig.canvas.buffer_rgba())
@@ -530,14 +531,15 @@ def rgb_image(fig: Figure) -> Image.Image:
         title = fig.get_suptitle() or next((ax.get_title() for ax in fig.axes), "")
         raise ValueError(f"figure {title!r} has pixels that are not opaque: a chart's PNG"
                          " is RGB, its background must be opaque")
-    return Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
+    return rgba[..., :3]
 
 
 def png_bytes(fig: Figure) -> bytes:
-    """The figure as an RGB PNG at :data:`PNG_DPI` (:func:`rgb_image`, written by
+    """The figure as an RGB PNG at :data:`PNG_DPI` (:func:`rgb_pixels`, written by
     :mod:`~dynalloc_dagster.committee.png`)."""
-    image = rgb_image(fig)
-    return png_file(image.width, image.height, compressed_scanlines(image), PNG_DPI)
+    pixels = rgb_pixels(fig)
+    height, width, _ = pixels.shape
+    return png_file(width, height, compressed_scanlines(pixels), PNG_DPI)
 
 
 def close(figures: dict[str, Figure]) -> None:

@@ -19,7 +19,6 @@ import struct
 import zlib
 
 import numpy as np
-from PIL import Image
 
 COMPRESS_LEVEL = 1
 """zlib level of the scanlines: a chart's flat colours compress about as well at 1 as at the
@@ -28,15 +27,18 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 METRES_PER_INCH = 0.0254
 
 
-def compressed_scanlines(image: Image.Image) -> bytes:
-    """The RGB picture's rows, each after a 0 (no filter) byte, zlib-compressed at
-    :data:`COMPRESS_LEVEL`: a PNG's image data, and a PDF image's with PNG predictors."""
-    if image.mode != "RGB":
-        raise ValueError(f"expected an RGB picture, got mode {image.mode!r}")
-    pixels = np.asarray(image).reshape(image.height, 3 * image.width)
-    rows = np.zeros((image.height, 1 + pixels.shape[1]), dtype=np.uint8)
-    rows[:, 1:] = pixels
-    return zlib.compress(rows.tobytes(), COMPRESS_LEVEL)
+def compressed_scanlines(pixels: np.ndarray) -> bytes:
+    """RGB pixels' rows ((height, width, 3) uint8, any strides: e.g. a canvas' RGBA
+    buffer without its alpha), each after a 0 (no filter) byte, zlib-compressed at
+    :data:`COMPRESS_LEVEL`: a PNG's image data, and a PDF image's with PNG predictors. The
+    pixels are copied once, into the rows."""
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+        raise ValueError(f"expected RGB pixels (height, width, 3) of uint8, got shape"
+                         f" {pixels.shape} of {pixels.dtype}")
+    height, width, _ = pixels.shape
+    rows = np.zeros((height, 1 + 3 * width), dtype=np.uint8)
+    rows[:, 1:].reshape(height, width, 3)[...] = pixels
+    return zlib.compress(rows, COMPRESS_LEVEL)
 
 
 def png_file(width: int, height: int, scanlines: bytes, dpi: float) -> bytes:

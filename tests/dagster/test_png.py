@@ -16,7 +16,7 @@ from dynalloc_dagster.committee.png import compressed_scanlines, png_file, rgb_i
 def test_a_png_reads_back_as_its_pixels_and_resolution(size: tuple[int, int]) -> None:
     width, height = size
     pixels = np.random.default_rng(width).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    png = png_file(width, height, compressed_scanlines(Image.fromarray(pixels)), dpi=100)
+    png = png_file(width, height, compressed_scanlines(pixels), dpi=100)
     read = Image.open(io.BytesIO(png))
     read.load()  # checks every chunk's CRC and the image data's length
     assert read.mode == "RGB" and read.size == size
@@ -26,13 +26,23 @@ def test_a_png_reads_back_as_its_pixels_and_resolution(size: tuple[int, int]) ->
 
 def test_the_scanlines_are_each_row_after_a_no_filter_byte() -> None:
     pixels = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
-    rows = zlib.decompress(compressed_scanlines(Image.fromarray(pixels)))
+    rows = zlib.decompress(compressed_scanlines(pixels))
     assert rows == b"\0" + bytes(range(9)) + b"\0" + bytes(range(9, 18))
 
 
-def test_a_picture_that_is_not_rgb_is_refused() -> None:
-    with pytest.raises(ValueError, match="expected an RGB picture, got mode 'RGBA'"):
-        compressed_scanlines(Image.new("RGBA", (2, 2)))
+def test_the_rows_of_a_strided_view_are_its_pixels() -> None:
+    """A canvas' RGBA buffer without its alpha: every fourth byte skipped."""
+    rgba = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    rows = zlib.decompress(compressed_scanlines(rgba[..., :3]))
+    assert rows == b"".join(b"\0" + bytes(np.ascontiguousarray(row[..., :3]).tobytes())
+                            for row in rgba)
+
+
+@pytest.mark.parametrize(("shape", "dtype"), [((2, 2, 4), np.uint8), ((2, 6), np.uint8),
+                                              ((2, 2, 3), np.uint16)])
+def test_pixels_that_are_not_8_bit_rgb_are_refused(shape: tuple, dtype: type) -> None:
+    with pytest.raises(ValueError, match=r"expected RGB pixels \(height, width, 3\) of uint8"):
+        compressed_scanlines(np.zeros(shape, dtype=dtype))
 
 
 def _pillow_png(pixels: np.ndarray, **options: object) -> bytes:
@@ -67,7 +77,7 @@ def test_an_rgb_pngs_image_data_is_its_idat_chunks_joined() -> None:
 
 def test_our_own_pngs_image_data_is_the_compressed_scanlines() -> None:
     pixels = np.random.default_rng(8).integers(0, 256, (3, 7, 3), dtype=np.uint8)
-    scanlines = compressed_scanlines(Image.fromarray(pixels))
+    scanlines = compressed_scanlines(pixels)
     assert rgb_image_data(png_file(7, 3, scanlines, dpi=100)) == (7, 3, scanlines)
 
 
