@@ -155,17 +155,23 @@ def _panels(n: int, *, height: float = 3.4) -> tuple[Figure, list[Axes]]:
     return fig, flat[:n]
 
 
+TABLE_ROW = 0.26
+"""Height of a table figure's row in inches: the table fills the figure between its title
+and its footnote, its columns as wide as their text and together the figure's width."""
+
+
 def summary_table(rows: list[list[str]], header: list[str], title: str, note: str = "",
                   *, highlight: Sequence[int] = ()) -> Figure:
     """A table as a figure (the best-strategy summary): ``rows`` already formatted, the
     header in bold on grey, the rows whose indices are in ``highlight`` (the recommended
     rule's) in bold on :data:`RECOMMENDED_ROW`."""
-    fig, ax = plt.subplots(figsize=(11, 0.55 + 0.34 * (len(rows) + 1) + 0.5))
+    margins = Margins(0.25, 0.25, 0.45, 0.35)
+    fig, ax = plt.subplots(figsize=(11, margins.bottom + TABLE_ROW * (len(rows) + 1)
+                                    + margins.top))
     ax.axis("off")
-    table = ax.table(cellText=rows, colLabels=header, loc="center", cellLoc="center")
+    table = ax.table(cellText=rows, colLabels=header, bbox=(0, 0, 1, 1), cellLoc="center")
     table.auto_set_font_size(False)
     table.set_fontsize(8)
-    table.scale(1.0, 1.35)
     table.auto_set_column_width(list(range(len(header))))
     marked = {i + 1 for i in highlight}  # row 0 of the drawn table is the header
     for (r, _), cell in table.get_celld().items():
@@ -176,7 +182,7 @@ def summary_table(rows: list[list[str]], header: list[str], title: str, note: st
             cell.set_text_props(weight="bold")
             cell.set_facecolor(RECOMMENDED_ROW)
     ax.set_title(title, fontsize=11)
-    return _finish(fig, note, margins=Margins(0.25, 0.25, 0.45, 0.35))
+    return _finish(fig, note, margins=margins)
 
 
 def _scenario_ticks(ax: Axes, scenarios: list[str], offset: float) -> None:

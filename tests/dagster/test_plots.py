@@ -269,6 +269,22 @@ def test_summary_table_highlights_the_recommended_rows(figures: list[Figure]) ->
         assert (weight == "bold") == (marked or r == 0), (r, c)
 
 
+def test_the_summary_table_fills_its_figure_between_title_and_footnote(
+        figures: list[Figure]) -> None:
+    """No band of empty figure above or below the table: its rows fill the axes, whose
+    height is the rows' (TABLE_ROW each); its columns span the figure's width."""
+    rows = [[f"scenario {i}", "60/40", f"{i / 10:.2f}"] for i in range(18)]
+    fig = plots.summary_table(rows, ["scenario", "portfolio", "mean Sharpe"], "summary",
+                              "a footnote")
+    figures.append(fig)
+    fig.canvas.draw()
+    (table,) = fig.axes[0].tables
+    box, axes = table.get_window_extent(), fig.axes[0].get_window_extent()
+    assert box.y0 == pytest.approx(axes.y0, abs=1) and box.y1 == pytest.approx(axes.y1, abs=1)
+    assert box.x0 == pytest.approx(axes.x0, abs=1) and box.x1 == pytest.approx(axes.x1, abs=1)
+    assert axes.height == pytest.approx(19 * plots.TABLE_ROW * fig.dpi, abs=1)
+
+
 def test_scenarios_read_in_one_order_with_human_names_on_every_chart(
         figures: list[Figure]) -> None:
     evaluations = _evaluations()
