@@ -40,9 +40,11 @@ OTHER_SERIES = [("tab:blue", "s", "--"), ("tab:orange", "^", "-."), ("tab:green"
 round markers): lines that coincide stay told apart."""
 MANDATE_BAND = {"color": "gold", "alpha": 0.25, "zorder": 0}
 PNG_DPI = 100
-"""An 11-inch-wide chart is 1100 pixels: the width of the Dagster UI's markdown dialog, so
-no part of a chart is cut off on the asset page."""
-WIDE = (11, 5.2)
+WIDTH = 11.0
+"""Inches: the width of a chart, and the most any chart may take. At :data:`PNG_DPI` it is
+1100 pixels, the width of the Dagster UI's markdown dialog: no part of a chart is cut off
+on the asset page."""
+WIDE = (WIDTH, 5.2)
 TITLE_Y = 1.0
 """Every axes title at the top of its axes, fixed: matplotlib's automatic placement (above
 any tick labels on top; no chart has any) measures every tick label of the axes at each
@@ -148,7 +150,7 @@ def _legend_on_top(fig: Figure, ax: Axes, title: str, note: str, *, ncol: int,
 def _panels(n: int, *, height: float = 3.4) -> tuple[Figure, list[Axes]]:
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(11, height * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH, height * rows + 0.6), squeeze=False)
     flat = list(axes.flat)
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -166,7 +168,7 @@ def summary_table(rows: list[list[str]], header: list[str], title: str, note: st
     header in bold on grey, the rows whose indices are in ``highlight`` (the recommended
     rule's) in bold on :data:`RECOMMENDED_ROW`."""
     margins = Margins(0.25, 0.25, 0.45, 0.35)
-    fig, ax = plt.subplots(figsize=(11, margins.bottom + TABLE_ROW * (len(rows) + 1)
+    fig, ax = plt.subplots(figsize=(WIDTH, margins.bottom + TABLE_ROW * (len(rows) + 1)
                                     + margins.top))
     ax.axis("off")
     table = ax.table(cellText=rows, colLabels=header, bbox=(0, 0, 1, 1), cellLoc="center")
@@ -253,7 +255,7 @@ def robustness_ranking(leaderboard: pl.DataFrame, threshold: float, note: str = 
     ranks = np.asarray(ordered["rank"].to_list(), dtype=float)
     robustness = ordered["robustness"].cast(pl.Float64).fill_null(np.nan).to_numpy()
     objective = ordered["objective"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6.6), sharex=True,
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(WIDTH, 6.6), sharex=True,
                                       gridspec_kw={"height_ratios": (3, 2)})
     inside = (robustness >= 0.0) & (robustness <= 1.0)
     top.plot(ranks[inside], robustness[inside], linestyle="none", marker="o", markersize=4,
@@ -409,7 +411,7 @@ def parameter_sensitivity(sensitivity: pl.DataFrame, note: str = "") -> Figure:
     for row in sensitivity.iter_rows(named=True):
         values[parameters.index(row["parameter"]), scenarios.index(row["scenario"])] = \
             row["main_effect_share"]
-    fig, ax = plt.subplots(figsize=(11, 1.4 + 0.7 * len(parameters)))
+    fig, ax = plt.subplots(figsize=(WIDTH, 1.4 + 0.7 * len(parameters)))
     image = _heatmap(ax, values, [p.replace("_", " ") for p in parameters],
                      [scenario_label(s) for s in scenarios], ".0%", "Blues", Normalize(0.0, 1.0))
     bar = fig.colorbar(image, ax=ax, shrink=0.8, format=PercentFormatter(1.0, decimals=0))
@@ -623,7 +625,8 @@ def search_progress(history: pl.DataFrame, note: str = "") -> Figure:
     improvements ringed and the final best starred (one panel per weight function)."""
     ordered = history.sort("evaluation_index")
     fns = ordered["weight_fn"].unique(maintain_order=True).sort().to_list()
-    fig = plt.figure(figsize=(13, 6.2))
+    height = 6.6
+    fig = plt.figure(figsize=(WIDTH, height))
     grid = fig.add_gridspec(2, 1 + math.ceil(len(fns) / 2), width_ratios=[1.4]
                             + [1] * math.ceil(len(fns) / 2))
     ax = fig.add_subplot(grid[:, 0])
@@ -661,9 +664,11 @@ def search_progress(history: pl.DataFrame, note: str = "") -> Figure:
         panel.set_ylabel("vol window (months)", fontsize=8)
     handles = [plt.Line2D([], [], marker="o", linestyle="", color=c, label=p)
                for p, c in SEARCH_COLOURS.items() if p in set(ordered["proposer"])]
-    fig.legend(handles=handles, loc="upper right", fontsize=7, ncol=len(handles))
     fig.suptitle(f"Search progress: {ordered.height} configs in {per_round.height} rounds;"
-                 " ringed: a new best when evaluated, star: the final best", fontsize=10)
+                 " ringed: a new best when evaluated, star: the final best", fontsize=10,
+                 y=1 - 0.08 / height)
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.3 / height),
+               fontsize=7, ncol=len(handles), frameon=False)
     return _finish(fig, note, margins=Margins(0.85, 0.19, 0.87, 0.95, wspace=0.19, hspace=0.39))
 
 

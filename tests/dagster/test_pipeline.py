@@ -31,6 +31,7 @@ from dagster_test_support import (
 )
 
 from dynalloc_dagster.assets.reporting import CHART_CAPTIONS
+from dynalloc_dagster.committee import plots
 from dynalloc_dagster.committee.pdf import chart_page, pdf_of_pages
 from dynalloc_dagster.definitions import build_definitions
 from dynalloc_dagster.orchestration.pipeline import InProcessLauncher, job_run_config, run_pipeline
@@ -279,6 +280,8 @@ def test_report_and_charts_are_written(quarter: PipelineRun) -> None:
     assert {"report.md", "report.pdf", "charts.pdf", *charts} <= set(files)
     for name in charts:
         assert files[name].startswith(b"\x89PNG\r\n\x1a\n"), name
+        width = int.from_bytes(files[name][16:20], "big")  # IHDR's first field
+        assert width <= plots.WIDTH * plots.PNG_DPI, (name, width)  # the UI dialog's width
     assert files["charts.pdf"] == pdf_of_pages(chart_page(files[f"{name}.png"])
                                                for name in CHART_CAPTIONS)
     assert files["report.pdf"].startswith(b"%PDF")

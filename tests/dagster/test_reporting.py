@@ -290,6 +290,7 @@ def test_search_progress_shows_the_rounds_improvements_and_where_configs_lie() -
     assert sigmoid.collections[0].get_offsets().tolist() == [
         [CONFIGS[3].target_vol, CONFIGS[3].vol_window_months]]
     assert len(sigmoid.collections) == 3  # its config, ringed (a new best), starred (the best)
+    assert fig.get_figwidth() <= plots.WIDTH  # wider is cut off in the UI's dialog
     assert plots.png_bytes(fig).startswith(b"\x89PNG")
     plots.close({"f": fig})
 
