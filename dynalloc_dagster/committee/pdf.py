@@ -12,6 +12,7 @@ fixed (:data:`FIXED_DATE`), so identical inputs give identical bytes.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from collections.abc import Iterable, Mapping
@@ -214,14 +215,16 @@ class _Pages:
         """The name under which the chart's image stands in fpdf2's image cache, entered
         there as fpdf2's own parsing of its pixels enters an RGB picture (``preload_image``:
         the rows under PNG predictors, zlib-compressed), with the chart's compressed rows
-        as they are: fpdf2 would decode and compress them again, some 10 ms a chart."""
+        as they are: fpdf2 would decode and compress them again, some 10 ms a chart. Named
+        by its content, as fpdf2 names a picture, so a chart placed twice is stored once."""
         images = self.pdf.image_cache.images
-        name = f"chart {len(images) + 1}"
-        images[name] = RasterImageInfo(
-            data=page.data, w=page.width, h=page.height, cs="DeviceRGB", iccp=None, bpc=8,
-            dpn=3, f="FlateDecode", inverted=False,
-            dp=f"/Predictor 15 /Colors 3 /Columns {page.width}",
-            i=len(images) + 1, usages=0, iccp_i=None)
+        name = f"chart {hashlib.sha256(page.data).hexdigest()}"
+        if name not in images:
+            images[name] = RasterImageInfo(
+                data=page.data, w=page.width, h=page.height, cs="DeviceRGB", iccp=None,
+                bpc=8, dpn=3, f="FlateDecode", inverted=False,
+                dp=f"/Predictor 15 /Colors 3 /Columns {page.width}",
+                i=len(images) + 1, usages=0, iccp_i=None)
         return name
 
 

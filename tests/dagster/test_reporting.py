@@ -622,8 +622,12 @@ def test_the_report_pdf_embeds_a_chart_as_fpdf2_embeds_its_picture(
     png = plots.png_bytes(fig)
     plots.close({"f": fig})
     document = build_report(inputs)
-    ours = report_pdf(document, {"allocation_dynamics": png}, footer="f", title_facts=["x"])
+    twice = ReportDocument("t", "s", [Section("Charts", [
+        Figure("allocation_dynamics", "once"), Figure("allocation_dynamics", "twice")])])
+    ours = [report_pdf(doc, {"allocation_dynamics": png}, footer="f", title_facts=["x"])
+            for doc in (document, twice)]
+    assert ours[1].count(b"/Subtype /Image") == 1  # a chart placed twice is stored once
     monkeypatch.setattr(fpdf.image_parsing.SETTINGS, "compression_level", COMPRESS_LEVEL)
     monkeypatch.setattr(_Pages, "_cached", lambda self, page: Image.open(io.BytesIO(png)))
-    assert ours == report_pdf(document, {"allocation_dynamics": png}, footer="f",
-                              title_facts=["x"])
+    assert ours == [report_pdf(doc, {"allocation_dynamics": png}, footer="f",
+                               title_facts=["x"]) for doc in (document, twice)]
