@@ -29,7 +29,10 @@ from dynalloc_dagster.committee.png import compressed_scanlines, png_file
 from dynalloc_dagster.partitions import in_scenario_order, scenario_label
 from engine.objectives import InvestmentObjectives
 
-PROPOSER_COLOURS = {"lhs": "tab:blue", "tpe": "tab:orange", "bedrock": "tab:green"}
+PROPOSER_COLOURS = {"lhs": "tab:blue", "tpe": "tab:orange", "bedrock": "tab:green",
+                    "trust_region": "tab:red"}
+"""Each proposer's colour on every chart that shows who proposed what: the global
+proposers and the trust region around the incumbents."""
 BENCHMARK_STYLE = {"60/40": ("s", "tab:purple"), "100% equity": ("^", "tab:red")}
 RECOMMENDED = {"marker": "*", "s": 260, "color": "black", "zorder": 5}
 RECOMMENDED_ROW = "#fff2b3"
@@ -275,7 +278,7 @@ def robustness_ranking(leaderboard: pl.DataFrame, threshold: float, note: str = 
     _percent(top, y=True, decimals=0)
     top.set_ylabel("robustness")
     top.set_title("Robustness and objective of every config, by rank")
-    top.legend(fontsize=7, loc="center right")
+    top.legend(fontsize=7, loc="lower left")
     bottom.plot(ranks, objective, marker=".", color="tab:orange",
                 label="objective (robustness minus the penalty weight x penalties)")
     bottom.scatter([ranks[0]], [objective[0]], **RECOMMENDED)
@@ -487,8 +490,8 @@ def optimisation_convergence(history: pl.DataFrame, note: str = "") -> Figure:
     reason = ordered["stop_reason"][-1]
     ax.set_title(f"Optimisation convergence: {ordered.height} configs in"
                  f" {ordered['round'].n_unique()} rounds, stopped: {reason or 'not stopped'}")
-    ax.legend(fontsize=7, loc="lower right")
-    return _finish(fig, note, margins=ONE_PANEL)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _finish(fig, note, margins=ONE_PANEL._replace(right=2.6))
 
 
 def cost_sensitivity(costs: pl.DataFrame, leaderboard: pl.DataFrame,
@@ -615,9 +618,6 @@ def backtest_equity_weight(paths: pl.DataFrame, recommended: str, note: str = ""
     return _finish(fig, note, margins=Margins(0.85, 1.5, 0.6, 0.36))
 
 
-SEARCH_COLOURS = {**PROPOSER_COLOURS, "trust_region": "tab:red"}
-
-
 def search_progress(history: pl.DataFrame, note: str = "") -> Figure:
     """How the search went: the best objective at the end of each round with the proposer
     of each improvement after round 0 (left), and where the evaluated configs lie in
@@ -637,7 +637,7 @@ def search_progress(history: pl.DataFrame, note: str = "") -> Figure:
     gains = ordered.filter(pl.col("improved") & (pl.col("round") > 0))
     for (proposer,), rows in gains.group_by("proposer", maintain_order=True):
         ax.scatter(rows["round"].to_list(), rows["best_objective_so_far"].to_list(), s=40,
-                   color=SEARCH_COLOURS.get(proposer), edgecolor="black", zorder=3,
+                   color=PROPOSER_COLOURS.get(proposer), edgecolor="black", zorder=3,
                    label=f"improvement by {proposer}")
     ax.set_xlabel("round (configs per round in the labels)")
     ax.set_xticks(per_round["round"].to_list(),
@@ -651,7 +651,7 @@ def search_progress(history: pl.DataFrame, note: str = "") -> Figure:
         rows = ordered.filter(pl.col("weight_fn") == fn)
         for (proposer,), part in rows.group_by("proposer", maintain_order=True):
             panel.scatter(part["target_vol"].to_list(), part["vol_window_months"].to_list(),
-                          s=14, alpha=0.6, color=SEARCH_COLOURS.get(proposer), label=proposer)
+                          s=14, alpha=0.6, color=PROPOSER_COLOURS.get(proposer), label=proposer)
         ringed = rows.filter(pl.col("improved"))
         panel.scatter(ringed["target_vol"].to_list(), ringed["vol_window_months"].to_list(),
                       s=60, facecolor="none", edgecolor="black", linewidth=0.8)
@@ -663,7 +663,7 @@ def search_progress(history: pl.DataFrame, note: str = "") -> Figure:
         panel.set_xlabel("target vol", fontsize=8)
         panel.set_ylabel("vol window (months)", fontsize=8)
     handles = [plt.Line2D([], [], marker="o", linestyle="", color=c, label=p)
-               for p, c in SEARCH_COLOURS.items() if p in set(ordered["proposer"])]
+               for p, c in PROPOSER_COLOURS.items() if p in set(ordered["proposer"])]
     fig.suptitle(f"Search progress: {ordered.height} configs in {per_round.height} rounds;"
                  " ringed: a new best when evaluated, star: the final best", fontsize=10,
                  y=1 - 0.08 / height)

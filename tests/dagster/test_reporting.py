@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 import pytest
 from fpdf import FPDF
+from matplotlib.colors import to_rgba
 from PIL import Image
 
 from dynalloc_dagster.assets.strategies import evaluation_metadata
@@ -55,7 +56,8 @@ from engine.analysis.scoring import PENALTIES
 from engine.market.paths import simulate_scenario
 from engine.market.regimes import REGIMES
 from engine.objectives import InvestmentObjectives
-from engine.optimisation.loop import AgentSettings, config_rows, optimisation_history
+from engine.optimisation.loop import PROPOSERS, AgentSettings, config_rows, optimisation_history
+from engine.optimisation.trust_region import TrustRegionProposer
 from engine.strategy import StrategyConfig, evaluate
 
 SCENARIOS = ("base", "bear", "bull")
@@ -274,6 +276,28 @@ def _two_round_history() -> pl.DataFrame:
         pl.Series("round_best_objective", [0.4, 0.4, 0.6, 0.6]),
         pl.lit("converged").alias("stop_reason"),
     )
+
+
+def test_every_proposer_has_a_colour_of_its_own() -> None:
+    trust_region = next(field.default for field in dataclasses.fields(TrustRegionProposer)
+                        if field.name == "name")
+    names = {*PROPOSERS, trust_region}
+    assert names <= set(plots.PROPOSER_COLOURS)
+    colours = [to_rgba(plots.PROPOSER_COLOURS[name]) for name in names]
+    assert len(set(colours)) == len(names)
+
+
+def test_the_convergence_chart_tells_each_proposer_apart_its_legend_beside_the_data() -> None:
+    """lhs, tpe and the trust region: each its own colour (the trust region's was the
+    default blue of lhs); the legend outside the axes, over no point."""
+    fig = plots.optimisation_convergence(_two_round_history(), note="synthetic")
+    (ax,) = fig.axes
+    dots = {c.get_label(): to_rgba(c.get_facecolor()[0], alpha=1) for c in ax.collections}
+    assert dots == {f"{p} proposal": to_rgba(plots.PROPOSER_COLOURS[p])
+                    for p in ("lhs", "tpe", "trust_region")}
+    fig.canvas.draw()
+    assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1
+    plots.close({"f": fig})
 
 
 def test_search_progress_shows_the_rounds_improvements_and_where_configs_lie() -> None:
