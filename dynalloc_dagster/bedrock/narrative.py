@@ -12,6 +12,7 @@ import polars as pl
 
 from dynalloc_dagster.bedrock.client import BedrockClient
 from dynalloc_dagster.bedrock.markdown import cell, markdown_table, safe_markdown
+from dynalloc_dagster.partitions import in_scenario_order, scenario_label
 
 OFFLINE_AUTHOR = "offline (deterministic, written without Bedrock)"
 SECTIONS = (
@@ -210,7 +211,8 @@ def offline_narrative(tables: ReportTables) -> str:
         f" optimisation rounds across {tables.scenario_comparison.height} simulated market"
         f" regimes. The recommended rule is `{rec['config_id']}`, {_rule_summary(rec)}. Its"
         f" robustness is {best['robustness']:.2f}: in every regime it keeps at least that"
-        f" share of the best mean Sharpe found; its worst regime is {best['worst_scenario']}."
+        f" share of the best mean Sharpe found; its worst regime is"
+        f" {scenario_label(best['worst_scenario'])}."
         f" {n_robust} of {n_configs} rules are robust (robustness of at least"
         f" {threshold:.2f}).",
         "",
@@ -296,7 +298,7 @@ def _sensitivity_clause(sensitivity: pl.DataFrame, parameter: str) -> str:
     top = rows.row(0, named=True)
     return (
         f" Its main-effect share of mean-Sharpe variance peaks at"
-        f" {top['main_effect_share']:.2f} ({top['scenario']})."
+        f" {top['main_effect_share']:.2f} ({scenario_label(top['scenario'])})."
     )
 
 
@@ -305,10 +307,12 @@ def _regime_lines(tables: ReportTables) -> list[str]:
     sensitivity = tables.parameter_sensitivity
     compliance = tables.constraint_compliance
     lines = []
-    for row in tables.scenario_comparison.sort("scenario").iter_rows(named=True):
-        scenario = row["scenario"]
+    by_scenario = {row["scenario"]: row
+                   for row in tables.scenario_comparison.iter_rows(named=True)}
+    for scenario in in_scenario_order(list(by_scenario)):
+        row = by_scenario[scenario]
         line = (
-            f"- {scenario}: best rule `{row['best_config_id']}` (mean Sharpe"
+            f"- {scenario_label(scenario)}: best rule `{row['best_config_id']}` (mean Sharpe"
             f" {row['best_sharpe_mean']:.2f}); median {row['median_sharpe_mean']:.2f},"
             f" worst {row['worst_sharpe_mean']:.2f}; {row['n_meeting_objectives']} of"
             f" {row['n_configs']} rules meet every objective."

@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from dynalloc_dagster.partitions import scenario_label
 from engine.analysis.mandate import limit_attainment, mandate_misses, mandate_status
 from engine.market.legs import leg_label
 from engine.objectives import InvestmentObjectives
@@ -103,7 +104,8 @@ def mandate_summary(evaluations: pl.DataFrame, objectives: InvestmentObjectives,
     mine = row.row(0, named=True)
     misses = tuple(
         f"{CHECK_NAMES[m['check']]} {format_figure(m['check'], m['worst_value'])} in"
-        f" {m['worst_scenario']} vs {format_limit(m['check'], m['low'], m['high'])}"
+        f" {scenario_label(m['worst_scenario'])} vs"
+        f" {format_limit(m['check'], m['low'], m['high'])}"
         f" (missed in {m['n_scenarios_missed']} of {mine['n_scenarios']})"
         for m in mandate_misses(evaluations.filter(pl.col("config_id") == config_id),
                                 objectives).iter_rows(named=True)
@@ -111,7 +113,7 @@ def mandate_summary(evaluations: pl.DataFrame, objectives: InvestmentObjectives,
     unmet = tuple(
         f"{CHECK_NAMES[a['check']]} {format_limit(a['check'], a['low'], a['high'])}"
         f" (best achievable {format_figure(a['check'], a['best_value'])} in"
-        f" {a['worst_scenario']}, config {a['best_config_id']})"
+        f" {scenario_label(a['worst_scenario'])}, config {a['best_config_id']})"
         for a in limit_attainment(evaluations, objectives).iter_rows(named=True)
         if not a["met"] and a["best_config_id"] is not None
     )

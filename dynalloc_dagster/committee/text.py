@@ -151,9 +151,9 @@ def decision_section(inputs: ReportInputs) -> Section:
               " recommended one included: the recommendation is the best compromise found,"
               " not a rule that holds up in every regime.")
     blocks.append(
-        f"**Robustness:** in its worst scenario ({best['worst_scenario']}) the rule keeps"
-        f" {_pct(best['robustness'])} of the best mean Sharpe among the rules within the"
-        f" mandate's vol band there; robust means at least {threshold:.0%} in every"
+        f"**Robustness:** in its worst scenario ({scenario_label(best['worst_scenario'])})"
+        f" the rule keeps {_pct(best['robustness'])} of the best mean Sharpe among the rules"
+        f" within the mandate's vol band there; robust means at least {threshold:.0%} in every"
         f" scenario. {robust}")
     return Section("Decision", blocks)
 

@@ -18,6 +18,7 @@ from dynalloc_dagster.bedrock.narrative import (
     offline_narrative,
     write_narrative,
 )
+from dynalloc_dagster.partitions import in_scenario_order, scenario_label
 
 
 def test_offline_narrative_is_deterministic_and_labelled(tables: ReportTables) -> None:
@@ -36,7 +37,12 @@ def test_offline_narrative_explains_the_recommended_rule(tables: ReportTables) -
     assert "The recommended rule is `a3f9c01b2e`, linear, target vol 10.5%" in text
     assert "risk aversion 2.35" in text
     assert "Today's equity weight under the rule: 61.8% (as of 2026-11-23)" in text
-    assert "- bear: best rule `a3f9c01b2e` (mean Sharpe 0.29)" in text
+    assert "- Bear market: best rule `a3f9c01b2e` (mean Sharpe 0.29)" in text
+    regimes = [line.split(":")[0] for line in text.splitlines()
+               if line.startswith("- ") and ": best rule" in line]
+    assert regimes == ["- " + scenario_label(s) for s in in_scenario_order(
+        tables.scenario_comparison["scenario"].to_list())]  # the report's order and names
+    assert f"its worst regime is {scenario_label('bear')}." in text
     assert "No rule meets these objectives in every regime: pass_sharpe" in text
     assert "- Stop reason: max_configs." in text
 

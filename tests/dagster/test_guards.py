@@ -126,9 +126,9 @@ def test_todays_weight_is_the_hand_computed_one(instance: dg.DagsterInstance,
     assert table["n_scenarios_meeting"][0] == 1 and not table["meets_mandate"][0]
     assert table["mandate_status"][0] == (
         "No evaluated rule meets the mandate in every scenario; this is the closest (highest"
-        " objective). Meets the mandate in 1 of 2 scenarios. Misses vol 5.0% in bear vs band"
-        " 8.0%-12.0% (missed in 1 of 2). No rule meets: vol band 8.0%-12.0% (best"
-        f" achievable 5.0% in bear, config {rule.config_id}).")
+        " objective). Meets the mandate in 1 of 2 scenarios. Misses vol 5.0% in Bear market vs"
+        " band 8.0%-12.0% (missed in 1 of 2). No rule meets: vol band 8.0%-12.0% (best"
+        f" achievable 5.0% in Bear market, config {rule.config_id}).")
     first_key, first = next(iter(result.metadata.items()))
     assert first_key == "decision"
     assert first.value.startswith("**Mandate:** No evaluated rule meets the mandate")

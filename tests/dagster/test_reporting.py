@@ -232,6 +232,15 @@ def test_leaderboard_shows_distinct_alternatives_and_each_weight_functions_best(
     assert [row[0] for row in leaderboard_table(marked, rows=10).rows] == ["1", "3", "4"]
 
 
+def test_the_decision_names_the_worst_scenario_as_every_table_does(
+        inputs: ReportInputs) -> None:
+    """Its label (e.g. 'Bear market'), not its key ('bear'), as in the report's tables."""
+    worst = inputs.leaderboard.sort("rank")["worst_scenario"][0]
+    assert scenario_label(worst) != worst
+    text = to_markdown(build_report(inputs))
+    assert f"**Robustness:** in its worst scenario ({scenario_label(worst)}) the rule" in text
+
+
 def test_cost_table_is_the_worst_scenario_sharpe(inputs: ReportInputs) -> None:
     text = to_markdown(build_report(inputs))
     (table,) = _tables(text, "Cost sensitivity")
