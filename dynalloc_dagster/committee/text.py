@@ -418,16 +418,17 @@ def regime_blocks(inputs: ReportInputs) -> list[Block]:
     nearest = regime.filter(pl.col("nearest")).row(0, named=True)
     blocks: list[Block] = [
         f"The last year of {data_label(inputs.data_source)} (as of {nearest['as_of']}) looks"
-        f" most like the **{nearest['regime']}** regime (standardised distance"
+        f" most like the **{scenario_label(nearest['regime'])}** regime (standardised distance"
         f" {nearest['distance']:.2f}).",
         Table(["regime", "distance", "nearest"],
-              [[r["regime"], f"{r['distance']:.2f}", "yes" if r["nearest"] else ""]
+              [[scenario_label(r["regime"]), f"{r['distance']:.2f}",
+                "yes" if r["nearest"] else ""]
                for r in regime.sort("distance").iter_rows(named=True)]),
     ]
     previous = nearest.get("previous_regime")
     shift = ("first classification on this instance" if not previous
              else "unchanged" if previous == nearest["regime"]
-             else f"changed from {previous} (a warning)")
+             else f"changed from {scenario_label(previous)} (a warning)")
     checks = [["regime shift", shift]]
     if inputs.backtest is not None:
         recent = inputs.backtest.filter((pl.col("strategy") == "recommended")
@@ -440,7 +441,8 @@ def regime_blocks(inputs: ReportInputs) -> list[Block]:
             verdict = "passes" if realised >= p5 else "below it (a warning)"
             checks.append(["rule underperformance",
                            f"last 12 months' Sharpe {realised:.2f} against the simulated 5th"
-                           f" percentile {p5:.2f} in {nearest['regime']}: {verdict}"])
+                           f" percentile {p5:.2f} in {scenario_label(nearest['regime'])}:"
+                           f" {verdict}"])
     blocks.append(Table(["check", "result"], checks))
     return blocks
 

@@ -468,14 +468,17 @@ def test_the_report_carries_the_live_evidence(inputs: ReportInputs) -> None:
     assert trades[1] == ["equity", "60.0%", "66.0%", "66.0%", "+6.0 pp", "0.012%"]
     assert trades[2][0] == "cash"
     regime_part = text.split("## Today's regime and its checks")[1].split("\n## ")[0]
-    assert "most like the **bear** regime" in regime_part
-    assert "changed from base (a warning)" in regime_part
+    assert "most like the **Bear market** regime" in regime_part  # named as every table does
+    assert "changed from Base case (a warning)" in regime_part
+    regimes = _tables(text, "Today's regime and its checks")[0]
+    assert [row[0] for row in regimes[1:]] == [
+        scenario_label(r) for r in report.regime.sort("distance")["regime"]]
     # last 12 months' Sharpe -2.00 against the simulated p5 of the rule in bear
     p5 = inputs.evaluations.filter((pl.col("config_id") == inputs.recommended["config_id"])
                                    & (pl.col("scenario") == "bear"))["sharpe_p5"][0]
     verdict = "passes" if -2.0 >= p5 else "below it (a warning)"
-    assert f"Sharpe -2.00 against the simulated 5th percentile {p5:.2f} in bear: {verdict}" \
-        in regime_part
+    assert (f"Sharpe -2.00 against the simulated 5th percentile {p5:.2f} in Bear market:"
+            f" {verdict}") in regime_part
 
 
 def test_the_run_config_line_of_a_pipeline_run_with_the_defaults(inputs: ReportInputs) -> None:
