@@ -170,6 +170,10 @@ def narrative_prompt(tables: ReportTables) -> str:
         " 1 - (best_s - m) / |best_s|, m its mean Sharpe, best_s the best m in the scenario;"
         " a config is robust when its robustness reaches the objectives'"
         " robustness_threshold. Objective = robustness - penalty_weight x penalty.",
+        "The report names the scenarios (the tables' keys) as: " + "; ".join(
+            f"{key} = {scenario_label(key)}"
+            for key in in_scenario_order(tables.scenario_comparison["scenario"].to_list()))
+        + ". Use those names in the text.",
         "### Investment objectives\n" + _key_values(tables.objectives),
         "### Objectives no config meets in every scenario\n"
         + (", ".join(tables.unmet_objectives) or "none"),

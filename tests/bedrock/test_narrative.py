@@ -15,6 +15,7 @@ from dynalloc_dagster.bedrock.narrative import (
     OFFLINE_AUTHOR,
     SECTIONS,
     ReportTables,
+    narrative_prompt,
     offline_narrative,
     write_narrative,
 )
@@ -155,3 +156,15 @@ def test_safe_markdown_drops_what_a_viewer_would_run_or_fetch(text: str, safe: s
 @pytest.mark.parametrize("text", KEPT)
 def test_safe_markdown_keeps_ordinary_markdown(text: str) -> None:
     assert safe_markdown(text) == text
+
+
+def test_the_prompt_tells_the_model_the_scenarios_names_in_the_report(
+        tables: ReportTables) -> None:
+    """The tables carry keys (bear); the report names them (Bear market): the model is told
+    both, in the report's order, so its narrative reads like the rest of the report."""
+    prompt = narrative_prompt(tables)
+    keys = in_scenario_order(tables.scenario_comparison["scenario"].to_list())
+    assert len(keys) > 1
+    assert ("The report names the scenarios (the tables' keys) as: "
+            + "; ".join(f"{key} = {scenario_label(key)}" for key in keys)
+            + ". Use those names in the text.") in prompt
