@@ -24,6 +24,9 @@ COMPRESS_LEVEL = 1
 """zlib level of the scanlines: a chart's flat colours compress about as well at 1 as at the
 default 6, in half the time."""
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
+RGB_8_BIT = (8, 2, 0, 0, 0)
+"""IHDR's fields after the size: bit depth 8, colour type 2 (RGB), compression, filter
+method and interlace 0: the layout written here, and the one whose data a PDF reads as is."""
 METRES_PER_INCH = 0.0254
 
 
@@ -48,7 +51,7 @@ def png_file(width: int, height: int, scanlines: bytes, dpi: float) -> bytes:
     per_metre = round(dpi / METRES_PER_INCH)
     return b"".join((
         SIGNATURE,
-        _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),
+        _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, *RGB_8_BIT)),
         _chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),
         _chunk(b"IDAT", scanlines),
         _chunk(b"IEND", b""),
@@ -86,7 +89,7 @@ def rgb_image_data(png: bytes) -> tuple[int, int, bytes] | None:
             break
         at = end
     width, height, *layout = header
-    if layout != [8, 2, 0, 0, 0]:  # bit depth, colour type RGB, compression, filter, interlace
+    if tuple(layout) != RGB_8_BIT:
         return None
     return width, height, b"".join(data)
 
