@@ -18,6 +18,7 @@ import polars as pl
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
@@ -138,13 +139,14 @@ def _percent(ax: Axes, *, x: bool = False, y: bool = False, decimals: int | None
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=decimals))
 
 
-def _legend_on_top(fig: Figure, ax: Axes, title: str, note: str, *, ncol: int,
-                   margins: Margins | None = PANEL_GRID) -> Figure:
-    """A title, then the panels' shared legend under it, then the panels."""
+def _legend_on_top(fig: Figure, handles: Sequence[Artist], title: str, note: str, *,
+                   ncol: int, margins: Margins | None = PANEL_GRID,
+                   fontsize: float = 8) -> Figure:
+    """A title, then the panels' shared legend under it (``handles``, each with its
+    label), then the panels."""
     height = fig.get_figheight()
     fig.suptitle(title, fontsize=10, y=1 - 0.08 / height)
-    handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=ncol, fontsize=8,
+    fig.legend(handles=handles, loc="upper center", ncol=ncol, fontsize=fontsize,
                bbox_to_anchor=(0.5, 1 - 0.3 / height), frameon=False)
     return _finish(fig, note, margins=margins,
                    rect=(0, 0.3 / height if note else 0, 1, 1 - 0.6 / height))
@@ -321,7 +323,8 @@ def risk_return(evaluations: pl.DataFrame, recommended: dict, benchmarks: pl.Dat
         ax.set_xlabel("annualised volatility", fontsize=8)
         ax.set_ylabel("annualised return", fontsize=8)
         ax.tick_params(labelsize=7)
-    return _legend_on_top(fig, axes[0], "Risk and return by scenario (means across paths);"
+    handles, _ = axes[0].get_legend_handles_labels()
+    return _legend_on_top(fig, handles, "Risk and return by scenario (means across paths);"
                           " recommended: " + rule_label(recommended), note, ncol=6)
 
 
@@ -346,7 +349,8 @@ def allocation_dynamics(bands: pl.DataFrame, recommended: dict, note: str = "") 
         top = max(float(rows["p95"].max()), today)
         ax.set_ylim(0.0, 1.02 if top <= 1.0 else top * 1.05)
         _weight_panel(ax, scenario, "equity weight")
-    return _legend_on_top(fig, axes[0], "Allocation dynamics of the recommended rule: "
+    handles, _ = axes[0].get_legend_handles_labels()
+    return _legend_on_top(fig, handles, "Allocation dynamics of the recommended rule: "
                           + rule_label(recommended), note, ncol=3)
 
 
@@ -384,7 +388,8 @@ def asset_allocation_dynamics(bands: pl.DataFrame, recommended: dict, note: str 
         ax.set_ylim(0.0, 1.0)
         ax.set_xlim(months[0], months[-1])
         _weight_panel(ax, scenario, "mean weight across paths")
-    return _legend_on_top(fig, axes[0], "Allocation dynamics of the recommended rule, every"
+    handles, _ = axes[0].get_legend_handles_labels()
+    return _legend_on_top(fig, handles, "Allocation dynamics of the recommended rule, every"
                           " asset: " + rule_label(recommended), note,
                           ncol=min(len(assets) + 1, 4), margins=None)
 
@@ -625,8 +630,7 @@ def search_progress(history: pl.DataFrame, note: str = "") -> Figure:
     improvements ringed and the final best starred (one panel per weight function)."""
     ordered = history.sort("evaluation_index")
     fns = ordered["weight_fn"].unique(maintain_order=True).sort().to_list()
-    height = 6.6
-    fig = plt.figure(figsize=(WIDTH, height))
+    fig = plt.figure(figsize=(WIDTH, 6.6))
     grid = fig.add_gridspec(2, 1 + math.ceil(len(fns) / 2), width_ratios=[1.4]
                             + [1] * math.ceil(len(fns) / 2))
     ax = fig.add_subplot(grid[:, 0])
@@ -664,12 +668,11 @@ def search_progress(history: pl.DataFrame, note: str = "") -> Figure:
         panel.set_ylabel("vol window (months)", fontsize=8)
     handles = [plt.Line2D([], [], marker="o", linestyle="", color=c, label=p)
                for p, c in PROPOSER_COLOURS.items() if p in set(ordered["proposer"])]
-    fig.suptitle(f"Search progress: {ordered.height} configs in {per_round.height} rounds;"
-                 " ringed: a new best when evaluated, star: the final best", fontsize=10,
-                 y=1 - 0.08 / height)
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.3 / height),
-               fontsize=7, ncol=len(handles), frameon=False)
-    return _finish(fig, note, margins=Margins(0.85, 0.19, 0.87, 0.95, wspace=0.19, hspace=0.39))
+    return _legend_on_top(
+        fig, handles, f"Search progress: {ordered.height} configs in {per_round.height}"
+        " rounds; ringed: a new best when evaluated, star: the final best", note,
+        ncol=len(handles), fontsize=7,
+        margins=Margins(0.85, 0.19, 0.87, 0.95, wspace=0.19, hspace=0.39))
 
 
 def asset_weights(items: Sequence[dict], title: str, note: str = "") -> Figure:
